@@ -1,0 +1,439 @@
+// The flow: a DAG of task runs, their data bindings, and parameters. Two ways to build one: the
+// seed's imperative API (`addTask`, `addEdge`, `task.setUpstream`, `task.bind`) and the typed
+// functional builder (`Flow.build`), where calling a task records it. Both produce the same graph.
+// Validation (cycles, duplicate slugs, bindings) happens here, before anything runs.
+
+import type { Environment } from "./environment.ts";
+import { ErrorCode, FlotillaError } from "./errors.ts";
+import { type Input, Parameter, type ParameterOptions, ParameterRef, TaskRef } from "./refs.ts";
+import type { FlowRunState } from "./states.ts";
+import { type AnyTask, type Binding, type BindingInput, isTask } from "./task.ts";
+
+/** One task run definition in a flow. A task called twice in a builder gives two nodes. */
+export interface FlowNode {
+  readonly flow: Flow;
+  readonly slug: string;
+  readonly task: AnyTask;
+  /** Positional inputs of the task function. */
+  readonly inputs: (Binding | undefined)[];
+  readonly upstream: Set<FlowNode>;
+  readonly downstream: Set<FlowNode>;
+}
+
+export interface Edge {
+  upstream: string;
+  downstream: string;
+  /** The downstream parameter the upstream result is passed to; absent for order-only edges. */
+  key?: string;
+  mapped: boolean;
+}
+
+/** Where a flow's code lives so that pods can load it (e.g. a container image). */
+export interface Storage {
+  readonly kind: string;
+  /** The image runners and workers run, when the storage is an image. */
+  imageRef?(): string;
+}
+
+export interface FlowOptions {
+  /** How runs of the flow are launched. @default LocalEnvironment */
+  environment?: Environment;
+  /** Where task runs execute, when the environment does not decide. @default LocalExecutor */
+  executor?: import("../engine/executor.ts").Executor;
+  /** Where the flow's code lives for pods (DockerStorage). */
+  storage?: Storage;
+  /** Version of the flow's code, part of its fingerprint. @default a hash of the flow module's source */
+  version?: string;
+}
+
+export interface RunOptions {
+  parameters?: Record<string, unknown>;
+  executor?: import("../engine/executor.ts").Executor;
+  runId?: string;
+  /** Called with progress events (task runs started, finished, retrying; worker counts). */
+  onEvent?: (event: import("../engine/executor.ts").RunEvent) => void;
+  signal?: AbortSignal;
+  logger?: import("../engine/logging.ts").Logger;
+}
+
+const builders: FlowBuilder[] = [];
+
+/** The builder a task call belongs to; throws the imperative-API hint outside `Flow.build`. */
+export function currentBuilder(what: string): FlowBuilder {
+  const b = builders[builders.length - 1];
+  if (b === undefined) {
+    throw new FlotillaError(ErrorCode.FlowInvalid, `${what} was called outside Flow.build(...)`, {
+      hint: "call tasks inside Flow.build(name, ({ param }) => ...), or wire them with setUpstream/bind and { flow }",
+    });
+  }
+  return b;
+}
+
+const FLOW = Symbol.for("flotilla.flow");
+
+/** True for a Flow, even one from another copy of the package. */
+export function isFlow(value: unknown): value is Flow {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[FLOW] === true;
+}
+
+export class Flow {
+  readonly [FLOW] = true;
+  readonly name: string;
+  readonly options: FlowOptions;
+  /** Set by the flow module loader: the module's file and a hash of its source. */
+  modulePath: string | undefined;
+  moduleVersion: string | undefined;
+
+  readonly #nodes: FlowNode[] = [];
+  readonly #bySlug = new Map<string, FlowNode>();
+  readonly #byTask = new Map<AnyTask, FlowNode>();
+  readonly #params = new Map<string, Parameter>();
+  readonly #edges: Edge[] = [];
+  #reference: FlowNode[] | undefined;
+  #order: FlowNode[] | undefined;
+
+  constructor(name: string, options: FlowOptions = {}) {
+    if (typeof name !== "string" || name.trim() === "") {
+      throw new FlotillaError(ErrorCode.FlowInvalid, "new Flow(name): the name must be a non-empty string");
+    }
+    this.name = name;
+    this.options = options;
+  }
+
+  get environment(): Environment | undefined {
+    return this.options.environment;
+  }
+  get storage(): Storage | undefined {
+    return this.options.storage;
+  }
+
+  /**
+   * Build a flow with the typed functional API: calling a task records a task run and returns a
+   * reference to its result; `task.map(xs)` fans out; passing a mapped result to a task fans in.
+   */
+  static build(
+    name: string,
+    body: (ctx: BuildContext) => unknown,
+    options: FlowOptions & { slug?: string } = {},
+  ): Flow {
+    const flow = new Flow(name, options);
+    const builder = new FlowBuilder(flow);
+    builders.push(builder);
+    try {
+      body(builder.context);
+    } finally {
+      builders.pop();
+    }
+    flow.validate();
+    return flow;
+  }
+
+  /** The node of `task` in this flow, added if absent (imperative API: one node per task). */
+  addTask(task: AnyTask): FlowNode {
+    if (!isTask(task)) {
+      throw new FlotillaError(ErrorCode.FlowInvalid, `flow "${this.name}": addTask takes a task made with task(...)`);
+    }
+    const existing = this.#byTask.get(task);
+    if (existing !== undefined) return existing;
+    const node = this.#newNode(task, task.slug, true);
+    this.#byTask.set(task, node);
+    return node;
+  }
+
+  /** Internal: a new node for a builder call, with a unique slug (`double`, `double-2`, ...). */
+  addCall(task: AnyTask): FlowNode {
+    let slug = task.slug;
+    for (let i = 2; this.#bySlug.has(slug); i++) slug = `${task.slug}-${i}`;
+    const node = this.#newNode(task, slug, false);
+    if (!this.#byTask.has(task)) this.#byTask.set(task, node);
+    return node;
+  }
+
+  #newNode(task: AnyTask, slug: string, strict: boolean): FlowNode {
+    const clash = this.#bySlug.get(slug);
+    if (clash !== undefined && strict) {
+      throw new FlotillaError(
+        ErrorCode.DuplicateSlug,
+        `flow "${this.name}": two different tasks have the slug "${slug}" ("${clash.task.taskName}" and "${task.taskName}")`,
+        { hint: `give one of them its own slug: task("${task.taskName}", fn, { slug: "..." })` },
+      );
+    }
+    const node: FlowNode = { flow: this, slug, task, inputs: [], upstream: new Set(), downstream: new Set() };
+    this.#nodes.push(node);
+    this.#bySlug.set(slug, node);
+    this.#order = undefined;
+    return node;
+  }
+
+  /** Make `upstream` run before `downstream`; with `key`, pass its result to that parameter. */
+  addEdge(
+    upstream: AnyTask | TaskRef<unknown>,
+    downstream: AnyTask | TaskRef<unknown>,
+    options: { key?: string; mapped?: boolean } = {},
+  ): this {
+    const up = this.#nodeOf(upstream);
+    const down = this.#nodeOf(downstream);
+    if (options.key !== undefined) {
+      const index = down.task.paramNames.indexOf(options.key);
+      if (index < 0) {
+        throw new FlotillaError(
+          ErrorCode.BindInvalid,
+          `flow "${this.name}": task "${down.slug}" has no parameter "${options.key}"`,
+          { hint: `it takes (${down.task.paramNames.filter(Boolean).join(", ")})` },
+        );
+      }
+      this.bindInput(down, index, { kind: "task", node: up, mapped: options.mapped ?? false }, options.key);
+      return this;
+    }
+    this.#link(up, down, undefined, false);
+    return this;
+  }
+
+  /** Internal: bind input `index` of `node` (imperative `bind`, builder calls). */
+  bindInput(node: FlowNode, index: number, input: BindingInput, key?: string): void {
+    const binding = this.#resolve(input);
+    node.inputs[index] = binding;
+    if (binding.kind === "task") {
+      this.#link(binding.node, node, key ?? node.task.paramNames[index] ?? String(index), binding.mapped);
+    } else if (binding.kind === "param") {
+      this.#ensureParam(binding.name);
+    }
+  }
+
+  #resolve(input: BindingInput): Binding {
+    if (input.kind === "taskDef") return { kind: "task", node: this.addTask(input.task), mapped: input.mapped };
+    if (input.kind === "task" && input.node.flow !== this) {
+      throw new FlotillaError(
+        ErrorCode.FlowInvalid,
+        `flow "${this.name}": task "${input.node.slug}" belongs to flow "${input.node.flow.name}"`,
+      );
+    }
+    return input;
+  }
+
+  #link(up: FlowNode, down: FlowNode, key: string | undefined, mapped: boolean): void {
+    if (up === down) {
+      throw new FlotillaError(ErrorCode.FlowCycle, `flow "${this.name}": task "${up.slug}" cannot depend on itself`);
+    }
+    const isNew = !up.downstream.has(down);
+    up.downstream.add(down);
+    down.upstream.add(up);
+    if (key !== undefined) {
+      // A data edge makes an order-only edge between the same tasks redundant.
+      const orderOnly = isNew
+        ? -1
+        : this.#edges.findIndex((e) => e.upstream === up.slug && e.downstream === down.slug && e.key === undefined);
+      if (orderOnly >= 0) this.#edges.splice(orderOnly, 1);
+      this.#edges.push({ upstream: up.slug, downstream: down.slug, key, mapped });
+    } else if (isNew) {
+      this.#edges.push({ upstream: up.slug, downstream: down.slug, mapped });
+    }
+    this.#order = undefined;
+  }
+
+  #nodeOf(x: AnyTask | TaskRef<unknown>): FlowNode {
+    if (x instanceof TaskRef) {
+      if (x.node.flow !== this) {
+        throw new FlotillaError(ErrorCode.FlowInvalid, `flow "${this.name}": "${x.slug}" belongs to another flow`);
+      }
+      return x.node;
+    }
+    return this.addTask(x);
+  }
+
+  #ensureParam(name: string): Parameter {
+    let p = this.#params.get(name);
+    if (p === undefined) {
+      p = new Parameter(name);
+      this.#params.set(name, p);
+    }
+    return p;
+  }
+
+  /** Declare a parameter (the builder's `param` does this for you). */
+  addParameter<T>(parameter: Parameter<T>): Parameter<T> {
+    const existing = this.#params.get(parameter.name);
+    if (existing !== undefined && existing !== parameter && (existing.hasDefault || existing.description)) {
+      throw new FlotillaError(ErrorCode.FlowInvalid, `flow "${this.name}": parameter "${parameter.name}" is declared twice`);
+    }
+    this.#params.set(parameter.name, parameter as Parameter);
+    return parameter;
+  }
+
+  /** Mark the tasks whose states decide the flow's state (default: the terminal tasks). */
+  setReferenceTasks(...tasks: (AnyTask | TaskRef<unknown>)[]): this {
+    this.#reference = tasks.map((t) => this.#nodeOf(t));
+    return this;
+  }
+
+  get nodes(): readonly FlowNode[] {
+    return this.#nodes;
+  }
+  get edges(): readonly Edge[] {
+    return this.#edges;
+  }
+  get parameters(): readonly Parameter[] {
+    return [...this.#params.values()];
+  }
+  node(slug: string): FlowNode | undefined {
+    return this.#bySlug.get(slug);
+  }
+  get referenceTasks(): readonly FlowNode[] {
+    return this.#reference ?? this.#nodes.filter((n) => n.downstream.size === 0);
+  }
+
+  /** Nodes in a topological order; throws a FlotillaError naming a cycle if there is one. */
+  sorted(): readonly FlowNode[] {
+    if (this.#order !== undefined) return this.#order;
+    const indegree = new Map<FlowNode, number>();
+    for (const n of this.#nodes) indegree.set(n, n.upstream.size);
+    const queue = this.#nodes.filter((n) => n.upstream.size === 0);
+    const order: FlowNode[] = [];
+    for (let i = 0; i < queue.length; i++) {
+      const n = queue[i]!;
+      order.push(n);
+      for (const d of n.downstream) {
+        const left = indegree.get(d)! - 1;
+        indegree.set(d, left);
+        if (left === 0) queue.push(d);
+      }
+    }
+    if (order.length !== this.#nodes.length) {
+      const cycle = findCycle(this.#nodes.filter((n) => indegree.get(n)! > 0));
+      throw new FlotillaError(ErrorCode.FlowCycle, `flow "${this.name}" has a cycle: ${cycle.join(" -> ")}`, {
+        hint: "remove one of these edges; a flow must be a DAG",
+      });
+    }
+    this.#order = order;
+    return order;
+  }
+
+  /** Check the whole flow; throws a FlotillaError on the first problem. */
+  validate(): void {
+    if (this.#nodes.length === 0) {
+      throw new FlotillaError(ErrorCode.FlowInvalid, `flow "${this.name}" has no tasks`);
+    }
+    this.sorted();
+    for (const n of this.#nodes) {
+      const maxArgs = n.task.paramNames.length;
+      const given = n.inputs.length;
+      const hasNames = n.task.paramNames.every((p) => p !== undefined);
+      if (hasNames && given > maxArgs && n.task.fn.length === maxArgs && maxArgs > 0) {
+        throw new FlotillaError(
+          ErrorCode.BindInvalid,
+          `flow "${this.name}": task "${n.slug}" is given ${given} inputs but its function takes ${maxArgs}`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Resolve run-time parameters: unknown names and missing required ones are errors; defaults
+   * are applied.
+   */
+  resolveParameters(given: Record<string, unknown> = {}): Record<string, unknown> {
+    const known = this.#params;
+    for (const name of Object.keys(given)) {
+      if (!known.has(name)) {
+        const list = [...known.keys()];
+        throw new FlotillaError(
+          ErrorCode.ParameterUnknown,
+          `flow "${this.name}" has no parameter "${name}"; ${list.length ? `its parameters are: ${list.join(", ")}` : "it takes no parameters"}`,
+          { usage: true },
+        );
+      }
+    }
+    const out: Record<string, unknown> = {};
+    for (const [name, p] of known) {
+      if (Object.hasOwn(given, name)) out[name] = given[name];
+      else if (p.hasDefault) out[name] = p.default;
+      else if (p.required) {
+        throw new FlotillaError(ErrorCode.ParameterMissing, `flow "${this.name}" needs the parameter "${name}"`, {
+          hint: `give it with --param ${name}=VALUE or flow.run({ parameters: { ${name}: ... } })`,
+          usage: true,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Run the flow here and return its final state (Prefect's `flow.run()`). */
+  async run(options: RunOptions = {}): Promise<FlowRunState> {
+    const { runFlow } = await import("../engine/run.ts");
+    return runFlow(this, options);
+  }
+}
+
+export interface BuildContext {
+  /** Declare a parameter: required without a default, optional with one. */
+  param<T>(name: string, defaultValue?: T, options?: Omit<ParameterOptions<T>, "default">): ParameterRef<T>;
+  /** The flow being built. */
+  flow: Flow;
+}
+
+/** Records task calls made inside `Flow.build`. */
+export class FlowBuilder {
+  readonly flow: Flow;
+  readonly context: BuildContext;
+  constructor(flow: Flow) {
+    this.flow = flow;
+    this.context = {
+      flow,
+      param: <T>(name: string, ...rest: [T?, Omit<ParameterOptions<T>, "default">?]) => {
+        const opts: ParameterOptions<T> = { ...(rest[1] ?? {}) };
+        if (rest.length > 0 && rest[0] !== undefined) opts.default = rest[0];
+        return flow.addParameter(new Parameter<T>(name, opts));
+      },
+    };
+  }
+
+  call(task: AnyTask, inputs: BindingInput[]): TaskRef<unknown> {
+    for (const input of inputs) {
+      if (input.kind === "taskDef") {
+        throw new FlotillaError(
+          ErrorCode.FlowInvalid,
+          `flow "${this.flow.name}": task "${input.task.taskName}" was passed to "${task.taskName}" without being called`,
+          { hint: `pass its result: ${task.taskName}(${input.task.taskName}(...))` },
+        );
+      }
+    }
+    const node = this.flow.addCall(task);
+    inputs.forEach((input, i) => {
+      this.flow.bindInput(node, i, input);
+    });
+    return new TaskRef(node);
+  }
+}
+
+function findCycle(nodes: FlowNode[]): string[] {
+  const inSet = new Set(nodes);
+  const state = new Map<FlowNode, 1 | 2>();
+  const stack: FlowNode[] = [];
+  const visit = (n: FlowNode): string[] | undefined => {
+    state.set(n, 1);
+    stack.push(n);
+    for (const d of n.downstream) {
+      if (!inSet.has(d)) continue;
+      if (state.get(d) === 1) {
+        const from = stack.indexOf(d);
+        return [...stack.slice(from), d].map((x) => x.slug);
+      }
+      if (state.get(d) === undefined) {
+        const found = visit(d);
+        if (found) return found;
+      }
+    }
+    stack.pop();
+    state.set(n, 2);
+    return undefined;
+  };
+  for (const n of nodes) {
+    if (state.get(n) === undefined) {
+      const found = visit(n);
+      if (found) return found;
+    }
+  }
+  return nodes.map((n) => n.slug);
+}
+
+export type { Input };

@@ -1,0 +1,60 @@
+// Logging: pino for structure (JSON in pods, where collectors read it), a compact line format on
+// terminals. Every line goes through the secret scrubber first, so a registered secret value can
+// never reach an output, whatever logged it.
+
+import { pino } from "pino";
+import { scrub } from "../secrets/redact.ts";
+
+export type Logger = pino.Logger;
+export type LogFormat = "pretty" | "json";
+
+export interface LoggerOptions {
+  format?: LogFormat;
+  level?: string;
+  /** Where lines go. @default process.stderr */
+  stream?: { write(line: string): unknown };
+  /** Fields on every line. */
+  base?: Record<string, unknown>;
+}
+
+const LEVELS: Record<number, string> = { 10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal" };
+const HIDDEN = new Set(["level", "time", "msg", "pid", "hostname", "task", "mapIndex", "worker", "runId", "flow", "attempt"]);
+
+/** A pino logger writing scrubbed lines, as JSON or in a compact human format. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const out = options.stream ?? process.stderr;
+  const format = options.format ?? "pretty";
+  const destination = {
+    write(line: string) {
+      const clean = scrub(line);
+      out.write(format === "json" ? clean : prettyLine(clean));
+    },
+  };
+  return pino({ level: options.level ?? "info", base: options.base ?? null }, destination);
+}
+
+function prettyLine(json: string): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const level = LEVELS[rec.level as number] ?? "info";
+  const where: string[] = [];
+  if (typeof rec.task === "string") {
+    where.push(typeof rec.mapIndex === "number" && rec.mapIndex >= 0 ? `${rec.task}[${rec.mapIndex}]` : rec.task);
+  }
+  if (typeof rec.worker === "string") where.push(`@${rec.worker}`);
+  const extra = Object.entries(rec)
+    .filter(([k]) => !HIDDEN.has(k))
+    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
+  const prefix = where.length ? `[${where.join(" ")}] ` : "";
+  const tag = level === "info" ? "" : `${level.toUpperCase()} `;
+  return `${tag}${prefix}${String(rec.msg ?? "")}${extra.length ? ` ${extra.join(" ")}` : ""}\n`;
+}
+
+/** A logger that drops everything (benchmarks, quiet tests). */
+export function silentLogger(): Logger {
+  return pino({ level: "silent" });
+}

@@ -1,0 +1,101 @@
+// Flow modules: an ES module (.ts or .js) exporting one or more Flows. The CLI, the runner and
+// every worker load the same module and find tasks by slug. Loading records the module's path and a
+// hash of its source on each flow (part of the fingerprint).
+
+import { createHash } from "node:crypto";
+import { readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { ErrorCode, FlotillaError } from "../core/errors.ts";
+import { type Flow, isFlow } from "../core/flow.ts";
+
+export interface FlowModule {
+  /** Absolute path of the module. */
+  path: string;
+  /** Exported flows by export name. */
+  flows: Map<string, Flow>;
+}
+
+let tsxRegistered = false;
+async function ensureTypeScript(): Promise<void> {
+  if (tsxRegistered) return;
+  tsxRegistered = true;
+  // Already loaded through `node --import tsx` (tests, the CLI): tsx marks the process.
+  if (process.execArgv.some((a) => a.includes("tsx")) || (process as { __flotillaTsx?: boolean }).__flotillaTsx) return;
+  const { register } = await import("tsx/esm/api");
+  register();
+}
+
+/** Import a flow module and collect the flows it exports. */
+export async function loadFlowModule(file: string, cwd = process.cwd()): Promise<FlowModule> {
+  const abs = path.resolve(cwd, file);
+  let source: string;
+  try {
+    const st = await stat(abs);
+    if (!st.isFile()) throw new Error("not a file");
+    source = await readFile(abs, "utf8");
+  } catch {
+    throw new FlotillaError(ErrorCode.ModuleNotFound, `flow file not found: ${file}`, {
+      hint: "give the path of a .ts or .js module that exports a Flow",
+      usage: true,
+    });
+  }
+  await ensureTypeScript();
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new FlotillaError(ErrorCode.ModuleLoad, `cannot load flow file ${file}: ${loadErrorMessage(error, abs)}`, {
+      cause: error,
+      hint: "fix the error above; `node --import tsx <file>` shows it with its stack",
+    });
+  }
+  const version = createHash("sha256").update(source).digest("hex").slice(0, 12);
+  const flows = new Map<string, Flow>();
+  for (const [name, value] of Object.entries(mod)) {
+    if (!isFlow(value)) continue;
+    value.modulePath = abs;
+    value.moduleVersion = version;
+    flows.set(name, value);
+  }
+  return { path: abs, flows };
+}
+
+/** Pick one flow by flow name or export name; with no name, the module's only flow. */
+export function selectFlow(module: FlowModule, name?: string): Flow {
+  const all = [...module.flows.entries()];
+  const rel = path.relative(process.cwd(), module.path) || module.path;
+  if (all.length === 0) {
+    throw new FlotillaError(ErrorCode.NoFlow, `${rel} exports no Flow`, {
+      hint: "export the flow, e.g. `export const flow = new Flow(...)`",
+      usage: true,
+    });
+  }
+  const list = all.map(([exp, f]) => `"${f.name}" (export ${exp})`).join(", ");
+  if (name !== undefined) {
+    const hit = all.find(([exp, f]) => f.name === name || exp === name);
+    if (hit === undefined) {
+      throw new FlotillaError(ErrorCode.NoFlow, `${rel} has no flow named "${name}"; it exports ${list}`, {
+        usage: true,
+      });
+    }
+    return hit[1];
+  }
+  if (all.length > 1) {
+    throw new FlotillaError(ErrorCode.AmbiguousFlow, `${rel} exports ${all.length} flows: ${list}`, {
+      hint: "choose one with --flow NAME",
+      usage: true,
+    });
+  }
+  return all[0]![1];
+}
+
+function loadErrorMessage(error: unknown, abs: string): string {
+  if (!(error instanceof Error)) return String(error);
+  // esbuild (through tsx) reports syntax errors as "file:line:col: ERROR: message".
+  const first = error.message.split("\n").find((l) => l.trim() !== "") ?? error.message;
+  const frame = error.stack?.split("\n").find((l) => l.includes(abs));
+  const at = frame ? frame.trim().replace(/^at\s+/, "") : undefined;
+  const name = error.name && error.name !== "Error" ? `${error.name}: ` : "";
+  return `${name}${first}${at && !first.includes(abs) ? ` (at ${at.replace(/^.*\((.*)\)$/, "$1")})` : ""}`;
+}

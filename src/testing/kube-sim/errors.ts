@@ -1,0 +1,171 @@
+// Kubernetes `Status` error bodies, built exactly as apimachinery's `pkg/api/errors` does
+// (field order kind, apiVersion, metadata, status, message, reason, details, code).
+import type { ResourceType } from "./resources.ts";
+
+export interface StatusCause {
+  reason: string;
+  message: string;
+  field?: string;
+}
+
+export interface StatusDetails {
+  name?: string;
+  group?: string;
+  kind?: string;
+  uid?: string;
+  causes?: StatusCause[];
+  retryAfterSeconds?: number;
+}
+
+export interface Status {
+  kind: "Status";
+  apiVersion: "v1";
+  metadata: Record<string, never>;
+  status: "Failure" | "Success";
+  message?: string;
+  reason?: string;
+  details?: StatusDetails;
+  code: number;
+}
+
+/** An API failure carrying the Status body the server answers with. */
+export class ApiError extends Error {
+  readonly status: Status;
+  constructor(code: number, reason: string, message: string, details?: StatusDetails) {
+    super(message);
+    this.status = {
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message,
+      reason,
+      ...(details ? { details } : {}),
+      code,
+    };
+  }
+  get code(): number {
+    return this.status.code;
+  }
+}
+
+/** `pods`, `jobs.batch`, `roles.rbac.authorization.k8s.io`. */
+export function qualifiedResource(rt: Pick<ResourceType, "resource" | "group">): string {
+  return rt.group ? `${rt.resource}.${rt.group}` : rt.resource;
+}
+
+function groupKind(rt: Pick<ResourceType, "resource" | "group">, name?: string): StatusDetails {
+  return { ...(name !== undefined ? { name } : {}), ...(rt.group ? { group: rt.group } : {}), kind: rt.resource };
+}
+
+export function notFound(rt: Pick<ResourceType, "resource" | "group">, name: string): ApiError {
+  return new ApiError(404, "NotFound", `${qualifiedResource(rt)} "${name}" not found`, groupKind(rt, name));
+}
+
+export function alreadyExists(rt: ResourceType, name: string): ApiError {
+  return new ApiError(409, "AlreadyExists", `${qualifiedResource(rt)} "${name}" already exists`, groupKind(rt, name));
+}
+
+export function conflict(rt: ResourceType, name: string, detail: string): ApiError {
+  return new ApiError(
+    409,
+    "Conflict",
+    `Operation cannot be fulfilled on ${qualifiedResource(rt)} "${name}": ${detail}`,
+    groupKind(rt, name),
+  );
+}
+
+export const STALE_RESOURCE_VERSION =
+  "the object has been modified; please apply your changes to the latest version and try again";
+
+export function badRequest(message: string): ApiError {
+  return new ApiError(400, "BadRequest", message);
+}
+
+export function forbidden(
+  rt: Pick<ResourceType, "resource" | "group">,
+  name: string | undefined,
+  reason: string,
+): ApiError {
+  const subject = name ? `${qualifiedResource(rt)} "${name}"` : qualifiedResource(rt);
+  return new ApiError(403, "Forbidden", `${subject} is forbidden: ${reason}`, groupKind(rt, name || undefined));
+}
+
+export function unauthorized(): ApiError {
+  const e = new ApiError(401, "Unauthorized", "Unauthorized");
+  return e;
+}
+
+export function methodNotAllowed(): ApiError {
+  return new ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+}
+
+export function unsupportedMediaType(contentType: string): ApiError {
+  return new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got ${contentType})`);
+}
+
+export function gone(message: string): ApiError {
+  return new ApiError(410, "Expired", message);
+}
+
+export function internalError(message: string): ApiError {
+  return new ApiError(500, "InternalError", `Internal error occurred: ${message}`, {
+    causes: [{ reason: "UnexpectedServerResponse", message }],
+  });
+}
+
+/** A field error, as apimachinery's `field.Error` renders it. */
+export interface FieldError {
+  type:
+    | "FieldValueRequired"
+    | "FieldValueInvalid"
+    | "FieldValueNotSupported"
+    | "FieldValueDuplicate"
+    | "FieldValueForbidden"
+    | "FieldValueTooLong"
+    | "FieldValueTypeInvalid"
+    | "FieldValueNotFound";
+  field: string;
+  /** The bad value (omitted for Required/Forbidden). */
+  value?: unknown;
+  detail?: string;
+}
+
+function quoteValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null || value === undefined) return "null";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/** `field.Error.ErrorBody()` */
+export function fieldErrorBody(e: FieldError): string {
+  switch (e.type) {
+    case "FieldValueRequired":
+      return e.detail ? `Required value: ${e.detail}` : "Required value";
+    case "FieldValueForbidden":
+      return e.detail ? `Forbidden: ${e.detail}` : "Forbidden";
+    case "FieldValueTooLong":
+      return e.detail ? `Too long: ${e.detail}` : "Too long";
+    case "FieldValueNotSupported":
+      return `Unsupported value: ${quoteValue(e.value)}${e.detail ? `: ${e.detail}` : ""}`;
+    case "FieldValueDuplicate":
+      return `Duplicate value: ${quoteValue(e.value)}`;
+    case "FieldValueNotFound":
+      return `Not found: ${quoteValue(e.value)}`;
+    default:
+      return `Invalid value: ${quoteValue(e.value)}${e.detail ? `: ${e.detail}` : ""}`;
+  }
+}
+
+/** 422 Invalid; `details.kind` is the Kind here, not the resource. */
+export function invalid(rt: ResourceType, name: string, errors: FieldError[]): ApiError {
+  const items = errors.map((e) => `${e.field}: ${fieldErrorBody(e)}`);
+  const summary = items.length === 1 ? items[0] : `[${items.join(", ")}]`;
+  return new ApiError(422, "Invalid", `${rt.kind} "${name}" is invalid: ${summary}`, {
+    name,
+    ...(rt.group ? { group: rt.group } : {}),
+    kind: rt.kind,
+    causes: errors.map((e) => ({ reason: e.type, message: fieldErrorBody(e), field: e.field })),
+  });
+}

@@ -1,0 +1,187 @@
+// The table of API resources kube-sim serves: one entry per (group, version, resource), with the facts
+// discovery, routing, validation and deletion need. Adding a kind starts here.
+import { Job } from "kubernetes-models/batch/v1";
+import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
+import { ConfigMap, Event, Namespace, Pod, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
+
+/** A kubernetes-models class; `validate()` throws an ajv-style error list. */
+type ModelClass = new (data: object) => { validate(): void };
+
+export type NameRule = "subdomain" | "label" | "path";
+
+export interface ResourceType {
+  group: string;
+  version: string;
+  /** plural, lower case: `pods` */
+  resource: string;
+  singular: string;
+  kind: string;
+  namespaced: boolean;
+  shortNames: string[];
+  verbs: string[];
+  /** subresources served, e.g. `status`, `log` */
+  subresources: string[];
+  nameRule: NameRule;
+  /** DELETE answers with the object (pods, services, serviceaccounts) instead of a success Status */
+  deleteReturnsObject: boolean;
+  /** the object is not stored (reviews) */
+  virtual?: boolean;
+  /** client-node model name used for the unknown-field walk, e.g. `V1Pod` */
+  clientModel: string;
+  model?: ModelClass;
+  categories?: string[];
+}
+
+const CRUD = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+function core(
+  resource: string,
+  kind: string,
+  extra: Partial<ResourceType> & Pick<ResourceType, "clientModel">,
+): ResourceType {
+  return {
+    group: "",
+    version: "v1",
+    resource,
+    singular: kind.toLowerCase(),
+    kind,
+    namespaced: true,
+    shortNames: [],
+    verbs: CRUD,
+    subresources: [],
+    nameRule: "subdomain",
+    deleteReturnsObject: false,
+    ...extra,
+  };
+}
+
+export const RESOURCES: readonly ResourceType[] = [
+  core("namespaces", "Namespace", {
+    namespaced: false,
+    shortNames: ["ns"],
+    verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
+    subresources: ["status", "finalize"],
+    nameRule: "label",
+    deleteReturnsObject: true,
+    clientModel: "V1Namespace",
+    model: Namespace,
+  }),
+  core("pods", "Pod", {
+    shortNames: ["po"],
+    subresources: ["status", "log"],
+    deleteReturnsObject: true,
+    clientModel: "V1Pod",
+    model: Pod,
+    categories: ["all"],
+  }),
+  core("secrets", "Secret", { clientModel: "V1Secret", model: Secret }),
+  core("configmaps", "ConfigMap", { shortNames: ["cm"], clientModel: "V1ConfigMap", model: ConfigMap }),
+  core("serviceaccounts", "ServiceAccount", {
+    shortNames: ["sa"],
+    subresources: ["token"],
+    deleteReturnsObject: true,
+    clientModel: "V1ServiceAccount",
+    model: ServiceAccount,
+  }),
+  core("services", "Service", {
+    shortNames: ["svc"],
+    subresources: ["status"],
+    nameRule: "label",
+    deleteReturnsObject: true,
+    clientModel: "V1Service",
+    model: Service,
+    categories: ["all"],
+  }),
+  core("events", "Event", { shortNames: ["ev"], nameRule: "path", clientModel: "CoreV1Event", model: Event }),
+  {
+    group: "batch",
+    version: "v1",
+    resource: "jobs",
+    singular: "job",
+    kind: "Job",
+    namespaced: true,
+    shortNames: [],
+    verbs: CRUD,
+    subresources: ["status"],
+    nameRule: "subdomain",
+    deleteReturnsObject: false,
+    clientModel: "V1Job",
+    model: Job,
+    categories: ["all"],
+  },
+  {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    resource: "roles",
+    singular: "role",
+    kind: "Role",
+    namespaced: true,
+    shortNames: [],
+    verbs: CRUD,
+    subresources: [],
+    nameRule: "path",
+    deleteReturnsObject: false,
+    clientModel: "V1Role",
+    model: Role,
+  },
+  {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    resource: "rolebindings",
+    singular: "rolebinding",
+    kind: "RoleBinding",
+    namespaced: true,
+    shortNames: [],
+    verbs: CRUD,
+    subresources: [],
+    nameRule: "path",
+    deleteReturnsObject: false,
+    clientModel: "V1RoleBinding",
+    model: RoleBinding,
+  },
+  {
+    group: "authorization.k8s.io",
+    version: "v1",
+    resource: "selfsubjectaccessreviews",
+    singular: "selfsubjectaccessreview",
+    kind: "SelfSubjectAccessReview",
+    namespaced: false,
+    shortNames: [],
+    verbs: ["create"],
+    subresources: [],
+    nameRule: "path",
+    deleteReturnsObject: false,
+    virtual: true,
+    clientModel: "V1SelfSubjectAccessReview",
+  },
+];
+
+/** `pods`, `jobs.batch`: the key objects are stored under. */
+export function resourceId(rt: Pick<ResourceType, "resource" | "group">): string {
+  return rt.group ? `${rt.resource}.${rt.group}` : rt.resource;
+}
+
+export function apiVersionOf(rt: Pick<ResourceType, "group" | "version">): string {
+  return rt.group ? `${rt.group}/${rt.version}` : rt.version;
+}
+
+export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
+  return RESOURCES.find((r) => r.group === group && r.version === version && r.resource === resource);
+}
+
+export function resourceById(id: string): ResourceType {
+  const rt = RESOURCES.find((r) => resourceId(r) === id);
+  if (!rt) throw new Error(`kube-sim: unknown resource ${id}`);
+  return rt;
+}
+
+export function resourceForKind(apiVersion: string, kind: string): ResourceType | undefined {
+  return RESOURCES.find((r) => apiVersionOf(r) === apiVersion && r.kind === kind);
+}
+
+/** the group versions served, in discovery order */
+export function groupVersions(): { group: string; version: string }[] {
+  const seen = new Map<string, { group: string; version: string }>();
+  for (const r of RESOURCES) seen.set(apiVersionOf(r), { group: r.group, version: r.version });
+  return [...seen.values()];
+}
