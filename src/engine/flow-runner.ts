@@ -160,7 +160,8 @@ export class FlowRunner {
     for (const b of node.inputs) {
       if (b?.kind === "task" && b.mapped) {
         const s = this.#runs.get(b.node.slug)!.record.state;
-        if (!isSuccessful(s) || s.type === "Skipped") {
+        // A mapped upstream is gated child by child below; anything else must be a Success.
+        if (s.type !== "Success" && s.type !== "Mapped") {
           const one = emptySummary();
           add(one, s);
           const blocked = this.#gate(node, one) ?? {

@@ -1,0 +1,268 @@
+// `flotilla run <flow-file>`: run a flow with its environment — here by default, on a local worker
+// cluster with --workers MIN:MAX, or on Kubernetes when the flow names a KubeClusterEnvironment
+// (or with --sim) — showing progress and a final summary; exit 0 on Success, 1 on Failed.
+
+import { readFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { ErrorCode, FlotillaError } from "../../core/errors.ts";
+import type { Flow } from "../../core/flow.ts";
+import type { FlowRunState } from "../../core/states.ts";
+import type { Executor, RunEvent } from "../../engine/executor.ts";
+import { LocalEnvironment } from "../../engine/local-environment.ts";
+import { createLogger, type LogFormat, type Logger } from "../../engine/logging.ts";
+import { LocalExecutor } from "../../executors/local.ts";
+import { loadFlowModule, selectFlow } from "../../storage/module.ts";
+import { Progress } from "../progress.ts";
+import { renderTable, summarizeTasks } from "../summary.ts";
+
+export interface RunCommandOptions {
+  flowFile: string;
+  flow?: string;
+  param?: string[];
+  paramsFile?: string;
+  output?: "table" | "json";
+  /** Run here with the local executor, whatever environment the flow names. */
+  local?: boolean;
+  /** A local worker cluster, "MIN:MAX" (or "N"). */
+  workers?: string;
+  concurrency?: number;
+  logFormat?: LogFormat;
+  /** Kubernetes options (used when the flow's environment is a KubeClusterEnvironment). */
+  sim?: boolean;
+  detach?: boolean;
+  dryRun?: boolean;
+  dryRunFormat?: "yaml" | "json";
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  /** Where progress and logs go. @default process.stderr */
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Where the summary goes. @default process.stdout */
+  stdout?: NodeJS.WritableStream;
+}
+
+export interface RunCommandResult {
+  state?: FlowRunState;
+  exitCode: number;
+}
+
+export async function run(options: RunCommandOptions): Promise<RunCommandResult> {
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  const parameters = await readParameters(options);
+  const flow = selectFlow(await loadFlowModule(options.flowFile), options.flow);
+  flow.validate();
+  flow.resolveParameters(parameters); // fail on unknown or missing parameters before anything starts
+
+  const logger = createLogger({ format: options.logFormat ?? "pretty", stream: stderr });
+  const progress = new Progress({ stream: stderr as NodeJS.WriteStream });
+  const kubernetes =
+    !options.local &&
+    options.workers === undefined &&
+    (options.sim || options.dryRun || options.detach || flow.environment?.kind === "kubernetes");
+
+  let state: FlowRunState | undefined;
+  try {
+    if (kubernetes) {
+      const k8s = await importKubernetes();
+      const outcome = await k8s.runOnKubernetes(flow, {
+        parameters,
+        logger,
+        onEvent: progress.onEvent,
+        stdout,
+        ...(options.sim !== undefined ? { sim: options.sim } : {}),
+        ...(options.detach !== undefined ? { detach: options.detach } : {}),
+        ...(options.dryRun ? { dryRun: options.dryRunFormat ?? "yaml" } : {}),
+        ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}),
+        ...(options.context !== undefined ? { context: options.context } : {}),
+        ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
+      });
+      state = outcome.state;
+      if (state === undefined) return { exitCode: outcome.exitCode ?? 0 };
+    } else {
+      const executor = await chooseExecutor(flow, options, logger);
+      const env = new LocalEnvironment();
+      await env.setup(flow);
+      const handle = await env.execute(flow, { parameters, executor, logger, onEvent: progress.onEvent });
+      const stop = () => void handle.cancel();
+      process.once("SIGINT", stop);
+      try {
+        state = await handle.wait();
+      } finally {
+        process.off("SIGINT", stop);
+      }
+    }
+  } finally {
+    progress.stop();
+  }
+
+  if (options.output === "json") {
+    const doc = {
+      flow: state.flow,
+      runId: state.runId,
+      state: state.type,
+      message: state.message,
+      durationMs: (state.finishedAt ?? Date.now()) - state.startedAt,
+      tasks: summarizeTasks(state),
+    };
+    stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  } else {
+    stdout.write(renderTable(state));
+  }
+  return { state, exitCode: state.type === "Success" ? 0 : 1 };
+}
+
+async function chooseExecutor(flow: Flow, options: RunCommandOptions, logger: Logger): Promise<Executor> {
+  if (options.workers !== undefined) {
+    const { minWorkers, maxWorkers } = parseWorkers(options.workers);
+    const [{ ClusterExecutor }, { LocalCluster }] = await Promise.all([
+      import("../../executors/cluster.ts"),
+      import("../../cluster/local-cluster.ts"),
+    ]);
+    return new ClusterExecutor({
+      cluster: new LocalCluster({
+        minWorkers,
+        maxWorkers,
+        ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      }),
+    });
+  }
+  if (options.local || flow.options.executor === undefined) {
+    return new LocalExecutor(options.concurrency !== undefined ? { concurrency: options.concurrency } : {});
+  }
+  logger.debug({ executor: flow.options.executor.kind }, "using the flow's executor");
+  return flow.options.executor;
+}
+
+/** "MIN:MAX" or "N" (a fixed size). */
+export function parseWorkers(value: string): { minWorkers: number; maxWorkers: number } {
+  const m = /^(\d+)(?::(\d+))?$/.exec(value.trim());
+  const min = m ? Number(m[1]) : Number.NaN;
+  const max = m ? Number(m[2] ?? m[1]) : Number.NaN;
+  if (!m || max < 1 || min > max) {
+    throw new FlotillaError(
+      ErrorCode.Usage,
+      `--workers ${value}: expected MIN:MAX with 0 <= MIN <= MAX and MAX >= 1 (e.g. 1:4), or N for a fixed size`,
+      { usage: true },
+    );
+  }
+  return { minWorkers: min, maxWorkers: max };
+}
+
+/** Parameters from --params-file, then --param key=value (values parsed as JSON when they are JSON). */
+export async function readParameters(options: Pick<RunCommandOptions, "param" | "paramsFile">): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  if (options.paramsFile !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(options.paramsFile, "utf8");
+    } catch {
+      throw new FlotillaError(ErrorCode.Usage, `--params-file ${options.paramsFile}: file not found`, { usage: true });
+    }
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (e) {
+      throw new FlotillaError(
+        ErrorCode.ParameterInvalid,
+        `--params-file ${options.paramsFile}: not valid JSON (${(e as Error).message})`,
+        { usage: true },
+      );
+    }
+    if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
+      throw new FlotillaError(
+        ErrorCode.ParameterInvalid,
+        `--params-file ${options.paramsFile}: must hold a JSON object of parameter names to values`,
+        { usage: true },
+      );
+    }
+    Object.assign(out, doc);
+  }
+  for (const p of options.param ?? []) {
+    const eq = p.indexOf("=");
+    if (eq <= 0) {
+      throw new FlotillaError(ErrorCode.ParameterInvalid, `--param ${p}: expected key=value (e.g. --param n=10)`, {
+        usage: true,
+      });
+    }
+    out[p.slice(0, eq)] = parseValue(p.slice(eq + 1));
+  }
+  return out;
+}
+
+function parseValue(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+interface KubernetesModule {
+  runOnKubernetes(
+    flow: Flow,
+    options: {
+      parameters: Record<string, unknown>;
+      logger: Logger;
+      onEvent: (e: RunEvent) => void;
+      stdout: NodeJS.WritableStream;
+      sim?: boolean;
+      detach?: boolean;
+      dryRun?: "yaml" | "json";
+      kubeconfig?: string;
+      context?: string;
+      namespace?: string;
+    },
+  ): Promise<{ state?: FlowRunState; exitCode?: number }>;
+}
+
+async function importKubernetes(): Promise<KubernetesModule> {
+  const path = "../../kubernetes/index.ts";
+  const mod = (await import(path)) as Partial<KubernetesModule>;
+  if (typeof mod.runOnKubernetes !== "function") {
+    throw new FlotillaError(ErrorCode.Internal, "this build of flotilla cannot run flows on Kubernetes yet", {
+      hint: "run it here with --local",
+      usage: true,
+    });
+  }
+  return mod as KubernetesModule;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export const runCommand = (program: Command): void => {
+  program
+    .command("run")
+    .description("run a flow with its environment (here by default), show progress, print a summary")
+    .argument("<flow-file>", "a .ts or .js module exporting a Flow")
+    .option("--flow <name>", "the flow to run, when the module exports several")
+    .option("--param <key=value>", "a parameter (repeatable); the value is JSON, or a string", collect)
+    .option("--params-file <file>", "a JSON object of parameters")
+    .option("--output <format>", "summary format: table or json", "table")
+    .option("--local", "run here, in this process, whatever environment the flow names")
+    .option("--workers <min:max>", "run on a local worker cluster of MIN to MAX worker processes")
+    .option("--concurrency <n>", "task runs at once (per worker with --workers)", (v) => positiveInt("--concurrency", v))
+    .option("--log-format <format>", "pretty or json", "pretty")
+    .option("--sim", "run the Kubernetes path on an embedded kube-sim")
+    .option("--detach", "launch on Kubernetes, print the run id and return")
+    .option("--dry-run", "print every Kubernetes object that would be created; change nothing")
+    .option("-o, --dry-run-format <format>", "with --dry-run: yaml or json", "yaml")
+    .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    .option("--context <name>", "kubeconfig context")
+    .option("-n, --namespace <ns>", "Kubernetes namespace")
+    .action(async (flowFile: string, opts: Omit<RunCommandOptions, "flowFile">) => {
+      if (opts.output !== "table" && opts.output !== "json") {
+        throw new FlotillaError(ErrorCode.Usage, `--output ${String(opts.output)}: use table or json`, { usage: true });
+      }
+      const result = await run({ flowFile, ...opts });
+      process.exitCode = result.exitCode;
+    });
+};
+
+function positiveInt(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new FlotillaError(ErrorCode.Usage, `${flag} ${v}: expected a whole number >= 1`, { usage: true });
+  }
+  return n;
+}

@@ -1,0 +1,136 @@
+// Live progress of a flow run: on a terminal, one status line redrawn at most ten times a second
+// (counts by state, a bar per mapped task, the worker count); elsewhere, plain lines for the
+// events a reader wants in a log (task finished, retrying, workers changed).
+
+import type { FinalTaskState } from "../core/states.ts";
+import type { RunEvent } from "../engine/executor.ts";
+
+export interface ProgressOptions {
+  stream?: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean; columns?: number };
+  tty?: boolean;
+  now?: () => number;
+}
+
+interface MapBar {
+  total: number;
+  done: number;
+}
+
+export class Progress {
+  readonly #out: NonNullable<ProgressOptions["stream"]>;
+  readonly #tty: boolean;
+  readonly #now: () => number;
+  readonly #start: number;
+  readonly #counts = new Map<string, number>();
+  readonly #maps = new Map<string, MapBar>();
+  #running = 0;
+  #retries = 0;
+  #workers: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #lineShown = false;
+
+  constructor(options: ProgressOptions = {}) {
+    this.#out = options.stream ?? process.stderr;
+    this.#tty = options.tty ?? Boolean((this.#out as { isTTY?: boolean }).isTTY);
+    this.#now = options.now ?? Date.now;
+    this.#start = this.#now();
+  }
+
+  /** Feed a run event. */
+  readonly onEvent = (event: RunEvent): void => {
+    switch (event.type) {
+      case "taskStarted":
+        if (event.attempt === 1) this.#running++;
+        break;
+      case "taskRetrying":
+        // The task's logger already reported the failed attempt; count it for the status line.
+        this.#retries++;
+        break;
+      case "taskFinished":
+        this.#finished(event.slug, event.mapIndex, event.state);
+        break;
+      case "mapped":
+        this.#maps.set(event.slug, { total: event.children, done: 0 });
+        if (!this.#tty) this.#line(`${event.slug}: mapped over ${event.children} elements`);
+        break;
+      case "workers":
+        if (event.count !== this.#workers || !this.#tty) {
+          this.#workers = event.count;
+          this.#line(`workers: ${event.count}${event.pending ? ` (+${event.pending} starting)` : ""} — ${event.reason}`);
+        }
+        break;
+      case "log":
+        this.#line(event.message);
+        break;
+    }
+    this.#schedule();
+  };
+
+  #finished(slug: string, mapIndex: number, state: FinalTaskState): void {
+    this.#counts.set(state.type, (this.#counts.get(state.type) ?? 0) + 1);
+    if (state.type !== "Skipped" && state.type !== "TriggerFailed") this.#running = Math.max(0, this.#running - 1);
+    if (mapIndex >= 0) {
+      const bar = this.#maps.get(slug);
+      if (bar) {
+        bar.done++;
+        if (!this.#tty && bar.done === bar.total) this.#line(`${slug}: ${bar.done}/${bar.total} mapped runs finished`);
+      }
+      if (state.type !== "Success" && !this.#tty) this.#line(`${label(slug, mapIndex)} ${summary(state)}`);
+      return;
+    }
+    if (state.type === "Mapped") return;
+    if (!this.#tty || state.type !== "Success") this.#line(`${label(slug, mapIndex)} ${summary(state)}`);
+  }
+
+  /** Print a line above the status line. */
+  #line(text: string): void {
+    if (this.#tty && this.#lineShown) this.#out.write("\r\x1b[2K");
+    this.#out.write(`${text}\n`);
+    this.#lineShown = false;
+    if (this.#tty) this.#render();
+  }
+
+  #schedule(): void {
+    if (!this.#tty || this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#render();
+    }, 100);
+    this.#timer.unref();
+  }
+
+  #render(): void {
+    if (!this.#tty) return;
+    const secs = ((this.#now() - this.#start) / 1000).toFixed(1);
+    const parts = [`${secs}s`];
+    if (this.#running) parts.push(`${this.#running} running`);
+    for (const [type, n] of this.#counts) parts.push(`${n} ${type}`);
+    if (this.#retries) parts.push(`${this.#retries} retried`);
+    if (this.#workers !== undefined) parts.push(`workers ${this.#workers}`);
+    for (const [slug, bar] of this.#maps) {
+      if (bar.total === 0 || bar.done === bar.total) continue;
+      const width = 20;
+      const filled = Math.round((bar.done / bar.total) * width);
+      parts.push(`${slug} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${bar.done}/${bar.total}`);
+    }
+    const cols = (this.#out as { columns?: number }).columns ?? 120;
+    this.#out.write(`\r\x1b[2K${parts.join(" · ").slice(0, cols - 1)}`);
+    this.#lineShown = true;
+  }
+
+  /** Clear the status line (before the summary). */
+  stop(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#tty && this.#lineShown) this.#out.write("\r\x1b[2K");
+    this.#lineShown = false;
+  }
+}
+
+function label(slug: string, mapIndex: number): string {
+  return mapIndex >= 0 ? `${slug}[${mapIndex}]` : slug;
+}
+
+function summary(state: FinalTaskState): string {
+  return state.type === "Success" || state.type === "Mapped" ? state.type : `${state.type}: ${state.message}`;
+}
