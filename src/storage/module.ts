@@ -47,7 +47,7 @@ export async function loadFlowModule(file: string, cwd = process.cwd()): Promise
   } catch (error) {
     throw new FlotillaError(ErrorCode.ModuleLoad, `cannot load flow file ${file}: ${loadErrorMessage(error, abs)}`, {
       cause: error,
-      hint: "fix the error above; `node --import tsx <file>` shows it with its stack",
+      hint: `fix the flow file; \`node --import tsx ${path.relative(cwd, abs) || abs}\` shows the full stack`,
     });
   }
   const version = createHash("sha256").update(source).digest("hex").slice(0, 12);
@@ -92,10 +92,13 @@ export function selectFlow(module: FlowModule, name?: string): Flow {
 
 function loadErrorMessage(error: unknown, abs: string): string {
   if (!(error instanceof Error)) return String(error);
-  // esbuild (through tsx) reports syntax errors as "file:line:col: ERROR: message".
+  const rel = (p: string) => path.relative(process.cwd(), p) || p;
+  // esbuild (through tsx) reports syntax errors as "<file>:<line>:<col>: ERROR: <message>".
+  const syntax = /([^\s]+):(\d+):(\d+): ERROR: (.*)/.exec(error.message);
+  if (syntax) return `syntax error at ${rel(syntax[1]!)}:${syntax[2]}:${syntax[3]}: ${syntax[4]}`;
   const first = error.message.split("\n").find((l) => l.trim() !== "") ?? error.message;
   const frame = error.stack?.split("\n").find((l) => l.includes(abs));
-  const at = frame ? frame.trim().replace(/^at\s+/, "") : undefined;
+  const at = /\(?((?:file:\/\/)?\/[^()]*:\d+:\d+)\)?\s*$/.exec(frame ?? "")?.[1]?.replace(/^file:\/\//, "");
   const name = error.name && error.name !== "Error" ? `${error.name}: ` : "";
-  return `${name}${first}${at && !first.includes(abs) ? ` (at ${at.replace(/^.*\((.*)\)$/, "$1")})` : ""}`;
+  return `${name}${first}${at ? ` (at ${rel(at)})` : ""}`;
 }

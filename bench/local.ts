@@ -1,0 +1,84 @@
+// Benchmarks of the local engine (LocalExecutor, in-process). Each scenario runs in its own
+// process so that its peak RSS is its own: `node --import tsx --expose-gc bench/local.ts <scenario>`.
+// bench/run.ts runs them all and prints one JSON document.
+
+import { Flow, LocalExecutor, type Task, task } from "../src/index.ts";
+import { silentLogger } from "../src/engine/logging.ts";
+
+const logger = silentLogger();
+const noop = task("noop", (x: number) => x);
+const inc = task("inc", (x: number) => x + 1);
+const sum = task("sum", (xs: number[]) => xs.length);
+
+function rangeTask(n: number): Task<[], number[]> {
+  return task("range", () => Array.from({ length: n }, (_, i) => i));
+}
+
+const scenarios = {
+  /** 10,000 mapped no-op tasks. */
+  map10k: () => Flow.build("map10k", () => noop.map(rangeTask(10_000)())),
+  /** A chain of 1,000 dependent tasks. */
+  chain1k: () =>
+    Flow.build("chain1k", () => {
+      let x = inc(0);
+      for (let i = 1; i < 1000; i++) x = inc(x);
+      return x;
+    }),
+  /** 5,000 mapped tasks and one reduce over all of them. */
+  fanout5k: () => Flow.build("fanout5k", () => sum(noop.map(rangeTask(5000)()))),
+  /** 100,000 mapped no-op tasks: runner memory per task run. */
+  map100k: () => Flow.build("map100k", () => noop.map(rangeTask(100_000)())),
+} as const;
+type Scenario = keyof typeof scenarios;
+const taskCount: Record<Scenario, number> = { map10k: 10_000, chain1k: 1000, fanout5k: 5001, map100k: 100_000 };
+
+async function measure(name: Scenario, repeats: number) {
+  const flow = scenarios[name]();
+  const executor = new LocalExecutor({ concurrency: 256 });
+  const memoryOnly = name === "map100k";
+  if (!memoryOnly) await flow.run({ executor, logger }); // warm-up
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const times: number[] = [];
+  let heapPerTaskBytes: number | undefined;
+  for (let r = 0; r < repeats; r++) {
+    gc?.();
+    const heapBefore = process.memoryUsage().heapUsed;
+    const t0 = process.hrtime.bigint();
+    const state = await flow.run({ executor, logger });
+    const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (state.type !== "Success") throw new Error(`${name}: ${state.message}`);
+    times.push(wallMs);
+    if (memoryOnly) {
+      gc?.();
+      // The final state (every task run's record and result) is still referenced here.
+      heapPerTaskBytes = Math.round((process.memoryUsage().heapUsed - heapBefore) / taskCount[name]);
+      if (Object.keys(state.taskRuns).length === 0) throw new Error("no state");
+    }
+  }
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)]!;
+  const n = taskCount[name];
+  return {
+    scenario: name,
+    tasks: n,
+    repeats,
+    wallMs: round(median),
+    usPerTask: round((median * 1000) / n),
+    tasksPerSecond: Math.round(n / (median / 1000)),
+    peakRssMiB: round(process.resourceUsage().maxRSS / 1024),
+    ...(heapPerTaskBytes !== undefined ? { runnerHeapBytesPerTaskRun: heapPerTaskBytes } : {}),
+  };
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+const name = process.argv[2] as Scenario | undefined;
+if (name !== undefined) {
+  if (!(name in scenarios)) throw new Error(`unknown scenario ${name}; one of ${Object.keys(scenarios).join(", ")}`);
+  const result = await measure(name, name === "map100k" ? 1 : 5);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+export const localScenarios = Object.keys(scenarios) as Scenario[];
