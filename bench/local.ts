@@ -2,8 +2,8 @@
 // process so that its peak RSS is its own: `node --import tsx --expose-gc bench/local.ts <scenario>`.
 // bench/run.ts runs them all and prints one JSON document.
 
-import { Flow, LocalExecutor, type Task, task } from "../src/index.ts";
 import { silentLogger } from "../src/engine/logging.ts";
+import { Flow, LocalExecutor, type Task, task } from "../src/index.ts";
 
 const logger = silentLogger();
 const noop = task("noop", (x: number) => x);
@@ -30,7 +30,12 @@ const scenarios = {
   map100k: () => Flow.build("map100k", () => noop.map(rangeTask(100_000)())),
 } as const;
 type Scenario = keyof typeof scenarios;
-const taskCount: Record<Scenario, number> = { map10k: 10_000, chain1k: 1000, fanout5k: 5001, map100k: 100_000 };
+const taskCount: Record<Scenario, number> = {
+  map10k: 10_000,
+  chain1k: 1000,
+  fanout5k: 5001,
+  map100k: 100_000,
+};
 
 async function measure(name: Scenario, repeats: number) {
   const flow = scenarios[name]();
@@ -76,7 +81,8 @@ function round(x: number): number {
 
 const name = process.argv[2] as Scenario | undefined;
 if (name !== undefined) {
-  if (!(name in scenarios)) throw new Error(`unknown scenario ${name}; one of ${Object.keys(scenarios).join(", ")}`);
+  if (!(name in scenarios))
+    throw new Error(`unknown scenario ${name}; one of ${Object.keys(scenarios).join(", ")}`);
   const result = await measure(name, name === "map100k" ? 1 : 5);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -11,9 +11,13 @@ const run = promisify(execFile);
 const here = fileURLToPath(new URL(".", import.meta.url));
 
 async function local(scenario: string): Promise<unknown> {
-  const { stdout } = await run(process.execPath, ["--import", "tsx", "--expose-gc", `${here}local.ts`, scenario], {
-    maxBuffer: 1 << 20,
-  });
+  const { stdout } = await run(
+    process.execPath,
+    ["--import", "tsx", "--expose-gc", `${here}local.ts`, scenario],
+    {
+      maxBuffer: 1 << 20,
+    },
+  );
   return JSON.parse(stdout.trim().split("\n").pop()!);
 }
 
@@ -42,7 +46,9 @@ if (want("local")) {
 
 if (want("cluster") && existsSync(`${here}cluster.ts`)) {
   process.stderr.write("bench cluster...\n");
-  const mod = (await import(`${here}cluster.ts`)) as { benchCluster?: () => Promise<Record<string, unknown>> };
+  const mod = (await import(`${here}cluster.ts`)) as {
+    benchCluster?: () => Promise<Record<string, unknown>>;
+  };
   if (mod.benchCluster) out.cluster = await mod.benchCluster();
 }
 

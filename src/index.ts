@@ -7,11 +7,24 @@ export {
   type SerializedError,
 } from "./core/errors.ts";
 export { flowFingerprint } from "./core/fingerprint.ts";
-export { type BuildContext, type Edge, Flow, type FlowOptions, type RunOptions, type Storage } from "./core/flow.ts";
-export { type Input, Parameter, type ParameterOptions, type ParameterRef, type TaskRef } from "./core/refs.ts";
-export { FailSignal, RetrySignal, SkipSignal, Signal, signals } from "./core/signals.ts";
+export {
+  type BuildContext,
+  type Edge,
+  Flow,
+  type FlowOptions,
+  type RunOptions,
+  type Storage,
+} from "./core/flow.ts";
+export {
+  type Input,
+  Parameter,
+  type ParameterOptions,
+  type ParameterRef,
+  type TaskRef,
+} from "./core/refs.ts";
+export { FailSignal, RetrySignal, Signal, SkipSignal, signals } from "./core/signals.ts";
 export * from "./core/states.ts";
-export { type AnyTask, type Task, type TaskOptions, task, Trigger, unmapped } from "./core/task.ts";
+export { type AnyTask, type Task, type TaskOptions, Trigger, task, unmapped } from "./core/task.ts";
 export { context, getLogger, type TaskRunContext } from "./engine/context.ts";
 export type {
   Executor,
@@ -21,6 +34,6 @@ export type {
   TaskRunRequest,
   TaskRunResult,
 } from "./engine/executor.ts";
-export { createLogger, type Logger } from "./engine/logging.ts";
 export { LocalEnvironment } from "./engine/local-environment.ts";
+export { createLogger, type Logger } from "./engine/logging.ts";
 export { LocalExecutor, type LocalExecutorOptions } from "./executors/local.ts";

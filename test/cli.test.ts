@@ -10,9 +10,15 @@ import { fileURLToPath } from "node:url";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = path.join(root, "bin/flotilla.js");
 
-function cli(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, NO_COLOR: "1" } });
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1" },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -71,7 +77,16 @@ describe("flotilla run", () => {
     await writeFile(file, JSON.stringify({ name: "from-file" }));
     const r = await cli(["run", "examples/hello.ts", "--params-file", file, "--output", "json"]);
     assert.equal(JSON.parse(r.stdout).tasks[0].result, "Hello, from-file!");
-    const r2 = await cli(["run", "examples/hello.ts", "--params-file", file, "--param", "name=argv", "--output", "json"]);
+    const r2 = await cli([
+      "run",
+      "examples/hello.ts",
+      "--params-file",
+      file,
+      "--param",
+      "name=argv",
+      "--output",
+      "json",
+    ]);
     assert.equal(JSON.parse(r2.stdout).tasks[0].result, "Hello, argv!");
   });
 });
@@ -104,10 +119,18 @@ describe("user errors: one clear message, no stack trace", () => {
     assert.equal((await cli(["run", "test/fixtures/cli-two-flows.ts", "--flow", "second"])).code, 0);
   });
   it("--flow naming no flow", async () => {
-    assertUserError(await cli(["run", "test/fixtures/cli-two-flows.ts", "--flow", "third"]), 2, /has no flow named "third"/);
+    assertUserError(
+      await cli(["run", "test/fixtures/cli-two-flows.ts", "--flow", "third"]),
+      2,
+      /has no flow named "third"/,
+    );
   });
   it("a --param without '='", async () => {
-    assertUserError(await cli(["run", "examples/hello.ts", "--param", "name"]), 2, /--param name: expected key=value/);
+    assertUserError(
+      await cli(["run", "examples/hello.ts", "--param", "name"]),
+      2,
+      /--param name: expected key=value/,
+    );
   });
   it("an unknown parameter", async () => {
     assertUserError(
@@ -120,10 +143,18 @@ describe("user errors: one clear message, no stack trace", () => {
     const dir = await mkdtemp(path.join(tmpdir(), "flotilla-cli-"));
     const file = path.join(dir, "bad.json");
     await writeFile(file, "{ name: ");
-    assertUserError(await cli(["run", "examples/hello.ts", "--params-file", file]), 2, /bad\.json: not valid JSON/);
+    assertUserError(
+      await cli(["run", "examples/hello.ts", "--params-file", file]),
+      2,
+      /bad\.json: not valid JSON/,
+    );
   });
   it("bad --workers", async () => {
-    assertUserError(await cli(["run", "examples/hello.ts", "--workers", "4:1"]), 2, /--workers 4:1: expected MIN:MAX/);
+    assertUserError(
+      await cli(["run", "examples/hello.ts", "--workers", "4:1"]),
+      2,
+      /--workers 4:1: expected MIN:MAX/,
+    );
   });
   it("an unknown option is a usage error (exit 2)", async () => {
     const r = await cli(["run", "examples/hello.ts", "--frobnicate"]);
@@ -142,7 +173,10 @@ describe("flotilla describe", () => {
     const text = await cli(["describe", "examples/etl.ts"]);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /Flow "etl"/);
-    assert.match(text.stdout, /load {2}rows\[\] <- batches, batch\[\] <- indexes {2}\[mapped, retries 2 every 100 ms\]/);
+    assert.match(
+      text.stdout,
+      /load {2}rows\[\] <- batches, batch\[\] <- indexes {2}\[mapped, retries 2 every 100 ms\]/,
+    );
     const mermaid = await cli(["describe", "examples/etl.ts", "--format", "mermaid"]);
     assert.match(mermaid.stdout, /^flowchart TD$/m);
     assert.match(mermaid.stdout, /t_batches -->\|map rows\| t_load/);
@@ -155,6 +189,10 @@ describe("flotilla describe", () => {
     );
   });
   it("rejects an unknown format", async () => {
-    assertUserError(await cli(["describe", "examples/hello.ts", "--format", "png"]), 2, /--format png is not known/);
+    assertUserError(
+      await cli(["describe", "examples/hello.ts", "--format", "png"]),
+      2,
+      /--format png is not known/,
+    );
   });
 });

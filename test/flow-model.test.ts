@@ -1,7 +1,7 @@
 // The flow model: both APIs build the same graph; every validation error is clear.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Flow, FlotillaError, flowFingerprint, Parameter, task, unmapped } from "../src/index.ts";
+import { FlotillaError, Flow, flowFingerprint, Parameter, task, unmapped } from "../src/index.ts";
 
 const getValue = task("get-value", async () => "Example!");
 const outputValue = task("output-value", async (value: string) => value.length);
@@ -20,7 +20,9 @@ describe("flow APIs", () => {
       reference: f.referenceTasks.map((n) => n.slug),
     });
     assert.deepEqual(shape(imperative), shape(functional));
-    assert.deepEqual(imperative.edges, [{ upstream: "get-value", downstream: "output-value", key: "value", mapped: false }]);
+    assert.deepEqual(imperative.edges, [
+      { upstream: "get-value", downstream: "output-value", key: "value", mapped: false },
+    ]);
     assert.equal(flowFingerprint(imperative), flowFingerprint(functional));
   });
 
@@ -105,7 +107,8 @@ describe("validation errors", () => {
     flow.addEdge(c, a);
     assert.throws(
       () => flow.validate(),
-      (e: unknown) => e instanceof FlotillaError && e.code === "FLOTILLA_FLOW_CYCLE" && /a -> b -> c -> a/.test(e.message),
+      (e: unknown) =>
+        e instanceof FlotillaError && e.code === "FLOTILLA_FLOW_CYCLE" && /a -> b -> c -> a/.test(e.message),
     );
   });
 
@@ -164,7 +167,10 @@ describe("validation errors", () => {
   it("calling a task outside a builder says how to wire it", () => {
     assert.throws(
       () => getValue(),
-      (e: unknown) => e instanceof FlotillaError && /outside Flow.build/.test(e.message) && /setUpstream\/bind/.test(e.hint ?? ""),
+      (e: unknown) =>
+        e instanceof FlotillaError &&
+        /outside Flow.build/.test(e.message) &&
+        /setUpstream\/bind/.test(e.hint ?? ""),
     );
   });
 

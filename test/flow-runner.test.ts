@@ -2,9 +2,9 @@
 // the final-state rule, without an executor.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { FinalTaskState, TaskRunRequest, TaskRunResult } from "../src/index.ts";
-import { Flow, type Task, task, Trigger, unmapped } from "../src/index.ts";
 import { FlowRunner, type RunnerCommand } from "../src/engine/flow-runner.ts";
+import type { FinalTaskState, TaskRunRequest, TaskRunResult } from "../src/index.ts";
+import { Flow, type Task, type Trigger, task, unmapped } from "../src/index.ts";
 
 type Outcome = Exclude<FinalTaskState, { type: "Mapped" }>;
 const ok = (result: unknown): Outcome => ({ type: "Success", result });
@@ -13,7 +13,11 @@ const skipped: Outcome = { type: "Skipped", message: "nothing to do" };
 
 /** Drive a runner: `decide` gives each submitted task run's outcome. */
 function drive(flow: Flow, decide: (r: TaskRunRequest) => Outcome, parameters: Record<string, unknown> = {}) {
-  const runner = new FlowRunner(flow, { runId: "r1", parameters: flow.resolveParameters(parameters), now: () => 0 });
+  const runner = new FlowRunner(flow, {
+    runId: "r1",
+    parameters: flow.resolveParameters(parameters),
+    now: () => 0,
+  });
   const submitted: TaskRunRequest[] = [];
   let commands: RunnerCommand[] = runner.start();
   const queue: TaskRunRequest[] = [];
@@ -98,7 +102,10 @@ describe("mapping", () => {
   const inc = task("inc", (x: number) => x + 1);
   const sum = task("sum", (xs: number[]) => xs.reduce((a, b) => a + b, 0));
   const run = (r: TaskRunRequest): Outcome => {
-    const node = { range, double, inc, sum }[r.slug.replace(/-\d+$/, "") as "range"] as unknown as Task<unknown[], unknown>;
+    const node = { range, double, inc, sum }[r.slug.replace(/-\d+$/, "") as "range"] as unknown as Task<
+      unknown[],
+      unknown
+    >;
     return ok(node.fn(...r.args));
   };
 
@@ -158,7 +165,10 @@ describe("mapping", () => {
     const { state } = drive(flow, (r) => (r.slug === "one" ? ok(42) : run(r)));
     const s = state.taskRuns.inc?.state;
     assert.equal(s?.type, "Failed");
-    assert.match(s?.type === "Failed" ? s.message : "", /cannot map "inc" over its input "x": it is number, not an array/);
+    assert.match(
+      s?.type === "Failed" ? s.message : "",
+      /cannot map "inc" over its input "x": it is number, not an array/,
+    );
   });
 
   it("mapping over a failed upstream ends TriggerFailed without children", () => {

@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { describe, it } from "node:test";
-import { context, createLogger, getLogger, signals, task } from "../src/index.ts";
-import type { RunEvent } from "../src/index.ts";
 import { runTask, type TaskRunnerEnv } from "../src/engine/task-runner.ts";
+import type { RunEvent } from "../src/index.ts";
+import { context, createLogger, getLogger, signals, task } from "../src/index.ts";
 
 function env(extra: Partial<TaskRunnerEnv> = {}) {
   const lines: string[] = [];
@@ -35,14 +35,32 @@ const request = (args: unknown[] = []) => ({ slug: "t", mapIndex: -1, args, atte
 
 describe("task runner", () => {
   it("returns Success with the function's result, sync or async", async () => {
-    assert.deepEqual((await runTask(task("t", (x: number) => x * 2), request([21]), env().env)).state, {
-      type: "Success",
-      result: 42,
-    });
-    assert.deepEqual((await runTask(task("t", async () => "ok"), request(), env().env)).state, {
-      type: "Success",
-      result: "ok",
-    });
+    assert.deepEqual(
+      (
+        await runTask(
+          task("t", (x: number) => x * 2),
+          request([21]),
+          env().env,
+        )
+      ).state,
+      {
+        type: "Success",
+        result: 42,
+      },
+    );
+    assert.deepEqual(
+      (
+        await runTask(
+          task("t", async () => "ok"),
+          request(),
+          env().env,
+        )
+      ).state,
+      {
+        type: "Success",
+        result: "ok",
+      },
+    );
   });
 
   it("retries a failing task with its delay, counting attempts, then succeeds", async () => {
@@ -129,18 +147,28 @@ describe("task runner", () => {
   });
 
   it("signals choose the state: skip, fail (no retry), retryLater (with its own delay)", async () => {
-    const skip = await runTask(task("t", () => signals.skip("no data today"), { retries: 3 }), request(), env().env);
+    const skip = await runTask(
+      task("t", () => signals.skip("no data today"), { retries: 3 }),
+      request(),
+      env().env,
+    );
     assert.deepEqual(skip.state, { type: "Skipped", message: "no data today" });
     assert.equal(skip.attempts, 1);
 
-    const fail = await runTask(task("t", () => signals.fail("invalid config"), { retries: 3 }), request(), env().env);
+    const fail = await runTask(
+      task("t", () => signals.fail("invalid config"), { retries: 3 }),
+      request(),
+      env().env,
+    );
     assert.equal(fail.state.type, "Failed");
     assert.equal(fail.attempts, 1);
 
     let n = 0;
     const h = env();
     const later = await runTask(
-      task("t", () => (++n < 2 ? signals.retryLater("not ready", { delayMs: 5000 }) : "ready"), { retries: 1 }),
+      task("t", () => (++n < 2 ? signals.retryLater("not ready", { delayMs: 5000 }) : "ready"), {
+        retries: 1,
+      }),
       request(),
       h.env,
     );
@@ -165,7 +193,11 @@ describe("task runner", () => {
 
   it("reports the task's start and its duration from the injected clock", async () => {
     const h = env();
-    const result = await runTask(task("t", () => 1), request(), h.env);
+    const result = await runTask(
+      task("t", () => 1),
+      request(),
+      h.env,
+    );
     assert.equal(result.startedAt, 1000);
     assert.equal(h.events[0]?.type, "taskStarted");
   });

@@ -56,7 +56,9 @@ export class Progress {
       case "workers":
         if (event.count !== this.#workers || !this.#tty) {
           this.#workers = event.count;
-          this.#line(`workers: ${event.count}${event.pending ? ` (+${event.pending} starting)` : ""} — ${event.reason}`);
+          this.#line(
+            `workers: ${event.count}${event.pending ? ` (+${event.pending} starting)` : ""} — ${event.reason}`,
+          );
         }
         break;
       case "log":
@@ -68,12 +70,14 @@ export class Progress {
 
   #finished(slug: string, mapIndex: number, state: FinalTaskState): void {
     this.#counts.set(state.type, (this.#counts.get(state.type) ?? 0) + 1);
-    if (state.type !== "Skipped" && state.type !== "TriggerFailed") this.#running = Math.max(0, this.#running - 1);
+    if (state.type !== "Skipped" && state.type !== "TriggerFailed")
+      this.#running = Math.max(0, this.#running - 1);
     if (mapIndex >= 0) {
       const bar = this.#maps.get(slug);
       if (bar) {
         bar.done++;
-        if (!this.#tty && bar.done === bar.total) this.#line(`${slug}: ${bar.done}/${bar.total} mapped runs finished`);
+        if (!this.#tty && bar.done === bar.total)
+          this.#line(`${slug}: ${bar.done}/${bar.total} mapped runs finished`);
       }
       if (state.type !== "Success" && !this.#tty) this.#line(`${label(slug, mapIndex)} ${summary(state)}`);
       return;

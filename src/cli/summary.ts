@@ -62,7 +62,11 @@ export function renderTable(state: FlowRunState): string {
     const sum = summarizeTasks({ ...state, taskRuns: { [slug]: rec } })[0]!;
     return [
       slug,
-      rec.state.type === "Mapped" ? describeState(rec.state) : sum.message ? `${sum.state}: ${sum.message}` : sum.state,
+      rec.state.type === "Mapped"
+        ? describeState(rec.state)
+        : sum.message
+          ? `${sum.state}: ${sum.message}`
+          : sum.state,
       String(sum.attempts),
       sum.durationMs === null ? "-" : formatMs(sum.durationMs),
     ];
@@ -76,9 +80,13 @@ export function renderTable(state: FlowRunState): string {
       .trimEnd();
   const total = state.finishedAt !== undefined ? formatMs(state.finishedAt - state.startedAt) : "-";
   const verdict = state.type === "Success" ? "Success" : `${state.type}: ${state.message}`;
-  return [fmt(header), ...rows.map(fmt), "", `Flow run "${state.flow}" ${verdict} in ${total} (run ${state.runId})`, ""].join(
-    "\n",
-  );
+  return [
+    fmt(header),
+    ...rows.map(fmt),
+    "",
+    `Flow run "${state.flow}" ${verdict} in ${total} (run ${state.runId})`,
+    "",
+  ].join("\n");
 }
 
 export function formatMs(ms: number): string {

@@ -123,7 +123,9 @@ function mermaid(d: FlowDescription): string {
   for (const p of d.parameters) lines.push(`  p_${p.name.replace(/\W/g, "_")}[/"${p.name}"/]`);
   for (const t of d.tasks) lines.push(`  ${id(t.slug)}${t.mapped ? `[["${t.slug}"]]` : `["${t.slug}"]`}`);
   for (const p of d.parameterInputs) {
-    lines.push(`  p_${p.parameter.replace(/\W/g, "_")} -->|${p.mapped ? `map ${p.key}` : p.key}| ${id(p.task)}`);
+    lines.push(
+      `  p_${p.parameter.replace(/\W/g, "_")} -->|${p.mapped ? `map ${p.key}` : p.key}| ${id(p.task)}`,
+    );
   }
   for (const e of d.edges) {
     const label = e.key ? `|${e.mapped ? `map ${e.key}` : e.key}|` : "";
@@ -135,10 +137,13 @@ function mermaid(d: FlowDescription): string {
 function dot(d: FlowDescription): string {
   const q = (s: string) => JSON.stringify(s);
   const lines = [`digraph ${q(d.name)} {`, "  rankdir=TB;", "  node [shape=box];"];
-  for (const p of d.parameters) lines.push(`  ${q(`param:${p.name}`)} [shape=parallelogram, label=${q(p.name)}];`);
+  for (const p of d.parameters)
+    lines.push(`  ${q(`param:${p.name}`)} [shape=parallelogram, label=${q(p.name)}];`);
   for (const t of d.tasks) lines.push(`  ${q(t.slug)}${t.mapped ? " [peripheries=2]" : ""};`);
   for (const p of d.parameterInputs) {
-    lines.push(`  ${q(`param:${p.parameter}`)} -> ${q(p.task)} [label=${q(p.mapped ? `map ${p.key}` : p.key)}];`);
+    lines.push(
+      `  ${q(`param:${p.parameter}`)} -> ${q(p.task)} [label=${q(p.mapped ? `map ${p.key}` : p.key)}];`,
+    );
   }
   for (const e of d.edges) {
     const attrs = [e.key ? `label=${q(e.mapped ? `map ${e.key}` : e.key)}` : "style=dashed"];

@@ -5,7 +5,7 @@
 
 import type { Environment } from "./environment.ts";
 import { ErrorCode, FlotillaError } from "./errors.ts";
-import { type Input, Parameter, type ParameterOptions, ParameterRef, TaskRef } from "./refs.ts";
+import { type Input, Parameter, type ParameterOptions, type ParameterRef, TaskRef } from "./refs.ts";
 import type { FlowRunState } from "./states.ts";
 import { type AnyTask, type Binding, type BindingInput, isTask } from "./task.ts";
 
@@ -131,7 +131,10 @@ export class Flow {
   /** The node of `task` in this flow, added if absent (imperative API: one node per task). */
   addTask(task: AnyTask): FlowNode {
     if (!isTask(task)) {
-      throw new FlotillaError(ErrorCode.FlowInvalid, `flow "${this.name}": addTask takes a task made with task(...)`);
+      throw new FlotillaError(
+        ErrorCode.FlowInvalid,
+        `flow "${this.name}": addTask takes a task made with task(...)`,
+      );
     }
     const existing = this.#byTask.get(task);
     if (existing !== undefined) return existing;
@@ -201,7 +204,8 @@ export class Flow {
   }
 
   #resolve(input: BindingInput): Binding {
-    if (input.kind === "taskDef") return { kind: "task", node: this.addTask(input.task), mapped: input.mapped };
+    if (input.kind === "taskDef")
+      return { kind: "task", node: this.addTask(input.task), mapped: input.mapped };
     if (input.kind === "task" && input.node.flow !== this) {
       throw new FlotillaError(
         ErrorCode.FlowInvalid,
@@ -213,7 +217,10 @@ export class Flow {
 
   #link(up: FlowNode, down: FlowNode, key: string | undefined, mapped: boolean): void {
     if (up === down) {
-      throw new FlotillaError(ErrorCode.FlowCycle, `flow "${this.name}": task "${up.slug}" cannot depend on itself`);
+      throw new FlotillaError(
+        ErrorCode.FlowCycle,
+        `flow "${this.name}": task "${up.slug}" cannot depend on itself`,
+      );
     }
     const isNew = !up.downstream.has(down);
     up.downstream.add(down);
@@ -222,7 +229,9 @@ export class Flow {
       // A data edge makes an order-only edge between the same tasks redundant.
       const orderOnly = isNew
         ? -1
-        : this.#edges.findIndex((e) => e.upstream === up.slug && e.downstream === down.slug && e.key === undefined);
+        : this.#edges.findIndex(
+            (e) => e.upstream === up.slug && e.downstream === down.slug && e.key === undefined,
+          );
       if (orderOnly >= 0) this.#edges.splice(orderOnly, 1);
       this.#edges.push({ upstream: up.slug, downstream: down.slug, key, mapped });
     } else if (isNew) {
@@ -234,7 +243,10 @@ export class Flow {
   #nodeOf(x: AnyTask | TaskRef<unknown>): FlowNode {
     if (x instanceof TaskRef) {
       if (x.node.flow !== this) {
-        throw new FlotillaError(ErrorCode.FlowInvalid, `flow "${this.name}": "${x.slug}" belongs to another flow`);
+        throw new FlotillaError(
+          ErrorCode.FlowInvalid,
+          `flow "${this.name}": "${x.slug}" belongs to another flow`,
+        );
       }
       return x.node;
     }
@@ -254,7 +266,10 @@ export class Flow {
   addParameter<T>(parameter: Parameter<T>): Parameter<T> {
     const existing = this.#params.get(parameter.name);
     if (existing !== undefined && existing !== parameter && (existing.hasDefault || existing.description)) {
-      throw new FlotillaError(ErrorCode.FlowInvalid, `flow "${this.name}": parameter "${parameter.name}" is declared twice`);
+      throw new FlotillaError(
+        ErrorCode.FlowInvalid,
+        `flow "${this.name}": parameter "${parameter.name}" is declared twice`,
+      );
     }
     this.#params.set(parameter.name, parameter as Parameter);
     return parameter;
@@ -348,10 +363,14 @@ export class Flow {
       if (Object.hasOwn(given, name)) out[name] = given[name];
       else if (p.hasDefault) out[name] = p.default;
       else if (p.required) {
-        throw new FlotillaError(ErrorCode.ParameterMissing, `flow "${this.name}" needs the parameter "${name}"`, {
-          hint: `give it with --param ${name}=VALUE or flow.run({ parameters: { ${name}: ... } })`,
-          usage: true,
-        });
+        throw new FlotillaError(
+          ErrorCode.ParameterMissing,
+          `flow "${this.name}" needs the parameter "${name}"`,
+          {
+            hint: `give it with --param ${name}=VALUE or flow.run({ parameters: { ${name}: ... } })`,
+            usage: true,
+          },
+        );
       }
     }
     return out;

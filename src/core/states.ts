@@ -62,7 +62,16 @@ export interface Mapped {
   children: TaskRunRecord[];
 }
 
-export type TaskState = Pending | Running | Success | Failed | Retrying | Skipped | TriggerFailed | TimedOut | Mapped;
+export type TaskState =
+  | Pending
+  | Running
+  | Success
+  | Failed
+  | Retrying
+  | Skipped
+  | TriggerFailed
+  | TimedOut
+  | Mapped;
 /** The states a task run can end in. */
 export type FinalTaskState = Success | Failed | Skipped | TriggerFailed | TimedOut | Mapped;
 

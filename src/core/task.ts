@@ -75,7 +75,10 @@ export interface TaskMethods<A extends readonly unknown[], R> {
    * Imperative API: bind the function's parameters by name to tasks, parameters or constants in
    * `flow`; with `mapped: true`, every task or parameter bound is mapped over.
    */
-  bind(bindings: Record<string, Input<unknown> | Unmapped<unknown>>, options: { flow: Flow; mapped?: boolean }): void;
+  bind(
+    bindings: Record<string, Input<unknown> | Unmapped<unknown>>,
+    options: { flow: Flow; mapped?: boolean },
+  ): void;
 }
 
 export type Task<A extends readonly unknown[] = readonly unknown[], R = unknown> = ((
@@ -99,7 +102,11 @@ export function isTask(value: unknown): value is AnyTask {
  * const double = task("double", async (x: number) => x * 2, { retries: 2, retryDelayMs: 1000 });
  * ```
  */
-export function task<A extends unknown[], R>(name: string, fn: (...args: A) => R, options: TaskOptions = {}): Task<A, R> {
+export function task<A extends unknown[], R>(
+  name: string,
+  fn: (...args: A) => R,
+  options: TaskOptions = {},
+): Task<A, R> {
   if (typeof name !== "string" || name.trim() === "") {
     throw new FlotillaError(ErrorCode.FlowInvalid, "task(name, fn): the name must be a non-empty string");
   }
@@ -111,7 +118,10 @@ export function task<A extends unknown[], R>(name: string, fn: (...args: A) => R
 
   const self = ((...args: unknown[]) => {
     const builder = currentBuilder(`task "${name}"`);
-    return builder.call(self, args.map((a) => toBinding(a, false)));
+    return builder.call(
+      self,
+      args.map((a) => toBinding(a, false)),
+    );
   }) as unknown as Task<A, R>;
 
   const methods: TaskMethods<A, R> & { [TASK]: true } = {
@@ -143,7 +153,9 @@ export function task<A extends unknown[], R>(name: string, fn: (...args: A) => R
           throw new FlotillaError(
             ErrorCode.BindInvalid,
             `${name}.bind: the task function has no parameter "${key}"; it takes (${takes})`,
-            { hint: "bind only the function's parameter names, or give them with task(name, fn, { params: [...] })" },
+            {
+              hint: "bind only the function's parameter names, or give them with task(name, fn, { params: [...] })",
+            },
           );
         }
         flow.bindInput(node, index, toBinding(value, mapped), key);
@@ -181,7 +193,10 @@ function resolveTaskOptions(name: string, o: TaskOptions): ResolvedTaskOptions {
   const where = `task "${name}"`;
   const nonNegInt = (field: string, v: number | undefined) => {
     if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
-      throw new FlotillaError(ErrorCode.FlowInvalid, `${where}: ${field} must be a whole number >= 0, got ${v}`);
+      throw new FlotillaError(
+        ErrorCode.FlowInvalid,
+        `${where}: ${field} must be a whole number >= 0, got ${v}`,
+      );
     }
   };
   nonNegInt("retries", o.retries);

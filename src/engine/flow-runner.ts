@@ -20,7 +20,9 @@ import {
 import type { Binding } from "../core/task.ts";
 import type { RunEvent, TaskRunRequest, TaskRunResult } from "./executor.ts";
 
-export type RunnerCommand = { type: "submit"; runs: TaskRunRequest[] } | { type: "finish"; state: FlowRunState };
+export type RunnerCommand =
+  | { type: "submit"; runs: TaskRunRequest[] }
+  | { type: "finish"; state: FlowRunState };
 
 interface NodeRun {
   readonly node: FlowNode;
@@ -118,7 +120,12 @@ export class FlowRunner {
       const slot = children?.[result.mapIndex];
       if (children === undefined || slot === undefined || slot.state.type !== "Pending") return NONE;
       children[result.mapIndex] = record;
-      this.#onEvent?.({ type: "taskFinished", slug: result.slug, mapIndex: result.mapIndex, state: result.state });
+      this.#onEvent?.({
+        type: "taskFinished",
+        slug: result.slug,
+        mapIndex: result.mapIndex,
+        state: result.state,
+      });
       if (--run.childrenLeft === 0) this.#finishMapped(run);
     } else {
       Object.assign(run.record, record);
@@ -152,8 +159,16 @@ export class FlowRunner {
     const node = run.node;
     if (!run.mapped) {
       const blocked = this.#gate(node, summarize(node, this.#runs));
-      if (blocked !== undefined) return this.#finish(run, blocked, 0);
-      this.#out.push({ slug: node.slug, mapIndex: -1, args: node.inputs.map((b) => this.#value(b)), attempt: 1 });
+      if (blocked !== undefined) {
+        this.#finish(run, blocked, 0);
+        return;
+      }
+      this.#out.push({
+        slug: node.slug,
+        mapIndex: -1,
+        args: node.inputs.map((b) => this.#value(b)),
+        attempt: 1,
+      });
       return;
     }
     // A mapped node: every mapped input must be a successful list; then one child per element.
@@ -168,7 +183,8 @@ export class FlowRunner {
             type: "TriggerFailed" as const,
             message: `cannot map over the result of "${b.node.slug}", which ended ${s.type}`,
           };
-          return this.#finish(run, blocked, 0);
+          this.#finish(run, blocked, 0);
+          return;
         }
       }
     }
@@ -179,17 +195,22 @@ export class FlowRunner {
       if (!b?.mapped) continue;
       let v = values[i];
       if (!Array.isArray(v)) {
-        if (v !== null && typeof v === "object" && Symbol.iterator in v) v = values[i] = Array.from(v as Iterable<unknown>);
+        if (v !== null && typeof v === "object" && Symbol.iterator in v)
+          v = values[i] = Array.from(v as Iterable<unknown>);
         else {
           const name = node.task.paramNames[i] ?? `#${i}`;
           const got = v === null ? "null" : typeof v;
-          return this.#finish(run, {
+          this.#finish(run, {
             type: "Failed",
             message: `cannot map "${node.slug}" over its input "${name}": it is ${got}, not an array`,
             error: serializeError(
-              new FlotillaError(ErrorCode.FlowInvalid, `mapped input "${name}" of "${node.slug}" is not an array`),
+              new FlotillaError(
+                ErrorCode.FlowInvalid,
+                `mapped input "${name}" of "${node.slug}" is not an array`,
+              ),
             ),
           });
+          return;
         }
       }
       length = Math.min(length, (v as unknown[]).length);
@@ -200,7 +221,10 @@ export class FlowRunner {
     run.childrenLeft = length;
     run.record.state = { type: "Mapped", children };
     this.#onEvent?.({ type: "mapped", slug: node.slug, children: length });
-    if (length === 0) return this.#finishMapped(run);
+    if (length === 0) {
+      this.#finishMapped(run);
+      return;
+    }
     // Mapped sources that are themselves mapped count child by child (element i sees child i).
     const sources = [
       ...new Set(
@@ -234,11 +258,16 @@ export class FlowRunner {
       case "allSuccessful":
         return up.firstBad === undefined
           ? undefined
-          : { type: "TriggerFailed", message: `trigger allSuccessful: an upstream task run ended ${up.firstBad}` };
+          : {
+              type: "TriggerFailed",
+              message: `trigger allSuccessful: an upstream task run ended ${up.firstBad}`,
+            };
       case "allFinished":
         return undefined;
       case "anyFailed":
-        return up.anyFailed ? undefined : { type: "TriggerFailed", message: "trigger anyFailed: no upstream task run failed" };
+        return up.anyFailed
+          ? undefined
+          : { type: "TriggerFailed", message: "trigger anyFailed: no upstream task run failed" };
       case "anySuccessful":
         return up.anySuccessful
           ? undefined
@@ -285,7 +314,9 @@ export class FlowRunner {
     }
     this.#state.type = failed.length === 0 ? "Success" : "Failed";
     this.#state.message =
-      failed.length === 0 ? "All reference tasks succeeded." : `Some reference tasks failed: ${failed.join(", ")}`;
+      failed.length === 0
+        ? "All reference tasks succeeded."
+        : `Some reference tasks failed: ${failed.join(", ")}`;
     this.#state.finishedAt = this.#now();
     return this.#state;
   }

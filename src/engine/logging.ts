@@ -17,8 +17,27 @@ export interface LoggerOptions {
   base?: Record<string, unknown>;
 }
 
-const LEVELS: Record<number, string> = { 10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal" };
-const HIDDEN = new Set(["level", "time", "msg", "pid", "hostname", "task", "mapIndex", "worker", "runId", "flow", "attempt"]);
+const LEVELS: Record<number, string> = {
+  10: "trace",
+  20: "debug",
+  30: "info",
+  40: "warn",
+  50: "error",
+  60: "fatal",
+};
+const HIDDEN = new Set([
+  "level",
+  "time",
+  "msg",
+  "pid",
+  "hostname",
+  "task",
+  "mapIndex",
+  "worker",
+  "runId",
+  "flow",
+  "attempt",
+]);
 
 /** A pino logger writing scrubbed lines, as JSON or in a compact human format. */
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -43,7 +62,9 @@ function prettyLine(json: string): string {
   const level = LEVELS[rec.level as number] ?? "info";
   const where: string[] = [];
   if (typeof rec.task === "string") {
-    where.push(typeof rec.mapIndex === "number" && rec.mapIndex >= 0 ? `${rec.task}[${rec.mapIndex}]` : rec.task);
+    where.push(
+      typeof rec.mapIndex === "number" && rec.mapIndex >= 0 ? `${rec.task}[${rec.mapIndex}]` : rec.task,
+    );
   }
   if (typeof rec.worker === "string") where.push(`@${rec.worker}`);
   const extra = Object.entries(rec)

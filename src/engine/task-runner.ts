@@ -2,7 +2,7 @@
 // signals — inside a task run context carrying its logger. Used by every executor and worker,
 // so a task behaves the same in-process and on a cluster.
 
-import { FlotillaError, ErrorCode, serializeError } from "../core/errors.ts";
+import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
 import { FailSignal, RetrySignal, SkipSignal } from "../core/signals.ts";
 import type { AnyTask } from "../core/task.ts";
 import { runInContext, type TaskRunContext } from "./context.ts";
@@ -37,7 +37,11 @@ class Timeout extends Error {}
 const NEVER = new AbortController().signal;
 
 /** Run `task` for `request` until it reaches a final state. Never throws. */
-export async function runTask(task: AnyTask, request: TaskRunRequest, env: TaskRunnerEnv): Promise<TaskRunResult> {
+export async function runTask(
+  task: AnyTask,
+  request: TaskRunRequest,
+  env: TaskRunnerEnv,
+): Promise<TaskRunResult> {
   const now = env.now ?? Date.now;
   const sleep = env.sleep ?? defaultSleep;
   const { retries, retryDelayMs, timeoutMs } = task.options;
@@ -58,7 +62,13 @@ export async function runTask(task: AnyTask, request: TaskRunRequest, env: TaskR
   };
 
   for (;;) {
-    env.onEvent?.({ type: "taskStarted", slug: request.slug, mapIndex: request.mapIndex, attempt, ...workerOf(env) });
+    env.onEvent?.({
+      type: "taskStarted",
+      slug: request.slug,
+      mapIndex: request.mapIndex,
+      attempt,
+      ...workerOf(env),
+    });
     let outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
     const controller = timeoutMs !== undefined ? new AbortController() : undefined;
     const signal =
@@ -78,17 +88,23 @@ export async function runTask(task: AnyTask, request: TaskRunRequest, env: TaskR
 
     const error = outcome.error;
     if (error instanceof SkipSignal) return finish({ type: "Skipped", message: error.message });
-    if (error instanceof FailSignal) return finish({ type: "Failed", message: error.message, error: serializeError(error) });
-    if (env.signal?.aborted) return finish({ type: "Failed", message: "cancelled", error: serializeError(error) });
+    if (error instanceof FailSignal)
+      return finish({ type: "Failed", message: error.message, error: serializeError(error) });
+    if (env.signal?.aborted)
+      return finish({ type: "Failed", message: "cancelled", error: serializeError(error) });
 
     const timedOut = error instanceof Timeout;
     const message = timedOut ? `timed out after ${timeoutMs} ms` : errorMessage(error);
     if (attempt < maxAttempts) {
-      const delay = error instanceof RetrySignal && error.delayMs !== undefined ? error.delayMs : retryDelayMs;
+      const delay =
+        error instanceof RetrySignal && error.delayMs !== undefined ? error.delayMs : retryDelayMs;
       const serialized = timedOut
         ? serializeError(new FlotillaError(ErrorCode.TaskTimeout, message))
         : serializeError(error);
-      ctx.logger.warn({ err: message }, `attempt ${attempt} of ${maxAttempts} failed; retrying in ${delay} ms`);
+      ctx.logger.warn(
+        { err: message },
+        `attempt ${attempt} of ${maxAttempts} failed; retrying in ${delay} ms`,
+      );
       env.onEvent?.({
         type: "taskRetrying",
         slug: request.slug,
@@ -137,7 +153,12 @@ function callTask(
   });
 }
 
-function makeContext(env: TaskRunnerEnv, request: TaskRunRequest, attempt: number, signal: AbortSignal): TaskRunContext {
+function makeContext(
+  env: TaskRunnerEnv,
+  request: TaskRunRequest,
+  attempt: number,
+  signal: AbortSignal,
+): TaskRunContext {
   let logger: Logger | undefined;
   return {
     runId: env.runId,
@@ -160,6 +181,9 @@ function makeContext(env: TaskRunnerEnv, request: TaskRunRequest, attempt: numbe
 }
 
 function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message === "" ? error.name : `${error.name === "Error" ? "" : `${error.name}: `}${error.message}`;
+  if (error instanceof Error)
+    return error.message === ""
+      ? error.name
+      : `${error.name === "Error" ? "" : `${error.name}: `}${error.message}`;
   return String(error);
 }

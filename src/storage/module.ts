@@ -21,7 +21,11 @@ async function ensureTypeScript(): Promise<void> {
   if (tsxRegistered) return;
   tsxRegistered = true;
   // Already loaded through `node --import tsx` (tests, the CLI): tsx marks the process.
-  if (process.execArgv.some((a) => a.includes("tsx")) || (process as { __flotillaTsx?: boolean }).__flotillaTsx) return;
+  if (
+    process.execArgv.some((a) => a.includes("tsx")) ||
+    (process as { __flotillaTsx?: boolean }).__flotillaTsx
+  )
+    return;
   const { register } = await import("tsx/esm/api");
   register();
 }
@@ -45,10 +49,14 @@ export async function loadFlowModule(file: string, cwd = process.cwd()): Promise
   try {
     mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
   } catch (error) {
-    throw new FlotillaError(ErrorCode.ModuleLoad, `cannot load flow file ${file}: ${loadErrorMessage(error, abs)}`, {
-      cause: error,
-      hint: `fix the flow file; \`node --import tsx ${path.relative(cwd, abs) || abs}\` shows the full stack`,
-    });
+    throw new FlotillaError(
+      ErrorCode.ModuleLoad,
+      `cannot load flow file ${file}: ${loadErrorMessage(error, abs)}`,
+      {
+        cause: error,
+        hint: `fix the flow file; \`node --import tsx ${path.relative(cwd, abs) || abs}\` shows the full stack`,
+      },
+    );
   }
   const version = createHash("sha256").update(source).digest("hex").slice(0, 12);
   const flows = new Map<string, Flow>();

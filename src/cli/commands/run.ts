@@ -150,14 +150,18 @@ export function parseWorkers(value: string): { minWorkers: number; maxWorkers: n
 }
 
 /** Parameters from --params-file, then --param key=value (values parsed as JSON when they are JSON). */
-export async function readParameters(options: Pick<RunCommandOptions, "param" | "paramsFile">): Promise<Record<string, unknown>> {
+export async function readParameters(
+  options: Pick<RunCommandOptions, "param" | "paramsFile">,
+): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   if (options.paramsFile !== undefined) {
     let text: string;
     try {
       text = await readFile(options.paramsFile, "utf8");
     } catch {
-      throw new FlotillaError(ErrorCode.Usage, `--params-file ${options.paramsFile}: file not found`, { usage: true });
+      throw new FlotillaError(ErrorCode.Usage, `--params-file ${options.paramsFile}: file not found`, {
+        usage: true,
+      });
     }
     let doc: unknown;
     try {
@@ -181,9 +185,13 @@ export async function readParameters(options: Pick<RunCommandOptions, "param" | 
   for (const p of options.param ?? []) {
     const eq = p.indexOf("=");
     if (eq <= 0) {
-      throw new FlotillaError(ErrorCode.ParameterInvalid, `--param ${p}: expected key=value (e.g. --param n=10)`, {
-        usage: true,
-      });
+      throw new FlotillaError(
+        ErrorCode.ParameterInvalid,
+        `--param ${p}: expected key=value (e.g. --param n=10)`,
+        {
+          usage: true,
+        },
+      );
     }
     out[p.slice(0, eq)] = parseValue(p.slice(eq + 1));
   }
@@ -241,7 +249,9 @@ export const runCommand = (program: Command): void => {
     .option("--output <format>", "summary format: table or json", "table")
     .option("--local", "run here, in this process, whatever environment the flow names")
     .option("--workers <min:max>", "run on a local worker cluster of MIN to MAX worker processes")
-    .option("--concurrency <n>", "task runs at once (per worker with --workers)", (v) => positiveInt("--concurrency", v))
+    .option("--concurrency <n>", "task runs at once (per worker with --workers)", (v) =>
+      positiveInt("--concurrency", v),
+    )
     .option("--log-format <format>", "pretty or json", "pretty")
     .option("--sim", "run the Kubernetes path on an embedded kube-sim")
     .option("--detach", "launch on Kubernetes, print the run id and return")
@@ -252,7 +262,9 @@ export const runCommand = (program: Command): void => {
     .option("-n, --namespace <ns>", "Kubernetes namespace")
     .action(async (flowFile: string, opts: Omit<RunCommandOptions, "flowFile">) => {
       if (opts.output !== "table" && opts.output !== "json") {
-        throw new FlotillaError(ErrorCode.Usage, `--output ${String(opts.output)}: use table or json`, { usage: true });
+        throw new FlotillaError(ErrorCode.Usage, `--output ${String(opts.output)}: use table or json`, {
+          usage: true,
+        });
       }
       const result = await run({ flowFile, ...opts });
       process.exitCode = result.exitCode;
