@@ -37,3 +37,4 @@ export type {
 export { LocalEnvironment } from "./engine/local-environment.ts";
 export { createLogger, type Logger } from "./engine/logging.ts";
 export { LocalExecutor, type LocalExecutorOptions } from "./executors/local.ts";
+export { Secret, type SecretOptions, secretEnvName } from "./secrets/index.ts";
