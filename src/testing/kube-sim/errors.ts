@@ -55,7 +55,11 @@ export function qualifiedResource(rt: Pick<ResourceType, "resource" | "group">):
 }
 
 function groupKind(rt: Pick<ResourceType, "resource" | "group">, name?: string): StatusDetails {
-  return { ...(name !== undefined ? { name } : {}), ...(rt.group ? { group: rt.group } : {}), kind: rt.resource };
+  return {
+    ...(name !== undefined ? { name } : {}),
+    ...(rt.group ? { group: rt.group } : {}),
+    kind: rt.resource,
+  };
 }
 
 export function notFound(rt: Pick<ResourceType, "resource" | "group">, name: string): ApiError {
@@ -63,7 +67,12 @@ export function notFound(rt: Pick<ResourceType, "resource" | "group">, name: str
 }
 
 export function alreadyExists(rt: ResourceType, name: string): ApiError {
-  return new ApiError(409, "AlreadyExists", `${qualifiedResource(rt)} "${name}" already exists`, groupKind(rt, name));
+  return new ApiError(
+    409,
+    "AlreadyExists",
+    `${qualifiedResource(rt)} "${name}" already exists`,
+    groupKind(rt, name),
+  );
 }
 
 export function conflict(rt: ResourceType, name: string, detail: string): ApiError {
@@ -88,7 +97,12 @@ export function forbidden(
   reason: string,
 ): ApiError {
   const subject = name ? `${qualifiedResource(rt)} "${name}"` : qualifiedResource(rt);
-  return new ApiError(403, "Forbidden", `${subject} is forbidden: ${reason}`, groupKind(rt, name || undefined));
+  return new ApiError(
+    403,
+    "Forbidden",
+    `${subject} is forbidden: ${reason}`,
+    groupKind(rt, name || undefined),
+  );
 }
 
 export function unauthorized(): ApiError {
@@ -97,11 +111,19 @@ export function unauthorized(): ApiError {
 }
 
 export function methodNotAllowed(): ApiError {
-  return new ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+  return new ApiError(
+    405,
+    "MethodNotAllowed",
+    "the server does not allow this method on the requested resource",
+  );
 }
 
 export function unsupportedMediaType(contentType: string): ApiError {
-  return new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got ${contentType})`);
+  return new ApiError(
+    415,
+    "UnsupportedMediaType",
+    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got ${contentType})`,
+  );
 }
 
 export function gone(message: string): ApiError {

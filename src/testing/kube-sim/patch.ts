@@ -44,7 +44,10 @@ function parentOf(doc: unknown, parts: string[], path: string): { parent: Contai
     if (Array.isArray(cur)) cur = cur[Number(p)];
     else if (isObject(cur)) cur = cur[p];
     else cur = undefined;
-    if (cur === undefined) throw badRequest(`the server rejected our request due to an error in our request: doc is missing path: "${path}"`);
+    if (cur === undefined)
+      throw badRequest(
+        `the server rejected our request due to an error in our request: doc is missing path: "${path}"`,
+      );
   }
   if (!Array.isArray(cur) && !isObject(cur)) throw badRequest(`doc is missing path: "${path}"`);
   return { parent: cur, last: parts[parts.length - 1]! };
@@ -68,7 +71,9 @@ function removeAt(doc: unknown, path: string): unknown {
     return parent.splice(i, 1)[0];
   }
   if (!Object.hasOwn(parent, last)) {
-    throw badRequest(`the server rejected our request due to an error in our request: unable to remove nonexistent key: ${last}: missing value`);
+    throw badRequest(
+      `the server rejected our request due to an error in our request: unable to remove nonexistent key: ${last}: missing value`,
+    );
   }
   const v = parent[last];
   delete parent[last];
@@ -81,11 +86,13 @@ function addAt(doc: unknown, path: string, value: unknown, replace: boolean): un
   const { parent, last } = parentOf(doc, parts, path);
   if (Array.isArray(parent)) {
     const i = last === "-" ? parent.length : Number(last);
-    if (!(i >= 0 && i <= parent.length)) throw badRequest(`add operation does not apply: index out of bounds: ${last}`);
+    if (!(i >= 0 && i <= parent.length))
+      throw badRequest(`add operation does not apply: index out of bounds: ${last}`);
     if (replace) parent[i] = clone(value);
     else parent.splice(i, 0, clone(value));
   } else {
-    if (replace && !Object.hasOwn(parent, last)) throw badRequest(`replace operation does not apply: doc is missing key: ${path}: missing value`);
+    if (replace && !Object.hasOwn(parent, last))
+      throw badRequest(`replace operation does not apply: doc is missing key: ${path}: missing value`);
     parent[last] = clone(value);
   }
   return doc;
@@ -117,7 +124,9 @@ export function applyJsonPatch(doc: unknown, ops: unknown): unknown {
         break;
       case "test":
         if (JSON.stringify(getAt(out, raw.path)) !== JSON.stringify(raw.value)) {
-          throw badRequest(`the server rejected our request due to an error in our request: testing value ${raw.path} failed`);
+          throw badRequest(
+            `the server rejected our request due to an error in our request: testing value ${raw.path} failed`,
+          );
         }
         break;
       default:
@@ -166,7 +175,8 @@ const SET_LISTS = new Set(["finalizers"]);
 
 function mergeKeyFor(field: string, items: unknown[]): string | undefined {
   const k = MERGE_KEYS[field];
-  if (field === "ports" && items.some((i) => isObject(i) && "port" in i && !("containerPort" in i))) return "port";
+  if (field === "ports" && items.some((i) => isObject(i) && "port" in i && !("containerPort" in i)))
+    return "port";
   return k;
 }
 

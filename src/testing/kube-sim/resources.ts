@@ -5,7 +5,7 @@ import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v
 import { ConfigMap, Event, Namespace, Pod, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
 
 /** A kubernetes-models class; `validate()` throws an ajv-style error list. */
-type ModelClass = new (data: object) => { validate(): void };
+type ModelClass = new (data: never) => { validate(): void };
 
 export type NameRule = "subdomain" | "label" | "path";
 

@@ -29,7 +29,7 @@ function walk(value: unknown, type: string, path: string, out: string[]): void {
   if (value === null || value === undefined) return;
   const arr = /^Array<(.+)>$/.exec(type);
   if (arr) {
-    if (Array.isArray(value)) value.forEach((v, i) => walk(v, arr[1]!, `${path}[${i}]`, out));
+    if (Array.isArray(value)) for (const [i, v] of value.entries()) walk(v, arr[1]!, `${path}[${i}]`, out);
     return;
   }
   const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);

@@ -47,7 +47,7 @@ export function parseLabelSelector(selector: string | undefined): LabelRequireme
 
 export function matchesLabels(labels: Record<string, string> | undefined, reqs: LabelRequirement[]): boolean {
   const l = labels ?? {};
-  return reqs.every((r) => {
+  return reqs.every((r): boolean => {
     const has = Object.hasOwn(l, r.key);
     const v = l[r.key];
     switch (r.op) {
@@ -61,7 +61,7 @@ export function matchesLabels(labels: Record<string, string> | undefined, reqs: 
         return !has || !r.values.includes(v!);
       case "exists":
         return has;
-      case "!":
+      default:
         return !has;
     }
   });
@@ -75,7 +75,15 @@ export interface FieldRequirement {
 
 const FIELDS: Record<string, readonly string[]> = {
   "": ["metadata.name", "metadata.namespace"],
-  pods: ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "status.phase", "status.podIP", "status.nominatedNodeName"],
+  pods: [
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+  ],
   events: [
     "involvedObject.kind",
     "involvedObject.namespace",

@@ -60,7 +60,11 @@ export class Store {
     const all = [...(this.objects.get(resource)?.values() ?? [])];
     return all
       .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
-      .sort((a, b) => key(a.metadata.namespace, a.metadata.name!).localeCompare(key(b.metadata.namespace, b.metadata.name!)))
+      .sort((a, b) =>
+        key(a.metadata.namespace, a.metadata.name!).localeCompare(
+          key(b.metadata.namespace, b.metadata.name!),
+        ),
+      )
       .map(clone);
   }
 
@@ -136,7 +140,8 @@ export class Store {
 
   private emit(event: StoreEvent): void {
     this.history.push(event);
-    if (this.history.length > this.historyLimit) this.history.splice(0, this.history.length - this.historyLimit);
+    if (this.history.length > this.historyLimit)
+      this.history.splice(0, this.history.length - this.historyLimit);
     for (const l of [...this.listeners]) l(event);
   }
 }

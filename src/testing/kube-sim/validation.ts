@@ -1,7 +1,7 @@
 // Write-time validation: decoding checks (unknown fields, JSON types — 400 BadRequest, or a warning),
 // then the API server's field validation (names, labels, per-kind rules, immutable fields — 422 Invalid).
 // Schema types come from kubernetes-models; the rules kubernetes-models lacks are written out here.
-import { ApiError, badRequest, type FieldError } from "./errors.ts";
+import { badRequest, type FieldError } from "./errors.ts";
 import { isObject, jsonEqual, type KubeObject } from "./objects.ts";
 import type { ResourceType } from "./resources.ts";
 import { unknownFields } from "./schema.ts";
@@ -66,14 +66,21 @@ function validateName(rt: ResourceType, name: string): FieldError[] {
 function validateQualifiedName(field: string, key: string): FieldError[] {
   const parts = key.split("/");
   if (parts.length > 2) {
-    return [invalidValue(field, key, "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')")];
+    return [
+      invalidValue(
+        field,
+        key,
+        "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+      ),
+    ];
   }
   const name = parts.length === 2 ? parts[1]! : parts[0]!;
   const errs: FieldError[] = [];
   if (parts.length === 2) {
     const prefix = parts[0]!;
     if (prefix.length === 0) errs.push(invalidValue(field, key, "prefix part must be non-empty"));
-    else if (!SUBDOMAIN.test(prefix) || prefix.length > 253) errs.push(invalidValue(field, key, `prefix part ${SUBDOMAIN_MSG}`));
+    else if (!SUBDOMAIN.test(prefix) || prefix.length > 253)
+      errs.push(invalidValue(field, key, `prefix part ${SUBDOMAIN_MSG}`));
   }
   if (name.length === 0) errs.push(invalidValue(field, key, "name part must be non-empty"));
   else {
@@ -116,7 +123,7 @@ export function fieldPath(instancePath: string): string {
 function modelErrors(rt: ResourceType, obj: KubeObject): AjvError[] {
   if (!rt.model) return [];
   try {
-    new rt.model(obj).validate();
+    new rt.model(obj as never).validate();
     return [];
   } catch (e) {
     const errors = (e as { errors?: AjvError[] }).errors;
@@ -143,28 +150,32 @@ export function decode(rt: ResourceType, obj: KubeObject, fieldValidation: Field
     const unknown = unknownFields(obj, rt.clientModel);
     if (unknown.length > 0) {
       const texts = unknown.map((f) => `unknown field "${f}"`);
-      if (fieldValidation === "Strict") throw badRequest(`${cannot}: strict decoding error: ${texts.join(", ")}`);
+      if (fieldValidation === "Strict")
+        throw badRequest(`${cannot}: strict decoding error: ${texts.join(", ")}`);
       warnings.push(...texts);
       for (const f of unknown) dropField(obj, f);
     }
   }
   if (rt.resource === "secrets") {
-    for (const [k, v] of Object.entries(isObject(obj.data) ? obj.data : {})) {
+    for (const v of Object.values(isObject(obj.data) ? obj.data : {})) {
       if (typeof v !== "string") continue;
       const at = base64ErrorAt(v);
       if (at >= 0) throw badRequest(`${cannot}: illegal base64 data at input byte ${at}`);
-      void k;
     }
   }
   const fieldErrors: FieldError[] = [];
   for (const e of modelErrors(rt, obj)) {
     const field = fieldPath(e.instancePath);
     if (e.keyword === "type") {
-      throw badRequest(`${cannot}: json: cannot unmarshal ${jsonType(obj, e.instancePath)} into Go struct field .${field} of type ${goType(String(e.params.type))}`);
+      throw badRequest(
+        `${cannot}: json: cannot unmarshal ${jsonType(obj, e.instancePath)} into Go struct field .${field} of type ${goType(String(e.params.type))}`,
+      );
     }
     if (e.keyword === "format") {
       if (e.params.format === "quantity") {
-        throw badRequest(`${cannot}: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`);
+        throw badRequest(
+          `${cannot}: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`,
+        );
       }
       throw badRequest(`${cannot}: ${field}: ${e.message ?? "invalid format"}`);
     }
@@ -174,7 +185,12 @@ export function decode(rt: ResourceType, obj: KubeObject, fieldValidation: Field
       fieldErrors.push({ type: "FieldValueRequired", field: field ? `${field}.${child}` : child });
     } else if (e.keyword === "enum") {
       const allowed = (e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ");
-      fieldErrors.push({ type: "FieldValueNotSupported", field, value: valueAt(obj, e.instancePath), detail: `supported values: ${allowed}` });
+      fieldErrors.push({
+        type: "FieldValueNotSupported",
+        field,
+        value: valueAt(obj, e.instancePath),
+        detail: `supported values: ${allowed}`,
+      });
     } else {
       fieldErrors.push(invalidValue(field, valueAt(obj, e.instancePath), e.message ?? "invalid"));
     }
@@ -198,7 +214,16 @@ function jsonType(obj: unknown, instancePath: string): string {
 }
 
 function goType(t: string): string {
-  return ({ integer: "int32", number: "float64", object: "map[string]interface {}", array: "[]interface {}" } as Record<string, string>)[t] ?? t;
+  return (
+    (
+      {
+        integer: "int32",
+        number: "float64",
+        object: "map[string]interface {}",
+        array: "[]interface {}",
+      } as Record<string, string>
+    )[t] ?? t
+  );
 }
 
 function base64ErrorAt(s: string): number {
@@ -221,7 +246,12 @@ function dropField(obj: unknown, path: string): void {
 
 // --- field validation -------------------------------------------------------------------------------
 
-function validateContainers(path: string, list: unknown, names: Set<string>, requireNonEmpty: boolean): FieldError[] {
+function validateContainers(
+  path: string,
+  list: unknown,
+  names: Set<string>,
+  requireNonEmpty: boolean,
+): FieldError[] {
   const errs: FieldError[] = [];
   if (!Array.isArray(list) || list.length === 0) {
     if (requireNonEmpty) errs.push({ type: "FieldValueRequired", field: path });
@@ -230,13 +260,15 @@ function validateContainers(path: string, list: unknown, names: Set<string>, req
   list.forEach((c, i) => {
     if (!isObject(c)) return;
     const p = `${path}[${i}]`;
-    if (typeof c.name !== "string" || c.name === "") errs.push({ type: "FieldValueRequired", field: `${p}.name` });
+    if (typeof c.name !== "string" || c.name === "")
+      errs.push({ type: "FieldValueRequired", field: `${p}.name` });
     else {
       errs.push(...validateDnsLabel(`${p}.name`, c.name));
       if (names.has(c.name)) errs.push({ type: "FieldValueDuplicate", field: `${p}.name`, value: c.name });
       names.add(c.name);
     }
-    if (typeof c.image !== "string" || c.image.trim() === "") errs.push({ type: "FieldValueRequired", field: `${p}.image` });
+    if (typeof c.image !== "string" || c.image.trim() === "")
+      errs.push({ type: "FieldValueRequired", field: `${p}.image` });
     for (const [j, e] of (Array.isArray(c.env) ? c.env : []).entries()) {
       if (isObject(e) && (typeof e.name !== "string" || e.name === "")) {
         errs.push({ type: "FieldValueRequired", field: `${p}.env[${j}].name` });
@@ -254,7 +286,13 @@ export function validatePodSpec(path: string, spec: unknown): FieldError[] {
     ...validateContainers(`${path}.containers`, spec.containers, names, true),
   ];
   if (typeof spec.activeDeadlineSeconds === "number" && spec.activeDeadlineSeconds <= 0) {
-    errs.push(invalidValue(`${path}.activeDeadlineSeconds`, spec.activeDeadlineSeconds, "must be between 1 and 2147483647, inclusive"));
+    errs.push(
+      invalidValue(
+        `${path}.activeDeadlineSeconds`,
+        spec.activeDeadlineSeconds,
+        "must be between 1 and 2147483647, inclusive",
+      ),
+    );
   }
   if (typeof spec.serviceAccountName === "string" && spec.serviceAccountName !== "") {
     errs.push(...validateSubdomain(`${path}.serviceAccountName`, spec.serviceAccountName));
@@ -275,14 +313,21 @@ function validateJob(obj: KubeObject): FieldError[] {
   nonNegative(errs, "spec.backoffLimit", spec.backoffLimit);
   nonNegative(errs, "spec.ttlSecondsAfterFinished", spec.ttlSecondsAfterFinished);
   if (typeof spec.activeDeadlineSeconds === "number" && spec.activeDeadlineSeconds <= 0) {
-    errs.push(invalidValue("spec.activeDeadlineSeconds", spec.activeDeadlineSeconds, "must be greater than 0"));
+    errs.push(
+      invalidValue("spec.activeDeadlineSeconds", spec.activeDeadlineSeconds, "must be greater than 0"),
+    );
   }
   const template = isObject(spec.template) ? spec.template : {};
   const podSpec = isObject(template.spec) ? template.spec : undefined;
   errs.push(...validatePodSpec("spec.template.spec", podSpec));
   const restart = podSpec?.restartPolicy ?? "Always";
   if (restart !== "Never" && restart !== "OnFailure") {
-    errs.push({ type: "FieldValueNotSupported", field: "spec.template.spec.restartPolicy", value: restart, detail: 'supported values: "OnFailure", "Never"' });
+    errs.push({
+      type: "FieldValueNotSupported",
+      field: "spec.template.spec.restartPolicy",
+      value: restart,
+      detail: 'supported values: "OnFailure", "Never"',
+    });
   }
   const tmplMeta = isObject(template.metadata) ? template.metadata : {};
   errs.push(...validateLabels("spec.template.metadata.labels", tmplMeta.labels));
@@ -292,7 +337,8 @@ function validateJob(obj: KubeObject): FieldError[] {
 function validateSecret(obj: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
   const data = isObject(obj.data) ? obj.data : {};
-  for (const k of Object.keys(data)) if (!CONFIG_KEY.test(k)) errs.push(invalidValue("data", k, CONFIG_KEY_MSG));
+  for (const k of Object.keys(data))
+    if (!CONFIG_KEY.test(k)) errs.push(invalidValue("data", k, CONFIG_KEY_MSG));
   if (obj.type === "kubernetes.io/dockerconfigjson") {
     const raw = data[".dockerconfigjson"];
     if (typeof raw !== "string" || raw === "") {
@@ -301,7 +347,9 @@ function validateSecret(obj: KubeObject): FieldError[] {
       try {
         JSON.parse(Buffer.from(raw, "base64").toString("utf8"));
       } catch (e) {
-        errs.push(invalidValue("data[.dockerconfigjson]", "<secret contents redacted>", (e as Error).message));
+        errs.push(
+          invalidValue("data[.dockerconfigjson]", "<secret contents redacted>", (e as Error).message),
+        );
       }
     }
   }
@@ -310,7 +358,10 @@ function validateSecret(obj: KubeObject): FieldError[] {
 
 function validateConfigMap(obj: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
-  for (const k of [...Object.keys(isObject(obj.data) ? obj.data : {}), ...Object.keys(isObject(obj.binaryData) ? obj.binaryData : {})]) {
+  for (const k of [
+    ...Object.keys(isObject(obj.data) ? obj.data : {}),
+    ...Object.keys(isObject(obj.binaryData) ? obj.binaryData : {}),
+  ]) {
     if (!CONFIG_KEY.test(k)) errs.push(invalidValue("data", k, CONFIG_KEY_MSG));
   }
   return errs;
@@ -321,10 +372,20 @@ function validateRoleBinding(obj: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
   if (!isObject(ref)) return [{ type: "FieldValueRequired", field: "roleRef" }];
   if (ref.kind !== "Role" && ref.kind !== "ClusterRole") {
-    errs.push({ type: "FieldValueNotSupported", field: "roleRef.kind", value: ref.kind, detail: 'supported values: "Role", "ClusterRole"' });
+    errs.push({
+      type: "FieldValueNotSupported",
+      field: "roleRef.kind",
+      value: ref.kind,
+      detail: 'supported values: "Role", "ClusterRole"',
+    });
   }
   if (ref.apiGroup !== "rbac.authorization.k8s.io") {
-    errs.push({ type: "FieldValueNotSupported", field: "roleRef.apiGroup", value: ref.apiGroup, detail: 'supported values: "rbac.authorization.k8s.io"' });
+    errs.push({
+      type: "FieldValueNotSupported",
+      field: "roleRef.apiGroup",
+      value: ref.apiGroup,
+      detail: 'supported values: "rbac.authorization.k8s.io"',
+    });
   }
   return errs;
 }
@@ -333,11 +394,18 @@ function validateRoleBinding(obj: KubeObject): FieldError[] {
 export function validateObject(rt: ResourceType, obj: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
   const name = obj.metadata.name;
-  if (!name) errs.push({ type: "FieldValueRequired", field: "metadata.name", detail: "name or generateName is required" });
+  if (!name)
+    errs.push({
+      type: "FieldValueRequired",
+      field: "metadata.name",
+      detail: "name or generateName is required",
+    });
   else errs.push(...validateName(rt, name));
-  if (rt.namespaced && obj.metadata.namespace) errs.push(...validateDnsLabel("metadata.namespace", obj.metadata.namespace));
+  if (rt.namespaced && obj.metadata.namespace)
+    errs.push(...validateDnsLabel("metadata.namespace", obj.metadata.namespace));
   errs.push(...validateLabels("metadata.labels", obj.metadata.labels));
-  for (const k of Object.keys(obj.metadata.annotations ?? {})) errs.push(...validateQualifiedName("metadata.annotations", k));
+  for (const k of Object.keys(obj.metadata.annotations ?? {}))
+    errs.push(...validateQualifiedName("metadata.annotations", k));
   switch (rt.resource) {
     case "pods":
       errs.push(...validatePodSpec("spec", obj.spec));
@@ -388,30 +456,54 @@ export function validateUpdate(rt: ResourceType, next: KubeObject, prev: KubeObj
     const oldTol: unknown[] = prev.spec?.tolerations ?? [];
     const newTol: unknown[] = next.spec?.tolerations ?? [];
     if (!oldTol.every((t) => newTol.some((u) => jsonEqual(t, u)))) {
-      errs.push({ type: "FieldValueForbidden", field: "spec.tolerations", detail: "existing toleration can not be modified except its tolerationSeconds" });
+      errs.push({
+        type: "FieldValueForbidden",
+        field: "spec.tolerations",
+        detail: "existing toleration can not be modified except its tolerationSeconds",
+      });
     }
   }
   if (rt.resource === "jobs") {
-    if (!jsonEqual(prev.spec?.template, next.spec?.template)) errs.push(immutable("spec.template", next.spec?.template));
-    if (!jsonEqual(prev.spec?.selector, next.spec?.selector)) errs.push(immutable("spec.selector", next.spec?.selector));
-    if (prev.spec?.completions !== next.spec?.completions) errs.push(immutable("spec.completions", next.spec?.completions));
+    if (!jsonEqual(prev.spec?.template, next.spec?.template))
+      errs.push(immutable("spec.template", next.spec?.template));
+    if (!jsonEqual(prev.spec?.selector, next.spec?.selector))
+      errs.push(immutable("spec.selector", next.spec?.selector));
+    if (prev.spec?.completions !== next.spec?.completions)
+      errs.push(immutable("spec.completions", next.spec?.completions));
   }
   if (rt.resource === "secrets" || rt.resource === "configmaps") {
-    if (prev.immutable === true && (!jsonEqual(prev.data, next.data) || !jsonEqual(prev.binaryData, next.binaryData))) {
-      errs.push({ type: "FieldValueForbidden", field: "data", detail: "field is immutable when `immutable` is set" });
+    if (
+      prev.immutable === true &&
+      (!jsonEqual(prev.data, next.data) || !jsonEqual(prev.binaryData, next.binaryData))
+    ) {
+      errs.push({
+        type: "FieldValueForbidden",
+        field: "data",
+        detail: "field is immutable when `immutable` is set",
+      });
     }
-    if (rt.resource === "secrets" && (prev.type ?? "Opaque") !== (next.type ?? "Opaque")) errs.push(immutable("type", next.type));
+    if (rt.resource === "secrets" && (prev.type ?? "Opaque") !== (next.type ?? "Opaque"))
+      errs.push(immutable("type", next.type));
   }
   if (rt.resource === "rolebindings" && !jsonEqual(prev.roleRef, next.roleRef)) {
-    errs.push({ type: "FieldValueInvalid", field: "roleRef", value: next.roleRef, detail: "cannot change roleRef" });
+    errs.push({
+      type: "FieldValueInvalid",
+      field: "roleRef",
+      value: next.roleRef,
+      detail: "cannot change roleRef",
+    });
   }
   if (prev.metadata.deletionTimestamp) {
-    const added = (next.metadata.finalizers ?? []).filter((f) => !(prev.metadata.finalizers ?? []).includes(f));
+    const added = (next.metadata.finalizers ?? []).filter(
+      (f) => !(prev.metadata.finalizers ?? []).includes(f),
+    );
     if (added.length > 0) {
-      errs.push({ type: "FieldValueForbidden", field: "metadata.finalizers", detail: `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(", ")}}` });
+      errs.push({
+        type: "FieldValueForbidden",
+        field: "metadata.finalizers",
+        detail: `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(", ")}}`,
+      });
     }
   }
   return errs;
 }
-
-export { ApiError };

@@ -1,0 +1,256 @@
+// The Job controller: creates pods from the template (labels, controller ownerReference), counts
+// succeeded and failed pods, and drives the status and conditions as Kubernetes 1.32 does —
+// SuccessCriteriaMet→Complete, FailureTarget→Failed (BackoffLimitExceeded, DeadlineExceeded) — plus
+// parallelism/completions, activeDeadlineSeconds and ttlSecondsAfterFinished.
+import { ApiError } from "../errors.ts";
+import type { EventRecorder } from "../events.ts";
+import { type KubeObject, timestamp } from "../objects.ts";
+import { ADMIN_USER } from "../rbac.ts";
+import type { Registry } from "../registry.ts";
+import { resourceById } from "../resources.ts";
+import type { Store } from "../store.ts";
+import { WorkQueue } from "./queue.ts";
+
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastProbeTime?: string;
+  lastTransitionTime?: string;
+}
+
+const JOBS = resourceById("jobs.batch");
+const PODS = resourceById("pods");
+
+function condition(type: string, reason: string, message: string): Condition {
+  const now = timestamp();
+  return { type, status: "True", lastProbeTime: now, lastTransitionTime: now, reason, message };
+}
+
+function has(job: KubeObject, type: string): boolean {
+  return (job.status?.conditions ?? []).some((c: Condition) => c.type === type && c.status === "True");
+}
+
+function ownerUid(pod: KubeObject): string | undefined {
+  return (pod.metadata.ownerReferences ?? []).find((r) => r.controller && r.kind === "Job")?.uid;
+}
+
+export class JobController {
+  private readonly queue: WorkQueue;
+  private readonly unsubscribe: () => void;
+  /** pods counted per job uid, so deleted pods still count */
+  private readonly counted = new Map<string, { succeeded: Set<string>; failed: Set<string> }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly registry: Registry,
+    private readonly events: EventRecorder,
+    onError: (e: unknown) => void,
+  ) {
+    this.queue = new WorkQueue(
+      (key) => this.sync(key),
+      (_k, e) => onError(e),
+    );
+    this.unsubscribe = store.subscribe((e) => {
+      if (e.resource === "jobs.batch") {
+        if (e.type === "DELETED") this.counted.delete(e.object.metadata.uid!);
+        else this.queue.add(`${e.object.metadata.namespace}/${e.object.metadata.name}`);
+      } else if (e.resource === "pods") {
+        const uid = ownerUid(e.object);
+        const job = uid ? this.store.findByUid(uid) : undefined;
+        if (job) this.queue.add(`${job.namespace}/${job.name}`);
+      }
+    });
+  }
+
+  stop(): void {
+    this.unsubscribe();
+    this.queue.stop();
+  }
+
+  private sync(key: string): void {
+    const [namespace, name] = key.split("/") as [string, string];
+    const job = this.store.get("jobs.batch", namespace, name);
+    if (!job || job.spec?.suspend) return;
+    const uid = job.metadata.uid!;
+    const spec = job.spec;
+    const pods = this.store.list("pods", namespace).filter((p) => ownerUid(p) === uid);
+    const counted = this.counted.get(uid) ?? { succeeded: new Set<string>(), failed: new Set<string>() };
+    this.counted.set(uid, counted);
+    for (const p of pods) {
+      if (p.status?.phase === "Succeeded") counted.succeeded.add(p.metadata.uid!);
+      if (p.status?.phase === "Failed") counted.failed.add(p.metadata.uid!);
+    }
+    const running = pods.filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed");
+    const active = running.filter((p) => !p.metadata.deletionTimestamp);
+    const terminating = running.filter((p) => p.metadata.deletionTimestamp);
+    const ready = active.filter((p) =>
+      (p.status?.conditions ?? []).some((c: Condition) => c.type === "Ready" && c.status === "True"),
+    );
+
+    const status = { ...(job.status ?? {}) };
+    const conditions: Condition[] = [...(status.conditions ?? [])];
+    const now = new Date();
+    status.startTime ??= timestamp(now);
+    const finished = has(job, "Complete") || has(job, "Failed");
+
+    if (finished) {
+      this.scheduleTtl(job, key);
+      return;
+    }
+
+    const completions: number = spec.completions ?? 1;
+    const parallelism: number = spec.parallelism ?? 1;
+    const backoffLimit: number = spec.backoffLimit ?? 6;
+    let target = conditions.find((c) => c.type === "FailureTarget" || c.type === "SuccessCriteriaMet");
+
+    if (!target) {
+      const deadline = spec.activeDeadlineSeconds;
+      const elapsedMs = now.getTime() - Date.parse(status.startTime);
+      if (counted.succeeded.size >= completions) {
+        target = condition(
+          "SuccessCriteriaMet",
+          "CompletionsReached",
+          "Reached expected number of succeeded pods",
+        );
+      } else if (counted.failed.size > backoffLimit) {
+        target = condition(
+          "FailureTarget",
+          "BackoffLimitExceeded",
+          "Job has reached the specified backoff limit",
+        );
+      } else if (typeof deadline === "number" && elapsedMs >= deadline * 1000) {
+        target = condition(
+          "FailureTarget",
+          "DeadlineExceeded",
+          "Job was active longer than specified deadline",
+        );
+      } else if (typeof deadline === "number") {
+        this.queue.addAfter(key, deadline * 1000 - elapsedMs + 5);
+      }
+      if (target) conditions.push(target);
+    }
+
+    if (target) {
+      for (const p of active) this.deletePod(job, p);
+      if (running.length === 0) {
+        if (target.type === "SuccessCriteriaMet") {
+          conditions.push(condition("Complete", target.reason!, target.message!));
+          status.completionTime = timestamp();
+          this.events.record(job, "Normal", "Completed", "Job completed", "job-controller");
+        } else {
+          conditions.push(condition("Failed", target.reason!, target.message!));
+          this.events.record(job, "Warning", target.reason!, target.message!, "job-controller");
+        }
+      }
+    } else {
+      const want = Math.min(parallelism, completions - counted.succeeded.size) - active.length;
+      for (let i = 0; i < want; i++) this.createPod(job);
+    }
+
+    const activeCount = target
+      ? 0
+      : Math.max(active.length, Math.min(parallelism, completions - counted.succeeded.size));
+    const next = {
+      ...status,
+      conditions: conditions.length ? conditions : undefined,
+      active: activeCount || undefined,
+      ready: target ? 0 : ready.length,
+      terminating: terminating.length + (target ? active.length : 0),
+      succeeded: counted.succeeded.size || undefined,
+      failed: counted.failed.size || undefined,
+      uncountedTerminatedPods: {},
+    };
+    for (const k of Object.keys(next) as (keyof typeof next)[]) if (next[k] === undefined) delete next[k];
+    this.registry.mutate(JOBS, namespace, name, (j) => {
+      j.status = next;
+    });
+    const updated = this.store.get("jobs.batch", namespace, name);
+    if (updated && (has(updated, "Complete") || has(updated, "Failed"))) this.scheduleTtl(updated, key);
+  }
+
+  private createPod(job: KubeObject): void {
+    const template = job.spec.template ?? {};
+    const pod = {
+      metadata: {
+        generateName: `${job.metadata.name}-`,
+        labels: { ...(template.metadata?.labels ?? {}) },
+        annotations: { ...(template.metadata?.annotations ?? {}) },
+        ownerReferences: [
+          {
+            apiVersion: "batch/v1",
+            kind: "Job",
+            name: job.metadata.name!,
+            uid: job.metadata.uid!,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+      },
+      spec: structuredClone(template.spec ?? {}),
+    };
+    try {
+      const created = this.registry.create(PODS, job.metadata.namespace, pod, { user: ADMIN_USER });
+      this.events.record(
+        job,
+        "Normal",
+        "SuccessfulCreate",
+        `Created pod: ${created.metadata.name}`,
+        "job-controller",
+      );
+    } catch (e) {
+      if (e instanceof ApiError) {
+        this.events.record(job, "Warning", "FailedCreate", `Error creating: ${e.message}`, "job-controller");
+        return;
+      }
+      throw e;
+    }
+  }
+
+  private deletePod(job: KubeObject, pod: KubeObject): void {
+    try {
+      this.registry.delete(
+        PODS,
+        pod.metadata.namespace,
+        pod.metadata.name!,
+        { propagationPolicy: "Background" },
+        { user: ADMIN_USER },
+      );
+      this.events.record(
+        job,
+        "Normal",
+        "SuccessfulDelete",
+        `Deleted pod: ${pod.metadata.name}`,
+        "job-controller",
+      );
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === 404)) throw e;
+    }
+  }
+
+  private scheduleTtl(job: KubeObject, key: string): void {
+    const ttl = job.spec?.ttlSecondsAfterFinished;
+    if (typeof ttl !== "number" || job.metadata.deletionTimestamp) return;
+    const finishedAt = (job.status?.conditions ?? []).find(
+      (c: Condition) => c.type === "Complete" || c.type === "Failed",
+    )?.lastTransitionTime;
+    if (!finishedAt) return;
+    const due = Date.parse(finishedAt) + ttl * 1000 - Date.now();
+    if (due > 0) {
+      this.queue.addAfter(key, due + 5);
+      return;
+    }
+    try {
+      this.registry.delete(
+        JOBS,
+        job.metadata.namespace,
+        job.metadata.name!,
+        { propagationPolicy: "Background", preconditions: { uid: job.metadata.uid! } },
+        { user: ADMIN_USER },
+      );
+    } catch (e) {
+      if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) throw e;
+    }
+  }
+}

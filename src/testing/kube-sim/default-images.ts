@@ -1,0 +1,23 @@
+// The default image table for `flotilla sim` and e2e tests: redis images run the local redis-server,
+// anything named like flotilla runs this checkout's CLI under the current Node.
+import { fileURLToPath } from "node:url";
+import type { ImageSpec } from "./images.ts";
+
+/** `bin/flotilla.js` of this checkout */
+export function flotillaBin(): string {
+  return fileURLToPath(new URL("../../../bin/flotilla.js", import.meta.url));
+}
+
+/**
+ * `redis:*` → `redis-server`; `*flotilla*` → `node <checkout>/bin/flotilla.js` with cwd `projectDir`.
+ * Commands `flotilla`, `node` and `redis-server` are mapped in both.
+ */
+export function defaultImages(projectDir: string): Record<string, ImageSpec> {
+  const flotilla = [process.execPath, flotillaBin()];
+  const commands = { flotilla, node: [process.execPath], "redis-server": ["redis-server"] };
+  return {
+    "redis:*": { entrypoint: ["redis-server"], commands, cwd: projectDir },
+    "*/redis:*": { entrypoint: ["redis-server"], commands, cwd: projectDir },
+    "*flotilla*": { entrypoint: flotilla, commands, cwd: projectDir },
+  };
+}

@@ -1,0 +1,240 @@
+// KubeSim: wires store, API server, controllers, scheduler and kubelet into one simulated cluster on
+// 127.0.0.1, and offers the test-facing helpers (kubeconfigs, processes, objects, waitFor, stop).
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { GarbageCollector } from "./controllers/gc.ts";
+import { JobController } from "./controllers/job.ts";
+import { NamespaceController } from "./controllers/namespace.ts";
+import { EventRecorder } from "./events.ts";
+import type { ImageSpec } from "./images.ts";
+import { writeKubeconfig } from "./kubeconfig.ts";
+import { Kubelet } from "./kubelet/kubelet.ts";
+import type { KubeObject } from "./objects.ts";
+import { ADMIN_USER, RbacAuthorizer, TokenAuthenticator } from "./rbac.ts";
+import { Registry } from "./registry.ts";
+import { resourceById } from "./resources.ts";
+import { Scheduler } from "./scheduler.ts";
+import { ApiServer } from "./server.ts";
+import { Store } from "./store.ts";
+
+export interface KubeSimOptions {
+  /** image table; key: exact image ref, or a glob with `*` (e.g. `redis:*`, `*\/flotilla-*:*`) */
+  images?: Record<string, ImageSpec>;
+  /** node allocatable @default { cpu: "8", memory: "32Gi" } */
+  capacity?: { cpu: string; memory: string };
+  /** registry hosts whose images need a matching kubernetes.io/dockerconfigjson pull secret */
+  privateRegistries?: string[];
+  /** where to write the admin kubeconfig @default a file in a temp dir */
+  kubeconfigPath?: string;
+  /** created at start, besides "default" and "kube-system" */
+  namespaces?: string[];
+  /** @default "silent" */
+  logLevel?: "silent" | "info";
+}
+
+export interface SimProcess {
+  pod: string;
+  namespace: string;
+  container: string;
+  pid: number;
+}
+
+/** Objects handed to tests: arbitrary API JSON. */
+// biome-ignore lint/suspicious/noExplicitAny: assertion helpers over arbitrary API objects
+type Loose = any;
+
+/** grace for containers still running when the sim stops */
+const STOP_GRACE_MS = 2000;
+
+const RESOURCE_ALIASES: Record<string, string> = {
+  jobs: "jobs.batch",
+  roles: "roles.rbac.authorization.k8s.io",
+  rolebindings: "rolebindings.rbac.authorization.k8s.io",
+};
+
+const live = new Set<KubeSim>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // last resort if a test process exits without stop(): kill every container process group
+  process.on("exit", () => {
+    for (const sim of live)
+      for (const p of sim.processes()) {
+        try {
+          process.kill(-p.pid, "SIGKILL");
+        } catch {
+          // gone
+        }
+      }
+  });
+}
+
+export class KubeSim {
+  readonly url: string;
+  readonly kubeconfigPath: string;
+  private readonly adminKubeConfig: KubeConfig;
+  private stopped: Promise<void> | undefined;
+
+  private constructor(
+    private readonly store: Store,
+    private readonly api: ApiServer,
+    private readonly authenticator: TokenAuthenticator,
+    private readonly kubelet: Kubelet,
+    private readonly controllers: { stop(): void }[],
+    private readonly dir: string,
+    private readonly ownsDir: boolean,
+    url: string,
+    kubeconfigPath: string,
+  ) {
+    this.url = url;
+    this.kubeconfigPath = kubeconfigPath;
+    this.adminKubeConfig = writeKubeconfig(kubeconfigPath, url, authenticator.adminToken, "kube-sim-admin");
+  }
+
+  static async start(options: KubeSimOptions = {}): Promise<KubeSim> {
+    const dir = mkdtempSync(join(tmpdir(), "kube-sim-"));
+    const log = options.logLevel === "info" ? (e: unknown) => console.error("kube-sim:", e) : () => {};
+    const store = new Store();
+    const authenticator = new TokenAuthenticator(store);
+    const authorizer = new RbacAuthorizer(store);
+    const registry = new Registry(store, authorizer);
+    const events = new EventRecorder(store, registry);
+    let url = "";
+    const kubelet = new Kubelet({
+      store,
+      registry,
+      events,
+      authenticator,
+      images: options.images ?? {},
+      privateRegistries: options.privateRegistries ?? [],
+      get apiUrl() {
+        return url;
+      },
+      baseDir: dir,
+      backoffMs: 1,
+      onError: log,
+    });
+    const api = new ApiServer({ store, registry, authenticator, authorizer, logs: kubelet });
+    const controllers = [
+      new NamespaceController(store, registry, log),
+      new GarbageCollector(store, registry, log),
+      new JobController(store, registry, events, log),
+      new Scheduler(store, registry, events, options.capacity ?? { cpu: "8", memory: "32Gi" }, log),
+    ];
+    await new Promise<void>((resolve, reject) => {
+      api.server.once("error", reject);
+      api.server.listen(0, "127.0.0.1", () => resolve());
+    });
+    url = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
+    const nsRt = resourceById("namespaces");
+    for (const ns of new Set(["default", "kube-system", ...(options.namespaces ?? [])])) {
+      registry.create(nsRt, undefined, { metadata: { name: ns } }, { user: ADMIN_USER });
+    }
+    const kubeconfigPath = options.kubeconfigPath ?? join(dir, "kubeconfig");
+    mkdirSync(dirname(kubeconfigPath), { recursive: true });
+    const sim = new KubeSim(store, api, authenticator, kubelet, controllers, dir, true, url, kubeconfigPath);
+    live.add(sim);
+    installExitHook();
+    // the default service accounts exist before start() resolves
+    for (const ns of new Set(["default", "kube-system", ...(options.namespaces ?? [])])) {
+      await sim.waitFor("serviceaccounts", ns, "default", (o) => o !== undefined, 5000);
+    }
+    return sim;
+  }
+
+  /** @kubernetes/client-node KubeConfig for the admin user */
+  kubeConfig(): KubeConfig {
+    return this.adminKubeConfig;
+  }
+
+  /** Mint a kubeconfig file and KubeConfig for a service account, as TokenRequest does. */
+  async serviceAccountKubeconfig(
+    namespace: string,
+    name: string,
+  ): Promise<{ path: string; kubeConfig: KubeConfig; token: string }> {
+    const sa = this.store.get("serviceaccounts", namespace, name);
+    if (!sa) throw new Error(`kube-sim: serviceaccount ${namespace}/${name} not found`);
+    const token = this.authenticator.mintForServiceAccount(namespace, name, sa.metadata.uid);
+    const path = join(this.dir, `kubeconfig-${namespace}-${name}-${Date.now().toString(36)}`);
+    const kubeConfig = writeKubeconfig(
+      path,
+      this.url,
+      token,
+      `system:serviceaccount:${namespace}:${name}`,
+      namespace,
+    );
+    return { path, kubeConfig, token };
+  }
+
+  /** every live host process the kubelet started */
+  processes(): SimProcess[] {
+    return this.kubelet.processes();
+  }
+
+  /** all stored objects of a resource (`pods`, `jobs`, `events`…), optionally in one namespace */
+  objects(resource: string, namespace?: string): Loose[] {
+    const id = RESOURCE_ALIASES[resource] ?? resource;
+    return this.store.list(id, namespace).map((o) => ({ ...o }));
+  }
+
+  /** Resolves with the object once `predicate` holds (re-checked on every change to it); rejects after timeoutMs. */
+  waitFor(
+    resource: string,
+    namespace: string,
+    name: string,
+    predicate: (obj: Loose | undefined) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<Loose> {
+    const id = RESOURCE_ALIASES[resource] ?? resource;
+    const ns = resourceById(id).namespaced ? namespace : undefined;
+    return new Promise((resolve, reject) => {
+      let last: KubeObject | undefined = this.store.get(id, ns, name);
+      const check = (): boolean => {
+        if (!predicate(last)) return false;
+        cleanup();
+        resolve(last);
+        return true;
+      };
+      const unsubscribe = this.store.subscribe((e) => {
+        if (e.resource !== id || e.object.metadata.name !== name || e.object.metadata.namespace !== ns)
+          return;
+        last = e.type === "DELETED" ? undefined : e.object;
+        check();
+      });
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(
+          new Error(
+            `kube-sim: timed out after ${timeoutMs}ms waiting for ${resource} ${namespace}/${name}; last seen: ${JSON.stringify(last?.status ?? last ?? null)}`,
+          ),
+        );
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        unsubscribe();
+      };
+      check();
+    });
+  }
+
+  /** Kill every process (SIGTERM, then SIGKILL), close the server. Idempotent. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      for (const c of this.controllers) c.stop();
+      await this.kubelet.stop(STOP_GRACE_MS);
+      this.api.closeStreams();
+      await new Promise<void>((resolve) => {
+        this.api.server.close(() => resolve());
+        this.api.server.closeAllConnections();
+      });
+      live.delete(this);
+      if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+    })();
+    return this.stopped;
+  }
+}
