@@ -222,7 +222,8 @@ export function buildRunnerJob(options: KubeClusterOptions, specs: Specs, run: R
     labels: { ...(base.metadata?.labels ?? {}), ...labels },
   };
   delete base.metadata.generateName;
-  const spec = (base.spec ??= { template: {} });
+  base.spec ??= { template: {} };
+  const spec = base.spec;
   if (spec.backoffLimit !== undefined && spec.backoffLimit !== 0) {
     warnings.push(
       `${file}: spec.backoffLimit ${spec.backoffLimit} replaced by 0 (a retried runner would start a second cluster)`,
@@ -235,7 +236,8 @@ export function buildRunnerJob(options: KubeClusterOptions, specs: Specs, run: R
     ...(template.metadata ?? {}),
     labels: { ...(template.metadata?.labels ?? {}), ...labels },
   };
-  const podSpec: IPodSpec = (template.spec ??= { containers: [] });
+  template.spec ??= { containers: [] };
+  const podSpec: IPodSpec = template.spec;
   podSpec.restartPolicy = "Never";
   podSpec.serviceAccountName ??= options.serviceAccountName;
 
@@ -314,7 +316,8 @@ export function buildWorkerPod(
       },
     ],
   };
-  const spec: IPodSpec = (base.spec ??= { containers: [] });
+  base.spec ??= { containers: [] };
+  const spec: IPodSpec = base.spec;
   if (spec.restartPolicy !== undefined && spec.restartPolicy !== "Never") {
     warnings.push(
       `${file}: spec.restartPolicy ${spec.restartPolicy} replaced by Never (a restarted worker would rerun tasks)`,

@@ -1,0 +1,66 @@
+// The thin layer between Flotilla and @kubernetes/client-node: loading a kubeconfig the way
+// kubectl does (--kubeconfig, --context, namespace from the context), the typed API clients, and
+// `rawBody`, which sends an object exactly as built. client-node re-serialises bodies through its
+// models and silently drops fields it does not know; with the raw body and
+// `fieldValidation=Strict` the API server sees everything and rejects what it does not know.
+
+import * as k8s from "@kubernetes/client-node";
+
+/** How to reach the cluster, as kubectl's flags say it. */
+export interface ConnectOptions {
+  /** A kubeconfig file. @default $KUBECONFIG, else ~/.kube/config, else in-cluster */
+  kubeconfig?: string | undefined;
+  /** A kubeconfig context. @default the current context */
+  context?: string | undefined;
+  /** A ready KubeConfig (tests, embedded kube-sim); wins over `kubeconfig`. */
+  kubeConfig?: k8s.KubeConfig | undefined;
+}
+
+/** The API clients Flotilla uses, made once per connection. */
+export interface KubeClients {
+  readonly kubeConfig: k8s.KubeConfig;
+  readonly core: k8s.CoreV1Api;
+  readonly batch: k8s.BatchV1Api;
+  readonly authorization: k8s.AuthorizationV1Api;
+  /** The context's namespace, else "default". */
+  readonly defaultNamespace: string;
+}
+
+/** Load a kubeconfig like kubectl and make the clients. */
+export function connect(options: ConnectOptions = {}): KubeClients {
+  let kc = options.kubeConfig;
+  if (kc === undefined) {
+    kc = new k8s.KubeConfig();
+    if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+    else kc.loadFromDefault();
+  }
+  if (options.context) kc.setCurrentContext(options.context);
+  const ns = kc.getContextObject(kc.getCurrentContext())?.namespace;
+  return {
+    kubeConfig: kc,
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    batch: kc.makeApiClient(k8s.BatchV1Api),
+    authorization: kc.makeApiClient(k8s.AuthorizationV1Api),
+    defaultNamespace: ns && ns !== "" ? ns : "default",
+  };
+}
+
+/**
+ * Request options that replace the serialised body with `JSON.stringify(obj)`, so no field is
+ * dropped on the client side. Pair with `fieldValidation: "Strict"`.
+ */
+export function rawBody(obj: object, contentType?: string): k8s.ConfigurationOptions {
+  return {
+    middleware: [
+      {
+        pre: (ctx: k8s.RequestContext) => {
+          ctx.setBody(JSON.stringify(obj));
+          if (contentType) ctx.setHeaderParam("Content-Type", contentType);
+          return new k8s.Observable(Promise.resolve(ctx));
+        },
+        post: (res: k8s.ResponseContext) => new k8s.Observable(Promise.resolve(res)),
+      },
+    ],
+    middlewareMergeStrategy: "append",
+  } as unknown as k8s.ConfigurationOptions;
+}

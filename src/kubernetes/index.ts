@@ -1,0 +1,24 @@
+// `flotilla/kubernetes`: run each flow run on its own temporary, autoscaling worker cluster on
+// Kubernetes. The curated surface: the environment and its options, the pure manifest builders
+// (for inspection and tests), RBAC, and the launcher entry the CLI uses.
+
+export { type ConnectOptions, connect, type KubeClients } from "./client.ts";
+export { isKubeClusterEnvironment, type KubeCallOptions, KubeClusterEnvironment } from "./environment.ts";
+export { type ApiCall, translateApiError } from "./errors.ts";
+export { plannedObjects } from "./launcher.ts";
+export {
+  type Built,
+  buildBrokerSecret,
+  buildRunnerJob,
+  buildWorkerPod,
+  planWorkers,
+  type RunIdentity,
+  type Specs,
+  type WorkerIdentity,
+  type WorkerPlan,
+} from "./manifests.ts";
+export { jobName, Label, pullSecretName, runSelector } from "./names.ts";
+export type { KubeClusterEnvironmentOptions, ResourceList, ResourceRequirements } from "./options.ts";
+export { buildPullSecret, type DockerCredentials, ensurePullSecret } from "./pull-secret.ts";
+export { accessChecks, buildRbac, PERMISSIONS, type Permission, type RbacOptions } from "./rbac.ts";
+export { decodeTermination, encodeTermination, summarize, type TerminationSummary } from "./termination.ts";

@@ -1,0 +1,79 @@
+// The runner's final state as a container termination message: compact JSON, at most 4096 bytes
+// (the kubelet's limit), written by `flotilla execute` and read back by the launcher from the pod
+// status. Holds the flow state, counts of task states and the failed tasks (messages truncated
+// until it fits), never results (they may be large or secret).
+
+import type { FlowRunState, FlowStateType } from "../core/states.ts";
+
+/** The kubelet truncates termination messages beyond this many bytes. */
+export const TERMINATION_MESSAGE_MAX_BYTES = 4096;
+
+/** What the termination message carries. */
+export interface TerminationSummary {
+  v: 1;
+  type: FlowStateType;
+  message: string;
+  flow: string;
+  runId: string;
+  /** Number of task runs per state type. */
+  counts: Record<string, number>;
+  /** Failed task runs (slug and message), most relevant first. */
+  failed: { task: string; message: string }[];
+  startedAt: number;
+  finishedAt?: number;
+}
+
+/** Summarise a final state for the termination message. */
+export function summarize(state: FlowRunState): TerminationSummary {
+  const counts: Record<string, number> = {};
+  const failed: { task: string; message: string }[] = [];
+  for (const [slug, rec] of Object.entries(state.taskRuns)) {
+    counts[rec.state.type] = (counts[rec.state.type] ?? 0) + 1;
+    const s = rec.state;
+    if (s.type === "Failed" || s.type === "TimedOut" || s.type === "TriggerFailed")
+      failed.push({ task: slug, message: s.message });
+  }
+  return {
+    v: 1,
+    type: state.type,
+    message: state.message,
+    flow: state.flow,
+    runId: state.runId,
+    counts,
+    failed,
+    startedAt: state.startedAt,
+    ...(state.finishedAt !== undefined ? { finishedAt: state.finishedAt } : {}),
+  };
+}
+
+/** Encode a summary in at most `TERMINATION_MESSAGE_MAX_BYTES`, shortening messages as needed. */
+export function encodeTermination(summary: TerminationSummary): string {
+  const s = structuredClone(summary);
+  for (let limit = 512; ; limit = Math.floor(limit / 2)) {
+    const text = JSON.stringify(s);
+    if (Buffer.byteLength(text) <= TERMINATION_MESSAGE_MAX_BYTES) return text;
+    s.message = cut(s.message, limit);
+    s.failed = s.failed.map((f) => ({ task: cut(f.task, 128), message: cut(f.message, limit) }));
+    if (limit < 16) {
+      const kept = s.failed.length;
+      s.failed = s.failed.slice(0, Math.max(0, Math.floor(kept / 2)));
+      s.message = cut(`${s.message} (+${kept - s.failed.length} more failed tasks)`, 256);
+      if (kept === 0) return JSON.stringify({ ...s, message: cut(s.message, 64), counts: {} });
+    }
+  }
+}
+
+/** Read a termination message back; undefined when it is not one of ours. */
+export function decodeTermination(text: string | undefined): TerminationSummary | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<TerminationSummary>;
+    return v && v.v === 1 && typeof v.type === "string" ? (v as TerminationSummary) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function cut(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+}
