@@ -6,6 +6,8 @@ import { Command, CommanderError } from "commander";
 import { FlotillaError } from "../core/errors.ts";
 import { scrub } from "../secrets/redact.ts";
 import { describeCommand } from "./commands/describe.ts";
+import { doctorCommand } from "./commands/doctor.ts";
+import { rbacCommand } from "./commands/rbac.ts";
 import { runCommand } from "./commands/run.ts";
 import { secretsCommand } from "./commands/secrets.ts";
 
@@ -16,6 +18,8 @@ const commands: CommandDefinition[] = [
   runCommand,
   describeCommand,
   secretsCommand,
+  rbacCommand,
+  doctorCommand,
   // more commands are registered here
 ];
 
