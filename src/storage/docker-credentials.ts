@@ -1,0 +1,48 @@
+// Registry credentials for `flotilla build --push`: the same Flotilla Secret format as the
+// private-registry pull secret (a JSON object with docker-server, docker-username, docker-password,
+// docker-email). Invariant: errors name the secret and the keys, never a value.
+
+import { z } from "zod";
+import { ErrorCode, FlotillaError } from "../core/errors.ts";
+import { Secret, type SecretOptions } from "../secrets/secret.ts";
+
+/** The default secret name, as in the seed's `docker_secret`. */
+export const DEFAULT_REGISTRY_SECRET = "DOCKER_REGISTRY_CREDENTIALS";
+
+/** Registry credentials as stored in the secret. */
+export interface RegistryCredentials {
+  "docker-server": string;
+  "docker-username": string;
+  "docker-password": string;
+  "docker-email"?: string;
+}
+
+const credentialsSchema = z.object({
+  "docker-server": z.string().min(1),
+  "docker-username": z.string().min(1),
+  "docker-password": z.string().min(1),
+  "docker-email": z.string().optional(),
+});
+
+const EXAMPLE =
+  '{"docker-server":"gcr.io","docker-username":"_json_key","docker-password":"...","docker-email":"me@example.com"}';
+
+/** Read and check the registry credentials secret `name`. */
+export async function readRegistryCredentials(
+  name: string,
+  options: SecretOptions = {},
+): Promise<RegistryCredentials> {
+  const data = await new Secret(name, options).getJson();
+  const parsed = credentialsSchema.safeParse(data);
+  if (!parsed.success) {
+    const keys = [...new Set(parsed.error.issues.map((i) => String(i.path[0] ?? "(the value)")))];
+    throw new FlotillaError(
+      ErrorCode.SecretInvalid,
+      `secret "${name}" is not registry credentials: ${keys.join(", ")} missing or not a non-empty string`,
+      {
+        hint: `store a JSON object like ${EXAMPLE} with \`flotilla secrets set ${name} --from-file creds.json\``,
+      },
+    );
+  }
+  return parsed.data;
+}
