@@ -38,3 +38,4 @@ export { LocalEnvironment } from "./engine/local-environment.ts";
 export { createLogger, type Logger } from "./engine/logging.ts";
 export { LocalExecutor, type LocalExecutorOptions } from "./executors/local.ts";
 export { Secret, type SecretOptions, secretEnvName } from "./secrets/index.ts";
+export { DockerStorage, type DockerStorageOptions } from "./storage/docker.ts";
