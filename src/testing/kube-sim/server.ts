@@ -46,6 +46,8 @@ interface RequestInfo {
   name?: string;
   subresource?: string;
   verb: string;
+  /** the name RBAC sees: the URL's, or `metadata.name` from a list/watch field selector */
+  authName?: string;
 }
 
 function send(res: ServerResponse, code: number, body: unknown, warnings: string[] = []): void {
@@ -155,9 +157,9 @@ function requestInfo(method: string, path: string, q: URLSearchParams): RequestI
     default:
       throw methodNotAllowed();
   }
+  let authName = name;
   if (!name && (verb === "list" || verb === "watch")) {
-    const m = /(?:^|,)metadata\.name==?([^,]+)/.exec(q.get("fieldSelector") ?? "");
-    if (m) name = m[1];
+    authName = /(?:^|,)metadata\.name==?([^,]+)/.exec(q.get("fieldSelector") ?? "")?.[1];
   }
   return {
     rt,
@@ -165,6 +167,7 @@ function requestInfo(method: string, path: string, q: URLSearchParams): RequestI
     ...(name ? { name } : {}),
     ...(subresource ? { subresource } : {}),
     verb,
+    ...(authName ? { authName } : {}),
   };
 }
 
@@ -223,7 +226,7 @@ export class ApiServer {
       group: info.rt.group,
       resource: info.rt.resource,
       ...(info.subresource ? { subresource: info.subresource } : {}),
-      ...(info.name ? { name: info.name } : {}),
+      ...(info.authName ? { name: info.authName } : {}),
       ...(info.rt.namespaced || info.rt.resource === "namespaces"
         ? info.namespace
           ? { namespace: info.namespace }
@@ -310,7 +313,7 @@ export class ApiServer {
     switch (method) {
       case "GET": {
         if (info.verb === "watch") {
-          const selector = this.selector(rt, q, name && !q.get("fieldSelector") ? name : undefined);
+          const selector = this.selector(rt, q, name);
           return serveWatch(
             this.deps.store,
             {
@@ -328,11 +331,7 @@ export class ApiServer {
             (close) => this.trackStream(close),
           );
         }
-        if (
-          info.verb === "get" ||
-          (name && rt.resource !== "namespaces") ||
-          (rt.resource === "namespaces" && name && !q.get("fieldSelector"))
-        ) {
+        if (name) {
           return send(res, 200, registry.get(rt, rt.namespaced ? namespace : undefined, name!));
         }
         const selector = this.selector(rt, q);

@@ -33,6 +33,8 @@ export interface KubeSimOptions {
   namespaces?: string[];
   /** @default "silent" */
   logLevel?: "silent" | "info";
+  /** watch events kept for resuming; older resourceVersions get 410 Expired @default 5000 */
+  watchHistory?: number;
 }
 
 export interface SimProcess {
@@ -99,7 +101,7 @@ export class KubeSim {
   static async start(options: KubeSimOptions = {}): Promise<KubeSim> {
     const dir = mkdtempSync(join(tmpdir(), "kube-sim-"));
     const log = options.logLevel === "info" ? (e: unknown) => console.error("kube-sim:", e) : () => {};
-    const store = new Store();
+    const store = new Store(options.watchHistory);
     const authenticator = new TokenAuthenticator(store);
     const authorizer = new RbacAuthorizer(store);
     const registry = new Registry(store, authorizer);

@@ -1,0 +1,53 @@
+// Shared helpers for the kube-sim tests: Status bodies from client-node errors, and small images.
+import * as k8s from "@kubernetes/client-node";
+import type { ImageSpec } from "../../src/testing/index.ts";
+
+export interface StatusBody {
+  kind: string;
+  apiVersion: string;
+  metadata: Record<string, unknown>;
+  status: string;
+  message: string;
+  reason: string;
+  details?: {
+    name?: string;
+    group?: string;
+    kind?: string;
+    causes?: { reason: string; message: string; field?: string }[];
+  };
+  code: number;
+}
+
+/** Run `fn`, expect an ApiException, and return its parsed Status body. */
+export async function apiError(fn: () => Promise<unknown>): Promise<StatusBody & { httpCode: number }> {
+  try {
+    await fn();
+  } catch (e) {
+    if (e instanceof k8s.ApiException) {
+      const body = typeof e.body === "string" ? JSON.parse(e.body) : e.body;
+      return { ...(body ?? {}), httpCode: e.code };
+    }
+    throw e;
+  }
+  throw new Error("expected the call to fail");
+}
+
+/** `busybox:1` runs its args through /bin/sh -c, like `sh -c "<script>"`. */
+export const TEST_IMAGES: Record<string, ImageSpec> = {
+  "busybox:1": { entrypoint: ["/bin/sh", "-c"], commands: { sh: ["/bin/sh"] } },
+  "node:20": { entrypoint: [process.execPath], commands: { node: [process.execPath] } },
+  "registry.example.com/private/app:1": { entrypoint: ["/bin/sh", "-c"] },
+};
+
+export const shPod = (name: string, script: string, extra: Record<string, unknown> = {}): k8s.V1Pod => ({
+  metadata: { name },
+  spec: {
+    restartPolicy: "Never",
+    containers: [{ name: "main", image: "busybox:1", args: [script] }],
+    ...extra,
+  },
+});
+
+export const strategic = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch);
+export const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+export const jsonPatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
