@@ -152,7 +152,11 @@ const schema = z.strictObject({
   workerResources: resources.optional(),
   runnerResources: resources.optional(),
   workerConcurrency: z.number().int("must be an integer").min(1, "must be >= 1").optional(),
-  workerStartTimeoutMs: durationMs.min(1, "must be > 0").default(120_000),
+  workerStartTimeoutMs: z
+    .number()
+    .int("must be an integer number of milliseconds")
+    .min(1, "must be > 0")
+    .default(120_000),
   idleTimeoutMs: durationMs.default(30_000),
   ttlSecondsAfterFinished: z.number().int("must be an integer number of seconds").min(0).default(3600),
   brokerImage: z.string().min(1).default(DEFAULT_BROKER_IMAGE),
@@ -180,6 +184,18 @@ const dockerSecretWithoutPrivateRegistry: Rule = (_o, given) =>
 
 const WARNINGS: Rule[] = [dockerSecretWithoutPrivateRegistry];
 
+/** "did you mean" for a misspelt option name. */
+function suggestion(issue: z.core.$ZodIssue): string {
+  if (issue.code !== "unrecognized_keys" || issue.path.length > 0) return "";
+  const known = Object.keys(schema.shape);
+  const near = issue.keys
+    .map((k) => known.find((n) => n.toLowerCase().startsWith(k.toLowerCase().slice(0, 5))))
+    .filter(Boolean);
+  return near.length
+    ? ` (did you mean ${near.map((n) => `"${n}"`).join(", ")}?)`
+    : ` (known options: ${known.join(", ")})`;
+}
+
 /** The result of compiling options: the trusted object and the warnings to log. */
 export interface CompiledOptions {
   options: KubeClusterOptions;
@@ -193,7 +209,9 @@ export interface CompiledOptions {
 export function compileOptions(given: KubeClusterEnvironmentOptions = {}): CompiledOptions {
   const result = schema.safeParse(given);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join(".") || "(options)"}: ${i.message}`);
+    const lines = result.error.issues.map(
+      (i) => `  ${i.path.join(".") || "(options)"}: ${i.message}${suggestion(i)}`,
+    );
     throw new FlotillaError(
       ErrorCode.OptionsInvalid,
       `new KubeClusterEnvironment(...): invalid options\n${lines.join("\n")}`,
