@@ -10,6 +10,9 @@ import { doctorCommand } from "./commands/doctor.ts";
 import { rbacCommand } from "./commands/rbac.ts";
 import { runCommand } from "./commands/run.ts";
 import { secretsCommand } from "./commands/secrets.ts";
+import { buildCommand } from "./commands/build.ts";
+import { healthcheckCommand } from "./commands/healthcheck.ts";
+import { workerCommand } from "./commands/worker.ts";
 
 /** A command of the table: adds itself to the program. */
 export type CommandDefinition = (program: Command) => void;
@@ -18,6 +21,9 @@ const commands: CommandDefinition[] = [
   runCommand,
   describeCommand,
   secretsCommand,
+  buildCommand,
+  healthcheckCommand,
+  workerCommand,
   rbacCommand,
   doctorCommand,
   // more commands are registered here

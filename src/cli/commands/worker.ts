@@ -1,0 +1,130 @@
+// `flotilla worker`: a worker process of a cluster run. Thin: options (flags, then FLOTILLA_* env
+// fallbacks for pods), then `runWorker`. Exit 0 after a drain, 1 when the broker was lost for
+// longer than the death timeout, 3 when the worker runs different code than the runner.
+
+import type { Command } from "commander";
+import { brokerFromEnv, parseBrokerUrl } from "../../cluster/broker.ts";
+import { runWorker, type WorkerExit } from "../../cluster/worker.ts";
+import { ErrorCode, FlotillaError } from "../../core/errors.ts";
+import type { LogFormat } from "../../engine/logging.ts";
+
+export interface WorkerCommandOptions {
+  /** `redis://host:port`; the password may come from FLOTILLA_BROKER_PASSWORD. @default $FLOTILLA_BROKER_URL */
+  broker?: string;
+  /** @default $FLOTILLA_FLOW_MODULE */
+  flowModule?: string;
+  /** @default $FLOTILLA_FLOW */
+  flow?: string;
+  /** @default $FLOTILLA_CONCURRENCY, else 16 */
+  concurrency?: number;
+  /** @default $FLOTILLA_RUN_ID, else the broker's current run */
+  runId?: string;
+  /** @default $FLOTILLA_WORKER_ID (the pod name), else `<hostname>-<pid>` */
+  workerId?: string;
+  /** @default 60000 */
+  deathTimeoutMs?: number;
+  logFormat?: LogFormat;
+  /** Exit when stdin closes (the parent process is gone); LocalCluster sets it. */
+  exitWithStdin?: boolean;
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+}
+
+export async function worker(options: WorkerCommandOptions): Promise<WorkerExit> {
+  const env = options.env ?? process.env;
+  const password = env.FLOTILLA_BROKER_PASSWORD || undefined;
+  const broker = options.broker !== undefined ? parseBrokerUrl(options.broker, password) : brokerFromEnv(env);
+  if (broker === undefined) {
+    throw new FlotillaError(ErrorCode.Usage, "flotilla worker: no broker given", {
+      hint: "pass --broker redis://host:port or set FLOTILLA_BROKER_URL (and FLOTILLA_BROKER_PASSWORD)",
+      usage: true,
+    });
+  }
+  const flowModule = options.flowModule ?? env.FLOTILLA_FLOW_MODULE;
+  if (flowModule === undefined || flowModule === "") {
+    throw new FlotillaError(ErrorCode.Usage, "flotilla worker: no flow module given", {
+      hint: "pass --flow-module PATH or set FLOTILLA_FLOW_MODULE",
+      usage: true,
+    });
+  }
+  const concurrency = options.concurrency ?? intFromEnv(env, "FLOTILLA_CONCURRENCY");
+  const flow = options.flow ?? (env.FLOTILLA_FLOW || undefined);
+  const runId = options.runId ?? (env.FLOTILLA_RUN_ID || undefined);
+  const workerId = options.workerId ?? (env.FLOTILLA_WORKER_ID || undefined);
+  return runWorker({
+    broker,
+    flowModule,
+    ...(flow !== undefined ? { flow } : {}),
+    ...(concurrency !== undefined ? { concurrency } : {}),
+    ...(runId !== undefined ? { runId } : {}),
+    ...(workerId !== undefined ? { workerId } : {}),
+    ...(options.deathTimeoutMs !== undefined ? { deathTimeoutMs: options.deathTimeoutMs } : {}),
+    ...(options.logFormat !== undefined ? { logFormat: options.logFormat } : {}),
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
+  });
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new FlotillaError(ErrorCode.Usage, `${name}=${v}: expected a whole number >= 1`, { usage: true });
+  }
+  return n;
+}
+
+function int(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new FlotillaError(ErrorCode.Usage, `${flag} ${v}: expected a whole number >= 1`, { usage: true });
+    }
+    return n;
+  };
+}
+
+export const workerCommand = (program: Command): void => {
+  program
+    .command("worker")
+    .description(
+      "run task runs of a cluster run: take them from the broker until drained (SIGTERM) or retired",
+    )
+    .option(
+      "--broker <url>",
+      "redis://host:port (password in FLOTILLA_BROKER_PASSWORD); env FLOTILLA_BROKER_URL",
+    )
+    .option("--flow-module <path>", "the flow module, as the runner loaded it; env FLOTILLA_FLOW_MODULE")
+    .option("--flow <name>", "the flow, when the module exports several; env FLOTILLA_FLOW")
+    .option(
+      "--concurrency <n>",
+      "task runs at once (default 16); env FLOTILLA_CONCURRENCY",
+      int("--concurrency"),
+    )
+    .option("--run-id <id>", "the run to work for (default: the broker's current run); env FLOTILLA_RUN_ID")
+    .option("--worker-id <id>", "this worker's id (default: hostname-pid); env FLOTILLA_WORKER_ID")
+    .option(
+      "--death-timeout-ms <ms>",
+      "exit when the broker is unreachable this long (default 60000)",
+      int("--death-timeout-ms"),
+    )
+    .option("--log-format <format>", "json or pretty", "json")
+    .option("--exit-with-stdin", "exit when stdin closes (used by LocalCluster)")
+    .action(async (opts: WorkerCommandOptions) => {
+      const controller = new AbortController();
+      const drain = () => controller.abort();
+      process.once("SIGTERM", drain);
+      process.once("SIGINT", drain);
+      if (opts.exitWithStdin) {
+        // The parent is gone: nobody will read our results; stop at once.
+        process.stdin.on("end", () => process.exit(1));
+        process.stdin.resume();
+      }
+      const result = await worker({ ...opts, signal: controller.signal });
+      process.stdin.pause();
+      if (result.exitCode !== 0) process.stderr.write(`flotilla worker: ${result.reason}\n`);
+      process.exitCode = result.exitCode;
+      // BullMQ may keep a reconnect timer after a lost broker; do not linger.
+      setTimeout(() => process.exit(result.exitCode), 2000).unref();
+    });
+};

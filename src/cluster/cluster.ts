@@ -1,0 +1,419 @@
+// Clusters: a broker plus workers that grow and shrink for one flow run. This file holds the
+// contract another engineer codes against (`Cluster`, `WorkerProvider`) and the one reconciling
+// core both LocalCluster and KubeCluster use (`ReconcilingCluster`).
+//
+// "Reconcile, don't script": the core keeps `desired` (moved only by the adaptive policy or
+// `scale`), the workers it requested and what it observed of them (provider lifecycle + broker
+// heartbeats); one locked `reconcile()` closes the difference. A provider only knows how to start
+// one worker, remove one worker and report their lifecycle, and where the broker is.
+//
+// Invariants: a worker is removed by identity; scale-down cancels not-yet-started workers before
+// retiring running ones and never retires a busy one; a retire is a drain request through the
+// broker (the worker finishes its task runs, then exits); workers that keep dying at start-up
+// fail the run instead of looping forever; `close()` retires everything, waits a bounded time,
+// then removes what is left.
+
+import type { Redis } from "ioredis";
+import { ErrorCode, FlotillaError, type SerializedError, serializeError } from "../core/errors.ts";
+import type { RunEvent } from "../engine/executor.ts";
+import type { Logger } from "../engine/logging.ts";
+import { type Bounds, chooseToRemove, type History, type ObservedWorker, plan } from "./adaptive.ts";
+import { type BrokerEndpoint, connectBroker, describeBroker } from "./broker.ts";
+import { type Heartbeat, keys, type WorkerPhase } from "./protocol.ts";
+
+/** The run a cluster serves. */
+export interface ClusterRun {
+  runId: string;
+  /** The flow's name (workers select it with --flow). */
+  flowName: string;
+  /** The flow module's path, as workers must load it (in pods: the path inside the image). */
+  flowModule: string;
+  fingerprint: string;
+  logger: Logger;
+}
+
+/** What a cluster needs from the executor it serves. */
+export interface ClusterHooks {
+  /** Task runs submitted and not finished yet (queued + running). */
+  outstanding(): number;
+  /** Progress: `{ type: "workers" }` events. */
+  onEvent(event: Extract<RunEvent, { type: "workers" }>): void;
+  /** The cluster cannot go on (broker gone, workers cannot start): the run fails with this. */
+  onFatal(error: SerializedError): void;
+}
+
+/** A cluster started for one run. */
+export interface ClusterSession {
+  /** Where the runner reaches the broker. */
+  readonly broker: BrokerEndpoint;
+  /** A worker reported its phase on the output stream (faster than its heartbeat). */
+  observe(workerId: string, phase: WorkerPhase, reason?: string): void;
+  /** Fix the size (turns adaptive scaling off), as `cluster.scale(n)` in Dask. */
+  scale(workers: number): Promise<void>;
+  /** Retire every worker, remove what is left, release the broker. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A broker plus workers that grow and shrink (LocalCluster: processes here; KubeCluster: pods). */
+export interface Cluster {
+  readonly kind: string;
+  /** Start the broker (if the cluster owns one) and request the first workers; resolves when the broker is up. */
+  start(run: ClusterRun, hooks: ClusterHooks): Promise<ClusterSession>;
+}
+
+/** Where the broker is, for the runner and for the workers (in Kubernetes: 127.0.0.1 vs the pod IP). */
+export interface BrokerLease {
+  runner: BrokerEndpoint;
+  workers: BrokerEndpoint;
+  /** Resolves with a reason if the broker goes away by itself (a local process exiting). */
+  lost?: Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Everything a provider needs to start one worker. */
+export interface WorkerSpec {
+  workerId: string;
+  runId: string;
+  flowName: string;
+  flowModule: string;
+  /** The broker as workers reach it; its password must reach the worker as a secret (env), never an argument. */
+  broker: BrokerEndpoint;
+  concurrency: number;
+  deathTimeoutMs: number;
+}
+
+/** A lifecycle change a provider observed. */
+export type ProviderEvent =
+  | { workerId: string; phase: "starting" }
+  | { workerId: string; phase: "exited"; reason: string; failed: boolean };
+
+/**
+ * The small seam between the reconciling core and where workers live. LocalCluster implements it
+ * with child processes; KubeCluster with pods (create pod / watch pod phase / delete pod).
+ */
+export interface WorkerProvider {
+  readonly kind: string;
+  /** Start (or find) the broker for this run. */
+  openBroker(run: ClusterRun): Promise<BrokerLease>;
+  /** Request one worker; resolves once requested (it reports "starting" and "exited" later). */
+  start(spec: WorkerSpec): Promise<void>;
+  /** Kill or delete one worker now (a pending one is cancelled). Idempotent. */
+  remove(workerId: string): Promise<void>;
+  /** Lifecycle changes of the workers it started. */
+  watch(listener: (event: ProviderEvent) => void): void;
+  /** Release everything (remove workers left, stop watches). */
+  close(): Promise<void>;
+}
+
+/** Options of the reconciling core (LocalCluster and KubeCluster pass theirs through). */
+export interface ReconcilerOptions {
+  /** @default 1 */
+  minWorkers: number;
+  /** @default 2 */
+  maxWorkers: number;
+  /** Task runs per worker at once. @default 16 */
+  concurrency: number;
+  /** Sustained low demand before scaling down, in ms. @default 2000 */
+  idleTimeoutMs: number;
+  /** How often the policy runs, in ms. @default 200 */
+  adaptIntervalMs: number;
+  /** Workers exit when the broker is gone this long, in ms. @default 10000 */
+  workerDeathTimeoutMs: number;
+  /** How long `close()` waits for retired workers before removing them, in ms. @default 10000 */
+  closeGraceMs: number;
+  /** Workers exiting within this time of their start count as start-up failures, in ms. @default 5000 */
+  startFailureWindowMs: number;
+  /** Start-up failures in a row that fail the run. @default 3 */
+  maxStartFailures: number;
+  /** Clock (tests). @default Date.now */
+  now: () => number;
+}
+
+export const defaultReconcilerOptions: ReconcilerOptions = {
+  minWorkers: 1,
+  maxWorkers: 2,
+  concurrency: 16,
+  idleTimeoutMs: 2000,
+  adaptIntervalMs: 200,
+  workerDeathTimeoutMs: 10000,
+  closeGraceMs: 10000,
+  startFailureWindowMs: 5000,
+  maxStartFailures: 3,
+  now: Date.now,
+};
+
+interface Tracked extends ObservedWorker {
+  startedAt?: number;
+  exited?: { reason: string; failed: boolean };
+}
+
+/** The reconciling core: one per run, over a provider. */
+export class ReconcilingCluster implements ClusterSession {
+  readonly broker: BrokerEndpoint;
+  readonly #provider: WorkerProvider;
+  readonly #lease: BrokerLease;
+  readonly #run: ClusterRun;
+  readonly #hooks: ClusterHooks;
+  readonly #o: ReconcilerOptions;
+  readonly #workers = new Map<string, Tracked>();
+  #redis: Redis | undefined;
+  #desired: number;
+  #adaptive = true;
+  #history: History = {};
+  #seq = 0;
+  #lock: Promise<void> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+  #startFailures = 0;
+  #lastEvent = "";
+  #lastReason = "";
+
+  private constructor(
+    provider: WorkerProvider,
+    lease: BrokerLease,
+    run: ClusterRun,
+    hooks: ClusterHooks,
+    o: ReconcilerOptions,
+  ) {
+    this.#provider = provider;
+    this.#lease = lease;
+    this.broker = lease.runner;
+    this.#run = run;
+    this.#hooks = hooks;
+    this.#o = o;
+    this.#desired = o.minWorkers;
+  }
+
+  /** Open the broker, request `minWorkers` workers and start the adaptive loop. */
+  static async start(
+    provider: WorkerProvider,
+    run: ClusterRun,
+    hooks: ClusterHooks,
+    options: Partial<ReconcilerOptions> = {},
+  ): Promise<ReconcilingCluster> {
+    const o = { ...defaultReconcilerOptions, ...options };
+    const lease = await provider.openBroker(run);
+    const cluster = new ReconcilingCluster(provider, lease, run, hooks, o);
+    provider.watch((e) => cluster.#onProvider(e));
+    void lease.lost?.then((reason) => {
+      if (cluster.#closing === undefined) {
+        hooks.onFatal(
+          serializeError(
+            new FlotillaError(
+              ErrorCode.Broker,
+              `lost the broker at ${describeBroker(lease.runner)}: ${reason}`,
+              {
+                hint: "the run cannot continue without its broker; run it again",
+              },
+            ),
+          ),
+        );
+      }
+    });
+    await cluster.reconcile();
+    cluster.#redis = await connectBroker(lease.runner, { connectionName: "flotilla-cluster" });
+    cluster.#redis.on("error", () => {});
+    cluster.#timer = setInterval(() => void cluster.#tick(), o.adaptIntervalMs);
+    return cluster;
+  }
+
+  /** Workers the cluster has now, by phase (for tests and the CLI). */
+  get workers(): readonly ObservedWorker[] {
+    return [...this.#workers.values()].filter((w) => w.exited === undefined);
+  }
+
+  observe(workerId: string, phase: WorkerPhase, reason?: string): void {
+    const w = this.#workers.get(workerId);
+    if (w === undefined || w.exited !== undefined) return;
+    if (phase === "running" && (w.phase === "pending" || w.phase === "starting")) {
+      w.phase = "running";
+      this.#startFailures = 0;
+      this.#emit(`worker ${workerId} is running`);
+    } else if (phase === "draining") {
+      w.phase = "draining";
+    } else if (phase === "exited") {
+      this.#run.logger.debug({ worker: workerId, reason }, "worker reported exit");
+    }
+  }
+
+  async scale(workers: number): Promise<void> {
+    this.#adaptive = false;
+    this.#desired = Math.max(0, Math.floor(workers));
+    this.#emit(`scaled to ${this.#desired} by request`);
+    await this.reconcile();
+  }
+
+  /** Close the difference between desired and requested workers. Serialised by a lock. */
+  reconcile(): Promise<void> {
+    const next = this.#lock.then(() => this.#reconcileOnce());
+    this.#lock = next.catch((e: unknown) => {
+      this.#run.logger.warn({ err: String(e) }, "reconcile failed; retrying on the next tick");
+    });
+    return this.#lock;
+  }
+
+  async #reconcileOnce(): Promise<void> {
+    if (this.#closing !== undefined) return;
+    for (const [id, w] of this.#workers) if (w.exited !== undefined) this.#workers.delete(id);
+    const live = [...this.#workers.values()].filter((w) => w.phase !== "draining");
+    if (live.length < this.#desired) {
+      const starts: Promise<void>[] = [];
+      for (let i = live.length; i < this.#desired; i++) starts.push(this.#startOne());
+      await Promise.all(starts);
+    } else if (live.length > this.#desired) {
+      const { cancelPending, retire } = chooseToRemove(live, live.length - this.#desired);
+      await Promise.all([
+        ...cancelPending.map((id) => this.#remove(id)),
+        ...retire.map((id) => this.#retire(id)),
+      ]);
+    }
+  }
+
+  async #startOne(): Promise<void> {
+    const workerId = `w${++this.#seq}-${this.#run.runId.slice(0, 8)}`;
+    const w: Tracked = { id: workerId, phase: "pending", active: 0, requestedAt: this.#o.now() };
+    this.#workers.set(workerId, w);
+    await this.#provider.start({
+      workerId,
+      runId: this.#run.runId,
+      flowName: this.#run.flowName,
+      flowModule: this.#run.flowModule,
+      broker: this.#lease.workers,
+      concurrency: this.#o.concurrency,
+      deathTimeoutMs: this.#o.workerDeathTimeoutMs,
+    });
+  }
+
+  async #retire(workerId: string): Promise<void> {
+    const w = this.#workers.get(workerId);
+    if (w === undefined) return;
+    w.phase = "draining";
+    await this.#redis?.sadd(keys(this.#run.runId).retire, workerId);
+  }
+
+  async #remove(workerId: string): Promise<void> {
+    const w = this.#workers.get(workerId);
+    if (w !== undefined) w.phase = "draining";
+    await this.#provider.remove(workerId);
+  }
+
+  #onProvider(e: ProviderEvent): void {
+    const w = this.#workers.get(e.workerId);
+    if (w === undefined) return;
+    if (e.phase === "starting") {
+      if (w.phase === "pending") w.phase = "starting";
+      w.startedAt = this.#o.now();
+      return;
+    }
+    const wasDraining = w.phase === "draining";
+    w.exited = { reason: e.reason, failed: e.failed };
+    if (this.#closing !== undefined) return;
+    if (!wasDraining) {
+      this.#run.logger.warn({ worker: e.workerId }, `worker ${e.workerId} exited: ${e.reason}`);
+      const early =
+        w.phase !== "running" ||
+        this.#o.now() - (w.startedAt ?? w.requestedAt) < this.#o.startFailureWindowMs;
+      if (early && ++this.#startFailures >= this.#o.maxStartFailures) {
+        this.#hooks.onFatal(
+          serializeError(
+            new FlotillaError(
+              ErrorCode.WorkerStart,
+              `workers keep failing to start (${this.#startFailures} in a row); the last one: ${e.reason}`,
+              { hint: "run `flotilla worker` by hand with the same flow file to see why" },
+            ),
+          ),
+        );
+        return;
+      }
+    }
+    this.#emit(`worker ${e.workerId} exited: ${e.reason}`);
+    void this.reconcile();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#closing !== undefined || this.#redis === undefined) return;
+    let beats: Record<string, string>;
+    try {
+      beats = await this.#redis.hgetall(keys(this.#run.runId).workers);
+    } catch {
+      return;
+    }
+    let running = 0;
+    for (const [id, json] of Object.entries(beats)) {
+      const w = this.#workers.get(id);
+      if (w === undefined || w.exited !== undefined) continue;
+      const beat = JSON.parse(json) as Heartbeat;
+      w.active = beat.active;
+      running += beat.active;
+      if (beat.phase === "running" && (w.phase === "pending" || w.phase === "starting"))
+        this.observe(id, "running");
+    }
+    if (!this.#adaptive) return;
+    const outstanding = this.#hooks.outstanding();
+    const decision = plan(
+      {
+        nowMs: this.#o.now(),
+        queued: Math.max(0, outstanding - running),
+        running: Math.min(running, outstanding),
+        workers: this.workers,
+      },
+      this.#bounds(),
+      this.#history,
+    );
+    this.#history = decision.history;
+    const changed =
+      decision.target !== this.#desired || decision.cancelPending.length + decision.retire.length > 0;
+    if (changed) {
+      this.#desired = decision.target;
+      this.#run.logger.info({ target: decision.target }, `workers: ${decision.reason}`);
+      await Promise.all([
+        ...decision.cancelPending.map((id) => this.#remove(id)),
+        ...decision.retire.map((id) => this.#retire(id)),
+      ]).catch(() => {});
+      this.#emit(decision.reason);
+      await this.reconcile();
+    }
+  }
+
+  #bounds(): Bounds {
+    return {
+      minWorkers: this.#o.minWorkers,
+      maxWorkers: this.#o.maxWorkers,
+      slotsPerWorker: this.#o.concurrency,
+      idleTimeoutMs: this.#o.idleTimeoutMs,
+    };
+  }
+
+  #emit(reason: string): void {
+    const ws = this.workers;
+    const count = ws.filter((w) => w.phase === "running").length;
+    const pending = ws.filter((w) => w.phase === "pending" || w.phase === "starting").length;
+    const key = `${count}/${pending}`;
+    if (key === this.#lastEvent && reason === this.#lastReason) return;
+    this.#lastEvent = key;
+    this.#lastReason = reason;
+    this.#hooks.onEvent({ type: "workers", count, pending, reason });
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#timer);
+      await this.#lock;
+      const live = [...this.#workers.values()].filter((w) => w.exited === undefined);
+      await this.#redis?.sadd(keys(this.#run.runId).retire, ...live.map((w) => w.id), "-").catch(() => {});
+      const deadline = this.#o.now() + this.#o.closeGraceMs;
+      while (this.#o.now() < deadline && [...this.#workers.values()].some((w) => w.exited === undefined)) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await Promise.all(
+        [...this.#workers.values()]
+          .filter((w) => w.exited === undefined)
+          .map((w) => this.#provider.remove(w.id)),
+      );
+      await this.#provider.close();
+      this.#redis?.disconnect();
+      await this.#lease.close();
+    })();
+    return this.#closing;
+  }
+}

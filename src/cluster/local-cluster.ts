@@ -1,0 +1,203 @@
+// LocalCluster: a broker (a private redis-server) plus `flotilla worker` child processes on this
+// machine, scaled between minWorkers and maxWorkers by the adaptive policy. The Dask LocalCluster
+// of Flotilla: `new ClusterExecutor({ cluster: new LocalCluster({ minWorkers: 1, maxWorkers: 4 }) })`.
+//
+// Invariants: options are compiled once, in the constructor; the broker password reaches workers
+// only through their environment; no worker outlives this process (each worker exits when its
+// stdin pipe, held by this process, closes), and none outlives the broker for longer than the
+// worker death timeout.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { ErrorCode, FlotillaError } from "../core/errors.ts";
+import { describeBroker, type LocalBrokerOptions, startLocalBroker } from "./broker.ts";
+import {
+  type BrokerLease,
+  type Cluster,
+  type ClusterHooks,
+  type ClusterRun,
+  type ClusterSession,
+  type ProviderEvent,
+  ReconcilingCluster,
+  type WorkerProvider,
+  type WorkerSpec,
+} from "./cluster.ts";
+
+/** Options of a LocalCluster. */
+export interface LocalClusterOptions {
+  /** Workers kept even when idle. @default 1 */
+  minWorkers?: number;
+  /** Most workers at once. @default 2 */
+  maxWorkers?: number;
+  /** Task runs per worker at once. @default 16 */
+  concurrency?: number;
+  /** Sustained idle time before scaling down, in ms. @default 2000 */
+  idleTimeoutMs?: number;
+  /** Address the broker binds to. @default "127.0.0.1" */
+  brokerHost?: string;
+  /** Workers exit when the broker is gone this long, in ms. @default 10000 */
+  workerDeathTimeoutMs?: number;
+  /**
+   * The script workers run, with `worker` arguments. @default this package's lean worker entry
+   * (`flotilla worker` without the rest of the CLI, through tsx); give bin/flotilla.js to use the CLI.
+   */
+  bin?: string;
+  /** Extra environment for workers. */
+  env?: Record<string, string>;
+  /** redis-server executable. @default "redis-server" */
+  redisServer?: string;
+}
+
+const Schema = z
+  .object({
+    minWorkers: z.number().int().min(0).default(1),
+    maxWorkers: z.number().int().min(1).default(2),
+    concurrency: z.number().int().min(1).max(10000).default(16),
+    idleTimeoutMs: z.number().int().min(0).default(2000),
+    brokerHost: z.string().min(1).default("127.0.0.1"),
+    workerDeathTimeoutMs: z.number().int().min(100).default(10000),
+    bin: z.string().min(1).optional(),
+    env: z.record(z.string(), z.string()).default({}),
+    redisServer: z.string().min(1).default("redis-server"),
+  })
+  .refine(minNotAboveMax, { message: "minWorkers must be <= maxWorkers", path: ["minWorkers"] });
+
+function minNotAboveMax(o: { minWorkers: number; maxWorkers: number }): boolean {
+  return o.minWorkers <= o.maxWorkers;
+}
+
+export type ResolvedLocalClusterOptions = z.infer<typeof Schema>;
+
+export class LocalCluster implements Cluster {
+  readonly kind = "local";
+  readonly options: ResolvedLocalClusterOptions;
+
+  constructor(options: LocalClusterOptions = {}) {
+    const parsed = Schema.safeParse(options);
+    if (!parsed.success) {
+      throw new FlotillaError(ErrorCode.OptionsInvalid, `LocalCluster: ${z.prettifyError(parsed.error)}`, {
+        hint: "e.g. new LocalCluster({ minWorkers: 1, maxWorkers: 4 })",
+      });
+    }
+    this.options = parsed.data;
+  }
+
+  async start(run: ClusterRun, hooks: ClusterHooks): Promise<ClusterSession> {
+    const o = this.options;
+    return ReconcilingCluster.start(new ProcessWorkerProvider(o), run, hooks, {
+      minWorkers: o.minWorkers,
+      maxWorkers: o.maxWorkers,
+      concurrency: o.concurrency,
+      idleTimeoutMs: o.idleTimeoutMs,
+      workerDeathTimeoutMs: o.workerDeathTimeoutMs,
+    });
+  }
+}
+
+/** Workers as child processes of this one. */
+export class ProcessWorkerProvider implements WorkerProvider {
+  readonly kind = "process";
+  readonly #o: ResolvedLocalClusterOptions;
+  readonly #children = new Map<string, { child: ChildProcess; tail: string[]; exited: Promise<void> }>();
+  #listener: (e: ProviderEvent) => void = () => {};
+
+  constructor(options: ResolvedLocalClusterOptions) {
+    this.#o = options;
+  }
+
+  async openBroker(): Promise<BrokerLease> {
+    const options: LocalBrokerOptions = { host: this.#o.brokerHost, redisServer: this.#o.redisServer };
+    const broker = await startLocalBroker(options);
+    return {
+      runner: broker.endpoint,
+      workers: broker.endpoint,
+      lost: broker.exited,
+      close: () => broker.stop(),
+    };
+  }
+
+  watch(listener: (e: ProviderEvent) => void): void {
+    this.#listener = listener;
+  }
+
+  async start(spec: WorkerSpec): Promise<void> {
+    const entry =
+      this.#o.bin !== undefined
+        ? [this.#o.bin, "worker"]
+        : [
+            "--import",
+            import.meta.resolve("tsx"),
+            fileURLToPath(new URL("./worker-main.ts", import.meta.url)),
+            "worker",
+          ];
+    const args = [
+      ...entry,
+      "--broker",
+      describeBroker(spec.broker),
+      "--flow-module",
+      spec.flowModule,
+      "--flow",
+      spec.flowName,
+      "--run-id",
+      spec.runId,
+      "--worker-id",
+      spec.workerId,
+      "--concurrency",
+      String(spec.concurrency),
+      "--death-timeout-ms",
+      String(spec.deathTimeoutMs),
+      "--exit-with-stdin",
+    ];
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.#o.env };
+    if (spec.broker.password !== undefined) env.FLOTILLA_BROKER_PASSWORD = spec.broker.password;
+    const child = spawn(process.execPath, args, { env, stdio: ["pipe", "ignore", "pipe"] });
+    const tail: string[] = [];
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (chunk: string) => {
+      for (const line of chunk.split("\n")) if (line.trim() !== "") tail.push(line);
+      if (tail.length > 20) tail.splice(0, tail.length - 20);
+    });
+    const exited = new Promise<void>((resolve) => {
+      child.once("exit", (code, signal) => {
+        const last = tail.slice(-3).map(lastMessage).join(" | ");
+        const reason = signal
+          ? `killed by ${signal}`
+          : `exit code ${code}${code !== 0 && last ? `: ${last}` : ""}`;
+        this.#children.delete(spec.workerId);
+        this.#listener({ workerId: spec.workerId, phase: "exited", reason, failed: code !== 0 });
+        resolve();
+      });
+    });
+    child.once("spawn", () => this.#listener({ workerId: spec.workerId, phase: "starting" }));
+    child.once("error", () => {});
+    this.#children.set(spec.workerId, { child, tail, exited });
+  }
+
+  async remove(workerId: string): Promise<void> {
+    const entry = this.#children.get(workerId);
+    if (entry === undefined) return;
+    entry.child.kill("SIGTERM");
+    const timer = setTimeout(() => entry.child.kill("SIGKILL"), 3000);
+    await entry.exited;
+    clearTimeout(timer);
+  }
+
+  /** Process ids of the workers (tests use them to kill one). */
+  pids(): Map<string, number> {
+    return new Map([...this.#children].map(([id, e]) => [id, e.child.pid ?? -1]));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#children.keys()].map((id) => this.remove(id)));
+  }
+}
+
+function lastMessage(line: string): string {
+  try {
+    const rec = JSON.parse(line) as { msg?: unknown };
+    return typeof rec.msg === "string" ? rec.msg : line;
+  } catch {
+    return line;
+  }
+}

@@ -1,0 +1,81 @@
+// The worker's output stream writer: batches messages (results, events, log lines) into one
+// XADD per event-loop turn on the run's output stream. `push` is fire-and-forget; `pushDurable`
+// resolves once the message is stored in Redis, which a worker awaits before acknowledging a job
+// (so a result can be duplicated by a lost worker, never lost).
+//
+// Invariants: messages keep their order; at most one XADD is in flight, the next batch collects
+// meanwhile (natural batching under load); a failed write is retried with the next batch.
+
+import type { Redis } from "ioredis";
+import { encodeBatch, encodeMessage, type WorkerMessage } from "./protocol.ts";
+
+export class OutputStream {
+  readonly #redis: Redis;
+  readonly #key: string;
+  #batch: Buffer[] = [];
+  #waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #scheduled = false;
+  #inFlight: Promise<void> | undefined;
+
+  constructor(redis: Redis, key: string) {
+    this.#redis = redis;
+    this.#key = key;
+  }
+
+  /** Queue a message; written with the next batch. */
+  push(message: WorkerMessage): void {
+    this.#batch.push(encodeMessage(message));
+    this.#schedule();
+  }
+
+  /** Queue a message and wait until it is stored. */
+  pushDurable(message: WorkerMessage): Promise<void> {
+    this.#batch.push(encodeMessage(message));
+    const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    this.#schedule();
+    return done;
+  }
+
+  /** Wait until everything queued so far is written. */
+  async flush(): Promise<void> {
+    while (this.#batch.length > 0 || this.#inFlight !== undefined) {
+      if (this.#inFlight !== undefined) await this.#inFlight.catch(() => {});
+      else await this.#write();
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#inFlight !== undefined) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#write();
+    });
+  }
+
+  async #write(): Promise<void> {
+    if (this.#inFlight !== undefined || this.#batch.length === 0) return;
+    const batch = this.#batch;
+    const waiters = this.#waiters;
+    this.#batch = [];
+    this.#waiters = [];
+    this.#inFlight = this.#redis
+      .xadd(this.#key, "*", "m", encodeBatch(batch))
+      .then(
+        () => {
+          for (const w of waiters) w.resolve();
+        },
+        (error: unknown) => {
+          // Keep the messages for the next attempt (the broker may come back).
+          this.#batch = [...batch, ...this.#batch];
+          this.#waiters = [...waiters, ...this.#waiters];
+          throw error;
+        },
+      )
+      .finally(() => {
+        this.#inFlight = undefined;
+        if (this.#batch.length > 0) this.#schedule();
+      });
+    await this.#inFlight.catch(() => {});
+  }
+}

@@ -1,0 +1,151 @@
+// The wire protocol between a flow runner (ClusterExecutor) and its workers, over the broker:
+// key names, the job payload, the messages workers send back on the run's one output stream, the
+// heartbeat record, and the run settings the runner publishes. Both sides import this file, so a
+// change here is a change of protocol (bump PROTOCOL_VERSION).
+//
+// Invariants: one BullMQ queue per run (`queueName(runId)`); one job per task run with the
+// idempotent id `jobId(slug, mapIndex)`; every worker-to-runner message goes through the run's
+// output stream (`keys(runId).out`), in batches; a result message is written before the job is
+// acknowledged, so a lost worker can cause a duplicate result (ignored by the runner) but never a
+// lost one.
+
+import { type SerializedError, serializeError } from "../core/errors.ts";
+import type { RunEvent, TaskRunRequest, TaskRunResult } from "../engine/executor.ts";
+import { deserialize, serialize } from "./serializer.ts";
+
+export const PROTOCOL_VERSION = 1;
+
+/** The BullMQ queue of a run (BullMQ forbids ":" in queue names). */
+export function queueName(runId: string): string {
+  return `flotilla-${runId}`;
+}
+
+/** The job id of a task run: idempotent, so submitting twice adds one job. */
+export function jobId(slug: string, mapIndex: number): string {
+  return `${slug}#${mapIndex}`;
+}
+
+/** The Redis keys of a run, besides BullMQ's own. */
+export function keys(runId: string) {
+  const base = `flotilla:${runId}`;
+  return {
+    /** Hash: the run settings (`RunSettings`), written by the runner before any job. */
+    meta: `${base}:meta`,
+    /** Stream: every message from workers to the runner (results, events, logs, fatal errors). */
+    out: `${base}:out`,
+    /** Hash: worker id -> JSON `Heartbeat`. */
+    workers: `${base}:workers`,
+    /** Set: ids of workers asked to drain and exit. */
+    retire: `${base}:retire`,
+  } as const;
+}
+
+/** The key holding the run id of the broker's current run (workers started without --run-id read it). */
+export const CURRENT_RUN_KEY = "flotilla:current-run";
+
+/** What the runner tells its workers before the first job. */
+export interface RunSettings {
+  protocol: number;
+  runId: string;
+  flow: string;
+  /** `flowFingerprint(flow)` of the runner: workers must compute the same. */
+  fingerprint: string;
+  /** BullMQ lock of a job, renewed every half of it, in ms. */
+  lockDurationMs: number;
+  /** How often workers look for jobs whose lock expired (a lost worker), in ms. */
+  stalledIntervalMs: number;
+  /** How many times a task run may lose its worker before it fails. */
+  maxStalledCount: number;
+  /** How often workers write their heartbeat, in ms. */
+  heartbeatMs: number;
+}
+
+/** The data of one job: a task run request with its arguments serialised. */
+export interface JobData {
+  /** Task slug. */
+  s: string;
+  /** Map index or -1. */
+  i: number;
+  /** First attempt number. */
+  a: number;
+  /** Arguments, `serialize`d, base64. */
+  x: string;
+}
+
+export function encodeJob(request: TaskRunRequest): JobData {
+  return {
+    s: request.slug,
+    i: request.mapIndex,
+    a: request.attempt,
+    x: serialize(request.args).toString("base64"),
+  };
+}
+
+export function decodeJob(data: JobData): TaskRunRequest {
+  const args = deserialize(Buffer.from(data.x, "base64"));
+  return { slug: data.s, mapIndex: data.i, attempt: data.a, args: Array.isArray(args) ? args : [] };
+}
+
+/** A worker's lifecycle, as it reports it. */
+export type WorkerPhase = "starting" | "running" | "draining" | "exited";
+
+/** Messages from workers to the runner, on the run's output stream. */
+export type WorkerMessage =
+  | { t: "result"; result: TaskRunResult }
+  | { t: "event"; event: RunEvent }
+  /** A pino JSON line of a task's logger (or of console output inside a task). */
+  | { t: "log"; line: string }
+  /** The worker cannot take this run's task runs (e.g. it runs different code): the run must fail. */
+  | { t: "fatal"; worker: string; error: SerializedError }
+  | { t: "phase"; worker: string; phase: WorkerPhase; reason?: string };
+
+/**
+ * Encode one message. A result whose value cannot be serialised becomes a Failed result naming
+ * the task, so the runner always hears about the task run.
+ */
+export function encodeMessage(message: WorkerMessage): Buffer {
+  try {
+    return serialize(message);
+  } catch (error) {
+    if (message.t !== "result") {
+      return serialize({
+        t: "log",
+        line: JSON.stringify({ level: 40, msg: `a message could not be serialised: ${String(error)}` }),
+      });
+    }
+    const r = message.result;
+    const where = r.mapIndex >= 0 ? `${r.slug}[${r.mapIndex}]` : r.slug;
+    const why = error instanceof Error ? error.message.replace(/^value/, "the result") : String(error);
+    const failed: TaskRunResult = {
+      ...r,
+      state: {
+        type: "Failed",
+        message: `task run "${where}" returned a value that cannot be sent back to the runner: ${why}`,
+        error: serializeError(error),
+      },
+    };
+    return serialize({ t: "result", result: failed } satisfies WorkerMessage);
+  }
+}
+
+/** Encode a batch of already-encoded messages as one stream entry. */
+export function encodeBatch(messages: readonly Buffer[]): Buffer {
+  return serialize(messages);
+}
+
+export function decodeBatch(entry: Buffer): WorkerMessage[] {
+  const parts = deserialize(entry) as Buffer[];
+  return parts.map((p) => deserialize(p) as WorkerMessage);
+}
+
+/** What a worker writes in the run's workers hash, every `heartbeatMs`. */
+export interface Heartbeat {
+  /** Task runs running now. */
+  active: number;
+  concurrency: number;
+  phase: WorkerPhase;
+  /** When this was written, ms since the epoch (the worker's clock). */
+  at: number;
+  pid: number;
+  host: string;
+}

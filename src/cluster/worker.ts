@@ -1,0 +1,391 @@
+// The worker process of a cluster run (`flotilla worker`): loads the flow module once, checks
+// that it runs the same code as the runner (fingerprint handshake), then takes task runs from the
+// run's BullMQ queue and runs them with the same task runner as LocalExecutor (retries, timeouts,
+// logs). Results, events and task log lines go back on the run's output stream.
+//
+// Invariants: a worker whose fingerprint differs takes no job and tells the runner (fatal);
+// a drain (SIGTERM or a retire request) finishes the task runs in progress, takes no new one and
+// exits 0; a broker unreachable for longer than `deathTimeoutMs` ends the worker with exit code 1;
+// `console.*` inside a task goes to that task's logger.
+
+import { hostname } from "node:os";
+import { format } from "node:util";
+import { Worker as BullWorker, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
+import { flowFingerprint } from "../core/fingerprint.ts";
+import type { Flow } from "../core/flow.ts";
+import { currentContext } from "../engine/context.ts";
+import type { RunEvent, TaskRunResult } from "../engine/executor.ts";
+import { createLogger, type LogFormat, type Logger } from "../engine/logging.ts";
+import { runTask, type TaskRunnerEnv } from "../engine/task-runner.ts";
+import { loadFlowModule, selectFlow } from "../storage/module.ts";
+import { type BrokerEndpoint, bullConnection, connectBroker, describeBroker } from "./broker.ts";
+import { OutputStream } from "./output.ts";
+import {
+  CURRENT_RUN_KEY,
+  decodeJob,
+  type Heartbeat,
+  type JobData,
+  keys,
+  queueName,
+  type RunSettings,
+  type WorkerPhase,
+} from "./protocol.ts";
+
+/** Options of a worker, as given by the CLI or a test. */
+export interface WorkerOptions {
+  broker: BrokerEndpoint;
+  /** The flow module to load (the same file as the runner's). */
+  flowModule: string;
+  /** The flow's name or export name, when the module exports several. */
+  flow?: string;
+  /** Task runs at once in this worker. @default 16 */
+  concurrency?: number;
+  /** The run to work for. @default the broker's current run (`flotilla:current-run`) */
+  runId?: string;
+  /** This worker's id (a pod name in Kubernetes). @default `<hostname>-<pid>` */
+  workerId?: string;
+  /** Exit (code 1) when the broker has been unreachable this long, in ms. @default 60000 */
+  deathTimeoutMs?: number;
+  /** Log line format on stderr. @default "json" */
+  logFormat?: LogFormat;
+  /** Where the worker's own log lines go. @default process.stderr */
+  stderr?: { write(line: string): unknown };
+  /** Also write task log lines to stderr (they always go to the runner). @default true */
+  taskLogsToStderr?: boolean;
+  /** Stops the worker like SIGTERM does (drain, then exit 0). */
+  signal?: AbortSignal;
+}
+
+/** How a worker ended. */
+export interface WorkerExit {
+  exitCode: number;
+  reason: string;
+}
+
+const OptionsSchema = z.object({
+  concurrency: z.number().int().min(1).max(10000).default(16),
+  deathTimeoutMs: z.number().int().min(100).default(60000),
+  workerId: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-'")
+    .default(`${hostname()}-${process.pid}`),
+  runId: z.string().min(1).optional(),
+});
+
+function compileOptions(options: WorkerOptions) {
+  const parsed = OptionsSchema.safeParse({
+    concurrency: options.concurrency,
+    deathTimeoutMs: options.deathTimeoutMs,
+    workerId: options.workerId,
+    runId: options.runId,
+  });
+  if (!parsed.success) {
+    throw new FlotillaError(ErrorCode.OptionsInvalid, `flotilla worker: ${z.prettifyError(parsed.error)}`, {
+      usage: true,
+    });
+  }
+  return parsed.data;
+}
+
+/** Run a worker until it drains, is refused, or loses the broker. Never throws after start-up. */
+export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
+  const o = compileOptions(options);
+  const stderr = options.stderr ?? process.stderr;
+  const workerId = o.workerId;
+  const where = describeBroker(options.broker);
+  let output: OutputStream | undefined;
+  const forward = options.taskLogsToStderr ?? true;
+  const fmt = options.logFormat ?? "json";
+  const pretty = createLogger({ format: fmt, stream: stderr, base: { worker: workerId } });
+  // Task log lines (those with a `task` field) go to the runner; all lines go to stderr.
+  const logger: Logger = createLogger({
+    format: "json",
+    base: { worker: workerId },
+    stream: {
+      write(line: string) {
+        const isTask = line.includes('"task":');
+        if (isTask) output?.push({ t: "log", line });
+        if (!isTask || forward) {
+          if (fmt === "json") stderr.write(line);
+          else pretty.info(JSON.parse(line) as object);
+        }
+      },
+    },
+  });
+
+  const flow = selectFlow(await loadFlowModule(options.flowModule), options.flow);
+  const fingerprint = flowFingerprint(flow);
+
+  // Connect, retrying until the death timeout: pods may start before the broker is up.
+  const control = await connectWithin(options.broker, o.deathTimeoutMs, `flotilla-worker-${workerId}`);
+  if (control instanceof FlotillaError) return { exitCode: 1, reason: control.message };
+
+  const runId = o.runId ?? (await waitFor(() => control.get(CURRENT_RUN_KEY), options.signal));
+  if (runId === undefined) {
+    control.disconnect();
+    return { exitCode: 0, reason: "stopped before a run started" };
+  }
+  const k = keys(runId);
+  const settingsJson = await waitFor(() => control.hget(k.meta, "settings"), options.signal);
+  if (settingsJson === undefined) {
+    control.disconnect();
+    return { exitCode: 0, reason: "stopped before the run started" };
+  }
+  const settings = JSON.parse(settingsJson) as RunSettings;
+  output = new OutputStream(control, k.out);
+  const out = output;
+  const phase = (p: WorkerPhase, reason?: string) =>
+    out.push({ t: "phase", worker: workerId, phase: p, ...(reason !== undefined ? { reason } : {}) });
+
+  if (settings.fingerprint !== fingerprint) {
+    const message =
+      `worker ${workerId} runs different code than the flow runner: flow "${flow.name}" has fingerprint ` +
+      `${fingerprint} in the worker and ${settings.fingerprint} in the runner`;
+    out.push({
+      t: "fatal",
+      worker: workerId,
+      error: serializeError(
+        new FlotillaError(ErrorCode.Fingerprint, message, {
+          hint: "run workers from the same image (or flow file) as the runner; rebuild and push the image if the flow changed",
+        }),
+      ),
+    });
+    phase("exited", "fingerprint mismatch");
+    await out.flush();
+    control.disconnect();
+    logger.error({ code: ErrorCode.Fingerprint }, message);
+    return { exitCode: 3, reason: message };
+  }
+
+  const restoreConsole = routeConsole();
+  let active = 0;
+  let draining: string | undefined;
+  const onEvent = (event: RunEvent) => out.push({ t: "event", event });
+  const env: TaskRunnerEnv = { runId, flow: flow.name, logger, worker: workerId, onEvent };
+
+  const processor = async (job: Job<JobData>): Promise<number> => {
+    active++;
+    try {
+      let result: TaskRunResult;
+      try {
+        const request = decodeJob(job.data);
+        // A task run that lost its worker starts again with its attempt counted.
+        request.attempt += Math.max(0, (job.attemptsStarted ?? 1) - 1);
+        result = await runTask(taskOf(flow, request.slug), request, env);
+      } catch (error) {
+        result = failedResult(job.data, workerId, error);
+      }
+      await out.pushDurable({ t: "result", result });
+      return 0;
+    } finally {
+      active--;
+    }
+  };
+
+  const bull = new BullWorker<JobData, number>(queueName(runId), processor, {
+    connection: bullConnection(options.broker, `flotilla-worker-${workerId}`),
+    concurrency: o.concurrency,
+    lockDuration: settings.lockDurationMs,
+    stalledInterval: settings.stalledIntervalMs,
+    maxStalledCount: settings.maxStalledCount,
+    drainDelay: 1,
+    autorun: false,
+  });
+  bull.on("error", (e) => logger.debug({ err: e.message }, "queue connection error"));
+  bull.on("failed", (job, err) => {
+    // Only BullMQ itself fails jobs (our processor never throws): a task run whose worker was lost too often.
+    if (job === undefined) return;
+    const data = job.data;
+    const at = data.i >= 0 ? `${data.s}[${data.i}]` : data.s;
+    out.push({
+      t: "result",
+      result: failedResult(
+        data,
+        workerId,
+        new FlotillaError(
+          ErrorCode.WorkerStart,
+          `task run "${at}" lost its worker more than ${settings.maxStalledCount} times (${err.message}); ` +
+            "a worker died or blocked its event loop longer than the lock duration",
+        ),
+      ),
+    });
+  });
+
+  let resolveExit!: (exit: WorkerExit) => void;
+  const exited = new Promise<WorkerExit>((r) => {
+    resolveExit = r;
+  });
+
+  const heartbeat = async () => {
+    const beat: Heartbeat = {
+      active,
+      concurrency: o.concurrency,
+      phase: draining ? "draining" : "running",
+      at: Date.now(),
+      pid: process.pid,
+      host: hostname(),
+    };
+    const replies = await control
+      .multi()
+      .hset(k.workers, workerId, JSON.stringify(beat))
+      .sismember(k.retire, workerId)
+      .exec();
+    return replies?.[1]?.[1] === 1;
+  };
+
+  let lastContact = Date.now();
+  let beating = false;
+  const timer = setInterval(() => {
+    const silentMs = Date.now() - lastContact;
+    if (silentMs > o.deathTimeoutMs) {
+      const reason = `the broker at ${where} has been unreachable for ${Math.round(silentMs / 1000)} s (death timeout ${o.deathTimeoutMs} ms); exiting`;
+      logger.error({ code: ErrorCode.Broker }, reason);
+      void stop(reason, 1, true);
+      return;
+    }
+    if (beating) return;
+    beating = true;
+    withDeadline(heartbeat(), Math.max(200, settings.heartbeatMs * 2))
+      .then((retire) => {
+        lastContact = Date.now();
+        if (retire) void stop("retired by the runner", 0, false);
+      })
+      .catch(() => {})
+      .finally(() => {
+        beating = false;
+      });
+  }, settings.heartbeatMs);
+
+  let stopping = false;
+  const stop = async (reason: string, exitCode: number, abandon: boolean) => {
+    if (stopping) return;
+    stopping = true;
+    draining = reason;
+    if (!abandon) {
+      phase("draining", reason);
+      logger.info({ active }, `draining: ${reason}`);
+      await bull.close();
+      await heartbeat().catch(() => {});
+      phase("exited", reason);
+      await out.flush().catch(() => {});
+    } else {
+      void bull.close(true).catch(() => {});
+    }
+    clearInterval(timer);
+    restoreConsole();
+    control.disconnect();
+    resolveExit({ exitCode, reason });
+  };
+
+  const onSignal = () => void stop("SIGTERM", 0, false);
+  options.signal?.addEventListener("abort", onSignal, { once: true });
+  await heartbeat();
+  phase("running");
+  logger.info(
+    { runId, concurrency: o.concurrency, fingerprint },
+    `worker ${workerId} running flow "${flow.name}"`,
+  );
+  void bull.run().catch((e: unknown) => logger.error({ err: String(e) }, "the worker loop stopped"));
+  const exit = await exited;
+  options.signal?.removeEventListener("abort", onSignal);
+  return exit;
+}
+
+function taskOf(flow: Flow, slug: string) {
+  const node = flow.node(slug);
+  if (node === undefined) {
+    throw new FlotillaError(
+      ErrorCode.Fingerprint,
+      `flow "${flow.name}" has no task "${slug}" in this worker`,
+    );
+  }
+  return node.task;
+}
+
+function failedResult(data: JobData, worker: string, error: unknown): TaskRunResult {
+  const now = Date.now();
+  return {
+    slug: data.s,
+    mapIndex: data.i,
+    state: {
+      type: "Failed",
+      message: error instanceof Error ? error.message : String(error),
+      error: serializeError(error),
+    },
+    attempts: data.a,
+    startedAt: now,
+    finishedAt: now,
+    worker,
+  };
+}
+
+async function connectWithin(
+  broker: BrokerEndpoint,
+  deathTimeoutMs: number,
+  name: string,
+): Promise<Redis | FlotillaError> {
+  const deadline = Date.now() + deathTimeoutMs;
+  for (;;) {
+    try {
+      return await connectBroker(broker, {
+        connectTimeoutMs: Math.min(5000, deathTimeoutMs),
+        connectionName: name,
+      });
+    } catch (error) {
+      const e = error instanceof FlotillaError ? error : new FlotillaError(ErrorCode.Broker, String(error));
+      if (/refused the password/.test(e.message) || Date.now() >= deadline) return e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function waitFor(
+  read: () => Promise<string | null>,
+  signal: AbortSignal | undefined,
+): Promise<string | undefined> {
+  for (;;) {
+    if (signal?.aborted) return undefined;
+    const v = await read();
+    if (v !== null) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("timeout")), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Route console output made inside a task run to that task's logger; restore with the returned function. */
+export function routeConsole(): () => void {
+  const methods = ["log", "info", "warn", "error", "debug"] as const;
+  const original = methods.map((m) => console[m]);
+  const level = { log: "info", info: "info", warn: "warn", error: "error", debug: "debug" } as const;
+  methods.forEach((m, i) => {
+    const orig = original[i]!;
+    console[m] = (...args: unknown[]) => {
+      const ctx = currentContext();
+      if (ctx === undefined) return orig.apply(console, args);
+      ctx.logger[level[m]](format(...args));
+    };
+  });
+  return () => {
+    methods.forEach((m, i) => {
+      console[m] = original[i]!;
+    });
+  };
+}
