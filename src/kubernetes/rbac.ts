@@ -33,8 +33,8 @@ export const PERMISSIONS: readonly Permission[] = [
     actor: "launcher",
     apiGroup: "",
     resource: "secrets",
-    verbs: ["create", "get", "delete"],
-    why: "per-run broker Secret; image pull Secret (setup)",
+    verbs: ["create", "get", "patch", "delete"],
+    why: "per-run broker Secret (patch: its owner reference to the Job); image pull Secret (setup)",
   },
   {
     actor: "launcher",
