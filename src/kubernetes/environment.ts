@@ -9,7 +9,7 @@ import type { Environment, RunHandle } from "../core/environment.ts";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import type { Flow, RunOptions } from "../core/flow.ts";
 import { type ConnectOptions, connect, type KubeClients } from "./client.ts";
-import { launchRun } from "./launcher.ts";
+import { type LaunchOptions, launchRun } from "./launcher.ts";
 import type { RunIdentity, Specs } from "./manifests.ts";
 import { compileOptions, type KubeClusterEnvironmentOptions, type KubeClusterOptions } from "./options.ts";
 import { ensurePullSecret, type SecretReader } from "./pull-secret.ts";
@@ -138,7 +138,10 @@ export class KubeClusterEnvironment implements Environment {
   }
 
   /** Launch a run: the broker Secret and the runner Job. The handle follows it to its end. */
-  async execute(flow: Flow, options: RunOptions & KubeCallOptions = {}): Promise<RunHandle> {
+  async execute(
+    flow: Flow,
+    options: RunOptions & KubeCallOptions & Partial<Pick<LaunchOptions, "pollIntervalMs" | "sleep">> = {},
+  ): Promise<RunHandle> {
     const clients = this.clients(options);
     return launchRun(this, flow, clients, { ...options, namespace: this.namespaceFor(clients, options) });
   }
