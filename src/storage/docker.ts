@@ -112,9 +112,14 @@ function ruleRegistryUrl(o: ParsedOptions): Problem[] {
     : [];
 }
 
+/** `"value" reason`, unless the reason already quotes the part of the value it is about. */
+function quoted(value: string, reason: string): string {
+  return reason.startsWith('"') ? reason : `"${value}" ${reason}`;
+}
+
 function ruleImageName(o: ParsedOptions): Problem[] {
   const reason = imageNameProblem(o.imageName);
-  if (reason !== undefined) return [{ field: "imageName", message: `"${o.imageName}" ${reason}` }];
+  if (reason !== undefined) return [{ field: "imageName", message: quoted(o.imageName, reason) }];
   const prefix = o.registryUrl?.replace(/\/+$/, "");
   const full = prefix ? `${prefix}/${o.imageName}` : o.imageName;
   return full.length > MAX_NAME_LENGTH
