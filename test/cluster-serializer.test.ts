@@ -1,0 +1,54 @@
+// The cluster serializer (src/cluster/serializer.ts): each kind of value a task may pass or return.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ErrorCode, FlotillaError } from "../src/core/errors.ts";
+import { deserialize, serialize } from "../src/cluster/serializer.ts";
+
+const roundTrip = <T>(v: T): T => deserialize(serialize(v)) as T;
+
+describe("serializer", () => {
+  it("keeps Date", () => assert.deepEqual(roundTrip(new Date(1234)), new Date(1234)));
+  it("keeps Map", () => assert.deepEqual(roundTrip(new Map<unknown, unknown>([["a", 1], [2, { b: 3 }]])), new Map<unknown, unknown>([["a", 1], [2, { b: 3 }]])));
+  it("keeps Set", () => assert.deepEqual(roundTrip(new Set([1, "x"])), new Set([1, "x"])));
+  it("keeps BigInt", () => assert.equal(roundTrip(12345678901234567890n), 12345678901234567890n));
+  it("keeps typed arrays", () => {
+    const out = roundTrip({ f: new Float64Array([1.5, 2]), u: new Uint16Array([7]) });
+    assert.ok(out.f instanceof Float64Array);
+    assert.deepEqual([...out.f], [1.5, 2]);
+    assert.ok(out.u instanceof Uint16Array);
+  });
+  it("keeps Buffer", () => {
+    const out = roundTrip(Buffer.from("hello"));
+    assert.ok(Buffer.isBuffer(out));
+    assert.equal(out.toString(), "hello");
+  });
+  it("keeps Error name, message, stack, cause and code", () => {
+    const err = new FlotillaError(ErrorCode.Broker, "outer", { cause: new TypeError("inner") });
+    const out = roundTrip({ err }).err as Error & { code?: string };
+    assert.ok(out instanceof Error);
+    assert.equal(out.name, "FlotillaError");
+    assert.equal(out.message, "outer");
+    assert.equal(out.code, ErrorCode.Broker);
+    assert.equal(out.stack, err.stack);
+    assert.ok(out.cause instanceof Error);
+    assert.equal((out.cause as Error).name, "TypeError");
+    assert.equal((out.cause as Error).message, "inner");
+  });
+  it("keeps nested structures and cycles", () => {
+    const a: { self?: unknown; list: unknown[] } = { list: [1, new Map([[1, new Set([new Date(0)])]])] };
+    a.self = a;
+    const out = roundTrip(a);
+    assert.equal(out.self, out);
+    assert.deepEqual(out.list[1], new Map([[1, new Set([new Date(0)])]]));
+  });
+  it("refuses a function, naming where it is", () => {
+    assert.throws(
+      () => serialize({ rows: [1, { fn: () => 1 }] }),
+      (e: unknown) => e instanceof FlotillaError && e.code === ErrorCode.Serialization && /value\.rows\[1\]\.fn is a function/.test(e.message),
+    );
+  });
+  it("refuses a socket-like object, naming its class", async () => {
+    const { Socket } = await import("node:net");
+    assert.throws(() => serialize({ s: new Socket() }), /value\.s is a Socket/);
+  });
+});
