@@ -7,6 +7,7 @@ import { FlotillaError } from "../core/errors.ts";
 import { scrub } from "../secrets/redact.ts";
 import { describeCommand } from "./commands/describe.ts";
 import { doctorCommand } from "./commands/doctor.ts";
+import { executeCommand } from "./commands/execute.ts";
 import { rbacCommand } from "./commands/rbac.ts";
 import { runCommand } from "./commands/run.ts";
 import { secretsCommand } from "./commands/secrets.ts";
@@ -26,6 +27,7 @@ const commands: CommandDefinition[] = [
   workerCommand,
   rbacCommand,
   doctorCommand,
+  executeCommand,
   // more commands are registered here
 ];
 

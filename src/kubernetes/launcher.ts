@@ -17,7 +17,7 @@ import { registerSecret } from "../secrets/redact.ts";
 import { type KubeClients, rawBody } from "./client.ts";
 import type { KubeClusterEnvironment } from "./environment.ts";
 import { apiCall, isNotFound } from "./errors.ts";
-import { buildBrokerSecret, buildRunnerJob } from "./manifests.ts";
+import { buildBrokerSecret, buildRunnerJob, Env } from "./manifests.ts";
 import { brokerSecretName, FLOTILLA_CONTAINER, jobName, Label, labelValue } from "./names.ts";
 import { podStartFailure, type StartFailure } from "./pod-status.ts";
 import { decodeTermination } from "./termination.ts";
@@ -59,7 +59,7 @@ export async function launchRun(
   const { object: job, warnings } = buildRunnerJob(env.options, env.specs, run);
   if (options.parameters && Object.keys(options.parameters).length > 0) {
     const c = job.spec!.template.spec!.containers.find((x) => x.args?.[0] === "execute")!;
-    c.env!.push({ name: "FLOTILLA_PARAMETERS", value: JSON.stringify(options.parameters) });
+    c.env!.push({ name: Env.parameters, value: JSON.stringify(options.parameters) });
   }
   for (const w of [...env.warnings, ...warnings]) logger?.warn(w);
   const password = options.newPassword?.() ?? randomBytes(24).toString("hex");

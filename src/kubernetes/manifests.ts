@@ -78,6 +78,8 @@ export const Env = {
   concurrency: "FLOTILLA_CONCURRENCY",
   namespace: "FLOTILLA_NAMESPACE",
   terminationMessagePath: "FLOTILLA_TERMINATION_MESSAGE_PATH",
+  image: "FLOTILLA_IMAGE",
+  parameters: "FLOTILLA_PARAMETERS",
   podName: "POD_NAME",
   podIp: "POD_IP",
 } as const;
@@ -257,6 +259,7 @@ export function buildRunnerJob(options: KubeClusterOptions, specs: Specs, run: R
     { name: Env.runId, value: run.runId },
     { name: Env.flowModule, value: run.flowModule },
     { name: Env.flow, value: run.flowName },
+    { name: Env.image, value: run.image },
     { name: Env.namespace, valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
     { name: Env.podName, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
     podIpEnv(),

@@ -1,0 +1,121 @@
+// `flotilla execute`: the entrypoint of the runner Job's container. Loads the flow module from
+// the image, reads its own pod (uid, for the workers' owner references), starts the KubeCluster
+// (worker pods + the broker sidecar), runs the flow with ClusterExecutor, writes the final state
+// to the termination message and exits 0 (Success) or 1. Worker pods are deleted on success,
+// failure and SIGTERM (the executor closes the cluster; the pods' owner reference covers SIGKILL).
+// Everything comes from the environment the Job sets (FLOTILLA_*), never from arguments, so no
+// secret is in argv.
+
+import { writeFileSync } from "node:fs";
+import type { Command } from "commander";
+import { ErrorCode, FlotillaError } from "../../core/errors.ts";
+import type { FlowRunState } from "../../core/states.ts";
+import { createLogger, type Logger } from "../../engine/logging.ts";
+import { runFlow } from "../../engine/run.ts";
+import { ClusterExecutor } from "../../executors/cluster.ts";
+import { connect, type KubeClients } from "../../kubernetes/client.ts";
+import { isKubeClusterEnvironment, KubeClusterEnvironment } from "../../kubernetes/environment.ts";
+import { apiCall } from "../../kubernetes/errors.ts";
+import { KubeCluster } from "../../kubernetes/kube-cluster.ts";
+import { Env } from "../../kubernetes/manifests.ts";
+import { encodeTermination, summarize } from "../../kubernetes/termination.ts";
+import { registerSecret } from "../../secrets/redact.ts";
+import { loadFlowModule, selectFlow } from "../../storage/module.ts";
+
+export interface ExecuteOptions {
+  /** @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** Injected clients. @default from KUBECONFIG / in-cluster */
+  clients?: KubeClients;
+  logger?: Logger;
+  /** Aborts the run (SIGTERM in the CLI). */
+  signal?: AbortSignal;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const v = env[name];
+  if (v === undefined || v === "") {
+    throw new FlotillaError(ErrorCode.Usage, `flotilla execute: environment variable ${name} is not set`, {
+      hint: "`flotilla execute` is the runner Job's entrypoint; start runs with `flotilla run <flow-file>`",
+      usage: true,
+    });
+  }
+  return v;
+}
+
+/** Run the flow of this runner pod; returns its final state (also written as the termination message). */
+export async function execute(options: ExecuteOptions = {}): Promise<FlowRunState> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createLogger({ format: "json" });
+  const password = required(env, Env.brokerPassword);
+  registerSecret(password);
+  const runId = required(env, Env.runId);
+  const flowModule = required(env, Env.flowModule);
+  const podName = required(env, Env.podName);
+  const podIp = required(env, Env.podIp);
+  const namespace = required(env, Env.namespace);
+  const terminationPath = env[Env.terminationMessagePath];
+  const parameters = env[Env.parameters]
+    ? (JSON.parse(env[Env.parameters]!) as Record<string, unknown>)
+    : undefined;
+
+  const flow = selectFlow(await loadFlowModule(flowModule), env[Env.flow] || undefined);
+  const environment = isKubeClusterEnvironment(flow.environment)
+    ? flow.environment
+    : new KubeClusterEnvironment({}, process.cwd());
+  const clients = options.clients ?? connect();
+  const self = await apiCall({ verb: "get", resource: "pods", namespace, name: podName }, () =>
+    clients.core.readNamespacedPod({ name: podName, namespace }),
+  );
+  const image = env[Env.image] || environment.imageFor(flow);
+  const cluster = new KubeCluster({
+    clients,
+    options: environment.options,
+    specs: environment.specs,
+    run: { flowName: flow.name, runId, namespace, image, flowModule },
+    owner: { name: podName, uid: self.metadata!.uid! },
+    podIp,
+    brokerPassword: password,
+  });
+  const state = await runFlow(flow, {
+    runId,
+    logger,
+    executor: new ClusterExecutor({ cluster }),
+    ...(parameters ? { parameters } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    onEvent: (e) => {
+      if (e.type === "workers")
+        logger.info({ workers: e.count, pending: e.pending }, `workers: ${e.count} (${e.reason})`);
+    },
+  });
+  if (terminationPath) {
+    try {
+      writeFileSync(terminationPath, encodeTermination(summarize(state)));
+    } catch (e) {
+      logger.warn(`cannot write the termination message to ${terminationPath}: ${String(e)}`);
+    }
+  }
+  logger.info({ state: state.type }, `flow run ${runId} finished: ${state.type}: ${state.message}`);
+  return state;
+}
+
+export const executeCommand = (program: Command): void => {
+  program
+    .command("execute")
+    .description(
+      "run a flow inside its Kubernetes runner Job (the Job's entrypoint; configured by FLOTILLA_* env)",
+    )
+    .action(async () => {
+      const controller = new AbortController();
+      const onTerm = () => controller.abort();
+      process.once("SIGTERM", onTerm);
+      process.once("SIGINT", onTerm);
+      try {
+        const state = await execute({ signal: controller.signal });
+        process.exitCode = state.type === "Success" ? 0 : 1;
+      } finally {
+        process.off("SIGTERM", onTerm);
+        process.off("SIGINT", onTerm);
+      }
+    });
+};
