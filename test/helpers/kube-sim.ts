@@ -35,7 +35,7 @@ export async function apiError(fn: () => Promise<unknown>): Promise<StatusBody &
 /** `busybox:1` runs its args through /bin/sh -c, like `sh -c "<script>"`. */
 export const TEST_IMAGES: Record<string, ImageSpec> = {
   "busybox:1": { entrypoint: ["/bin/sh", "-c"], commands: { sh: ["/bin/sh"] } },
-  "node:20": { entrypoint: [process.execPath], commands: { node: [process.execPath] } },
+  "node:20": { entrypoint: [process.execPath], commands: { node: [process.execPath] }, cwd: process.cwd() },
   "registry.example.com/private/app:1": { entrypoint: ["/bin/sh", "-c"] },
 };
 
