@@ -30,6 +30,8 @@ export function isKubeClusterEnvironment(value: unknown): value is KubeClusterEn
 /** Per-call overrides of where and how to reach the cluster (CLI flags). */
 export interface KubeCallOptions extends ConnectOptions {
   namespace?: string | undefined;
+  /** The image to run, overriding the flow's storage and `options.image` (e.g. `--sim`). */
+  image?: string | undefined;
   /** Injected clients (tests, embedded kube-sim). */
   clients?: KubeClients | undefined;
   /** Reads Flotilla Secrets (tests). @default new Secret(name).getJson() */
@@ -97,7 +99,7 @@ export class KubeClusterEnvironment implements Environment {
   }
 
   /** The run identity the manifest builders need. */
-  identity(flow: Flow, runId: string, namespace: string): RunIdentity {
+  identity(flow: Flow, runId: string, namespace: string, image?: string): RunIdentity {
     const module = flow.modulePath
       ? relative(process.cwd(), flow.modulePath).split("\\").join("/")
       : undefined;
@@ -110,7 +112,7 @@ export class KubeClusterEnvironment implements Environment {
         },
       );
     }
-    return { flowName: flow.name, runId, namespace, image: this.imageFor(flow), flowModule: module };
+    return { flowName: flow.name, runId, namespace, image: image ?? this.imageFor(flow), flowModule: module };
   }
 
   /** Connect with the call's flags, else this environment's kubeconfig/context options. */

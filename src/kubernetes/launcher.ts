@@ -25,6 +25,8 @@ import { decodeTermination } from "./termination.ts";
 /** Options of one launch (RunOptions plus where, and injected effects). */
 export interface LaunchOptions extends RunOptions {
   namespace: string;
+  /** Overrides the flow's image. */
+  image?: string | undefined;
   /** How often the runner pod is polled. @default 500 */
   pollIntervalMs?: number;
   /** Injected sleep (tests). */
@@ -34,8 +36,14 @@ export interface LaunchOptions extends RunOptions {
 }
 
 /** Every object a run would create, for `--dry-run` (the broker password left as a placeholder). */
-export function plannedObjects(env: KubeClusterEnvironment, flow: Flow, runId: string, namespace: string) {
-  const run = env.identity(flow, runId, namespace);
+export function plannedObjects(
+  env: KubeClusterEnvironment,
+  flow: Flow,
+  runId: string,
+  namespace: string,
+  image?: string,
+) {
+  const run = env.identity(flow, runId, namespace, image);
   const { object: job, warnings } = buildRunnerJob(env.options, env.specs, run);
   const secret = buildBrokerSecret(run, "generated-at-launch", {
     name: job.metadata!.name!,
@@ -54,7 +62,7 @@ export async function launchRun(
 ): Promise<RunHandle> {
   const runId = options.runId ?? newRunId();
   const namespace = options.namespace;
-  const run = env.identity(flow, runId, namespace);
+  const run = env.identity(flow, runId, namespace, options.image);
   const logger = options.logger;
   const { object: job, warnings } = buildRunnerJob(env.options, env.specs, run);
   if (options.parameters && Object.keys(options.parameters).length > 0) {
