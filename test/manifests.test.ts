@@ -294,3 +294,14 @@ test("setEnv replaces in place, appends the rest, drops duplicate user entries",
     { name: "C", value: "3" },
   ]);
 });
+
+test("worker pods inherit the runner pod's pull secrets, deduplicated", () => {
+  const { object: pod } = buildWorkerPod(opts({ privateRegistry: true }), undefined, run, {
+    ...id,
+    pullSecrets: ["docker-registry-credentials", "team-pull"],
+  });
+  assert.deepEqual(pod.spec!.imagePullSecrets, [
+    { name: "docker-registry-credentials" },
+    { name: "team-pull" },
+  ]);
+});

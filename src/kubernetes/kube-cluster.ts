@@ -40,6 +40,8 @@ export interface KubeClusterConfig {
   /** The runner pod's IP: the broker sidecar listens there. */
   podIp: string;
   brokerPassword: string;
+  /** The runner pod's imagePullSecrets: workers run the same image, so they get them too. */
+  pullSecrets?: readonly string[];
   /** How often worker pods are listed, in ms. @default 250 */
   pollIntervalMs?: number;
 }
@@ -116,6 +118,7 @@ export class PodWorkerProvider implements WorkerProvider {
       owner: this.#c.owner,
       brokerHost: this.#c.podIp,
       concurrency: spec.concurrency,
+      ...(this.#c.pullSecrets ? { pullSecrets: this.#c.pullSecrets } : {}),
     });
     const name = pod.metadata!.name!;
     const namespace = this.#c.run.namespace;

@@ -285,6 +285,8 @@ export interface WorkerIdentity {
   brokerHost: string;
   /** Task runs per worker (from `planWorkers`). */
   concurrency: number;
+  /** Pull Secrets of the runner pod, appended to the worker's (the run's image is the same). */
+  pullSecrets?: readonly string[];
 }
 
 /** One worker pod, owned by the runner pod. With a worker spec, that Pod is the base. */
@@ -345,7 +347,7 @@ export function buildWorkerPod(
     brokerPasswordEnv(run),
     { name: Env.podName, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
   ]);
-  appendPullSecret(spec, options);
+  appendPullSecret(spec, options, id.pullSecrets);
   return { object: base, warnings };
 }
 
@@ -387,11 +389,15 @@ function mergeResources(
   return structuredClone(defaults) as IContainer["resources"];
 }
 
-function appendPullSecret(spec: IPodSpec, options: KubeClusterOptions): void {
-  if (!options.privateRegistry) return;
-  const name = pullSecretName(options.dockerSecret);
+function appendPullSecret(
+  spec: IPodSpec,
+  options: KubeClusterOptions,
+  inherited: readonly string[] = [],
+): void {
+  const names = [...(options.privateRegistry ? [pullSecretName(options.dockerSecret)] : []), ...inherited];
+  if (names.length === 0) return;
   const list = spec.imagePullSecrets ?? [];
-  if (!list.some((s) => s.name === name)) list.push({ name });
+  for (const name of names) if (!list.some((s) => s.name === name)) list.push({ name });
   spec.imagePullSecrets = list;
 }
 

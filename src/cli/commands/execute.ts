@@ -76,6 +76,7 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
     owner: { name: podName, uid: self.metadata!.uid! },
     podIp,
     brokerPassword: password,
+    pullSecrets: (self.spec?.imagePullSecrets ?? []).flatMap((s) => (s.name ? [s.name] : [])),
   });
   const state = await runFlow(flow, {
     runId,
