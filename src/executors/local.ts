@@ -17,14 +17,23 @@ export class LocalExecutor implements Executor {
   constructor(options: LocalExecutorOptions = {}) {
     const c = options.concurrency ?? 256;
     if (!(Number.isInteger(c) && c >= 1) && c !== Number.POSITIVE_INFINITY) {
-      throw new FlotillaError(ErrorCode.OptionsInvalid, `LocalExecutor: concurrency must be a whole number >= 1, got ${c}`);
+      throw new FlotillaError(
+        ErrorCode.OptionsInvalid,
+        `LocalExecutor: concurrency must be a whole number >= 1, got ${c}`,
+      );
     }
     this.concurrency = c;
   }
 
   async start(ctx: ExecutorContext): Promise<ExecutorSession> {
     const flow = ctx.flow;
-    const env: TaskRunnerEnv = { runId: ctx.runId, flow: flow.name, logger: ctx.logger, onEvent: ctx.onEvent, signal: ctx.signal };
+    const env: TaskRunnerEnv = {
+      runId: ctx.runId,
+      flow: flow.name,
+      logger: ctx.logger,
+      onEvent: ctx.onEvent,
+      signal: ctx.signal,
+    };
     const limit = this.concurrency;
     let queue: TaskRunRequest[] = [];
     let head = 0;
