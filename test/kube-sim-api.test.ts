@@ -231,7 +231,7 @@ describe("unknown fields", () => {
       res.headers.get("warning") ?? "",
       /299 - "unknown field \\"spec.containers\[0\].typoField\\""/,
     );
-    const body = await res.json();
+    const body = (await res.json()) as { spec: Record<string, unknown> };
     assert.equal(body.spec.foo, undefined);
   });
 });

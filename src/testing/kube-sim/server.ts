@@ -1,10 +1,11 @@
 // The HTTP front of kube-sim's API server: URL → request info (verb, resource, subresource, namespace,
 // name), authentication, RBAC, then dispatch to the registry, watch, logs, TokenRequest and
 // SelfSubjectAccessReview handlers. Every failure is answered with a Kubernetes Status body.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { parse as parseYaml } from "yaml";
 import { apiGroupList, apiResourceList, apiVersions, versionInfo } from "./discovery.ts";
 import { ApiError, badRequest, internalError, methodNotAllowed, notFound } from "./errors.ts";
+import { DualProtocolListener } from "./listener.ts";
 import { isObject, type KubeObject, timestamp } from "./objects.ts";
 import { openApiV2, openApiV3Document, openApiV3Root } from "./openapi.ts";
 import { patchTypeOf } from "./patch.ts";
@@ -172,14 +173,24 @@ function requestInfo(method: string, path: string, q: URLSearchParams): RequestI
 }
 
 export class ApiServer {
-  readonly server: Server;
+  private readonly listener: DualProtocolListener;
   private readonly openStreams = new Set<() => void>();
 
   constructor(private readonly deps: ApiServerDeps) {
-    this.server = createServer((req, res) => {
+    this.listener = new DualProtocolListener((req, res) => {
       this.handle(req, res).catch((e) => sendError(res, e));
     });
-    this.server.keepAliveTimeout = 1000;
+  }
+
+  /** listen on 127.0.0.1 (http and https on one port); resolves with the port */
+  listen(): Promise<number> {
+    return this.listener.listen("127.0.0.1");
+  }
+
+  /** end streams, stop listening, drop connections */
+  async close(): Promise<void> {
+    this.closeStreams();
+    await this.listener.close();
   }
 
   /** end every open watch and log stream */

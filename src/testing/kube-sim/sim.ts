@@ -1,7 +1,6 @@
 // KubeSim: wires store, API server, controllers, scheduler and kubelet into one simulated cluster on
 // 127.0.0.1, and offers the test-facing helpers (kubeconfigs, processes, objects, waitFor, stop).
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -79,6 +78,11 @@ function installExitHook(): void {
 export class KubeSim {
   readonly url: string;
   readonly kubeconfigPath: string;
+  /**
+   * The same port over https: kubeconfigs point here because client-go (kubectl) never sends bearer
+   * tokens over plain http.
+   */
+  readonly serverUrl: string;
   private readonly adminKubeConfig: KubeConfig;
   private stopped: Promise<void> | undefined;
 
@@ -94,8 +98,14 @@ export class KubeSim {
     kubeconfigPath: string,
   ) {
     this.url = url;
+    this.serverUrl = url.replace(/^http:/, "https:");
     this.kubeconfigPath = kubeconfigPath;
-    this.adminKubeConfig = writeKubeconfig(kubeconfigPath, url, authenticator.adminToken, "kube-sim-admin");
+    this.adminKubeConfig = writeKubeconfig(
+      kubeconfigPath,
+      this.serverUrl,
+      authenticator.adminToken,
+      "kube-sim-admin",
+    );
   }
 
   static async start(options: KubeSimOptions = {}): Promise<KubeSim> {
@@ -106,7 +116,7 @@ export class KubeSim {
     const authorizer = new RbacAuthorizer(store);
     const registry = new Registry(store, authorizer);
     const events = new EventRecorder(store, registry);
-    let url = "";
+    let serverUrl = "";
     const kubelet = new Kubelet({
       store,
       registry,
@@ -115,7 +125,7 @@ export class KubeSim {
       images: options.images ?? {},
       privateRegistries: options.privateRegistries ?? [],
       get apiUrl() {
-        return url;
+        return serverUrl;
       },
       baseDir: dir,
       backoffMs: 1,
@@ -128,11 +138,9 @@ export class KubeSim {
       new JobController(store, registry, events, log),
       new Scheduler(store, registry, events, options.capacity ?? { cpu: "8", memory: "32Gi" }, log),
     ];
-    await new Promise<void>((resolve, reject) => {
-      api.server.once("error", reject);
-      api.server.listen(0, "127.0.0.1", () => resolve());
-    });
-    url = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
+    const port = await api.listen();
+    const url = `http://127.0.0.1:${port}`;
+    serverUrl = `https://127.0.0.1:${port}`;
     const nsRt = resourceById("namespaces");
     for (const ns of new Set(["default", "kube-system", ...(options.namespaces ?? [])])) {
       registry.create(nsRt, undefined, { metadata: { name: ns } }, { user: ADMIN_USER });
@@ -165,7 +173,7 @@ export class KubeSim {
     const path = join(this.dir, `kubeconfig-${namespace}-${name}-${Date.now().toString(36)}`);
     const kubeConfig = writeKubeconfig(
       path,
-      this.url,
+      this.serverUrl,
       token,
       `system:serviceaccount:${namespace}:${name}`,
       namespace,
@@ -229,11 +237,7 @@ export class KubeSim {
     this.stopped ??= (async () => {
       for (const c of this.controllers) c.stop();
       await this.kubelet.stop(STOP_GRACE_MS);
-      this.api.closeStreams();
-      await new Promise<void>((resolve) => {
-        this.api.server.close(() => resolve());
-        this.api.server.closeAllConnections();
-      });
+      await this.api.close();
       live.delete(this);
       if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
     })();
