@@ -10,7 +10,8 @@ const w = (id: string, phase: ObservedWorker["phase"], active = 0, requestedAt =
   active,
   requestedAt,
 });
-const running = (n: number, active = 0) => Array.from({ length: n }, (_, i) => w(`r${i}`, "running", active, i));
+const running = (n: number, active = 0) =>
+  Array.from({ length: n }, (_, i) => w(`r${i}`, "running", active, i));
 
 describe("adaptive plan", () => {
   it("scales up toward ceil((queued + running) / slotsPerWorker), doubling per step", () => {
@@ -32,7 +33,10 @@ describe("adaptive plan", () => {
   it("is a fixed size when min == max", () => {
     const fixed = { ...bounds, minWorkers: 2, maxWorkers: 2 };
     assert.equal(plan({ nowMs: 0, queued: 500, running: 0, workers: running(2) }, fixed).target, 2);
-    assert.equal(plan({ nowMs: 99999, queued: 0, running: 0, workers: running(2) }, fixed, { lowSinceMs: 0 }).target, 2);
+    assert.equal(
+      plan({ nowMs: 99999, queued: 0, running: 0, workers: running(2) }, fixed, { lowSinceMs: 0 }).target,
+      2,
+    );
   });
   it("waits for a sustained idle period (idleTimeoutMs) before scaling down", () => {
     const first = plan({ nowMs: 1000, queued: 0, running: 0, workers: running(4) }, bounds);
@@ -49,15 +53,27 @@ describe("adaptive plan", () => {
     assert.deepEqual(busy.history, {});
   });
   it("cancels pending workers before retiring running ones", () => {
-    const workers = [w("run-a", "running", 0, 1), w("pend-b", "pending", 0, 5), w("start-c", "starting", 0, 4)];
-    const d = plan({ nowMs: 5000, queued: 0, running: 0, workers }, { ...bounds, maxScaleDownFraction: 1 }, { lowSinceMs: 0 });
+    const workers = [
+      w("run-a", "running", 0, 1),
+      w("pend-b", "pending", 0, 5),
+      w("start-c", "starting", 0, 4),
+    ];
+    const d = plan(
+      { nowMs: 5000, queued: 0, running: 0, workers },
+      { ...bounds, maxScaleDownFraction: 1 },
+      { lowSinceMs: 0 },
+    );
     assert.deepEqual(d.cancelPending, ["pend-b", "start-c"]);
     assert.deepEqual(d.retire, []);
     assert.equal(d.target, 1);
   });
   it("never retires a busy worker", () => {
     const workers = [w("a", "running", 3), w("b", "running", 1), w("c", "running", 0)];
-    const d = plan({ nowMs: 5000, queued: 0, running: 4, workers }, { ...bounds, maxScaleDownFraction: 1 }, { lowSinceMs: 0 });
+    const d = plan(
+      { nowMs: 5000, queued: 0, running: 4, workers },
+      { ...bounds, maxScaleDownFraction: 1 },
+      { lowSinceMs: 0 },
+    );
     assert.deepEqual(d.retire, ["c"]);
     assert.equal(d.target, 2);
     const allBusy = plan(
@@ -69,7 +85,10 @@ describe("adaptive plan", () => {
     assert.match(allBusy.reason, /every worker is busy/);
   });
   it("does not count draining workers", () => {
-    const d = plan({ nowMs: 0, queued: 8, running: 0, workers: [w("a", "draining"), w("b", "running")] }, bounds);
+    const d = plan(
+      { nowMs: 0, queued: 8, running: 0, workers: [w("a", "draining"), w("b", "running")] },
+      bounds,
+    );
     assert.equal(d.target, 2);
   });
 });

@@ -1,14 +1,26 @@
 // The cluster serializer (src/cluster/serializer.ts): each kind of value a task may pass or return.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ErrorCode, FlotillaError } from "../src/core/errors.ts";
 import { deserialize, serialize } from "../src/cluster/serializer.ts";
+import { ErrorCode, FlotillaError } from "../src/core/errors.ts";
 
 const roundTrip = <T>(v: T): T => deserialize(serialize(v)) as T;
 
 describe("serializer", () => {
   it("keeps Date", () => assert.deepEqual(roundTrip(new Date(1234)), new Date(1234)));
-  it("keeps Map", () => assert.deepEqual(roundTrip(new Map<unknown, unknown>([["a", 1], [2, { b: 3 }]])), new Map<unknown, unknown>([["a", 1], [2, { b: 3 }]])));
+  it("keeps Map", () =>
+    assert.deepEqual(
+      roundTrip(
+        new Map<unknown, unknown>([
+          ["a", 1],
+          [2, { b: 3 }],
+        ]),
+      ),
+      new Map<unknown, unknown>([
+        ["a", 1],
+        [2, { b: 3 }],
+      ]),
+    ));
   it("keeps Set", () => assert.deepEqual(roundTrip(new Set([1, "x"])), new Set([1, "x"])));
   it("keeps BigInt", () => assert.equal(roundTrip(12345678901234567890n), 12345678901234567890n));
   it("keeps typed arrays", () => {
@@ -44,7 +56,10 @@ describe("serializer", () => {
   it("refuses a function, naming where it is", () => {
     assert.throws(
       () => serialize({ rows: [1, { fn: () => 1 }] }),
-      (e: unknown) => e instanceof FlotillaError && e.code === ErrorCode.Serialization && /value\.rows\[1\]\.fn is a function/.test(e.message),
+      (e: unknown) =>
+        e instanceof FlotillaError &&
+        e.code === ErrorCode.Serialization &&
+        /value\.rows\[1\]\.fn is a function/.test(e.message),
     );
   });
   it("refuses a socket-like object, naming its class", async () => {

@@ -3,4 +3,7 @@ import { LocalCluster } from "../src/cluster/local-cluster.ts";
 import { ClusterExecutor } from "../src/executors/cluster.ts";
 import { conformance } from "./conformance.ts";
 
-conformance("ClusterExecutor + LocalCluster", () => new ClusterExecutor({ cluster: new LocalCluster({ minWorkers: 2, maxWorkers: 2 }) }));
+conformance(
+  "ClusterExecutor + LocalCluster",
+  () => new ClusterExecutor({ cluster: new LocalCluster({ minWorkers: 2, maxWorkers: 2 }) }),
+);

@@ -65,10 +65,20 @@ export function conformance(label: string, makeExecutor: () => Executor): void {
       const state = await runOn(makeExecutor, "conf-signals");
       assert.deepEqual(summary(state.taskRuns.skipper!), { type: "Skipped" });
       assert.deepEqual(summary(state.taskRuns["downstream-of-skip"]!), { type: "Skipped" });
-      assert.deepEqual(summary(state.taskRuns.failer!), { type: "Failed", message: "failed on purpose", attempts: 1 });
+      assert.deepEqual(summary(state.taskRuns.failer!), {
+        type: "Failed",
+        message: "failed on purpose",
+        attempts: 1,
+      });
       assert.deepEqual(summary(state.taskRuns.kinds!), {
         type: "Success",
-        result: { date: new Date(0), map: new Map([["k", 1]]), set: new Set([1]), big: 10n, bytes: new Uint8Array([1, 2]) },
+        result: {
+          date: new Date(0),
+          map: new Map([["k", 1]]),
+          set: new Set([1]),
+          big: 10n,
+          bytes: new Uint8Array([1, 2]),
+        },
         attempts: 1,
       });
     });

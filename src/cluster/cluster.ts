@@ -165,6 +165,7 @@ export class ReconcilingCluster implements ClusterSession {
   #timer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #startFailures = 0;
+  #brokerLost = false;
   #lastEvent = "";
   #lastReason = "";
 
@@ -196,6 +197,7 @@ export class ReconcilingCluster implements ClusterSession {
     const cluster = new ReconcilingCluster(provider, lease, run, hooks, o);
     provider.watch((e) => cluster.#onProvider(e));
     void lease.lost?.then((reason) => {
+      cluster.#brokerLost = true;
       if (cluster.#closing === undefined) {
         hooks.onFatal(
           serializeError(
@@ -253,7 +255,7 @@ export class ReconcilingCluster implements ClusterSession {
   }
 
   async #reconcileOnce(): Promise<void> {
-    if (this.#closing !== undefined) return;
+    if (this.#closing !== undefined || this.#brokerLost) return;
     for (const [id, w] of this.#workers) if (w.exited !== undefined) this.#workers.delete(id);
     const live = [...this.#workers.values()].filter((w) => w.phase !== "draining");
     if (live.length < this.#desired) {
@@ -400,8 +402,12 @@ export class ReconcilingCluster implements ClusterSession {
       clearInterval(this.#timer);
       await this.#lock;
       const live = [...this.#workers.values()].filter((w) => w.exited === undefined);
-      await this.#redis?.sadd(keys(this.#run.runId).retire, ...live.map((w) => w.id), "-").catch(() => {});
-      const deadline = this.#o.now() + this.#o.closeGraceMs;
+      // Without a broker, workers cannot hear a retire request: remove them at once.
+      const asked =
+        !this.#brokerLost &&
+        this.#redis !== undefined &&
+        (await within(this.#redis.sadd(keys(this.#run.runId).retire, ...live.map((w) => w.id), "-"), 1000));
+      const deadline = this.#o.now() + (asked ? this.#o.closeGraceMs : 0);
       while (this.#o.now() < deadline && [...this.#workers.values()].some((w) => w.exited === undefined)) {
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -416,4 +422,19 @@ export class ReconcilingCluster implements ClusterSession {
     })();
     return this.#closing;
   }
+}
+
+/** True if `promise` settles successfully within `ms`. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const ok = promise.then(
+    () => true,
+    () => false,
+  );
+  const result = await Promise.race([ok, timeout]);
+  clearTimeout(timer);
+  return result;
 }

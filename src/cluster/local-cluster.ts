@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
-import { describeBroker, type LocalBrokerOptions, startLocalBroker } from "./broker.ts";
+import { type BrokerEndpoint, describeBroker, type LocalBrokerOptions, startLocalBroker } from "./broker.ts";
 import {
   type BrokerLease,
   type Cluster,
@@ -72,6 +72,12 @@ export type ResolvedLocalClusterOptions = z.infer<typeof Schema>;
 export class LocalCluster implements Cluster {
   readonly kind = "local";
   readonly options: ResolvedLocalClusterOptions;
+  #session: ClusterSession | undefined;
+
+  /** The broker of the running session (tools and tests connect to it), if started. */
+  get broker(): BrokerEndpoint | undefined {
+    return this.#session?.broker;
+  }
 
   constructor(options: LocalClusterOptions = {}) {
     const parsed = Schema.safeParse(options);
@@ -85,13 +91,14 @@ export class LocalCluster implements Cluster {
 
   async start(run: ClusterRun, hooks: ClusterHooks): Promise<ClusterSession> {
     const o = this.options;
-    return ReconcilingCluster.start(new ProcessWorkerProvider(o), run, hooks, {
+    this.#session = await ReconcilingCluster.start(new ProcessWorkerProvider(o), run, hooks, {
       minWorkers: o.minWorkers,
       maxWorkers: o.maxWorkers,
       concurrency: o.concurrency,
       idleTimeoutMs: o.idleTimeoutMs,
       workerDeathTimeoutMs: o.workerDeathTimeoutMs,
     });
+    return this.#session;
   }
 }
 

@@ -115,7 +115,16 @@ export function encodeMessage(message: WorkerMessage): Buffer {
     }
     const r = message.result;
     const where = r.mapIndex >= 0 ? `${r.slug}[${r.mapIndex}]` : r.slug;
-    const why = error instanceof Error ? error.message.replace(/^value/, "the result") : String(error);
+    let why = error instanceof Error ? error.message : String(error);
+    if (r.state.type === "Success") {
+      try {
+        serialize(r.state.result);
+      } catch (inner) {
+        why = (inner instanceof Error ? inner.message : String(inner))
+          .replace(/^value/, "the result")
+          .replace(/ cannot be serialised to send it to another process$/, "");
+      }
+    }
     const failed: TaskRunResult = {
       ...r,
       state: {

@@ -331,7 +331,7 @@ export class ClusterExecutor implements Executor {
           clearInterval(watch);
           buffer = [];
           rd.disconnect();
-          await reading.catch(() => {});
+          await withTimeout(reading, 1000);
           await withTimeout(session?.close() ?? Promise.resolve(), 30000);
           if (session === undefined) {
             // A shared broker: leave it clean.

@@ -1,0 +1,9 @@
+// Test helper: a private redis-server for one test file (random port and password), stopped in after().
+import { after } from "node:test";
+import { type LocalBroker, startLocalBroker } from "../../src/cluster/broker.ts";
+
+export async function testBroker(): Promise<LocalBroker> {
+  const broker = await startLocalBroker();
+  after(() => broker.stop());
+  return broker;
+}
