@@ -21,4 +21,5 @@ export { jobName, Label, pullSecretName, runSelector } from "./names.ts";
 export type { KubeClusterEnvironmentOptions, ResourceList, ResourceRequirements } from "./options.ts";
 export { buildPullSecret, type DockerCredentials, ensurePullSecret } from "./pull-secret.ts";
 export { accessChecks, buildRbac, PERMISSIONS, type Permission, type RbacOptions } from "./rbac.ts";
+export { type RunOnKubernetesOptions, runOnKubernetes, SIM_IMAGE } from "./run-on-kubernetes.ts";
 export { decodeTermination, encodeTermination, summarize, type TerminationSummary } from "./termination.ts";

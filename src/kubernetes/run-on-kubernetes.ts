@@ -1,0 +1,221 @@
+// `flotilla run` on Kubernetes: setup, launch, follow, as kubectl users expect (--kubeconfig,
+// --context, -n). `--dry-run` prints every object a run would create and changes nothing;
+// `--detach` prints the run id and returns; `--sim` runs the whole path on an embedded kube-sim
+// (flow image → this checkout) so the Kubernetes path can be seen working on a laptop.
+// Following prints the runner's output (task logs included) through the caller's logger.
+
+import { PassThrough } from "node:stream";
+import * as k8s from "@kubernetes/client-node";
+import { stringify } from "yaml";
+import type { Flow } from "../core/flow.ts";
+import type { FlowRunState } from "../core/states.ts";
+import type { RunEvent } from "../engine/executor.ts";
+import type { Logger } from "../engine/logging.ts";
+import { newRunId } from "../engine/run.ts";
+import { connect, type KubeClients } from "./client.ts";
+import { isKubeClusterEnvironment, KubeClusterEnvironment } from "./environment.ts";
+import { plannedObjects } from "./launcher.ts";
+import { FLOTILLA_CONTAINER, Label, labelValue, pullSecretName } from "./names.ts";
+import { buildRbac } from "./rbac.ts";
+
+/** What `flotilla run` passes for a Kubernetes run. */
+export interface RunOnKubernetesOptions {
+  parameters: Record<string, unknown>;
+  logger: Logger;
+  onEvent: (e: RunEvent) => void;
+  /** Where --dry-run output and --detach's run id go. */
+  stdout: NodeJS.WritableStream;
+  sim?: boolean;
+  detach?: boolean;
+  dryRun?: "yaml" | "json";
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  /** Injected clients (tests). */
+  clients?: KubeClients;
+}
+
+/** The image `--sim` runs when the flow names none: kube-sim maps it to this checkout. */
+export const SIM_IMAGE = "flotilla.local/flow:sim";
+
+/** Launch (or plan) a run of `flow` on Kubernetes; the state when followed to its end. */
+export async function runOnKubernetes(
+  flow: Flow,
+  options: RunOnKubernetesOptions,
+): Promise<{ state?: FlowRunState; exitCode?: number }> {
+  const env = isKubeClusterEnvironment(flow.environment)
+    ? flow.environment
+    : new KubeClusterEnvironment({}, process.cwd());
+  const storageImage = flow.storage?.imageRef?.() ?? env.options.image;
+  if (options.dryRun) {
+    let namespace = options.namespace ?? env.options.namespace;
+    if (namespace === undefined) {
+      try {
+        namespace = env.clients({
+          kubeconfig: options.kubeconfig,
+          context: options.context,
+        }).defaultNamespace;
+      } catch {
+        namespace = "default";
+      }
+    }
+    const { objects, warnings } = plannedObjects(
+      env,
+      flow,
+      newRunId(),
+      namespace,
+      options.sim ? (storageImage ?? SIM_IMAGE) : undefined,
+    );
+    for (const w of warnings) options.logger.warn(w);
+    if (env.options.privateRegistry) {
+      objects.unshift({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: pullSecretName(env.options.dockerSecret), namespace },
+        type: "kubernetes.io/dockerconfigjson",
+        data: {
+          ".dockerconfigjson": `<from Flotilla secret ${env.options.dockerSecret}, created by setup if missing>`,
+        },
+      });
+    }
+    options.stdout.write(
+      options.dryRun === "json"
+        ? `${JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2)}\n`
+        : objects.map((o) => stringify(o)).join("---\n"),
+    );
+    return { exitCode: 0 };
+  }
+
+  let stopSim: (() => Promise<void>) | undefined;
+  let clients = options.clients;
+  let image: string | undefined;
+  let namespace = options.namespace;
+  if (options.sim) {
+    const sim = await startSim(storageImage);
+    stopSim = () => sim.stop();
+    clients = sim.clients;
+    image = storageImage ?? SIM_IMAGE;
+    namespace = "default";
+  }
+  try {
+    const call = {
+      clients: clients ?? env.clients({ kubeconfig: options.kubeconfig, context: options.context }),
+      ...(namespace !== undefined ? { namespace } : {}),
+      ...(image !== undefined ? { image } : {}),
+    };
+    await env.setup(flow, call);
+    const handle = await env.execute(flow, {
+      ...call,
+      parameters: options.parameters,
+      logger: options.logger,
+      onEvent: options.onEvent,
+    });
+    if (options.detach) {
+      options.stdout.write(`${handle.runId}\n`);
+      return { exitCode: 0 };
+    }
+    const stop = () => void handle.cancel();
+    process.once("SIGINT", stop);
+    const follow = followLogs(
+      call.clients,
+      env.namespaceFor(call.clients, call),
+      handle.runId,
+      options.logger,
+    );
+    try {
+      const state = await handle.wait();
+      return { state };
+    } finally {
+      process.off("SIGINT", stop);
+      follow.stop();
+    }
+  } finally {
+    await stopSim?.();
+  }
+}
+
+/** An embedded kube-sim with the RBAC `flotilla rbac` prints, mapping the flow image to this checkout. */
+async function startSim(
+  storageImage: string | undefined,
+): Promise<{ clients: KubeClients; stop(): Promise<void> }> {
+  const testing = (await import("../testing/index.ts")) as typeof import("../testing/index.ts");
+  const images = testing.defaultImages(process.cwd());
+  const flotilla = images["*flotilla*"]!;
+  const sim = await testing.KubeSim.start({
+    images: { ...images, ...(storageImage ? { [storageImage]: flotilla } : {}) },
+  });
+  const kc = sim.kubeConfig();
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+  for (const o of buildRbac({ namespace: "default" })) {
+    if (o.kind === "ServiceAccount")
+      await core.createNamespacedServiceAccount({ namespace: "default", body: o as never });
+    if (o.kind === "Role") await rbac.createNamespacedRole({ namespace: "default", body: o as never });
+    if (o.kind === "RoleBinding")
+      await rbac.createNamespacedRoleBinding({ namespace: "default", body: o as never });
+  }
+  return { clients: connect({ kubeConfig: kc }), stop: () => sim.stop() };
+}
+
+/** Stream the runner container's output into `logger` once its pod runs. */
+function followLogs(
+  clients: KubeClients,
+  namespace: string,
+  runId: string,
+  logger: Logger,
+): { stop(): void } {
+  let stopped = false;
+  let abort: AbortController | undefined;
+  const selector = `${Label.runId}=${labelValue(runId)},${Label.component}=runner`;
+  void (async () => {
+    while (!stopped) {
+      const pods = await clients.core
+        .listNamespacedPod({ namespace, labelSelector: selector })
+        .catch(() => undefined);
+      const pod = pods?.items[0];
+      const main = pod?.status?.containerStatuses?.find((s) => s.name === FLOTILLA_CONTAINER);
+      if (pod?.metadata?.name && (main?.state?.running || main?.state?.terminated)) {
+        const out = new PassThrough();
+        let buffer = "";
+        out.on("data", (chunk: Buffer) => {
+          buffer += chunk.toString("utf8");
+          const lines = buffer.split("\n");
+          buffer = lines.pop() ?? "";
+          for (const line of lines) relay(line, logger);
+        });
+        abort = await new k8s.Log(clients.kubeConfig)
+          .log(namespace, pod.metadata.name, FLOTILLA_CONTAINER, out, { follow: true })
+          .catch(() => undefined);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  return {
+    stop() {
+      stopped = true;
+      abort?.abort();
+    },
+  };
+}
+
+const LEVELS: Record<number, "trace" | "debug" | "info" | "warn" | "error" | "fatal"> = {
+  10: "trace",
+  20: "debug",
+  30: "info",
+  40: "warn",
+  50: "error",
+  60: "fatal",
+};
+
+/** Re-log one JSON line of the runner through the local logger (which scrubs secrets). */
+function relay(line: string, logger: Logger): void {
+  if (line.trim() === "") return;
+  try {
+    const rec = JSON.parse(line) as Record<string, unknown>;
+    const { level, time: _t, msg, ...rest } = rec;
+    logger[LEVELS[level as number] ?? "info"](rest, String(msg ?? ""));
+  } catch {
+    logger.info(line);
+  }
+}
