@@ -5,48 +5,46 @@
 import { Command, CommanderError } from "commander";
 import { FlotillaError } from "../core/errors.ts";
 import { scrub } from "../secrets/redact.ts";
-import { describeCommand } from "./commands/describe.ts";
-import { doctorCommand } from "./commands/doctor.ts";
-import { executeCommand } from "./commands/execute.ts";
-import { rbacCommand } from "./commands/rbac.ts";
-import { runCommand } from "./commands/run.ts";
-import { secretsCommand } from "./commands/secrets.ts";
-import { buildCommand } from "./commands/build.ts";
-import { healthcheckCommand } from "./commands/healthcheck.ts";
-import { workerCommand } from "./commands/worker.ts";
-
 /** A command of the table: adds itself to the program. */
 export type CommandDefinition = (program: Command) => void;
 
-const commands: CommandDefinition[] = [
-  runCommand,
-  describeCommand,
-  secretsCommand,
-  buildCommand,
-  healthcheckCommand,
-  workerCommand,
-  rbacCommand,
-  doctorCommand,
-  executeCommand,
+/**
+ * The command table: name → loader. Only the invoked command's module is loaded, so that a worker
+ * or `flotilla describe` does not pay for the Kubernetes client or BullMQ.
+ */
+const commands: Record<string, () => Promise<CommandDefinition>> = {
+  run: () => import("./commands/run.ts").then((m) => m.runCommand),
+  describe: () => import("./commands/describe.ts").then((m) => m.describeCommand),
+  worker: () => import("./commands/worker.ts").then((m) => m.workerCommand),
+  execute: () => import("./commands/execute.ts").then((m) => m.executeCommand),
+  build: () => import("./commands/build.ts").then((m) => m.buildCommand),
+  healthcheck: () => import("./commands/healthcheck.ts").then((m) => m.healthcheckCommand),
+  secrets: () => import("./commands/secrets.ts").then((m) => m.secretsCommand),
+  rbac: () => import("./commands/rbac.ts").then((m) => m.rbacCommand),
+  doctor: () => import("./commands/doctor.ts").then((m) => m.doctorCommand),
   // more commands are registered here
-];
+};
 
 export const ExitCode = { ok: 0, failed: 1, usage: 2 } as const;
 
-export function buildProgram(): Command {
+/** The program with the commands `argv` needs: the one it names, or all of them (help, typos). */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command("flotilla")
     .description("Run TypeScript flows, each on its own temporary, autoscaling worker cluster.")
     .option("--debug", "print stack traces of errors")
     .showHelpAfterError()
     .exitOverride();
-  for (const define of commands) define(program);
+  const named = argv.slice(2).find((a) => !a.startsWith("-"));
+  const load =
+    named !== undefined && Object.hasOwn(commands, named) ? [commands[named]!] : Object.values(commands);
+  for (const define of await Promise.all(load.map((l) => l()))) define(program);
   return program;
 }
 
 /** Run the CLI on `argv`; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok;
   } catch (error) {
