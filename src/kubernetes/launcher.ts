@@ -17,10 +17,10 @@ import { registerSecret } from "../secrets/redact.ts";
 import { type KubeClients, rawBody } from "./client.ts";
 import type { KubeClusterEnvironment } from "./environment.ts";
 import { apiCall, isNotFound } from "./errors.ts";
-import { buildBrokerSecret, buildRunnerJob, Env } from "./manifests.ts";
+import { buildBrokerSecret, buildRunnerJob, buildWorkerPod, Env, planWorkers } from "./manifests.ts";
 import { brokerSecretName, FLOTILLA_CONTAINER, jobName, Label, labelValue } from "./names.ts";
 import { podStartFailure, type StartFailure } from "./pod-status.ts";
-import { decodeTermination } from "./termination.ts";
+import { decodeTermination, type TerminationSummary } from "./termination.ts";
 
 /** Options of one launch (RunOptions plus where, and injected effects). */
 export interface LaunchOptions extends RunOptions {
@@ -50,7 +50,18 @@ export function plannedObjects(
     uid: "<job-uid>",
   });
   secret.data = { password: "<generated at launch, never printed>" };
-  return { objects: [secret, job] as object[], warnings: [...env.warnings, ...warnings] };
+  const plan = planWorkers(env.options, env.specs.worker);
+  // one worker pod as the runner will create it (initialWorkers of them, up to maxWorkers)
+  const { object: worker, warnings: workerWarnings } = buildWorkerPod(env.options, env.specs.worker, run, {
+    workerId: "w1",
+    owner: { name: "<runner pod>", uid: "<runner pod uid>" },
+    brokerHost: "<runner pod IP>",
+    concurrency: plan.concurrency,
+  });
+  return {
+    objects: [secret, job, worker] as object[],
+    warnings: [...env.warnings, ...warnings, ...plan.warnings, ...workerWarnings],
+  };
 }
 
 /** Create the run's objects and return a handle that follows it. */
@@ -202,12 +213,7 @@ async function followRun(
               message: summary.message,
               flow: summary.flow,
               runId: summary.runId,
-              taskRuns: Object.fromEntries(
-                summary.failed.map((x) => [
-                  x.task,
-                  { state: { type: "Failed" as const, message: x.message }, attempts: 1 },
-                ]),
-              ),
+              taskRuns: taskRunsOf(summary),
               startedAt: summary.startedAt,
               ...(summary.finishedAt !== undefined ? { finishedAt: summary.finishedAt } : {}),
             },
@@ -236,4 +242,16 @@ async function followRun(
     await sleep(interval);
   }
   return failed("run cancelled");
+}
+
+/** Task runs as far as the termination message tells them (state types; failed ones with their message). */
+function taskRunsOf(summary: TerminationSummary): FlowRunState["taskRuns"] {
+  const out: FlowRunState["taskRuns"] = {};
+  for (const [slug, type] of Object.entries(summary.tasks ?? {})) {
+    if (type === "Success") out[slug] = { state: { type: "Success", result: undefined }, attempts: 1 };
+    else if (type === "Skipped") out[slug] = { state: { type: "Skipped", message: "skipped" }, attempts: 0 };
+  }
+  for (const f of summary.failed)
+    out[f.task] = { state: { type: "Failed", message: f.message }, attempts: 1 };
+  return out;
 }

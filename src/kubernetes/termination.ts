@@ -17,6 +17,8 @@ export interface TerminationSummary {
   runId: string;
   /** Number of task runs per state type. */
   counts: Record<string, number>;
+  /** Final state type of every task run by slug; dropped first when the message is too long. */
+  tasks?: Record<string, string>;
   /** Failed task runs (slug and message), most relevant first. */
   failed: { task: string; message: string }[];
   startedAt: number;
@@ -27,7 +29,9 @@ export interface TerminationSummary {
 export function summarize(state: FlowRunState): TerminationSummary {
   const counts: Record<string, number> = {};
   const failed: { task: string; message: string }[] = [];
+  const tasks: Record<string, string> = {};
   for (const [slug, rec] of Object.entries(state.taskRuns)) {
+    tasks[slug] = rec.state.type;
     counts[rec.state.type] = (counts[rec.state.type] ?? 0) + 1;
     const s = rec.state;
     if (s.type === "Failed" || s.type === "TimedOut" || s.type === "TriggerFailed")
@@ -40,6 +44,7 @@ export function summarize(state: FlowRunState): TerminationSummary {
     flow: state.flow,
     runId: state.runId,
     counts,
+    tasks,
     failed,
     startedAt: state.startedAt,
     ...(state.finishedAt !== undefined ? { finishedAt: state.finishedAt } : {}),
@@ -52,6 +57,10 @@ export function encodeTermination(summary: TerminationSummary): string {
   for (let limit = 512; ; limit = Math.floor(limit / 2)) {
     const text = JSON.stringify(s);
     if (Buffer.byteLength(text) <= TERMINATION_MESSAGE_MAX_BYTES) return text;
+    if (s.tasks !== undefined) {
+      delete s.tasks;
+      continue;
+    }
     s.message = cut(s.message, limit);
     s.failed = s.failed.map((f) => ({ task: cut(f.task, 128), message: cut(f.message, limit) }));
     if (limit < 16) {
