@@ -9,11 +9,13 @@ import { DualProtocolListener } from "./listener.ts";
 import { isObject, type KubeObject, timestamp } from "./objects.ts";
 import { openApiV2, openApiV3Document, openApiV3Root } from "./openapi.ts";
 import { patchTypeOf } from "./patch.ts";
+import { decodeProtobuf } from "./protobuf.ts";
 import type { Attributes, RbacAuthorizer, TokenAuthenticator, UserInfo } from "./rbac.ts";
 import type { DeleteOptions, PropagationPolicy, Registry, WriteContext } from "./registry.ts";
 import { findResource, type ResourceType } from "./resources.ts";
 import { parseFieldSelector, parseLabelSelector, type Selector } from "./selectors.ts";
 import type { Store } from "./store.ts";
+import { toTable, wantsTable } from "./table.ts";
 import type { FieldValidation } from "./validation.ts";
 import { serveWatch } from "./watch.ts";
 
@@ -67,10 +69,14 @@ function sendError(res: ServerResponse, e: unknown): void {
   send(res, err.code, err.status);
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readRawBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  return (await readRawBody(req)).toString("utf8");
 }
 
 function parseBody(text: string, contentType: string | undefined): unknown {
@@ -249,7 +255,13 @@ export class ApiServer {
       await readBody(req);
       throw this.deps.authorizer.forbiddenError(user, attrs, decision);
     }
-    const text = await readBody(req);
+    const raw = await readRawBody(req);
+    const contentType = req.headers["content-type"] ?? "";
+    // kubectl's typed clients send protobuf; everything else is JSON (or YAML for apply patches)
+    const text =
+      raw.length > 0 && contentType.includes("protobuf")
+        ? JSON.stringify(decodeProtobuf(raw, contentType))
+        : raw.toString("utf8");
     await this.dispatch(info, method, url.searchParams, text, req, res, user);
   }
 
@@ -342,10 +354,20 @@ export class ApiServer {
             (close) => this.trackStream(close),
           );
         }
+        const table = wantsTable(req.headers.accept);
         if (name) {
-          return send(res, 200, registry.get(rt, rt.namespaced ? namespace : undefined, name!));
+          const obj = registry.get(rt, rt.namespaced ? namespace : undefined, name);
+          return send(res, 200, table ? toTable(rt, [obj], String(obj.metadata.resourceVersion)) : obj);
         }
         const selector = this.selector(rt, q);
+        if (table) {
+          const list = registry.list(rt, rt.namespaced ? namespace : undefined, selector);
+          return send(
+            res,
+            200,
+            toTable(rt, list.items as KubeObject[], String(list.metadata.resourceVersion)),
+          );
+        }
         return send(
           res,
           200,

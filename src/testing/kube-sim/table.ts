@@ -1,0 +1,206 @@
+// Server-side printing: the meta.k8s.io/v1 Table that `kubectl get` asks for (Accept: ...;as=Table),
+// with the columns Kubernetes' printers use for the kinds kube-sim serves.
+import type { KubeObject } from "./objects.ts";
+import type { ResourceType } from "./resources.ts";
+
+interface Column {
+  name: string;
+  type: string;
+  format?: string;
+  priority?: number;
+  cell: (o: KubeObject) => string | number;
+}
+
+/** kubectl's `duration.HumanDuration` */
+export function humanDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 0) return "0s";
+  if (s < 120) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
+  if (m < 180) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 8) return m % 60 === 0 ? `${h}h` : `${h}h${m % 60}m`;
+  if (h < 48) return `${h}h`;
+  const d = Math.floor(h / 24);
+  if (h < 24 * 8) return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
+  return `${d}d`;
+}
+
+const age = (o: KubeObject) => humanDuration(Date.now() - Date.parse(String(o.metadata.creationTimestamp)));
+const name: Column = { name: "Name", type: "string", format: "name", cell: (o) => o.metadata.name ?? "" };
+const ageCol: Column = { name: "Age", type: "string", cell: age };
+
+function podStatus(p: KubeObject): string {
+  if (p.metadata.deletionTimestamp) return "Terminating";
+  let reason: string = p.status?.reason ?? p.status?.phase ?? "Pending";
+  for (const c of p.status?.initContainerStatuses ?? []) {
+    if (c.state?.terminated && c.state.terminated.exitCode !== 0)
+      return `Init:${c.state.terminated.reason || "Error"}`;
+    if (c.state?.waiting && c.state.waiting.reason !== "PodInitializing")
+      return `Init:${c.state.waiting.reason}`;
+  }
+  for (const c of [...(p.status?.containerStatuses ?? [])].reverse()) {
+    if (c.state?.waiting?.reason && c.state.waiting.reason !== "") reason = c.state.waiting.reason;
+    else if (c.state?.terminated?.reason) reason = c.state.terminated.reason;
+  }
+  if (
+    p.status?.phase === "Pending" &&
+    (p.status?.conditions ?? []).some((c: { reason?: string }) => c.reason === "Unschedulable")
+  )
+    return "Pending";
+  return reason;
+}
+
+const COLUMNS: Record<string, Column[]> = {
+  pods: [
+    name,
+    {
+      name: "Ready",
+      type: "string",
+      cell: (p) => {
+        const cs = p.status?.containerStatuses ?? [];
+        return `${cs.filter((c: { ready: boolean }) => c.ready).length}/${(p.spec?.containers ?? []).length}`;
+      },
+    },
+    { name: "Status", type: "string", cell: podStatus },
+    {
+      name: "Restarts",
+      type: "string",
+      cell: (p) =>
+        String(
+          (p.status?.containerStatuses ?? []).reduce(
+            (n: number, c: { restartCount: number }) => n + c.restartCount,
+            0,
+          ),
+        ),
+    },
+    ageCol,
+    { name: "IP", type: "string", priority: 1, cell: (p) => p.status?.podIP ?? "<none>" },
+    { name: "Node", type: "string", priority: 1, cell: (p) => p.spec?.nodeName ?? "<none>" },
+  ],
+  jobs: [
+    name,
+    {
+      name: "Status",
+      type: "string",
+      cell: (j) => {
+        const types = (j.status?.conditions ?? [])
+          .filter((c: { status: string }) => c.status === "True")
+          .map((c: { type: string }) => c.type);
+        if (types.includes("Complete")) return "Complete";
+        if (types.includes("Failed")) return "Failed";
+        if (j.metadata.deletionTimestamp) return "Terminating";
+        if (types.includes("SuccessCriteriaMet")) return "SuccessCriteriaMet";
+        if (types.includes("FailureTarget")) return "FailureTarget";
+        return j.spec?.suspend ? "Suspended" : "Running";
+      },
+    },
+    {
+      name: "Completions",
+      type: "string",
+      cell: (j) => `${j.status?.succeeded ?? 0}/${j.spec?.completions ?? 1}`,
+    },
+    {
+      name: "Duration",
+      type: "string",
+      cell: (j) =>
+        j.status?.startTime
+          ? humanDuration(
+              (j.status.completionTime ? Date.parse(j.status.completionTime) : Date.now()) -
+                Date.parse(j.status.startTime),
+            )
+          : "",
+    },
+    ageCol,
+  ],
+  namespaces: [name, { name: "Status", type: "string", cell: (n) => n.status?.phase ?? "" }, ageCol],
+  configmaps: [
+    name,
+    {
+      name: "Data",
+      type: "integer",
+      cell: (c) => Object.keys(c.data ?? {}).length + Object.keys(c.binaryData ?? {}).length,
+    },
+    ageCol,
+  ],
+  secrets: [
+    name,
+    { name: "Type", type: "string", cell: (s) => s.type ?? "" },
+    { name: "Data", type: "integer", cell: (s) => Object.keys(s.data ?? {}).length },
+    ageCol,
+  ],
+  serviceaccounts: [
+    name,
+    { name: "Secrets", type: "integer", cell: (s) => (s.secrets ?? []).length },
+    ageCol,
+  ],
+  services: [
+    name,
+    { name: "Type", type: "string", cell: (s) => s.spec?.type ?? "" },
+    { name: "Cluster-IP", type: "string", cell: (s) => s.spec?.clusterIP ?? "" },
+    { name: "External-IP", type: "string", cell: () => "<none>" },
+    {
+      name: "Port(s)",
+      type: "string",
+      cell: (s) =>
+        (s.spec?.ports ?? [])
+          .map((p: { port: number; protocol?: string }) => `${p.port}/${p.protocol ?? "TCP"}`)
+          .join(",") || "<none>",
+    },
+    ageCol,
+  ],
+  events: [
+    {
+      name: "Last Seen",
+      type: "string",
+      cell: (e) =>
+        humanDuration(Date.now() - Date.parse(String(e.lastTimestamp ?? e.metadata.creationTimestamp))),
+    },
+    { name: "Type", type: "string", cell: (e) => e.type ?? "" },
+    { name: "Reason", type: "string", cell: (e) => e.reason ?? "" },
+    {
+      name: "Object",
+      type: "string",
+      cell: (e) => `${String(e.involvedObject?.kind ?? "").toLowerCase()}/${e.involvedObject?.name ?? ""}`,
+    },
+    { name: "Message", type: "string", cell: (e) => e.message ?? "" },
+  ],
+  rolebindings: [
+    name,
+    { name: "Role", type: "string", cell: (b) => `${b.roleRef?.kind}/${b.roleRef?.name}` },
+    ageCol,
+  ],
+};
+
+/** Table for a list (or one object) of `rt` */
+export function toTable(
+  rt: ResourceType,
+  items: KubeObject[],
+  resourceVersion: string,
+): Record<string, unknown> {
+  const cols = COLUMNS[rt.resource] ?? [
+    name,
+    { name: "Created At", type: "date", cell: (o: KubeObject) => String(o.metadata.creationTimestamp) },
+  ];
+  return {
+    kind: "Table",
+    apiVersion: "meta.k8s.io/v1",
+    metadata: { resourceVersion },
+    columnDefinitions: cols.map((c) => ({
+      name: c.name,
+      type: c.type,
+      format: c.format ?? "",
+      description: "",
+      priority: c.priority ?? 0,
+    })),
+    rows: items.map((o) => ({
+      cells: cols.map((c) => c.cell(o)),
+      object: { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata },
+    })),
+  };
+}
+
+export function wantsTable(accept: string | undefined): boolean {
+  return (accept ?? "").split(",")[0]?.includes("as=Table") ?? false;
+}
