@@ -22,6 +22,7 @@ const commands: Record<string, () => Promise<CommandDefinition>> = {
   secrets: () => import("./commands/secrets.ts").then((m) => m.secretsCommand),
   rbac: () => import("./commands/rbac.ts").then((m) => m.rbacCommand),
   doctor: () => import("./commands/doctor.ts").then((m) => m.doctorCommand),
+  runs: () => import("./commands/runs.ts").then((m) => m.runsCommand),
   // more commands are registered here
 };
 

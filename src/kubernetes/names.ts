@@ -56,7 +56,7 @@ export function jobName(flowName: string, runId: string): string {
 
 /** The per-run broker Secret's name. */
 export function brokerSecretName(flowName: string, runId: string): string {
-  return `${jobName(flowName, runId)}-broker`;
+  return brokerSecretNameOfJob(jobName(flowName, runId));
 }
 
 /** The name of worker `index` of a run (unique per run, stable for a worker id). */
@@ -82,4 +82,9 @@ export function runLabels(flowName: string, runId: string, component: Component)
 /** The label selector of every object of a run. */
 export function runSelector(runId: string): string {
   return `${Label.runId}=${labelValue(runId)},${Label.managedBy}=${MANAGED_BY}`;
+}
+
+/** The broker Secret of a runner Job, from the Job's name. */
+export function brokerSecretNameOfJob(job: string): string {
+  return `${job}-broker`;
 }
