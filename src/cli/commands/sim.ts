@@ -1,0 +1,41 @@
+// `flotilla sim [--kubeconfig PATH]`: run kube-sim in the foreground — a simulated Kubernetes cluster
+// whose pods run as local processes — until SIGINT/SIGTERM, then stop every process it started.
+import { defaultImages, type ImageSpec, KubeSim } from "../../testing/index.ts";
+
+export interface SimOptions {
+  /** where to write the admin kubeconfig @default a file in a temp dir */
+  kubeconfig?: string;
+  /** image table entries, merged over `defaultImages(process.cwd())` */
+  images?: Record<string, ImageSpec>;
+  /** @default console.log */
+  print?: (line: string) => void;
+  /** stop when aborted (tests); SIGINT and SIGTERM always stop */
+  signal?: AbortSignal;
+}
+
+/** Start kube-sim, print how to reach it, and resolve once it has stopped after a signal. */
+export async function sim(options: SimOptions = {}): Promise<void> {
+  const print = options.print ?? ((line: string) => console.log(line));
+  const cluster = await KubeSim.start({
+    images: { ...defaultImages(process.cwd()), ...(options.images ?? {}) },
+    ...(options.kubeconfig ? { kubeconfigPath: options.kubeconfig } : {}),
+    logLevel: "info",
+  });
+  print(`kube-sim is running at ${cluster.serverUrl}`);
+  print(`kubeconfig: ${cluster.kubeconfigPath}`);
+  print(`try: KUBECONFIG=${cluster.kubeconfigPath} kubectl get pods -A`);
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+      options.signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
+    if (options.signal?.aborted) done();
+    else options.signal?.addEventListener("abort", done, { once: true });
+  });
+  await cluster.stop();
+  print("kube-sim stopped");
+}
