@@ -453,6 +453,7 @@ describe("kubelet", () => {
                 { name: "IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
                 { name: "SA", valueFrom: { fieldRef: { fieldPath: "spec.serviceAccountName" } } },
               ],
+              // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell default expansion, not a template
               args: ['echo "$B|$PW|${OPT-unset}|$MODE|$POD|$NS|$TIER|$IP|$SA|$FROM_CM|$(A)"'],
             },
           ],

@@ -472,6 +472,7 @@ export class PodWorker {
       },
     };
     c.ready = false;
+    c.started = false;
     return exit.exitCode;
   }
 
