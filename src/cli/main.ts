@@ -23,6 +23,7 @@ const commands: Record<string, () => Promise<CommandDefinition>> = {
   rbac: () => import("./commands/rbac.ts").then((m) => m.rbacCommand),
   doctor: () => import("./commands/doctor.ts").then((m) => m.doctorCommand),
   runs: () => import("./commands/runs.ts").then((m) => m.runsCommand),
+  sim: () => import("./commands/sim.ts").then((m) => m.simCommand),
   // more commands are registered here
 };
 

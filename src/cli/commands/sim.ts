@@ -39,3 +39,13 @@ export async function sim(options: SimOptions = {}): Promise<void> {
   await cluster.stop();
   print("kube-sim stopped");
 }
+
+export const simCommand = (program: import("commander").Command): void => {
+  program
+    .command("sim")
+    .description("run kube-sim, a simulated Kubernetes cluster whose pods are local processes, until Ctrl-C")
+    .option("--kubeconfig <path>", "where to write the kubeconfig (default: a temporary file)")
+    .action(async (opts: { kubeconfig?: string }) => {
+      await sim(opts.kubeconfig !== undefined ? { kubeconfig: opts.kubeconfig } : {});
+    });
+};
