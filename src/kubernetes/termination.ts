@@ -40,7 +40,10 @@ export function summarize(state: FlowRunState): TerminationSummary {
   return {
     v: 1,
     type: state.type,
-    message: state.message,
+    message:
+      state.type === "Failed" && state.error && !state.message.includes(state.error.message)
+        ? `${state.message}: ${state.error.message}`
+        : state.message,
     flow: state.flow,
     runId: state.runId,
     counts,

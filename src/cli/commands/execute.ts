@@ -78,7 +78,7 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
     brokerPassword: password,
     pullSecrets: (self.spec?.imagePullSecrets ?? []).flatMap((s) => (s.name ? [s.name] : [])),
   });
-  const state = await runFlow(flow, {
+  const ended = await runFlow(flow, {
     runId,
     logger,
     executor: new ClusterExecutor({ cluster }),
@@ -89,6 +89,17 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
         logger.info({ workers: e.count, pending: e.pending }, `workers: ${e.count} (${e.reason})`);
     },
   });
+  // a run stopped by SIGTERM or a fatal cluster error can end before its tasks: that is a failure
+  const state: FlowRunState =
+    ended.type === "Success" || ended.type === "Failed"
+      ? ended
+      : {
+          ...ended,
+          type: "Failed",
+          message: ended.error
+            ? `${ended.error.message}${ended.error.hint ? ` (${ended.error.hint})` : ""}`
+            : "the run was stopped before it finished",
+        };
   if (terminationPath) {
     try {
       writeFileSync(terminationPath, encodeTermination(summarize(state)));
