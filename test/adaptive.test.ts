@@ -14,12 +14,25 @@ const running = (n: number, active = 0) =>
   Array.from({ length: n }, (_, i) => w(`r${i}`, "running", active, i));
 
 describe("adaptive plan", () => {
-  it("scales up toward ceil((queued + running) / slotsPerWorker), doubling per step", () => {
+  it("scales up toward ceil((queued + running) / slotsPerWorker) in one step when it can", () => {
     const d = plan({ nowMs: 0, queued: 9, running: 4, workers: running(2, 2) }, bounds);
-    assert.equal(d.target, 4); // demand 4, current 2: doubling allows 4
+    assert.equal(d.target, 4);
     assert.match(d.reason, /scale up 2 -> 4: demand 4/);
-    const big = plan({ nowMs: 0, queued: 100, running: 0, workers: running(1) }, bounds);
-    assert.equal(big.target, 2, "bounded step: 1 -> 2, not 1 -> 8");
+    const oneToFour = plan(
+      { nowMs: 0, queued: 200, running: 0, workers: running(1) },
+      { ...bounds, maxWorkers: 4 },
+    );
+    assert.equal(oneToFour.target, 4, "1 -> 4 in one step, as Dask's adapt does");
+  });
+  it("bounds each scale-up step: 4 more workers or doubling, whichever is more", () => {
+    const wide = { ...bounds, maxWorkers: 100 };
+    assert.equal(plan({ nowMs: 0, queued: 1000, running: 0, workers: running(1) }, wide).target, 5);
+    assert.equal(plan({ nowMs: 0, queued: 1000, running: 0, workers: running(10) }, wide).target, 20);
+    assert.equal(
+      plan({ nowMs: 0, queued: 1000, running: 0, workers: running(1) }, { ...wide, scaleUpStepWorkers: 1 })
+        .target,
+      2,
+    );
   });
   it("caps at maxWorkers", () => {
     const d = plan({ nowMs: 0, queued: 1000, running: 0, workers: running(6) }, bounds);

@@ -2,7 +2,8 @@
 // workers it has. Shared by LocalCluster and KubeCluster; the reconciling core applies it.
 //
 // Rules (DESIGN.md §6): scale up at once toward ceil((queued + running) / slotsPerWorker), in
-// bounded steps (at most doubling), capped by maxWorkers; never below minWorkers; scale down only
+// bounded steps (at most doubling or `scaleUpStepWorkers` more, whichever is larger: the default
+// scale-up policy of the Kubernetes HPA), capped by maxWorkers; never below minWorkers; scale down only
 // after demand stayed below the current size for idleTimeoutMs, at most 25 % of the workers per
 // step; cancel workers that have not started before retiring running ones; never retire a busy
 // worker. `minWorkers == maxWorkers` is a fixed-size cluster. Every decision carries its reason.
@@ -36,6 +37,12 @@ export interface Bounds {
   idleTimeoutMs: number;
   /** Largest share of the workers removed in one step. @default 0.25 */
   maxScaleDownFraction?: number;
+  /**
+   * Workers that may always be added in one step; above it, a step at most doubles the cluster
+   * (as the Kubernetes HPA's default scale-up policy: 4 pods or 100 %, whichever is more).
+   * @default 4
+   */
+  scaleUpStepWorkers?: number;
 }
 
 /** What the policy remembers between decisions. */
@@ -69,8 +76,9 @@ export function plan(observed: Observed, bounds: Bounds, history: History = {}):
   const load = `${observed.queued} queued + ${observed.running} running / ${bounds.slotsPerWorker} slots per worker`;
 
   if (wanted > current) {
-    // Below the floor: straight to it; above it: at most double per step (1, 2, 4...).
-    const step = current < bounds.minWorkers ? wanted - current : Math.max(1, current);
+    // Below the floor: straight to it; above it: at most double (or add scaleUpStepWorkers) per step.
+    const step =
+      current < bounds.minWorkers ? wanted - current : Math.max(bounds.scaleUpStepWorkers ?? 4, current, 1);
     const target = Math.min(wanted, current + step);
     const why =
       current < bounds.minWorkers ? `below minWorkers ${bounds.minWorkers}` : `demand ${need} (${load})`;

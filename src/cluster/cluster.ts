@@ -168,6 +168,8 @@ export class ReconcilingCluster implements ClusterSession {
   #brokerLost = false;
   #lastEvent = "";
   #lastReason = "";
+  /** Woken whenever a worker exits (close() waits on them instead of polling). */
+  readonly #exitWaiters = new Set<() => void>();
 
   private constructor(
     provider: WorkerProvider,
@@ -309,6 +311,7 @@ export class ReconcilingCluster implements ClusterSession {
     }
     const wasDraining = w.phase === "draining";
     w.exited = { reason: e.reason, failed: e.failed };
+    for (const wake of this.#exitWaiters) wake();
     if (this.#closing !== undefined) return;
     if (!wasDraining) {
       this.#run.logger.warn({ worker: e.workerId }, `worker ${e.workerId} exited: ${e.reason}`);
@@ -372,8 +375,9 @@ export class ReconcilingCluster implements ClusterSession {
         ...decision.cancelPending.map((id) => this.#remove(id)),
         ...decision.retire.map((id) => this.#retire(id)),
       ]).catch(() => {});
-      this.#emit(decision.reason);
       await this.reconcile();
+      // After the requests, so the event shows the workers just asked for as pending.
+      this.#emit(decision.reason);
     }
   }
 
@@ -397,6 +401,24 @@ export class ReconcilingCluster implements ClusterSession {
     this.#hooks.onEvent({ type: "workers", count, pending, reason });
   }
 
+  /** Resolves when every tracked worker has exited, or after `timeoutMs`. */
+  #allExited(timeoutMs: number): Promise<void> {
+    const done = () => [...this.#workers.values()].every((w) => w.exited !== undefined);
+    if (done()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.#exitWaiters.delete(check);
+        resolve();
+      };
+      const check = () => {
+        if (done()) finish();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.#exitWaiters.add(check);
+    });
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#timer);
@@ -407,10 +429,7 @@ export class ReconcilingCluster implements ClusterSession {
         !this.#brokerLost &&
         this.#redis !== undefined &&
         (await within(this.#redis.sadd(keys(this.#run.runId).retire, ...live.map((w) => w.id), "-"), 1000));
-      const deadline = this.#o.now() + (asked ? this.#o.closeGraceMs : 0);
-      while (this.#o.now() < deadline && [...this.#workers.values()].some((w) => w.exited === undefined)) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      if (asked) await this.#allExited(this.#o.closeGraceMs);
       await Promise.all(
         [...this.#workers.values()]
           .filter((w) => w.exited === undefined)
