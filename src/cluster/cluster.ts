@@ -166,6 +166,8 @@ export class ReconcilingCluster implements ClusterSession {
   #closing: Promise<void> | undefined;
   #startFailures = 0;
   #brokerLost = false;
+  /** Workers kept failing to start; the run was failed and nothing more is started. */
+  #gaveUp = false;
   #lastEvent = "";
   #lastReason = "";
   /** Woken whenever a worker exits (close() waits on them instead of polling). */
@@ -257,7 +259,7 @@ export class ReconcilingCluster implements ClusterSession {
   }
 
   async #reconcileOnce(): Promise<void> {
-    if (this.#closing !== undefined || this.#brokerLost) return;
+    if (this.#closing !== undefined || this.#brokerLost || this.#gaveUp) return;
     for (const [id, w] of this.#workers) if (w.exited !== undefined) this.#workers.delete(id);
     const live = [...this.#workers.values()].filter((w) => w.phase !== "draining");
     if (live.length < this.#desired) {
@@ -319,6 +321,8 @@ export class ReconcilingCluster implements ClusterSession {
         w.phase !== "running" ||
         this.#o.now() - (w.startedAt ?? w.requestedAt) < this.#o.startFailureWindowMs;
       if (early && ++this.#startFailures >= this.#o.maxStartFailures) {
+        // Stop here: no more starts (they would fail the same way) until the run closes us.
+        this.#gaveUp = true;
         this.#hooks.onFatal(
           serializeError(
             new FlotillaError(
@@ -336,7 +340,7 @@ export class ReconcilingCluster implements ClusterSession {
   }
 
   async #tick(): Promise<void> {
-    if (this.#closing !== undefined || this.#redis === undefined) return;
+    if (this.#closing !== undefined || this.#redis === undefined || this.#gaveUp) return;
     let beats: Record<string, string>;
     try {
       beats = await this.#redis.hgetall(keys(this.#run.runId).workers);
