@@ -5,6 +5,7 @@
 // `fieldValidation=Strict` the API server sees everything and rejects what it does not know.
 
 import * as k8s from "@kubernetes/client-node";
+import { ErrorCode, FlotillaError } from "../core/errors.ts";
 
 /** How to reach the cluster, as kubectl's flags say it. */
 export interface ConnectOptions {
@@ -31,10 +32,31 @@ export function connect(options: ConnectOptions = {}): KubeClients {
   let kc = options.kubeConfig;
   if (kc === undefined) {
     kc = new k8s.KubeConfig();
-    if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-    else kc.loadFromDefault();
+    try {
+      if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+      else kc.loadFromDefault();
+    } catch (error) {
+      throw new FlotillaError(
+        ErrorCode.Kubernetes,
+        `cannot load the kubeconfig ${options.kubeconfig ? `"${options.kubeconfig}"` : "($KUBECONFIG or ~/.kube/config)"}: ${(error as Error).message}`,
+        { hint: "pass --kubeconfig <file> (and --context <name>), as with kubectl", cause: error },
+      );
+    }
   }
-  if (options.context) kc.setCurrentContext(options.context);
+  if (options.context) {
+    if (!kc.getContextObject(options.context)) {
+      throw new FlotillaError(ErrorCode.Kubernetes, `the kubeconfig has no context "${options.context}"`, {
+        hint: `choose one of: ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(", ") || "(none)"
+        }`,
+        usage: true,
+      });
+    }
+    kc.setCurrentContext(options.context);
+  }
   const ns = kc.getContextObject(kc.getCurrentContext())?.namespace;
   return {
     kubeConfig: kc,
