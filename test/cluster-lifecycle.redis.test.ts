@@ -1,0 +1,173 @@
+// Worker lifecycle with a real redis-server and real worker processes: a retired worker finishes
+// the task runs it has (never interrupted), takes no new one and exits 0; a LocalCluster grows
+// with the backlog and shrinks back when it is gone, as the `workers` events show.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { connectBroker } from "../src/cluster/broker.ts";
+import { LocalCluster } from "../src/cluster/local-cluster.ts";
+import { keys } from "../src/cluster/protocol.ts";
+import type { RunEvent } from "../src/engine/executor.ts";
+import { silentLogger } from "../src/engine/logging.ts";
+import { ClusterExecutor } from "../src/executors/cluster.ts";
+import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
+import { testBroker } from "./helpers/redis.ts";
+
+const FIXTURE = fileURLToPath(new URL("./fixtures/cluster-lifecycle.ts", import.meta.url));
+const WORKER_MAIN = fileURLToPath(new URL("../src/cluster/worker-main.ts", import.meta.url));
+
+const children: ChildProcess[] = [];
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+});
+
+function exitOf(child: ChildProcess, ms: number): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    const timer = setTimeout(() => reject(new Error(`worker still running after ${ms} ms`)), ms);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+interface Marker {
+  x: number;
+  pid: number;
+  phase: "start" | "end";
+  at: number;
+}
+
+describe("cluster worker lifecycle", { timeout: 60_000 }, () => {
+  it("retiring a worker under load never interrupts its running task runs; it then exits 0", async () => {
+    const broker = await testBroker();
+    const dir = mkdtempSync(path.join(tmpdir(), "flotilla-retire-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const markers = path.join(dir, "markers.jsonl");
+    const runId = `retire-${process.pid}-${Date.now()}`;
+    const startWorker = (id: string) => {
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          WORKER_MAIN,
+          "worker",
+          "--broker",
+          broker.url,
+          "--flow-module",
+          FIXTURE,
+          "--flow",
+          "retire-under-load",
+          "--run-id",
+          runId,
+          "--worker-id",
+          id,
+          "--concurrency",
+          "2",
+        ],
+        {
+          env: { ...process.env, FLOTILLA_BROKER_PASSWORD: broker.password },
+          stdio: ["ignore", "ignore", "pipe"],
+        },
+      );
+      child.stderr?.resume();
+      children.push(child);
+      return child;
+    };
+    const retired = startWorker("worker-a");
+    const other = startWorker("worker-b");
+    const redis = await connectBroker(broker.endpoint);
+    after(() => redis.disconnect());
+
+    let retiredAt = 0;
+    let retiredExitAt = 0;
+    void exitOf(retired, 60_000).then(
+      () => {
+        retiredExitAt = Date.now();
+      },
+      () => {},
+    );
+    const flow = selectFlow(await loadFlowModule(FIXTURE), "retire-under-load");
+    const state = await flow.run({
+      parameters: { n: 8, markers, ms: 1000 },
+      executor: new ClusterExecutor({ brokerUrl: broker.url, brokerPassword: broker.password }),
+      logger: silentLogger(),
+      runId,
+      onEvent: (e: RunEvent) => {
+        if (e.type === "taskStarted" && e.worker === "worker-a" && retiredAt === 0) {
+          retiredAt = Date.now();
+          // What the runner does to retire a worker: a drain request through the broker.
+          void redis.sadd(keys(runId).retire, "worker-a");
+        }
+      },
+    });
+
+    assert.equal(state.type, "Success", state.message);
+    const mapped = state.taskRuns.marked!.state;
+    assert.equal(mapped.type, "Mapped");
+    const runs = mapped.type === "Mapped" ? mapped.children : [];
+    assert.equal(runs.length, 8);
+    for (const r of runs) assert.equal(r.attempts, 1, "no task run was interrupted and re-run");
+    const onRetired = runs.filter((r) => r.worker === "worker-a");
+    assert.ok(onRetired.length >= 1, "the retired worker finished the task run it was running");
+
+    // Every start has its end, in the same process: nothing was cut short.
+    const lines = readFileSync(markers, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Marker);
+    const retiredPid = retired.pid!;
+    for (let x = 0; x < 8; x++) {
+      const starts = lines.filter((m) => m.x === x && m.phase === "start");
+      const ends = lines.filter((m) => m.x === x && m.phase === "end");
+      assert.equal(starts.length, 1, `task run ${x} started once`);
+      assert.equal(ends.length, 1, `task run ${x} ended once`);
+      assert.equal(ends[0]!.pid, starts[0]!.pid);
+    }
+    const retiredRuns = lines.filter((m) => m.pid === retiredPid);
+    assert.ok(
+      retiredRuns.some((m) => m.phase === "end" && m.at > retiredAt),
+      "it worked on after the retire request",
+    );
+
+    assert.equal(await exitOf(retired, 10_000), 0, "the retired worker exits 0");
+    const lastEnd = Math.max(...retiredRuns.filter((m) => m.phase === "end").map((m) => m.at));
+    assert.ok(retiredExitAt >= lastEnd, "it exited only after its last task run ended");
+
+    other.kill("SIGTERM");
+    assert.equal(await exitOf(other, 10_000), 0, "SIGTERM drains and exits 0");
+  });
+
+  it("a LocalCluster grows with the backlog and shrinks back to minWorkers (workers events)", async () => {
+    const flow = selectFlow(await loadFlowModule(FIXTURE), "scale-up-down");
+    const events: Extract<RunEvent, { type: "workers" }>[] = [];
+    let finishedAt = 0;
+    const cluster = new LocalCluster({ minWorkers: 1, maxWorkers: 3, concurrency: 1, idleTimeoutMs: 300 });
+    const state = await flow.run({
+      parameters: { n: 9, ms: 700, lingerMs: 3000 },
+      executor: new ClusterExecutor({ cluster }),
+      logger: silentLogger(),
+      onEvent: (e) => {
+        if (e.type === "workers") events.push(e);
+        if (e.type === "taskFinished" && e.slug === "linger") finishedAt = Date.now();
+      },
+    });
+    assert.equal(state.type, "Success", state.message);
+    const counts = events.map((e) => e.count);
+    const up = counts.indexOf(3);
+    assert.ok(up >= 0, `reached 3 workers: ${counts.join(" ")}`);
+    const down = counts.indexOf(1, up);
+    assert.ok(down > up, `back to 1 worker after 3: ${counts.join(" ")}`);
+    assert.ok(
+      events.slice(up).some((e) => /scale down/.test(e.reason)),
+      "the scale-down is a policy decision with its reason",
+    );
+    assert.ok(finishedAt > 0);
+  });
+});
