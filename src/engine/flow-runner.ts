@@ -98,6 +98,7 @@ export class FlowRunner {
 
   /** Start the run: the root task runs are submitted. */
   start(): RunnerCommand[] {
+    if (this.finished || this.#state.type === "Running") return NONE;
     this.#state.type = "Running";
     this.#state.message = "running";
     for (const run of this.#order) if (run.remaining === 0) this.#ready(run);

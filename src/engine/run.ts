@@ -62,16 +62,18 @@ export async function runFlow(flow: Flow, options: RunOptions = {}): Promise<Flo
 
   const onAbort = () => apply(runner.fail(new Error("the run was cancelled")));
   options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
   try {
     session = await executor.start(context);
+    // A fatal error or a cancel may have ended the run while the executor was starting.
     const first = [...queued, ...runner.start()];
     queued = [];
     apply(first);
-    const state = await done;
-    return state;
+    return await done;
   } catch (error) {
     if (session === undefined) throw error;
-    return runner.fail(serializeError(error)).length ? runner.state : runner.state;
+    runner.fail(serializeError(error));
+    return runner.state;
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     abort.abort();
