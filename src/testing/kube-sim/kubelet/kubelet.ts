@@ -9,9 +9,13 @@ import { type KubeletContext, PodWorker } from "./pod-worker.ts";
 
 export type { KubeletContext };
 
-/** Allocates 127.1.0.1, 127.1.0.2, … (never 127.0.0.1), reusing released addresses last. */
+/**
+ * Allocates consecutive loopback addresses (never 127.0.0.1), reusing released ones last. Each sim
+ * starts at a random place in 127.1.0.1–127.254.x.y, so that two sims running at once (parallel
+ * test files) do not hand out the same pod IP and collide on its ports.
+ */
 class LoopbackIpPool {
-  private next = 1;
+  private next = 1 + Math.floor(Math.random() * 250 * 254 * 254);
   private readonly free: string[] = [];
 
   allocate(): string {
