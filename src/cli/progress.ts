@@ -26,6 +26,7 @@ export class Progress {
   #running = 0;
   #retries = 0;
   #workers: number | undefined;
+  #workersKey = "";
   #timer: NodeJS.Timeout | undefined;
   #lineShown = false;
 
@@ -53,16 +54,21 @@ export class Progress {
         this.#maps.set(event.slug, { total: event.children, done: 0 });
         if (!this.#tty) this.#line(`${event.slug}: mapped over ${event.children} elements`);
         break;
-      case "workers":
-        if (event.count !== this.#workers || !this.#tty) {
+      case "workers": {
+        // The cluster logs each scaling decision with its reason; progress shows the count as it changes.
+        const key = `${event.count}/${event.pending}`;
+        if (key !== this.#workersKey) {
+          this.#workersKey = key;
           this.#workers = event.count;
-          this.#line(
-            `workers: ${event.count}${event.pending ? ` (+${event.pending} starting)` : ""} — ${event.reason}`,
-          );
+          if (!this.#tty)
+            this.#line(
+              `workers: ${event.count} running${event.pending ? `, ${event.pending} starting` : ""}`,
+            );
         }
         break;
+      }
       case "log":
-        this.#line(event.message);
+        // Log lines reach the run's logger; they are not progress.
         break;
     }
     this.#schedule();
@@ -110,7 +116,8 @@ export class Progress {
     if (this.#running) parts.push(`${this.#running} running`);
     for (const [type, n] of this.#counts) parts.push(`${n} ${type}`);
     if (this.#retries) parts.push(`${this.#retries} retried`);
-    if (this.#workers !== undefined) parts.push(`workers ${this.#workers}`);
+    if (this.#workers !== undefined)
+      parts.push(`workers ${this.#workersKey.replace("/0", "").replace("/", "+")}`);
     for (const [slug, bar] of this.#maps) {
       if (bar.total === 0 || bar.done === bar.total) continue;
       const width = 20;
