@@ -1,12 +1,12 @@
 // kube-sim controllers and kubelet: Jobs, garbage collection, scheduling, image pulls, processes.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { KubeSim } from "../src/testing/index.ts";
-import { apiError, shPod, TEST_IMAGES } from "./helpers/kube-sim.ts";
+import { apiError, groupAlive, shPod, TEST_IMAGES } from "./helpers/kube-sim.ts";
 
 let sim: KubeSim;
 let core: k8s.CoreV1Api;
@@ -22,7 +22,10 @@ before(async () => {
   core = sim.kubeConfig().makeApiClient(k8s.CoreV1Api);
   batch = sim.kubeConfig().makeApiClient(k8s.BatchV1Api);
 });
-after(() => sim.stop());
+after(async () => {
+  await sim.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 const job = (name: string, script: string, spec: Partial<k8s.V1JobSpec> = {}): k8s.V1Job => ({
   metadata: { name },
@@ -604,6 +607,16 @@ describe("kubelet", () => {
     });
     await Promise.all(names.map((n) => sim.waitFor("pods", "default", n, (p) => p === undefined, 30_000)));
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), { code: "ESRCH" });
+    for (const pid of pids)
+      assert.equal(groupAlive(pid), false, "no process of the container's group is left");
+  });
+
+  test("a container ends with its main process: processes it left in the background are killed", async () => {
+    await core.createNamespacedPod({ namespace: "default", body: shPod("orphaner", "sleep 600 & echo $$!") });
+    await sim.waitFor("pods", "default", "orphaner", (p) => p?.status?.phase === "Succeeded");
+    const orphan = Number(await core.readNamespacedPodLog({ name: "orphaner", namespace: "default" }));
+    assert.ok(orphan > 0);
+    assert.equal(groupAlive(orphan), false);
   });
 });
 
@@ -618,6 +631,8 @@ describe("stop", () => {
     await Promise.all([other.stop(), other.stop()]);
     await other.stop();
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), { code: "ESRCH" });
+    for (const pid of pids)
+      assert.equal(groupAlive(pid), false, "no process of the container's group is left");
     assert.equal(existsSync(other.kubeconfigPath), false);
   });
 });

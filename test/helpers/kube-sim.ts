@@ -51,3 +51,5 @@ export const shPod = (name: string, script: string, extra: Record<string, unknow
 export const strategic = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch);
 export const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 export const jsonPatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
+
+export { groupAlive } from "../../src/testing/kube-sim/kubelet/process.ts";

@@ -1,7 +1,7 @@
 // Host processes for containers: resolving argv from the image table, spawning each container in its own
 // process group, and signalling the whole group (so shells and their children go together).
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readdirSync, readFileSync } from "node:fs";
 import { basename, delimiter, isAbsolute, join } from "node:path";
 import type { ImageSpec } from "../images.ts";
 
@@ -73,16 +73,50 @@ export function launch(
   }
   child.stdout?.on("data", onOutput);
   child.stderr?.on("data", onOutput);
+  const pid = child.pid;
   const exited = new Promise<Exit>((resolve) => {
     child.once("error", (e) => resolve({ exitCode: 128, startError: e.message }));
+    // A container ends with its main process, taking whatever it left running with it (as the runtime
+    // kills the container's PID namespace); orphans would otherwise hold the output pipes open.
+    child.once("exit", () => {
+      if (pid !== undefined) killGroup(pid);
+    });
     child.once("close", (code, signal) => {
-      if (signal) resolve({ exitCode: 128 + (SIGNALS[signal] ?? 0), signal });
-      else resolve({ exitCode: code ?? 0 });
+      const exit: Exit = signal
+        ? { exitCode: 128 + (SIGNALS[signal] ?? 0), signal }
+        : { exitCode: code ?? 0 };
+      if (pid === undefined) return resolve(exit);
+      void groupGone(pid).then(() => resolve(exit));
     });
   });
-  if (child.pid === undefined)
-    return { startError: `exec: "${argv[0]}": executable file not found in $PATH` };
-  return { child, pid: child.pid, exited };
+  if (pid === undefined) return { startError: `exec: "${argv[0]}": executable file not found in $PATH` };
+  return { child, pid, exited };
+}
+
+/** SIGKILL every remaining process of the group led by `pgid` (the leader has exited). */
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, "SIGKILL");
+  } catch {
+    // the group is already empty
+  }
+}
+
+/** how long a SIGKILLed group may take to die */
+const GROUP_GONE_TIMEOUT_MS = 2000;
+const GROUP_GONE_POLL_MS = 5;
+
+/**
+ * Resolves once no process of the group is left, so "the container exited" means every process of it
+ * is gone. There is no event for the death of a process that is not our child, hence the short poll;
+ * gives up after GROUP_GONE_TIMEOUT_MS (a process in uninterruptible sleep).
+ */
+async function groupGone(pgid: number): Promise<void> {
+  const deadline = Date.now() + GROUP_GONE_TIMEOUT_MS;
+  while (groupAlive(pgid) && Date.now() < deadline) {
+    killGroup(pgid);
+    await new Promise((resolve) => setTimeout(resolve, GROUP_GONE_POLL_MS));
+  }
 }
 
 /** Signal a container's whole process group; ignores groups that are already gone. */
@@ -98,12 +132,27 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** true while any process of the group is alive */
-export function groupAlive(pid: number): boolean {
+/**
+ * true while any process of the group is alive. A killed orphan stays a zombie until init reaps it,
+ * which some inits do only every second or two; on Linux zombies are not counted (read from /proc).
+ */
+export function groupAlive(pgid: number): boolean {
   try {
-    process.kill(-pid, 0);
-    return true;
+    process.kill(-pgid, 0);
   } catch {
     return false;
   }
+  if (process.platform !== "linux") return true;
+  return readdirSync("/proc").some((entry) => {
+    if (!/^\d+$/.test(entry)) return false;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      return false; // exited meanwhile
+    }
+    // "<pid> (<comm>) <state> <ppid> <pgrp> …"; comm may contain spaces and parentheses
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(pgrp) === pgid && state !== "Z";
+  });
 }
