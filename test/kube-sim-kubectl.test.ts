@@ -1,16 +1,38 @@
 // kubectl against kube-sim: discovery, server-side validation (OpenAPI v3), Table printing, apply,
-// logs, auth can-i (SSAR), create token (TokenRequest over protobuf) and delete.
+// logs, auth can-i (SSAR), create token (TokenRequest over protobuf) and delete — against an embedded
+// KubeSim, and against `flotilla sim` run as a user runs it (a separate process stopped by SIGTERM).
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  watch,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, delimiter, dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { KubeSim } from "../src/testing/index.ts";
-import { TEST_IMAGES } from "./helpers/kube-sim.ts";
+import { flotillaBin, KubeSim } from "../src/testing/index.ts";
+import { groupAlive, TEST_IMAGES } from "./helpers/kube-sim.ts";
 
-const KUBECTL = "/usr/bin/kubectl";
+/** kubectl on PATH (`.ci/run` installs it), or undefined: the tests are then skipped with that reason */
+const KUBECTL = (process.env.PATH ?? "")
+  .split(delimiter)
+  .map((dir) => join(dir, "kubectl"))
+  .find((candidate) => {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+const NO_KUBECTL = "kubectl is not on PATH (.ci/run installs it)";
 const run = promisify(execFile);
 const home = mkdtempSync(join(tmpdir(), "kube-sim-kubectl-"));
 let sim: KubeSim;
@@ -18,13 +40,23 @@ let sim: KubeSim;
 before(async () => {
   sim = await KubeSim.start({ images: TEST_IMAGES });
 });
-after(() => sim.stop());
+after(async () => {
+  await sim.stop();
+  rmSync(home, { recursive: true, force: true });
+});
 
 /** kubectl with a fresh HOME and cache dir, so no discovery cache leaks between runs */
 async function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return kubectlWith(sim.kubeconfigPath, ...args);
+}
+
+async function kubectlWith(
+  kubeconfig: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(KUBECTL, ["--cache-dir", join(home, "cache"), ...args], {
-      env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: sim.kubeconfigPath },
+    const { stdout, stderr } = await run(KUBECTL!, ["--cache-dir", join(home, "cache"), ...args], {
+      env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: kubeconfig },
       timeout: 20_000,
     });
     return { code: 0, stdout, stderr };
@@ -39,8 +71,8 @@ async function kubectl(...args: string[]): Promise<{ code: number; stdout: strin
 }
 
 test("kubectl apply/get/logs/auth can-i/create token/delete", async (t) => {
-  if (!existsSync(KUBECTL)) {
-    t.skip("kubectl is not installed at /usr/bin/kubectl");
+  if (!KUBECTL) {
+    t.skip(NO_KUBECTL);
     return;
   }
   const manifest = join(home, "pod.yaml");
@@ -100,4 +132,122 @@ test("kubectl apply/get/logs/auth can-i/create token/delete", async (t) => {
 
   assert.equal((await kubectl("delete", "-f", manifest)).stdout.trim(), 'pod "kc" deleted');
   assert.equal(sim.objects("pods", "default").length, 0);
+});
+
+/** Resolves once `child` has exited; SIGKILLs it if it has not within timeoutMs. */
+function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+/** Resolves with the content of `path` once it exists (written by rename, so complete); rejects after timeoutMs. */
+function fileContent(path: string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const watcher = watch(dirname(path), (_event, name) => {
+      if (name === basename(path)) check();
+    });
+    const timer = setTimeout(() => {
+      watcher.close();
+      reject(new Error(`${path} did not appear within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const check = () => {
+      if (!existsSync(path)) return;
+      watcher.close();
+      clearTimeout(timer);
+      resolve(readFileSync(path, "utf8"));
+    };
+    check();
+  });
+}
+
+test("`flotilla sim`: kubectl get/apply -f/logs/auth can-i/delete; SIGTERM stops it and its pods' processes", async (t) => {
+  if (!KUBECTL) {
+    t.skip(NO_KUBECTL);
+    return;
+  }
+  const kubeconfig = join(home, "flotilla-sim", "kubeconfig");
+  const child = spawn(process.execPath, [flotillaBin(), "sim", "--kubeconfig", kubeconfig], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  t.after(async () => {
+    // on failure: SIGTERM so the sim still stops its pods' processes (SIGKILL only if that hangs)
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited(child, 10_000);
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk;
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`flotilla sim did not start in 20 s: ${stderr}`)),
+      20_000,
+    );
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk;
+      if (stdout.includes(`kubeconfig: ${kubeconfig}\n`)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`flotilla sim exited with ${code}: ${stderr}`)));
+  });
+  assert.match(stdout, /^kube-sim is running at https:\/\/127\.0\.0\.1:\d+$/m);
+  const kc = (...args: string[]) => kubectlWith(kubeconfig, ...args);
+
+  const manifest = join(home, "hello.yaml");
+  writeFileSync(
+    manifest,
+    [
+      "apiVersion: v1",
+      "kind: Pod",
+      "metadata:",
+      "  name: hello",
+      "spec:",
+      "  restartPolicy: Never",
+      "  containers:",
+      "  - name: main",
+      "    image: busybox:1.36",
+      '    args: ["echo", "hello from flotilla sim"]',
+      "",
+    ].join("\n"),
+  );
+  assert.equal((await kc("apply", "-f", manifest)).stdout.trim(), "pod/hello created");
+  const waited = await kc("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/hello", "--timeout=20s");
+  assert.equal(waited.stdout.trim(), "pod/hello condition met", waited.stderr);
+  const get = await kc("get", "pods");
+  assert.match(get.stdout, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\nhello\s+0\/1\s+Completed\s+0\s+\d+s\n$/);
+  assert.equal((await kc("logs", "hello")).stdout, "hello from flotilla sim\n");
+  assert.equal((await kc("auth", "can-i", "delete", "pods")).stdout.trim(), "yes");
+  assert.equal((await kc("delete", "-f", manifest)).stdout.trim(), 'pod "hello" deleted');
+  assert.equal((await kc("get", "pods", "-o", "name")).stdout, "");
+
+  // a long-running pod (that ignores SIGTERM) is killed, with its whole process group, when the sim stops;
+  // `$$$$` is the shell's `$$` after Kubernetes reduces `$$` to `$` in args
+  const pidFile = join(home, "sleeper.pid");
+  const sleeper = await kc(
+    "run",
+    "sleeper",
+    "--image=busybox",
+    "--restart=Never",
+    "--",
+    "sh",
+    "-c",
+    `trap '' TERM; echo $$$$ > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; sleep 600 & wait`,
+  );
+  assert.equal(sleeper.stdout.trim(), "pod/sleeper created", sleeper.stderr);
+  const pid = Number(await fileContent(pidFile, 20_000));
+  assert.equal(groupAlive(pid), true, "the sleeper's process group runs");
+
+  child.kill("SIGTERM");
+  assert.equal(await exited(child, 15_000), 0, stderr);
+  assert.match(stdout, /kube-sim stopped\n$/);
+  assert.equal(groupAlive(pid), false, "no process of the pod is left");
 });

@@ -2,10 +2,16 @@
 // whose pods run as local processes — until SIGINT/SIGTERM, then stop every process it started.
 import { defaultImages, type ImageSpec, KubeSim } from "../../testing/index.ts";
 
+/**
+ * `busybox` runs a container's args as a host command line, as the real image (no ENTRYPOINT) does:
+ * `kubectl run t --image=busybox --restart=Never -- echo hi` works out of the box.
+ */
+const BUSYBOX: ImageSpec = { entrypoint: [] };
+
 export interface SimOptions {
   /** where to write the admin kubeconfig @default a file in a temp dir */
   kubeconfig?: string;
-  /** image table entries, merged over `defaultImages(process.cwd())` */
+  /** image table entries, merged over `defaultImages(process.cwd())` and `busybox`/`busybox:*` */
   images?: Record<string, ImageSpec>;
   /** @default console.log */
   print?: (line: string) => void;
@@ -17,7 +23,12 @@ export interface SimOptions {
 export async function sim(options: SimOptions = {}): Promise<void> {
   const print = options.print ?? ((line: string) => console.log(line));
   const cluster = await KubeSim.start({
-    images: { ...defaultImages(process.cwd()), ...(options.images ?? {}) },
+    images: {
+      ...defaultImages(process.cwd()),
+      busybox: BUSYBOX,
+      "busybox:*": BUSYBOX,
+      ...(options.images ?? {}),
+    },
     ...(options.kubeconfig ? { kubeconfigPath: options.kubeconfig } : {}),
     logLevel: "info",
   });
