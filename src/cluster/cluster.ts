@@ -433,6 +433,8 @@ export class ReconcilingCluster implements ClusterSession {
         !this.#brokerLost &&
         this.#redis !== undefined &&
         (await within(this.#redis.sadd(keys(this.#run.runId).retire, ...live.map((w) => w.id), "-"), 1000));
+      for (const w of live) w.phase = "draining";
+      if (live.length > 0) this.#emit(`run over: retiring ${live.length} worker(s)`);
       if (asked) await this.#allExited(this.#o.closeGraceMs);
       await Promise.all(
         [...this.#workers.values()]
