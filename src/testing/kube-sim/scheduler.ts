@@ -1,13 +1,13 @@
 // The scheduler for kube-sim's single node: binds pending pods in creation order when their requests
 // fit in what the node has left, and otherwise marks them Unschedulable with a FailedScheduling event.
 
-import { WorkQueue } from "./controllers/queue.ts";
+import { Controller } from "./controllers/controller.ts";
 import type { EventRecorder } from "./events.ts";
 import { type KubeObject, timestamp } from "./objects.ts";
 import { parseQuantity, podRequests, type Resources } from "./quantity.ts";
 import type { Registry } from "./registry.ts";
 import { resourceById } from "./resources.ts";
-import type { Store } from "./store.ts";
+import type { Store, StoreEvent } from "./store.ts";
 
 export const NODE_NAME = "kube-sim-node";
 
@@ -16,9 +16,7 @@ function consumes(pod: KubeObject): boolean {
   return Boolean(pod.spec?.nodeName) && phase !== "Succeeded" && phase !== "Failed";
 }
 
-export class Scheduler {
-  private readonly queue: WorkQueue;
-  private readonly unsubscribe: () => void;
+export class Scheduler extends Controller {
   private readonly capacity: Resources;
 
   constructor(
@@ -28,19 +26,16 @@ export class Scheduler {
     capacity: { cpu: string; memory: string },
     onError: (e: unknown) => void,
   ) {
+    super(store, onError);
     this.capacity = { cpu: parseQuantity(capacity.cpu), memory: parseQuantity(capacity.memory) };
-    this.queue = new WorkQueue(
-      () => this.schedule(),
-      (_k, e) => onError(e),
-    );
-    this.unsubscribe = store.subscribe((e) => {
-      if (e.resource === "pods") this.queue.add("schedule");
-    });
   }
 
-  stop(): void {
-    this.unsubscribe();
-    this.queue.stop();
+  protected observe(e: StoreEvent): void {
+    if (e.resource === "pods") this.queue.add("schedule");
+  }
+
+  protected reconcile(): void {
+    this.schedule();
   }
 
   private schedule(): void {

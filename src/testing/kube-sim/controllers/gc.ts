@@ -6,33 +6,27 @@ import type { KubeObject } from "../objects.ts";
 import { ADMIN_USER } from "../rbac.ts";
 import type { Registry } from "../registry.ts";
 import { RESOURCES, type ResourceType, resourceById, resourceId } from "../resources.ts";
-import type { Store } from "../store.ts";
-import { WorkQueue } from "./queue.ts";
+import type { Store, StoreEvent } from "../store.ts";
+import { Controller } from "./controller.ts";
 
 const STORED = RESOURCES.filter((r) => !r.virtual);
 
-export class GarbageCollector {
-  private readonly queue: WorkQueue;
-  private readonly unsubscribe: () => void;
-
+export class GarbageCollector extends Controller {
   constructor(
     private readonly store: Store,
     private readonly registry: Registry,
     onError: (e: unknown) => void,
   ) {
-    this.queue = new WorkQueue(
-      () => this.sweep(),
-      (_k, e) => onError(e),
-    );
-    this.unsubscribe = store.subscribe((e) => {
-      if (e.type === "DELETED" || e.object.metadata.deletionTimestamp || e.object.metadata.ownerReferences)
-        this.queue.add("sweep");
-    });
+    super(store, onError);
   }
 
-  stop(): void {
-    this.unsubscribe();
-    this.queue.stop();
+  protected observe(e: StoreEvent): void {
+    if (e.type === "DELETED" || e.object.metadata.deletionTimestamp || e.object.metadata.ownerReferences)
+      this.queue.add("sweep");
+  }
+
+  protected reconcile(): void {
+    this.sweep();
   }
 
   private all(): { rt: ResourceType; obj: KubeObject }[] {

@@ -8,8 +8,8 @@ import { type KubeObject, timestamp } from "../objects.ts";
 import { ADMIN_USER } from "../rbac.ts";
 import type { Registry } from "../registry.ts";
 import { resourceById } from "../resources.ts";
-import type { Store } from "../store.ts";
-import { WorkQueue } from "./queue.ts";
+import type { Store, StoreEvent } from "../store.ts";
+import { Controller } from "./controller.ts";
 
 interface Condition {
   type: string;
@@ -36,9 +36,7 @@ function ownerUid(pod: KubeObject): string | undefined {
   return (pod.metadata.ownerReferences ?? []).find((r) => r.controller && r.kind === "Job")?.uid;
 }
 
-export class JobController {
-  private readonly queue: WorkQueue;
-  private readonly unsubscribe: () => void;
+export class JobController extends Controller {
   /** pods counted per job uid, so deleted pods still count */
   private readonly counted = new Map<string, { succeeded: Set<string>; failed: Set<string> }>();
 
@@ -48,28 +46,21 @@ export class JobController {
     private readonly events: EventRecorder,
     onError: (e: unknown) => void,
   ) {
-    this.queue = new WorkQueue(
-      (key) => this.sync(key),
-      (_k, e) => onError(e),
-    );
-    this.unsubscribe = store.subscribe((e) => {
-      if (e.resource === "jobs.batch") {
-        if (e.type === "DELETED") this.counted.delete(e.object.metadata.uid!);
-        else this.queue.add(`${e.object.metadata.namespace}/${e.object.metadata.name}`);
-      } else if (e.resource === "pods") {
-        const uid = ownerUid(e.object);
-        const job = uid ? this.store.findByUid(uid) : undefined;
-        if (job) this.queue.add(`${job.namespace}/${job.name}`);
-      }
-    });
+    super(store, onError);
   }
 
-  stop(): void {
-    this.unsubscribe();
-    this.queue.stop();
+  protected observe(e: StoreEvent): void {
+    if (e.resource === "jobs.batch") {
+      if (e.type === "DELETED") this.counted.delete(e.object.metadata.uid!);
+      else this.queue.add(`${e.object.metadata.namespace}/${e.object.metadata.name}`);
+    } else if (e.resource === "pods") {
+      const uid = ownerUid(e.object);
+      const job = uid ? this.store.findByUid(uid) : undefined;
+      if (job) this.queue.add(`${job.namespace}/${job.name}`);
+    }
   }
 
-  private sync(key: string): void {
+  protected reconcile(key: string): void {
     const [namespace, name] = key.split("/") as [string, string];
     const job = this.store.get("jobs.batch", namespace, name);
     if (!job || job.spec?.suspend) return;

@@ -4,39 +4,29 @@ import { ApiError } from "../errors.ts";
 import { ADMIN_USER } from "../rbac.ts";
 import type { Registry } from "../registry.ts";
 import { RESOURCES, resourceById, resourceId } from "../resources.ts";
-import type { Store } from "../store.ts";
-import { WorkQueue } from "./queue.ts";
+import type { Store, StoreEvent } from "../store.ts";
+import { Controller } from "./controller.ts";
 
-export class NamespaceController {
-  private readonly queue: WorkQueue;
-  private readonly unsubscribe: () => void;
-
+export class NamespaceController extends Controller {
   constructor(
     private readonly store: Store,
     private readonly registry: Registry,
     onError: (e: unknown) => void,
   ) {
-    this.queue = new WorkQueue(
-      (ns) => this.sync(ns),
-      (_k, e) => onError(e),
-    );
-    this.unsubscribe = store.subscribe((e) => {
-      if (e.resource === "namespaces") this.queue.add(e.object.metadata.name!);
-      else if (e.resource === "serviceaccounts" && e.type === "DELETED")
-        this.queue.add(e.object.metadata.namespace!);
-      else if (e.type === "DELETED" && e.object.metadata.namespace) {
-        const ns = this.store.get("namespaces", undefined, e.object.metadata.namespace);
-        if (ns?.metadata.deletionTimestamp) this.queue.add(e.object.metadata.namespace);
-      }
-    });
+    super(store, onError);
   }
 
-  stop(): void {
-    this.unsubscribe();
-    this.queue.stop();
+  protected observe(e: StoreEvent): void {
+    if (e.resource === "namespaces") this.queue.add(e.object.metadata.name!);
+    else if (e.resource === "serviceaccounts" && e.type === "DELETED")
+      this.queue.add(e.object.metadata.namespace!);
+    else if (e.type === "DELETED" && e.object.metadata.namespace) {
+      const ns = this.store.get("namespaces", undefined, e.object.metadata.namespace);
+      if (ns?.metadata.deletionTimestamp) this.queue.add(e.object.metadata.namespace);
+    }
   }
 
-  private sync(name: string): void {
+  protected reconcile(name: string): void {
     const ns = this.store.get("namespaces", undefined, name);
     if (!ns) return;
     if (!ns.metadata.deletionTimestamp) {
