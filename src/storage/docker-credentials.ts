@@ -4,6 +4,7 @@
 
 import { z } from "zod";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
+import { registerSecret } from "../secrets/redact.ts";
 import { Secret, type SecretOptions } from "../secrets/secret.ts";
 
 /** The default secret name, as in the seed's `docker_secret`. */
@@ -44,5 +45,8 @@ export async function readRegistryCredentials(
       },
     );
   }
-  return parsed.data;
+  const creds = parsed.data;
+  // the form engines store in their auth file (and a registry may echo): base64("user:password")
+  registerSecret(Buffer.from(`${creds["docker-username"]}:${creds["docker-password"]}`).toString("base64"));
+  return creds;
 }
