@@ -86,7 +86,6 @@ async function launch(parameters: Record<string, unknown>, env?: KubeClusterEnvi
     clients: launcher,
     namespace: NS,
     image: IMAGE,
-    pollIntervalMs: 100,
     parameters,
     logger,
   });
@@ -110,7 +109,6 @@ describe("seed examples", () => {
       clients: launcher,
       namespace: NS,
       image: IMAGE,
-      pollIntervalMs: 100,
     });
     const state = await handle.wait();
     const elapsedMs = Date.now() - started;
@@ -137,7 +135,6 @@ describe("custom worker spec (the seed's YAML verbatim) and failures", () => {
       const handle = await flow.environment.execute(flow, {
         clients: launcher,
         namespace: NS,
-        pollIntervalMs: 100,
       });
       const state = await handle.wait();
       assert.equal(state.type, "Success", state.message);
@@ -153,7 +150,7 @@ describe("custom worker spec (the seed's YAML verbatim) and failures", () => {
     assert.ok(isKubeClusterEnvironment(plain.environment));
     const started = Date.now();
     const failed = await (
-      await plain.environment.execute(plain, { clients: launcher, namespace: NS, image, pollIntervalMs: 100 })
+      await plain.environment.execute(plain, { clients: launcher, namespace: NS, image })
     ).wait();
     assert.equal(failed.type, "Failed");
     assert.match(failed.message, /ErrImagePull|ImagePullBackOff/);
@@ -168,7 +165,7 @@ describe("custom worker spec (the seed's YAML verbatim) and failures", () => {
       "docker-email": "b@x.io",
     });
     await env.setup(plain, { clients: launcher, readSecret });
-    const ok = await (await env.execute(plain, { clients: launcher, image, pollIntervalMs: 100 })).wait();
+    const ok = await (await env.execute(plain, { clients: launcher, image })).wait();
     assert.equal(ok.type, "Success", ok.message);
   });
 });

@@ -134,7 +134,7 @@ describe("launcher", () => {
   test("a runner image that cannot be pulled fails the run fast with the reason and events; nothing left", async () => {
     const { kubeConfig } = await sim.serviceAccountKubeconfig(NS, "launcher");
     const env = new KubeClusterEnvironment({ image: "registry.invalid/nope:1", namespace: NS });
-    const handle = await env.execute(flow, { clients: connect({ kubeConfig }), pollIntervalMs: 100 });
+    const handle = await env.execute(flow, { clients: connect({ kubeConfig }) });
     const secret = sim
       .objects("secrets", NS)
       .find((o) => o.metadata.labels?.["flotilla.io/flow-run-id"] === handle.runId);

@@ -198,7 +198,7 @@ describe("worker pod", () => {
     assert.equal(pod.metadata!.labels!["flotilla.io/component"], "worker");
     assert.equal(pod.metadata!.labels!["flotilla.io/worker-id"], "w1");
     const c = pod.spec!.containers[0]!;
-    assert.deepEqual(c.args, ["worker"]);
+    assert.deepEqual(c.args, ["worker", "--death-timeout-ms", "30000"]);
     assert.equal(envOf(c.env, Env.brokerUrl)[0]!.value, "redis://10.0.0.7:6379");
     assert.equal(envOf(c.env, Env.concurrency)[0]!.value, "2");
     assert.equal(envOf(c.env, Env.workerId)[0]!.value, "w1");
@@ -234,7 +234,7 @@ describe("worker pod", () => {
       requests: { cpu: "2", memory: "2G" },
     });
     assert.equal(envOf(c.env, "EXTRA_PIP_PACKAGES").length, 1);
-    assert.deepEqual(c.args, ["worker"]);
+    assert.deepEqual(c.args, ["worker", "--death-timeout-ms", "30000"]);
     assert.deepEqual(pod.spec!.imagePullSecrets, [{ name: "docker-registry-credentials" }]);
     assert.equal(seedWorker.pod.spec!.containers[0]!.args![0], "dask-worker", "the loaded spec is untouched");
   });

@@ -142,7 +142,7 @@ export class KubeClusterEnvironment implements Environment {
   /** Launch a run: the broker Secret and the runner Job. The handle follows it to its end. */
   async execute(
     flow: Flow,
-    options: RunOptions & KubeCallOptions & Partial<Pick<LaunchOptions, "pollIntervalMs" | "sleep">> = {},
+    options: RunOptions & KubeCallOptions & Partial<Pick<LaunchOptions, "resyncIntervalMs">> = {},
   ): Promise<RunHandle> {
     const clients = this.clients(options);
     return launchRun(this, flow, clients, { ...options, namespace: this.namespaceFor(clients, options) });

@@ -4,7 +4,8 @@
 // Kubernetes deletes them if the runner dies, even by SIGKILL); pods are created in parallel
 // (each `start` is independent); a worker pod that cannot start for a reason that will not fix
 // itself (image pull, unschedulable, config error) or is not Running within
-// `workerStartTimeoutMs` fails the run at once with the pod's reason and last events; `close()`
+// `workerStartTimeoutMs` fails the run at once with the pod's reason and last events; pods are
+// followed by one watch per run (src/kubernetes/pod-watch.ts), not polled; `close()`
 // deletes every worker pod of the run by label, whatever the core's bookkeeping says.
 
 import type { V1Pod } from "@kubernetes/client-node";
@@ -27,6 +28,7 @@ import { buildWorkerPod, type OwnerPod, planWorkers, type RunIdentity, type Spec
 import { BROKER_PORT, Label, labelValue, MANAGED_BY } from "./names.ts";
 import type { KubeClusterOptions } from "./options.ts";
 import { fatalReason, podEvents } from "./pod-status.ts";
+import { PodWatch } from "./pod-watch.ts";
 
 /** What a KubeCluster needs: where it runs and who owns its pods. */
 export interface KubeClusterConfig {
@@ -42,8 +44,12 @@ export interface KubeClusterConfig {
   brokerPassword: string;
   /** The runner pod's imagePullSecrets: workers run the same image, so they get them too. */
   pullSecrets?: readonly string[];
-  /** How often worker pods are listed, in ms. @default 250 */
-  pollIntervalMs?: number;
+  /**
+   * Worker pods are followed by a watch; this is the longest pause between two passes over them
+   * without any pod change (for the time-based checks: start timeout, a pod gone missing), in ms.
+   * @default 1000
+   */
+  resyncIntervalMs?: number;
 }
 
 /** A Cluster whose workers are pods and whose broker is the runner pod's sidecar. */
@@ -88,7 +94,7 @@ export class PodWorkerProvider implements WorkerProvider {
   readonly #run: ClusterRun;
   readonly #pods = new Map<string, Tracked>();
   #listener: (e: ProviderEvent) => void = () => {};
-  #timer: NodeJS.Timeout | undefined;
+  #podWatch: PodWatch | undefined;
   #closed = false;
   #fatal = false;
 
@@ -109,7 +115,13 @@ export class PodWorkerProvider implements WorkerProvider {
 
   watch(listener: (e: ProviderEvent) => void): void {
     this.#listener = listener;
-    this.#schedule();
+    this.#podWatch = new PodWatch({
+      clients: this.#c.clients,
+      namespace: this.#c.run.namespace,
+      labelSelector: this.#selector(),
+      onError: (e) => this.#run.logger.debug({ err: String(e) }, "watching worker pods failed; re-listing"),
+    });
+    void this.#follow(this.#podWatch);
   }
 
   async start(spec: WorkerSpec): Promise<void> {
@@ -144,7 +156,7 @@ export class PodWorkerProvider implements WorkerProvider {
 
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#podWatch?.stop();
     const namespace = this.#c.run.namespace;
     // by label, so a pod created by a request still in flight is not missed
     await this.#c.clients.core
@@ -163,28 +175,39 @@ export class PodWorkerProvider implements WorkerProvider {
       .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
   }
 
-  #schedule(): void {
-    if (this.#closed) return;
-    this.#timer = setTimeout(() => {
-      this.#poll()
-        .catch((e: unknown) => this.#run.logger.debug({ err: String(e) }, "listing worker pods failed"))
-        .finally(() => this.#schedule());
-    }, this.#c.pollIntervalMs ?? 250);
-    this.#timer.unref();
+  /** One pass over the tracked pods after every change the watch reports (or every resync). */
+  async #follow(watch: PodWatch): Promise<void> {
+    let seen = -1;
+    while (!this.#closed) {
+      await watch.changed(seen, this.#c.resyncIntervalMs ?? 1000);
+      if (this.#closed) return;
+      seen = watch.version;
+      await this.#pass(watch.pods()).catch((e: unknown) =>
+        this.#run.logger.debug({ err: String(e) }, "checking worker pods failed"),
+      );
+    }
   }
 
-  async #poll(): Promise<void> {
-    const namespace = this.#c.run.namespace;
-    const list = await this.#c.clients.core.listNamespacedPod({ namespace, labelSelector: this.#selector() });
-    const byName = new Map(list.items.map((p) => [p.metadata?.name ?? "", p]));
+  async #pass(pods: readonly V1Pod[]): Promise<void> {
+    const byName = new Map(pods.map((p) => [p.metadata?.name ?? "", p]));
     for (const [workerId, t] of this.#pods) {
       if (t.gone) continue;
-      const pod = byName.get(t.podName);
-      if (pod === undefined) {
-        if (Date.now() - t.requestedAt > 2000) this.#exited(workerId, t, "pod deleted", false);
-        continue;
-      }
-      await this.#observe(workerId, t, pod);
+      const pod = byName.get(t.podName) ?? (await this.#missing(t));
+      if (pod !== undefined) await this.#observe(workerId, t, pod);
+    }
+  }
+
+  /** A tracked pod the watch has not shown (yet): gone only when a GET says so, 2 s after its create. */
+  async #missing(t: Tracked): Promise<V1Pod | undefined> {
+    if (Date.now() - t.requestedAt < 2000) return undefined;
+    const namespace = this.#c.run.namespace;
+    try {
+      return await this.#c.clients.core.readNamespacedPod({ name: t.podName, namespace });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      const workerId = [...this.#pods].find(([, x]) => x === t)?.[0];
+      if (workerId !== undefined) this.#exited(workerId, t, "pod deleted", false);
+      return undefined;
     }
   }
 

@@ -20,6 +20,7 @@ import { apiCall, isNotFound } from "./errors.ts";
 import { buildBrokerSecret, buildRunnerJob, buildWorkerPod, Env, planWorkers } from "./manifests.ts";
 import { brokerSecretName, FLOTILLA_CONTAINER, jobName, Label, labelValue } from "./names.ts";
 import { podStartFailure, type StartFailure } from "./pod-status.ts";
+import { PodWatch } from "./pod-watch.ts";
 import { decodeTermination, type TerminationSummary } from "./termination.ts";
 
 /** Options of one launch (RunOptions plus where, and injected effects). */
@@ -27,10 +28,11 @@ export interface LaunchOptions extends RunOptions {
   namespace: string;
   /** Overrides the flow's image. */
   image?: string | undefined;
-  /** How often the runner pod is polled. @default 500 */
-  pollIntervalMs?: number;
-  /** Injected sleep (tests). */
-  sleep?: (ms: number) => Promise<void>;
+  /**
+   * The runner pod is followed by a watch; this is the longest pause between two looks at it
+   * without any change (to notice a deleted Job), in ms. @default 2000
+   */
+  resyncIntervalMs?: number;
   /** Injected password generator (tests). */
   newPassword?: () => string;
 }
@@ -166,16 +168,39 @@ interface Followed {
   logger: Logger | undefined;
 }
 
-/** Poll the runner pod until it ends; the state comes from its termination message. */
+/** Follow the runner pod (a watch) until it ends; the state comes from its termination message. */
 async function followRun(
   clients: KubeClients,
   f: Followed,
   options: LaunchOptions,
   signal: AbortSignal,
 ): Promise<{ state: FlowRunState; failure?: StartFailure }> {
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const interval = options.pollIntervalMs ?? 500;
+  const resyncMs = options.resyncIntervalMs ?? 2000;
   const selector = `${Label.runId}=${labelValue(f.runId)},${Label.component}=runner`;
+  const watch = new PodWatch({
+    clients,
+    namespace: f.namespace,
+    labelSelector: selector,
+    onError: (e) => f.logger?.debug({ err: String(e) }, "watching the runner pod failed; re-listing"),
+  });
+  const stop = () => watch.stop();
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    await watch.ready;
+    return await followWatched(clients, f, watch, resyncMs, signal);
+  } finally {
+    signal.removeEventListener("abort", stop);
+    watch.stop();
+  }
+}
+
+async function followWatched(
+  clients: KubeClients,
+  f: Followed,
+  watch: PodWatch,
+  resyncMs: number,
+  signal: AbortSignal,
+): Promise<{ state: FlowRunState; failure?: StartFailure }> {
   const startedAt = Date.now();
   const failed = (
     message: string,
@@ -192,11 +217,12 @@ async function followRun(
     },
     ...(failure ? { failure } : {}),
   });
+  let seen = -1;
   while (!signal.aborted) {
-    const pods = await apiCall({ verb: "list", resource: "pods", namespace: f.namespace }, () =>
-      clients.core.listNamespacedPod({ namespace: f.namespace, labelSelector: selector }),
-    );
-    const pod = pods.items[0];
+    await watch.changed(seen, resyncMs);
+    if (signal.aborted) break;
+    seen = watch.version;
+    const pod = watch.pods()[0];
     if (pod) {
       const statuses = pod.status?.containerStatuses ?? [];
       const main =
@@ -239,7 +265,6 @@ async function followRun(
         return failed(`runner Job ${f.jobName} failed: ${cond.reason ?? ""} ${cond.message ?? ""}`.trim());
       if (job === undefined) return failed(`runner Job ${f.jobName} is gone (cancelled or deleted)`);
     }
-    await sleep(interval);
   }
   return failed("run cancelled");
 }

@@ -61,8 +61,8 @@ export const PERMISSIONS: readonly Permission[] = [
     actor: "runner",
     apiGroup: "",
     resource: "pods",
-    verbs: ["create", "get", "list", "watch", "delete"],
-    why: "worker pods, and reading the runner pod's own uid for owner references",
+    verbs: ["create", "get", "list", "watch", "delete", "deletecollection"],
+    why: "worker pods (deletecollection: every worker of the run at the end), and the runner pod's own uid for owner references",
   },
   {
     actor: "runner",

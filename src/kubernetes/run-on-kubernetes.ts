@@ -134,7 +134,15 @@ export async function runOnKubernetes(
   }
 }
 
-/** An embedded kube-sim with the RBAC `flotilla rbac` prints, mapping the flow image to this checkout. */
+/** The service account `--sim` launches as: it holds exactly the launcher Role `flotilla rbac` prints. */
+export const SIM_LAUNCHER_SERVICE_ACCOUNT = "flotilla-launcher";
+
+/**
+ * An embedded kube-sim set up as `flotilla rbac -n default --service-account flotilla-launcher`
+ * prints (runner and launcher ServiceAccounts, Roles, RoleBindings), mapping the flow image to this
+ * checkout. The clients returned are the launcher service account's, not the sim's admin: a `--sim`
+ * run proves the printed RBAC is enough.
+ */
 async function startSim(
   storageImage: string | undefined,
 ): Promise<{ clients: KubeClients; stop(): Promise<void> }> {
@@ -144,17 +152,30 @@ async function startSim(
   const sim = await testing.KubeSim.start({
     images: { ...images, ...(storageImage ? { [storageImage]: flotilla } : {}) },
   });
-  const kc = sim.kubeConfig();
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
-  for (const o of buildRbac({ namespace: "default" })) {
-    if (o.kind === "ServiceAccount")
-      await core.createNamespacedServiceAccount({ namespace: "default", body: o as never });
-    if (o.kind === "Role") await rbac.createNamespacedRole({ namespace: "default", body: o as never });
-    if (o.kind === "RoleBinding")
-      await rbac.createNamespacedRoleBinding({ namespace: "default", body: o as never });
+  try {
+    const namespace = "default";
+    const kc = sim.kubeConfig();
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    await core.createNamespacedServiceAccount({
+      namespace,
+      body: { metadata: { name: SIM_LAUNCHER_SERVICE_ACCOUNT } },
+    });
+    const objects = buildRbac({ namespace, launcherServiceAccount: SIM_LAUNCHER_SERVICE_ACCOUNT });
+    await Promise.all(
+      objects.map((o) => {
+        if (o.kind === "ServiceAccount")
+          return core.createNamespacedServiceAccount({ namespace, body: o as never });
+        if (o.kind === "Role") return rbac.createNamespacedRole({ namespace, body: o as never });
+        return rbac.createNamespacedRoleBinding({ namespace, body: o as never });
+      }),
+    );
+    const launcher = await sim.serviceAccountKubeconfig(namespace, SIM_LAUNCHER_SERVICE_ACCOUNT);
+    return { clients: connect({ kubeConfig: launcher.kubeConfig }), stop: () => sim.stop() };
+  } catch (error) {
+    await sim.stop();
+    throw error;
   }
-  return { clients: connect({ kubeConfig: kc }), stop: () => sim.stop() };
 }
 
 /** Stream the runner container's output into `logger` once its pod runs. */
