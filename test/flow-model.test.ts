@@ -144,7 +144,7 @@ describe("validation errors", () => {
   });
 
   it("reads parameter names of arrows, functions, defaults and destructuring", () => {
-    assert.deepEqual(task("t", (a: number, b = 2) => a + b).paramNames, ["a", "b"]);
+    assert.deepEqual(task("t", (a: number, b: number = 2) => a + b).paramNames, ["a", "b"]);
     assert.deepEqual(
       task("t", function named(x: number) {
         return x;
