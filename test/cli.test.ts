@@ -109,7 +109,7 @@ describe("user errors: one clear message, no stack trace", () => {
     assertUserError(
       await cli(["run", "test/fixtures/cli-throws-at-load.ts"]),
       1,
-      /cannot load flow file .*: cannot reach the config service \(at test\/fixtures\/cli-throws-at-load\.ts:2:7\)/,
+      /cannot load flow file .*: cannot reach the config service \(at test\/fixtures\/cli-throws-at-load\.ts:3:7\)/,
     );
   });
   it("two flows and no --flow lists them", async () => {

@@ -1,6 +1,6 @@
 // `flotilla describe` on the seed's two examples: the graph the seed drew with set_upstream + bind.
 import assert from "node:assert/strict";
-import { describe as suite, it } from "node:test";
+import { it, describe as suite } from "node:test";
 import { describe } from "../src/cli/commands/describe.ts";
 
 suite("flotilla describe on the seed examples", () => {
@@ -18,10 +18,14 @@ suite("flotilla describe on the seed examples", () => {
   });
 
   it("custom worker example: same graph, with the storage image", async () => {
-    const json = JSON.parse(await describe({ flowFile: "examples/seed-custom-worker/flow.ts", format: "json" }));
+    const json = JSON.parse(
+      await describe({ flowFile: "examples/seed-custom-worker/flow.ts", format: "json" }),
+    );
     assert.equal(json.storage, "gcr.io/dev/dask-k8s-flow:0.1.0");
     assert.equal(json.environment, "kubernetes");
-    assert.deepEqual(json.edges, [{ upstream: "get-value", downstream: "output-value", key: "value", mapped: false }]);
+    assert.deepEqual(json.edges, [
+      { upstream: "get-value", downstream: "output-value", key: "value", mapped: false },
+    ]);
     const dot = await describe({ flowFile: "examples/seed-custom-worker/flow.ts", format: "dot" });
     assert.match(dot, /"get-value" -> "output-value" \[label="value"\];/);
   });
