@@ -315,7 +315,8 @@ async function launch(
     { mode: 0o600 },
   );
   const spawn = options.spawn ?? nodeSpawn;
-  const child: ChildProcess = spawn("sh", ["-c", SUPERVISOR, executable, conf], {
+  // /bin/sh, not "sh" from PATH: the supervisor must start whatever PATH the owner has.
+  const child: ChildProcess = spawn("/bin/sh", ["-c", SUPERVISOR, executable, conf], {
     stdio: ["pipe", "pipe", "pipe"],
   });
   const endpoint: BrokerEndpoint = { host, port, password };
