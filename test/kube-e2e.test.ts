@@ -430,6 +430,36 @@ describe("lifecycle", () => {
     },
   );
 
+  test(
+    "the runner container SIGKILLed, its pod kept: workers end themselves after workerDeathTimeoutMs",
+    simOnly("kills the runner's container process directly"),
+    async () => {
+      const handle = await launch({}, undefined, "test/fixtures/kube-flows/short-death.ts");
+      await until(
+        "two running workers",
+        async () => (await workersOf(handle.runId)).filter((p) => p.status?.phase === "Running").length === 2,
+      );
+      const runner = await runnerOf(handle.runId);
+      const proc = sim!.processes().find((p) => p.pod === runner.metadata.name && p.container === "flotilla");
+      assert.ok(proc, "the runner process");
+      const killedAt = Date.now();
+      process.kill(proc.pid, "SIGKILL");
+      const state = await handle.wait();
+      assert.equal(state.type, "Failed");
+      assert.ok(await runnerOf(handle.runId), "the runner pod is kept (until the Job's TTL)");
+      const workerPods = new Set((await workersOf(handle.runId)).map((p) => p.metadata.name));
+      await until("no worker process left", () => !sim!.processes().some((p) => workerPods.has(p.pod)));
+      console.log(
+        `# runner SIGKILLed: worker processes gone ${Date.now() - killedAt} ms later (death timeout 2000 ms)`,
+      );
+      assert.ok(
+        (await workersOf(handle.runId)).every((p) => !isLive(p)),
+        "worker pods ended",
+      );
+      await handle.cancel();
+    },
+  );
+
   test("a runner Role without `create pods`: the run fails naming the permission", async () => {
     const env = new KubeClusterEnvironment(
       { minWorkers: 1, maxWorkers: 1, serviceAccountName: "limited-runner" },

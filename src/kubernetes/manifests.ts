@@ -276,14 +276,6 @@ export function buildRunnerJob(options: KubeClusterOptions, specs: Specs, run: R
   return { object: base, warnings };
 }
 
-/**
- * How long a worker pod keeps running without its broker, in ms. The broker is the runner pod's
- * sidecar: when the runner container dies but its pod stays (SIGKILL, OOM; the finished pod is
- * kept until the Job's TTL), the owner reference cannot collect the workers, so they end
- * themselves this long after the broker went away.
- */
-export const WORKER_DEATH_TIMEOUT_MS = 30_000;
-
 /** Everything a worker pod needs to know about its run and its owner. */
 export interface WorkerIdentity {
   workerId: string;
@@ -343,7 +335,9 @@ export function buildWorkerPod(
     spec.containers.push(container);
   }
   warnings.push(...fillImage(container, run.image, file));
-  container.args = ["worker", "--death-timeout-ms", String(WORKER_DEATH_TIMEOUT_MS)];
+  // the broker dies with the runner container; without it the workers end themselves (the owner
+  // reference only collects them when the runner pod object goes, at the Job's TTL)
+  container.args = ["worker", "--death-timeout-ms", String(options.workerDeathTimeoutMs)];
   container.resources = mergeResources(container.resources, options.workerResources);
   container.env = setEnv(container.env, [
     { name: Env.runId, value: run.runId },

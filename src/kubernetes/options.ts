@@ -77,6 +77,12 @@ export interface KubeClusterEnvironmentOptions {
   workerStartTimeoutMs?: number;
   /** Workers above `minWorkers` idle this long are retired. @default 30000 */
   idleTimeoutMs?: number;
+  /**
+   * A worker pod that cannot reach its broker this long exits. The broker is the runner pod's
+   * sidecar: when the runner container dies and its pod stays (until the Job's TTL), this bounds
+   * how long worker pods keep running. @default 30000
+   */
+  workerDeathTimeoutMs?: number;
   /** The finished runner Job (and its logs) is kept this long, then deleted. @default 3600 */
   ttlSecondsAfterFinished?: number;
   /** Image of the Redis broker sidecar. @default "redis:7.0.15-alpine" */
@@ -105,6 +111,7 @@ export interface KubeClusterOptions {
   readonly workerConcurrencyExplicit: boolean;
   readonly workerStartTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly workerDeathTimeoutMs: number;
   readonly ttlSecondsAfterFinished: number;
   readonly brokerImage: string;
   readonly kubeconfig: string | undefined;
@@ -158,6 +165,11 @@ const schema = z.strictObject({
     .min(1, "must be > 0")
     .default(120_000),
   idleTimeoutMs: durationMs.default(30_000),
+  workerDeathTimeoutMs: z
+    .number()
+    .int("must be an integer number of milliseconds")
+    .min(1000, "must be >= 1000 (a worker must survive a broker hiccup)")
+    .default(30_000),
   ttlSecondsAfterFinished: z.number().int("must be an integer number of seconds").min(0).default(3600),
   brokerImage: z.string().min(1).default(DEFAULT_BROKER_IMAGE),
   kubeconfig: z.string().min(1).optional(),
@@ -251,6 +263,7 @@ export function compileOptions(given: KubeClusterEnvironmentOptions = {}): Compi
       workerConcurrencyExplicit: o.workerConcurrency !== undefined,
       workerStartTimeoutMs: o.workerStartTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs,
+      workerDeathTimeoutMs: o.workerDeathTimeoutMs,
       ttlSecondsAfterFinished: o.ttlSecondsAfterFinished,
       brokerImage: o.brokerImage,
       kubeconfig: o.kubeconfig,
