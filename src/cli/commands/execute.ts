@@ -59,14 +59,18 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
     ? (JSON.parse(env[Env.parameters]!) as Record<string, unknown>)
     : undefined;
 
-  const flow = selectFlow(await loadFlowModule(flowModule), env[Env.flow] || undefined);
+  const clients = options.clients ?? connect();
+  // the runner pod's own uid (the workers' owner) is read while the flow module loads
+  const [module, self] = await Promise.all([
+    loadFlowModule(flowModule),
+    apiCall({ verb: "get", resource: "pods", namespace, name: podName }, () =>
+      clients.core.readNamespacedPod({ name: podName, namespace }),
+    ),
+  ]);
+  const flow = selectFlow(module, env[Env.flow] || undefined);
   const environment = isKubeClusterEnvironment(flow.environment)
     ? flow.environment
     : new KubeClusterEnvironment({}, process.cwd());
-  const clients = options.clients ?? connect();
-  const self = await apiCall({ verb: "get", resource: "pods", namespace, name: podName }, () =>
-    clients.core.readNamespacedPod({ name: podName, namespace }),
-  );
   const image = env[Env.image] || environment.imageFor(flow);
   const cluster = new KubeCluster({
     clients,
