@@ -18,7 +18,7 @@ import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import { testBroker } from "./helpers/redis.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/cluster-lifecycle.ts", import.meta.url));
-const WORKER_MAIN = fileURLToPath(new URL("../src/cluster/worker-main.ts", import.meta.url));
+const FLOTILLA_BIN = fileURLToPath(new URL("../bin/flotilla.js", import.meta.url));
 
 const children: ChildProcess[] = [];
 after(() => {
@@ -54,9 +54,7 @@ describe("cluster worker lifecycle", { timeout: 60_000 }, () => {
       const child = spawn(
         process.execPath,
         [
-          "--import",
-          "tsx",
-          WORKER_MAIN,
+          FLOTILLA_BIN,
           "worker",
           "--broker",
           broker.url,

@@ -39,8 +39,8 @@ export interface LocalClusterOptions {
   /** Workers exit when the broker is gone this long, in ms. @default 10000 */
   workerDeathTimeoutMs?: number;
   /**
-   * The script workers run, with `worker` arguments. @default this package's lean worker entry
-   * (`flotilla worker` without the rest of the CLI, through tsx); give bin/flotilla.js to use the CLI.
+   * The script workers run, with `worker` arguments. @default this package's bin/flotilla.js (which
+   * loads only the `worker` command's modules).
    */
   bin?: string;
   /** Extra environment for workers. */
@@ -129,15 +129,8 @@ export class ProcessWorkerProvider implements WorkerProvider {
   }
 
   async start(spec: WorkerSpec): Promise<void> {
-    const entry =
-      this.#o.bin !== undefined
-        ? [this.#o.bin, "worker"]
-        : [
-            "--import",
-            import.meta.resolve("tsx"),
-            fileURLToPath(new URL("./worker-main.ts", import.meta.url)),
-            "worker",
-          ];
+    // The CLI loads only the invoked command's module, so `flotilla worker` starts lean.
+    const entry = [this.#o.bin ?? fileURLToPath(new URL("../../bin/flotilla.js", import.meta.url)), "worker"];
     const args = [
       ...entry,
       "--broker",
