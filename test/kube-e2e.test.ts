@@ -1,7 +1,8 @@
 // End to end with RBAC enforced (launcher and runner hold exactly what `flotilla rbac` prints):
 // both seed examples, a private registry, a custom scheduler spec, scale-up to max under a backlog
 // and back to min when idle, `runs cancel`, the runner pod deleted, SIGTERM to the runner, a
-// runner Role without `create pods`; after each, nothing of the run is left but the finished Job;
+// runner Role without `create pods`, the runner container SIGKILLed, `flotilla run --sim`; after
+// each, nothing of the run is left but the finished Job;
 // and no password appears anywhere but base64 in Secret data.
 //
 // Target: kube-sim by default. With FLOTILLA_TEST_KUBECONFIG naming a kubeconfig (an admin of
@@ -498,4 +499,32 @@ describe("lifecycle", () => {
       }
     }
   });
+});
+
+describe("flotilla run --sim", () => {
+  test(
+    "the seed min/max example runs to Success on its own embedded kube-sim, launched as the printed launcher account",
+    simOnly("--sim starts its own kube-sim"),
+    async () => {
+      const { runOnKubernetes } = await import("../src/kubernetes/run-on-kubernetes.ts");
+      const flow = selectFlow(await loadFlowModule("examples/seed-min-max/flow.ts"));
+      const out: string[] = [];
+      const started = Date.now();
+      const result = await runOnKubernetes(flow, {
+        parameters: {},
+        logger,
+        onEvent: () => {},
+        stdout: { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream,
+        sim: true,
+      });
+      console.log(
+        `# run --sim (seed min/max): ${Date.now() - started} ms to final state, kube-sim start included`,
+      );
+      assert.equal(result.state?.type, "Success", result.state?.message);
+      assert.ok(
+        captured.some((l) => l.includes("Example!")),
+        "the task's output was followed from the runner",
+      );
+    },
+  );
 });
