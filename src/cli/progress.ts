@@ -92,6 +92,14 @@ export class Progress {
     if (!this.#tty || state.type !== "Success") this.#line(`${label(slug, mapIndex)} ${summary(state)}`);
   }
 
+  /** A stream for log lines: each is written above the status line, which is then redrawn. */
+  readonly logStream = {
+    write: (chunk: string): boolean => {
+      this.#line(chunk.endsWith("\n") ? chunk.slice(0, -1) : chunk);
+      return true;
+    },
+  };
+
   /** Print a line above the status line. */
   #line(text: string): void {
     if (this.#tty && this.#lineShown) this.#out.write("\r\x1b[2K");
@@ -113,17 +121,17 @@ export class Progress {
     if (!this.#tty) return;
     const secs = ((this.#now() - this.#start) / 1000).toFixed(1);
     const parts = [`${secs}s`];
-    if (this.#running) parts.push(`${this.#running} running`);
-    for (const [type, n] of this.#counts) parts.push(`${n} ${type}`);
-    if (this.#retries) parts.push(`${this.#retries} retried`);
-    if (this.#workers !== undefined)
-      parts.push(`workers ${this.#workersKey.replace("/0", "").replace("/", "+")}`);
     for (const [slug, bar] of this.#maps) {
       if (bar.total === 0 || bar.done === bar.total) continue;
       const width = 20;
       const filled = Math.round((bar.done / bar.total) * width);
       parts.push(`${slug} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${bar.done}/${bar.total}`);
     }
+    if (this.#workers !== undefined)
+      parts.push(`workers ${this.#workersKey.replace("/0", "").replace("/", "+")}`);
+    if (this.#running) parts.push(`${this.#running} running`);
+    for (const [type, n] of this.#counts) parts.push(`${n} ${type}`);
+    if (this.#retries) parts.push(`${this.#retries} retried`);
     const cols = (this.#out as { columns?: number }).columns ?? 120;
     this.#out.write(`\r\x1b[2K${parts.join(" · ").slice(0, cols - 1)}`);
     this.#lineShown = true;

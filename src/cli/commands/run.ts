@@ -54,8 +54,9 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
   flow.validate();
   flow.resolveParameters(parameters); // fail on unknown or missing parameters before anything starts
 
-  const logger = createLogger({ format: options.logFormat ?? "pretty", stream: stderr });
   const progress = new Progress({ stream: stderr as NodeJS.WriteStream });
+  // Log lines go through the progress display, which keeps its status line below them.
+  const logger = createLogger({ format: options.logFormat ?? "pretty", stream: progress.logStream });
   const kubernetes =
     !options.local &&
     options.workers === undefined &&
