@@ -79,13 +79,13 @@ export class Progress {
     if (state.type !== "Skipped" && state.type !== "TriggerFailed")
       this.#running = Math.max(0, this.#running - 1);
     if (mapIndex >= 0) {
+      if (state.type !== "Success" && !this.#tty) this.#line(`${label(slug, mapIndex)} ${summary(state)}`);
       const bar = this.#maps.get(slug);
       if (bar) {
         bar.done++;
         if (!this.#tty && bar.done === bar.total)
           this.#line(`${slug}: ${bar.done}/${bar.total} mapped runs finished`);
       }
-      if (state.type !== "Success" && !this.#tty) this.#line(`${label(slug, mapIndex)} ${summary(state)}`);
       return;
     }
     if (state.type === "Mapped") return;
