@@ -1,7 +1,7 @@
 // The adaptive policy (src/cluster/adaptive.ts), pure: every rule of DESIGN.md §6.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type Bounds, type ObservedWorker, plan } from "../src/cluster/adaptive.ts";
+import { type Bounds, initialSize, type ObservedWorker, plan } from "../src/cluster/adaptive.ts";
 
 const bounds: Bounds = { minWorkers: 1, maxWorkers: 8, slotsPerWorker: 4, idleTimeoutMs: 1000 };
 const w = (id: string, phase: ObservedWorker["phase"], active = 0, requestedAt = 0): ObservedWorker => ({
@@ -103,5 +103,18 @@ describe("adaptive plan", () => {
       bounds,
     );
     assert.equal(d.target, 2);
+  });
+  it("starts at initialWorkers clamped to min..max: a starting size, not a floor", () => {
+    assert.equal(initialSize(bounds), 1, "minWorkers without initialWorkers");
+    assert.equal(initialSize({ ...bounds, initialWorkers: 2 }), 2);
+    assert.equal(initialSize({ ...bounds, initialWorkers: 50 }), 8, "capped by maxWorkers");
+    assert.equal(initialSize({ ...bounds, minWorkers: 3, initialWorkers: 1 }), 3, "raised to minWorkers");
+    // From 2 initial workers with no demand, the normal policy holds for idleTimeoutMs, then goes to min.
+    const seeded = { ...bounds, initialWorkers: 2 };
+    const idle = plan({ nowMs: 0, queued: 0, running: 0, workers: running(2) }, seeded);
+    assert.equal(idle.target, 2);
+    assert.match(idle.reason, /holding 2/);
+    const after = plan({ nowMs: 1000, queued: 0, running: 0, workers: running(2) }, seeded, idle.history);
+    assert.equal(after.target, 1, "back to minWorkers after the idle timeout");
   });
 });

@@ -187,6 +187,22 @@ describe("reconciling cluster core", { timeout: 30_000 }, () => {
     assert.ok(h.events.some((e) => /scale up 1 -> 3: demand 3/.test(e.reason)));
   });
 
+  it("starts initialWorkers, then retires the idle ones down to minWorkers after the idle timeout", async () => {
+    const h = await harness({ minWorkers: 1, maxWorkers: 4, initialWorkers: 3, concurrency: 1 });
+    assert.equal(h.provider.started.length, 3, "initialWorkers requested by start()");
+    runAll(h, h.provider.started);
+    for (const id of h.provider.started) await h.beat(id, 0);
+    const retire = keys(h.runId).retire;
+    // No demand: after the 100 ms idle timeout, 25 % (at least 1) per step, down to minWorkers.
+    const live = () => h.cluster.workers.filter((w) => w.phase !== "draining").length;
+    const deadline = Date.now() + 5000;
+    while (live() > 1 && Date.now() < deadline) await h.afterTicks(1);
+    assert.equal(live(), 1, "scaled down to minWorkers");
+    assert.equal((await redis.smembers(retire)).length, 2, "two idle workers retired through the broker");
+    assert.equal(h.provider.started.length, 3, "none started after the initial ones");
+    assert.ok(h.events.some((e) => /scale down 3 -> 2/.test(e.reason)));
+  });
+
   it("cancels workers that have not started before retiring running ones", async () => {
     const h = await harness({ minWorkers: 1, maxWorkers: 3, concurrency: 1 });
     const [first] = h.provider.started;

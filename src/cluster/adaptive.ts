@@ -6,7 +6,9 @@
 // scale-up policy of the Kubernetes HPA), capped by maxWorkers; never below minWorkers; scale down only
 // after demand stayed below the current size for idleTimeoutMs, at most 25 % of the workers per
 // step; cancel workers that have not started before retiring running ones; never retire a busy
-// worker. `minWorkers == maxWorkers` is a fixed-size cluster. Every decision carries its reason.
+// worker. `minWorkers == maxWorkers` is a fixed-size cluster. A cluster starts at
+// `initialSize(bounds)` (initialWorkers clamped to the bounds), a starting point, not a floor.
+// Every decision carries its reason.
 
 /** A worker as the policy sees it. */
 export interface ObservedWorker {
@@ -35,6 +37,12 @@ export interface Bounds {
   slotsPerWorker: number;
   /** How long demand must stay below the size before scaling down, in ms. */
   idleTimeoutMs: number;
+  /**
+   * Workers requested at start, clamped to `minWorkers..maxWorkers` (a Kubernetes worker spec's
+   * `replicas`). Only the starting size: the policy then scales down to `minWorkers` after
+   * `idleTimeoutMs` of low demand, as for any other size. @default minWorkers
+   */
+  initialWorkers?: number;
   /** Largest share of the workers removed in one step. @default 0.25 */
   maxScaleDownFraction?: number;
   /**
@@ -65,6 +73,12 @@ export interface Decision {
 /** Workers demanded by the load, before bounds. */
 export function demand(observed: Pick<Observed, "queued" | "running">, slotsPerWorker: number): number {
   return Math.ceil((observed.queued + observed.running) / Math.max(1, slotsPerWorker));
+}
+
+/** The size a cluster starts at: `initialWorkers` (else `minWorkers`) clamped to `minWorkers..maxWorkers`. */
+export function initialSize(bounds: Pick<Bounds, "minWorkers" | "maxWorkers" | "initialWorkers">): number {
+  const initial = bounds.initialWorkers ?? bounds.minWorkers;
+  return Math.min(bounds.maxWorkers, Math.max(bounds.minWorkers, initial));
 }
 
 /** Decide the cluster's size. Pure. */

@@ -17,7 +17,14 @@ import type { Redis } from "ioredis";
 import { ErrorCode, FlotillaError, type SerializedError, serializeError } from "../core/errors.ts";
 import type { RunEvent } from "../engine/executor.ts";
 import type { Logger } from "../engine/logging.ts";
-import { type Bounds, chooseToRemove, type History, type ObservedWorker, plan } from "./adaptive.ts";
+import {
+  type Bounds,
+  chooseToRemove,
+  type History,
+  initialSize,
+  type ObservedWorker,
+  plan,
+} from "./adaptive.ts";
 import { type BrokerEndpoint, connectBroker, describeBroker } from "./broker.ts";
 import { type Heartbeat, keys, type WorkerPhase } from "./protocol.ts";
 
@@ -111,6 +118,11 @@ export interface ReconcilerOptions {
   minWorkers: number;
   /** @default 2 */
   maxWorkers: number;
+  /**
+   * Workers requested at start, clamped to `minWorkers..maxWorkers`; then the adaptive policy
+   * applies (idle workers above `minWorkers` are retired after `idleTimeoutMs`). @default minWorkers
+   */
+  initialWorkers?: number;
   /** Task runs per worker at once. @default 16 */
   concurrency: number;
   /** Sustained low demand before scaling down, in ms. @default 2000 */
@@ -186,10 +198,10 @@ export class ReconcilingCluster implements ClusterSession {
     this.#run = run;
     this.#hooks = hooks;
     this.#o = o;
-    this.#desired = o.minWorkers;
+    this.#desired = initialSize(o);
   }
 
-  /** Open the broker, request `minWorkers` workers and start the adaptive loop. */
+  /** Open the broker, request the initial workers (`initialWorkers`, else `minWorkers`) and start the adaptive loop. */
   static async start(
     provider: WorkerProvider,
     run: ClusterRun,

@@ -30,6 +30,11 @@ export interface LocalClusterOptions {
   minWorkers?: number;
   /** Most workers at once. @default 2 */
   maxWorkers?: number;
+  /**
+   * Workers started with the cluster, clamped to `minWorkers..maxWorkers`; a starting size, not a
+   * floor (idle workers above `minWorkers` go after `idleTimeoutMs`). @default minWorkers
+   */
+  initialWorkers?: number;
   /** Task runs per worker at once. @default 16 */
   concurrency?: number;
   /** Sustained idle time before scaling down, in ms. @default 2000 */
@@ -53,6 +58,7 @@ const Schema = z
   .object({
     minWorkers: z.number().int().min(0).default(1),
     maxWorkers: z.number().int().min(1).default(2),
+    initialWorkers: z.number().int().min(0).optional(),
     concurrency: z.number().int().min(1).max(10000).default(16),
     idleTimeoutMs: z.number().int().min(0).default(2000),
     brokerHost: z.string().min(1).default("127.0.0.1"),
@@ -94,6 +100,7 @@ export class LocalCluster implements Cluster {
     this.#session = await ReconcilingCluster.start(new ProcessWorkerProvider(o), run, hooks, {
       minWorkers: o.minWorkers,
       maxWorkers: o.maxWorkers,
+      ...(o.initialWorkers !== undefined ? { initialWorkers: o.initialWorkers } : {}),
       concurrency: o.concurrency,
       idleTimeoutMs: o.idleTimeoutMs,
       workerDeathTimeoutMs: o.workerDeathTimeoutMs,
