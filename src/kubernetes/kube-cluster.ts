@@ -67,9 +67,9 @@ export class KubeCluster implements Cluster {
     for (const w of plan.warnings) run.logger.warn(w);
     const provider = new PodWorkerProvider(this.#c, hooks, run);
     return ReconcilingCluster.start(provider, run, hooks, {
-      // the worker spec's `replicas` is the initial count; the core has no separate initial size,
-      // so it raises the floor (see docs/kubernetes.md)
-      minWorkers: Math.max(o.minWorkers, plan.initialWorkers),
+      minWorkers: o.minWorkers,
+      // the worker spec's `replicas`: the starting size, not a floor (see docs/kubernetes.md)
+      initialWorkers: plan.initialWorkers,
       maxWorkers: o.maxWorkers,
       concurrency: plan.concurrency,
       idleTimeoutMs: o.idleTimeoutMs,
