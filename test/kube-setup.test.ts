@@ -102,7 +102,7 @@ describe("private registry setup", () => {
       })),
       (e: unknown) =>
         e instanceof FlotillaError &&
-        /secret "OTHER_CREDS" lacks "docker-username", "docker-email"/.test(e.message) &&
+        /secret "OTHER_CREDS" is not registry credentials: docker-username missing/.test(e.message) &&
         !e.message.includes("pw-abcdef"),
     );
     assert.equal(sim.objects("secrets", NS).filter((o) => o.metadata.name === "other-creds").length, 0);

@@ -2,6 +2,7 @@
 // Kubernetes. The curated surface: the environment and its options, the pure manifest builders
 // (for inspection and tests), RBAC, and the launcher entry the CLI uses.
 
+export type { RegistryCredentials } from "../storage/docker-credentials.ts";
 export { type ConnectOptions, connect, type KubeClients } from "./client.ts";
 export { isKubeClusterEnvironment, type KubeCallOptions, KubeClusterEnvironment } from "./environment.ts";
 export { type ApiCall, translateApiError } from "./errors.ts";
@@ -19,7 +20,7 @@ export {
 } from "./manifests.ts";
 export { jobName, Label, pullSecretName, runSelector } from "./names.ts";
 export type { KubeClusterEnvironmentOptions, ResourceList, ResourceRequirements } from "./options.ts";
-export { buildPullSecret, type DockerCredentials, ensurePullSecret } from "./pull-secret.ts";
+export { buildPullSecret, ensurePullSecret } from "./pull-secret.ts";
 export { accessChecks, buildRbac, PERMISSIONS, type Permission, type RbacOptions } from "./rbac.ts";
 export { type RunOnKubernetesOptions, runOnKubernetes, SIM_IMAGE } from "./run-on-kubernetes.ts";
 export { decodeTermination, encodeTermination, summarize, type TerminationSummary } from "./termination.ts";

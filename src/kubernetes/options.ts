@@ -36,7 +36,7 @@ export interface KubeClusterEnvironmentOptions {
   privateRegistry?: boolean;
   /**
    * Name of the Flotilla Secret holding the registry credentials (a JSON object with
-   * `docker-server`, `docker-username`, `docker-password`, `docker-email`). The Kubernetes Secret
+   * `docker-server`, `docker-username`, `docker-password`, optional `docker-email`). The Kubernetes Secret
    * is named after it as a DNS-1123 name (`DOCKER_REGISTRY_CREDENTIALS` → `docker-registry-credentials`).
    * @default "DOCKER_REGISTRY_CREDENTIALS"
    */

@@ -33,7 +33,15 @@ export async function readRegistryCredentials(
   name: string,
   options: SecretOptions = {},
 ): Promise<RegistryCredentials> {
-  const data = await new Secret(name, options).getJson();
+  return parseRegistryCredentials(name, await new Secret(name, options).getJson());
+}
+
+/**
+ * Check a registry credentials value (the parsed JSON of secret `name`); shared by `flotilla build
+ * --push` and the Kubernetes pull-secret step. Registers the password and base64(user:password)
+ * with the scrubber. Throws FLOTILLA_SECRET_INVALID naming the bad keys, never a value.
+ */
+export function parseRegistryCredentials(name: string, data: unknown): RegistryCredentials {
   const parsed = credentialsSchema.safeParse(data);
   if (!parsed.success) {
     const keys = [...new Set(parsed.error.issues.map((i) => String(i.path[0] ?? "(the value)")))];
@@ -46,6 +54,7 @@ export async function readRegistryCredentials(
     );
   }
   const creds = parsed.data;
+  registerSecret(creds["docker-password"]);
   // the form engines store in their auth file (and a registry may echo): base64("user:password")
   registerSecret(Buffer.from(`${creds["docker-username"]}:${creds["docker-password"]}`).toString("base64"));
   return creds;
