@@ -8,9 +8,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { connectBroker } from "../src/cluster/broker.ts";
+import { connectBroker, startLocalBroker } from "../src/cluster/broker.ts";
 import { LocalCluster } from "../src/cluster/local-cluster.ts";
-import { keys } from "../src/cluster/protocol.ts";
+import { keys, PROTOCOL_VERSION, type RunSettings } from "../src/cluster/protocol.ts";
+import { flowFingerprint } from "../src/core/fingerprint.ts";
 import type { RunEvent } from "../src/engine/executor.ts";
 import { silentLogger } from "../src/engine/logging.ts";
 import { ClusterExecutor } from "../src/executors/cluster.ts";
@@ -167,5 +168,55 @@ describe("cluster worker lifecycle", { timeout: 60_000 }, () => {
       "the scale-down is a policy decision with its reason",
     );
     assert.ok(finishedAt > 0);
+  });
+
+  it("a worker that lost its broker exits 1 at the death timeout, not seconds later", async () => {
+    const broker = await startLocalBroker();
+    after(() => broker.stop());
+    const runId = `death-${process.pid}-${Date.now()}`;
+    const flow = selectFlow(await loadFlowModule(FIXTURE), "retire-under-load");
+    const settings: RunSettings = {
+      protocol: PROTOCOL_VERSION,
+      runId,
+      flow: flow.name,
+      fingerprint: flowFingerprint(flow),
+      lockDurationMs: 4000,
+      stalledIntervalMs: 1000,
+      maxStalledCount: 3,
+      heartbeatMs: 200,
+    };
+    const redis = await connectBroker(broker.endpoint);
+    await redis.hset(keys(runId).meta, "settings", JSON.stringify(settings));
+    const deathTimeoutMs = 1000;
+    const child = spawn(
+      process.execPath,
+      [
+        ...[FLOTILLA_BIN, "worker", "--broker", broker.url, "--flow-module", FIXTURE],
+        ...["--flow", "retire-under-load", "--run-id", runId, "--worker-id", "doomed"],
+        ...["--death-timeout-ms", String(deathTimeoutMs)],
+      ],
+      {
+        env: { ...process.env, FLOTILLA_BROKER_PASSWORD: broker.password },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    children.push(child);
+    let stderr = "";
+    child.stderr?.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    // The worker is up once it says so on the run's output stream.
+    const reply = await redis.xread("COUNT", 1, "BLOCK", 15_000, "STREAMS", keys(runId).out, "0");
+    redis.disconnect();
+    assert.ok(reply !== null, `the worker never reported in: ${stderr}`);
+    await broker.stop();
+    const lostAt = Date.now();
+    assert.equal(await exitOf(child, 15_000), 1, stderr);
+    const tookMs = Date.now() - lostAt;
+    // It notices within one heartbeat period of the timeout, then exits at once.
+    // (Its clock runs from its last heartbeat answered, up to two periods before the broker went.)
+    assert.ok(tookMs >= deathTimeoutMs - 2 * settings.heartbeatMs, `exited ${tookMs} ms after the broker`);
+    assert.ok(tookMs < deathTimeoutMs + settings.heartbeatMs + 1000, `exited ${tookMs} ms after the broker`);
+    assert.match(stderr, /has been unreachable for \d+ s \(death timeout 1000 ms\)/);
   });
 });

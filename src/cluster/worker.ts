@@ -122,6 +122,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
   // Connect, retrying until the death timeout: pods may start before the broker is up.
   const control = await connectWithin(options.broker, o.deathTimeoutMs, `flotilla-worker-${workerId}`);
   if (control instanceof FlotillaError) return { exitCode: 1, reason: control.message };
+  // Connection errors while the broker is away are expected; the death timeout decides.
+  control.on("error", (e: Error) => logger.debug({ err: e.message }, "broker connection error"));
 
   const runId = o.runId ?? (await waitFor(() => control.get(CURRENT_RUN_KEY), options.signal));
   if (runId === undefined) {

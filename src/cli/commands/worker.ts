@@ -123,8 +123,9 @@ export const workerCommand = (program: Command): void => {
       const result = await worker({ ...opts, signal: controller.signal });
       process.stdin.pause();
       if (result.exitCode !== 0) process.stderr.write(`flotilla worker: ${result.reason}\n`);
-      process.exitCode = result.exitCode;
-      // BullMQ may keep a reconnect timer after a lost broker; do not linger.
-      setTimeout(() => process.exit(result.exitCode), 2000).unref();
+      // Exit now: everything a drain owes the runner was awaited by runWorker, and after a lost
+      // broker BullMQ's and ioredis's reconnect timers would keep the process up for seconds.
+      // (stderr is synchronous for files, pipes and terminals on Linux: the reason is written.)
+      process.exit(result.exitCode);
     });
 };
