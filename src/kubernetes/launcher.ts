@@ -16,7 +16,7 @@ import { newRunId } from "../engine/run.ts";
 import { registerSecret } from "../secrets/redact.ts";
 import { type KubeClients, rawBody } from "./client.ts";
 import type { KubeClusterEnvironment } from "./environment.ts";
-import { apiCall, isNotFound } from "./errors.ts";
+import { apiCall, isNotFound, translateApiError } from "./errors.ts";
 import { buildBrokerSecret, buildRunnerJob, buildWorkerPod, Env, planWorkers } from "./manifests.ts";
 import { brokerSecretName, FLOTILLA_CONTAINER, jobName, Label, labelValue } from "./names.ts";
 import { podStartFailure, type StartFailure } from "./pod-status.ts";
@@ -143,20 +143,26 @@ export async function launchRun(
   };
 }
 
-/** Delete the Job (pods with it: Background propagation) and the broker Secret; 404s are fine. */
+/**
+ * Delete the Job (pods with it: Background propagation) and the broker Secret; 404s are fine,
+ * other failures are translated (verb, resource, namespace, the fix).
+ */
 export async function deleteQuietly(
   clients: KubeClients,
   namespace: string,
   job: string,
   secret: string,
 ): Promise<void> {
+  const notFoundIsFine = (e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e));
   await Promise.all([
-    clients.batch
-      .deleteNamespacedJob({ name: job, namespace, propagationPolicy: "Background" })
-      .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e))),
-    clients.core
-      .deleteNamespacedSecret({ name: secret, namespace })
-      .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e))),
+    apiCall({ verb: "delete", resource: "jobs.batch", namespace, name: job }, () =>
+      clients.batch
+        .deleteNamespacedJob({ name: job, namespace, propagationPolicy: "Background" })
+        .catch(notFoundIsFine),
+    ),
+    apiCall({ verb: "delete", resource: "secrets", namespace, name: secret }, () =>
+      clients.core.deleteNamespacedSecret({ name: secret, namespace }).catch(notFoundIsFine),
+    ),
   ]);
 }
 
@@ -257,13 +263,28 @@ async function followWatched(
         return state;
       }
     } else {
-      const job = await clients.batch
-        .readNamespacedJob({ name: f.jobName, namespace: f.namespace })
-        .catch(() => undefined);
-      const cond = job?.status?.conditions?.find((c) => c.type === "Failed" && c.status === "True");
+      // only a 404 means the Job is gone; any other failure is looked at again at the next resync
+      let job: Awaited<ReturnType<KubeClients["batch"]["readNamespacedJob"]>> | undefined;
+      try {
+        job = await clients.batch.readNamespacedJob({ name: f.jobName, namespace: f.namespace });
+      } catch (error) {
+        if (isNotFound(error)) return failed(`runner Job ${f.jobName} is gone (cancelled or deleted)`);
+        f.logger?.debug(
+          {
+            err: translateApiError(error, {
+              verb: "get",
+              resource: "jobs.batch",
+              namespace: f.namespace,
+              name: f.jobName,
+            }).message,
+          },
+          "reading the runner Job failed; trying again",
+        );
+        continue;
+      }
+      const cond = job.status?.conditions?.find((c) => c.type === "Failed" && c.status === "True");
       if (cond)
         return failed(`runner Job ${f.jobName} failed: ${cond.reason ?? ""} ${cond.message ?? ""}`.trim());
-      if (job === undefined) return failed(`runner Job ${f.jobName} is gone (cancelled or deleted)`);
     }
   }
   return failed("run cancelled");

@@ -26,7 +26,7 @@ export const PERMISSIONS: readonly Permission[] = [
     actor: "launcher",
     apiGroup: "batch",
     resource: "jobs",
-    verbs: ["create", "get", "list", "watch", "delete"],
+    verbs: ["create", "get", "list", "delete"],
     why: "create, follow and cancel runner Jobs; `flotilla runs`",
   },
   {
@@ -68,7 +68,7 @@ export const PERMISSIONS: readonly Permission[] = [
     actor: "runner",
     apiGroup: "",
     resource: "events",
-    verbs: ["list", "watch"],
+    verbs: ["list"],
     why: "explain a worker that does not start",
   },
 ];
