@@ -332,7 +332,8 @@ export class ClusterExecutor implements Executor {
           buffer = [];
           rd.disconnect();
           await withTimeout(reading, 1000);
-          await withTimeout(session?.close() ?? Promise.resolve(), 30000);
+          // Queue and connections first, while the broker is still there: closed after a cluster
+          // stopped its broker, they would wait out their timeouts reconnecting to nothing.
           if (session === undefined) {
             // A shared broker: leave it clean.
             await withTimeout(
@@ -348,6 +349,7 @@ export class ClusterExecutor implements Executor {
             2000,
           );
           r.disconnect();
+          await withTimeout(session?.close() ?? Promise.resolve(), 30000);
         },
       };
     } catch (error) {
