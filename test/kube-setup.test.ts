@@ -1,16 +1,19 @@
 // On kube-sim with RBAC enforced: `flotilla rbac` objects applied, `flotilla doctor` naming each
 // missing permission, the private-registry setup step, and the launcher (Secret owned by the Job,
-// fail fast on a runner image that cannot be pulled, cancel leaves nothing).
+// fail fast on a runner image that cannot be pulled, cancel leaves nothing), `flotilla runs get`
+// naming why a detached run's runner pod cannot start.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { doctor } from "../src/cli/commands/doctor.ts";
+import { cancelRun, getRun } from "../src/cli/commands/runs.ts";
 import { FlotillaError } from "../src/core/errors.ts";
 import { Flow } from "../src/core/flow.ts";
 import { task } from "../src/core/task.ts";
 import { connect } from "../src/kubernetes/client.ts";
 import { KubeClusterEnvironment } from "../src/kubernetes/environment.ts";
+import { PodWatch } from "../src/kubernetes/pod-watch.ts";
 import { ensurePullSecret } from "../src/kubernetes/pull-secret.ts";
 import { buildRbac } from "../src/kubernetes/rbac.ts";
 import { scrub } from "../src/secrets/redact.ts";
@@ -153,5 +156,63 @@ describe("launcher", () => {
     assert.ok(Date.now() - started < 15_000);
     await sim.waitFor("jobs", NS, job.metadata.name, (o) => o === undefined, 10_000);
     await sim.waitFor("secrets", NS, secret.metadata.name, (o) => o === undefined, 10_000);
+  });
+});
+
+/** Wait (by watch, within `timeoutMs`) until the pods of run `runId` satisfy `ok`. */
+async function untilPods(runId: string, ok: (pods: k8s.V1Pod[]) => boolean, timeoutMs: number) {
+  const watch = new PodWatch({
+    clients: connect({ kubeConfig: sim.kubeConfig() }),
+    namespace: NS,
+    labelSelector: `flotilla.io/flow-run-id=${runId}`,
+  });
+  const deadline = Date.now() + timeoutMs;
+  try {
+    await watch.ready;
+    let seen = -1;
+    while (!ok(watch.pods())) {
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new Error(
+          `pods of run ${runId} not as expected after ${timeoutMs} ms: ${JSON.stringify(watch.pods().map((p) => p.status))}`,
+        );
+      await watch.changed(seen, left);
+      seen = watch.version;
+    }
+  } finally {
+    watch.stop();
+  }
+}
+
+describe("runs", () => {
+  test("runs get on a detached run whose runner image cannot be pulled: Stuck, with the reason; cancel leaves nothing", async () => {
+    const { kubeConfig } = await sim.serviceAccountKubeconfig(NS, "launcher");
+    const clients = connect({ kubeConfig });
+    const env = new KubeClusterEnvironment({ image: "registry.invalid/detached:1", namespace: NS });
+    const say = task("say", async () => "hi");
+    const flow = new Flow("detached-test");
+    flow.addTask(say);
+    flow.modulePath = `${process.cwd()}/examples/seed-min-max/flow.ts`;
+    const handle = await env.execute(flow, { clients }); // not followed: nothing fails it fast
+    const pullFailed = (pods: k8s.V1Pod[]) =>
+      pods.some((p) =>
+        [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])].some((c) =>
+          /ErrImagePull|ImagePullBackOff/.test(c.state?.waiting?.reason ?? ""),
+        ),
+      );
+    await untilPods(handle.runId, pullFailed, 15_000);
+    const info = await getRun(handle.runId, { namespace: NS, clients });
+    assert.equal(info.status, "Stuck");
+    assert.match(
+      info.message ?? "",
+      /runner pod \S+: (ErrImagePull|ImagePullBackOff): container "(broker|flotilla)" \((redis:|registry\.invalid\/detached:1)/,
+    );
+    assert.ok(info.message?.includes(`flotilla runs cancel ${handle.runId}`), info.message);
+    await cancelRun(handle.runId, { namespace: NS, clients });
+    await untilPods(handle.runId, (pods) => pods.length === 0, 10_000);
+    const left = ["jobs", "secrets"].flatMap((r) =>
+      sim.objects(r, NS).filter((o) => o.metadata.labels?.["flotilla.io/flow-run-id"] === handle.runId),
+    );
+    assert.deepEqual(left, [], "no Job or Secret of the run remains");
   });
 });

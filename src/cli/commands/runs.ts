@@ -14,6 +14,7 @@ import {
   labelValue,
   MANAGED_BY,
 } from "../../kubernetes/names.ts";
+import { fatalReason } from "../../kubernetes/pod-status.ts";
 import { decodeTermination } from "../../kubernetes/termination.ts";
 
 export interface RunsOptions extends ConnectOptions {
@@ -27,7 +28,10 @@ export interface RunInfo {
   runId: string;
   flow: string;
   job: string;
-  /** Running, Succeeded, Failed (from the Job), with the final state's message when known. */
+  /**
+   * Pending, Running, Succeeded, Failed (from the Job); the final state's type once known; `Stuck`
+   * when the runner pod cannot start (image pull, crash loop, unschedulable): `message` says why.
+   */
   status: string;
   message?: string;
   startedAt?: string;
@@ -83,14 +87,23 @@ export async function getRun(runId: string, o: RunsOptions = {}): Promise<RunInf
   const info = (await listRuns({ ...o, clients, namespace })).find((r) => r.runId === labelValue(runId));
   if (!info) {
     throw new FlotillaError(ErrorCode.Usage, `no run ${runId} in namespace "${namespace}"`, {
-      hint: "list runs with `flotilla runs list` (finished runs are kept until their ttlSecondsAfterFinished)",
+      hint: "give the full run id from `flotilla runs list` (finished runs are kept until their ttlSecondsAfterFinished)",
       usage: true,
     });
   }
   const pod = await runnerPod(clients, namespace, runId);
   const term = pod?.status?.containerStatuses?.find((c) => c.name === FLOTILLA_CONTAINER)?.state?.terminated;
   const summary = decodeTermination(term?.message);
-  return summary ? { ...info, status: summary.type, message: summary.message } : info;
+  if (summary) return { ...info, status: summary.type, message: summary.message };
+  // a detached run has no follower to fail it fast: say why its runner pod cannot start
+  const stuck = pod && !term ? fatalReason(pod) : undefined;
+  return stuck
+    ? {
+        ...info,
+        status: "Stuck",
+        message: `runner pod ${pod?.metadata?.name}: ${stuck.reason}: ${stuck.detail}; it will not start by itself: \`flotilla runs cancel ${info.runId}\`, fix the cause, run again`,
+      }
+    : info;
 }
 
 /** The runner container's output. */
@@ -113,7 +126,10 @@ export async function cancelRun(runId: string, o: RunsOptions = {}): Promise<Run
   const { clients, namespace } = clientsOf(o);
   const jobs = await runJobs(clients, namespace, runId);
   if (jobs.length === 0) {
-    throw new FlotillaError(ErrorCode.Usage, `no run ${runId} in namespace "${namespace}"`, { usage: true });
+    throw new FlotillaError(ErrorCode.Usage, `no run ${runId} in namespace "${namespace}"`, {
+      hint: "give the full run id from `flotilla runs list` (and -n for another namespace)",
+      usage: true,
+    });
   }
   const out: RunInfo[] = [];
   for (const j of jobs) {
@@ -148,7 +164,7 @@ export const runsCommand = (program: Command): void => {
       .option("-n, --namespace <ns>", "namespace (default: the context's)")
       .option("--kubeconfig <file>", "kubeconfig file")
       .option("--context <name>", "kubeconfig context")
-      .option("--output <format>", "table or json", "table");
+      .option("-o, --output <format>", "table or json", "table");
   common(runs.command("list").description("list runs (newest first)")).action(async (o: RunsOptions) => {
     process.stdout.write(print(await listRuns(o), o.output));
   });
