@@ -16,6 +16,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Queue, Worker } from "bullmq";
 import { bullConnection, type LocalBroker, startLocalBroker } from "../src/cluster/broker.ts";
+import { withDeadline } from "../src/cluster/deadline.ts";
 import { LocalCluster } from "../src/cluster/local-cluster.ts";
 import type {
   Executor,
@@ -499,24 +500,12 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function round(x: number): number {
-  return Math.round(x * 100) / 100;
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return withDeadline(promise, ms, () => new Error(`bench: no ${what} within ${ms} ms`));
 }
 
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`bench: no ${what} within ${ms} ms`)), ms);
-    promise.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
 }
 
 // Not awaited at the top level: the workers and this process import this module as a flow module,

@@ -19,6 +19,7 @@ import type { ConnectionOptions } from "bullmq";
 import { Redis, type RedisOptions } from "ioredis";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import { registerSecret } from "../secrets/redact.ts";
+import { withDeadline } from "./deadline.ts";
 
 /** Where a broker is and how to log in. */
 export interface BrokerEndpoint {
@@ -54,9 +55,7 @@ export function parseBrokerUrl(url: string, password?: string): BrokerEndpoint {
     throw new FlotillaError(
       ErrorCode.Usage,
       `the broker URL must start with redis://, got ${parsed.protocol}//`,
-      {
-        usage: true,
-      },
+      { hint: "give it as redis://host:port[/db], e.g. redis://127.0.0.1:6379", usage: true },
     );
   }
   const fromUrl = parsed.password === "" ? undefined : decodeURIComponent(parsed.password);
@@ -72,6 +71,7 @@ export function parseBrokerUrl(url: string, password?: string): BrokerEndpoint {
         ErrorCode.Usage,
         `the broker URL's path must be a database number, got "/${db}"`,
         {
+          hint: "give it as redis://host:port/N with N a Redis database number, e.g. redis://127.0.0.1:6379/0",
           usage: true,
         },
       );
@@ -146,12 +146,13 @@ export async function connectBroker(endpoint: BrokerEndpoint, options: ConnectOp
   };
   redis.on("error", onError);
   try {
-    await withTimeout(
+    await withDeadline(
       (async () => {
         await redis.connect();
         await redis.ping();
       })(),
       timeoutMs,
+      () => new Error(`no answer within ${timeoutMs} ms`),
     );
     return redis;
   } catch (error) {
@@ -179,22 +180,6 @@ export function brokerError(endpoint: BrokerEndpoint, error: unknown): FlotillaE
       hint: "check that Redis runs there and that this machine can reach it",
     },
   );
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
 }
 
 /** Options of `startLocalBroker`. */

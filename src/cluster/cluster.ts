@@ -26,6 +26,7 @@ import {
   plan,
 } from "./adaptive.ts";
 import { type BrokerEndpoint, connectBroker, describeBroker } from "./broker.ts";
+import { settlesWithin } from "./deadline.ts";
 import { type Heartbeat, keys, type WorkerPhase } from "./protocol.ts";
 
 /** The run a cluster serves. */
@@ -444,7 +445,10 @@ export class ReconcilingCluster implements ClusterSession {
       const asked =
         !this.#brokerLost &&
         this.#redis !== undefined &&
-        (await within(this.#redis.sadd(keys(this.#run.runId).retire, ...live.map((w) => w.id), "-"), 1000));
+        (await settlesWithin(
+          this.#redis.sadd(keys(this.#run.runId).retire, ...live.map((w) => w.id), "-"),
+          1000,
+        ));
       for (const w of live) w.phase = "draining";
       if (live.length > 0) this.#emit(`run over: retiring ${live.length} worker(s)`);
       if (asked) await this.#allExited(this.#o.closeGraceMs);
@@ -459,19 +463,4 @@ export class ReconcilingCluster implements ClusterSession {
     })();
     return this.#closing;
   }
-}
-
-/** True if `promise` settles successfully within `ms`. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  const ok = promise.then(
-    () => true,
-    () => false,
-  );
-  const result = await Promise.race([ok, timeout]);
-  clearTimeout(timer);
-  return result;
 }

@@ -22,6 +22,7 @@ import { createLogger, type LogFormat, type Logger } from "../engine/logging.ts"
 import { runTask, type TaskRunnerEnv } from "../engine/task-runner.ts";
 import { loadFlowModule, selectFlow } from "../storage/module.ts";
 import { type BrokerEndpoint, bullConnection, connectBroker, describeBroker } from "./broker.ts";
+import { withDeadline } from "./deadline.ts";
 import { OutputStream } from "./output.ts";
 import {
   CURRENT_RUN_KEY,
@@ -250,7 +251,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
     }
     if (beating) return;
     beating = true;
-    withDeadline(heartbeat(), Math.max(200, settings.heartbeatMs * 2))
+    withDeadline(heartbeat(), Math.max(200, settings.heartbeatMs * 2), () => new Error("heartbeat timed out"))
       .then((retire) => {
         lastContact = Date.now();
         if (retire) void stop("retired by the runner", 0, false);
@@ -354,22 +355,6 @@ async function waitFor(
     if (v !== null) return v;
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("timeout")), ms);
-    promise.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
 }
 
 /** Route console output made inside a task run to that task's logger; restore with the returned function. */

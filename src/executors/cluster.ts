@@ -20,6 +20,7 @@ import {
   parseBrokerUrl,
 } from "../cluster/broker.ts";
 import type { Cluster, ClusterSession } from "../cluster/cluster.ts";
+import { settlesWithin } from "../cluster/deadline.ts";
 import {
   CURRENT_RUN_KEY,
   decodeBatch,
@@ -331,12 +332,12 @@ export class ClusterExecutor implements Executor {
           clearInterval(watch);
           buffer = [];
           rd.disconnect();
-          await withTimeout(reading, 1000);
+          await settlesWithin(reading, 1000);
           // Queue and connections first, while the broker is still there: closed after a cluster
           // stopped its broker, they would wait out their timeouts reconnecting to nothing.
           if (session === undefined) {
             // A shared broker: leave it clean.
-            await withTimeout(
+            await settlesWithin(
               Promise.all([
                 q.obliterate({ force: true }).catch(() => {}),
                 r.del(k.meta, k.out, k.workers, k.retire).catch(() => {}),
@@ -344,12 +345,12 @@ export class ClusterExecutor implements Executor {
               2000,
             );
           }
-          await withTimeout(
+          await settlesWithin(
             q.close().catch(() => {}),
             2000,
           );
           r.disconnect();
-          await withTimeout(session?.close() ?? Promise.resolve(), 30000);
+          await settlesWithin(session?.close() ?? Promise.resolve(), 30000);
         },
       };
     } catch (error) {
@@ -384,21 +385,5 @@ function relayLog(ctx: ExecutorContext, line: string): void {
     ...(typeof fields.task === "string" ? { slug: fields.task } : {}),
     ...(typeof fields.mapIndex === "number" ? { mapIndex: fields.mapIndex } : {}),
     ...(typeof fields.worker === "string" ? { worker: fields.worker } : {}),
-  });
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(undefined), ms);
-    promise.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      () => {
-        clearTimeout(t);
-        resolve(undefined);
-      },
-    );
   });
 }
