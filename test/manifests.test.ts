@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { Job } from "kubernetes-models/batch/v1";
 import { Pod } from "kubernetes-models/v1";
 import type { IEnvVar } from "kubernetes-models/v1/EnvVar";
+import { createLogger } from "../src/engine/logging.ts";
 import {
   buildBrokerSecret,
   buildRunnerJob,
@@ -16,6 +17,7 @@ import {
   setEnv,
 } from "../src/kubernetes/manifests.ts";
 import { compileOptions, type KubeClusterEnvironmentOptions } from "../src/kubernetes/options.ts";
+import { runOnKubernetes } from "../src/kubernetes/run-on-kubernetes.ts";
 import {
   loadWorkerSpec,
   parseSpec,
@@ -23,6 +25,7 @@ import {
   type SchedulerSpec,
   WORKER_SPEC_RULE,
 } from "../src/kubernetes/spec-files.ts";
+import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 
 const run = {
   flowName: "Min / Max Workers Example",
@@ -304,4 +307,56 @@ test("worker pods inherit the runner pod's pull secrets, deduplicated", () => {
     { name: "docker-registry-credentials" },
     { name: "team-pull" },
   ]);
+});
+
+describe("flotilla run --dry-run (the seed's custom worker example)", () => {
+  test("prints every object a run creates at start, apiVersion/kind first, no secret value; needs no cluster", async () => {
+    const flow = selectFlow(await loadFlowModule("examples/seed-custom-worker/flow.ts"));
+    const lines: string[] = [];
+    let out = "";
+    const result = await runOnKubernetes(flow, {
+      parameters: {},
+      logger: createLogger({ stream: { write: (l: string) => lines.push(l) } }),
+      onEvent: () => {},
+      stdout: {
+        write: (chunk: string) => {
+          out += chunk;
+          return true;
+        },
+      } as unknown as NodeJS.WritableStream,
+      dryRun: "json",
+      namespace: "team-a",
+      kubeconfig: "does-not-exist.kubeconfig", // never read: a dry run touches no cluster
+    });
+    assert.equal(result.exitCode, 0);
+    // biome-ignore lint/suspicious/noExplicitAny: reading arbitrary Kubernetes objects back
+    type Loose = Record<string, any>;
+    const list = JSON.parse(out) as { kind: string; items: Loose[] };
+    assert.equal(list.kind, "List");
+    assert.deepEqual(
+      list.items.map((o) => `${o.kind} ${o.metadata.name.replace(/[0-9a-f]{8}/, "<run8>")}`),
+      [
+        "Secret flotilla-custom-worker-spec-kubernetes-exam-<run8>-broker",
+        "Job flotilla-custom-worker-spec-kubernetes-exam-<run8>",
+        "Pod flotilla-custom-worker-spec-kubernetes-exam-<run8>-w-w1",
+        "Pod flotilla-custom-worker-spec-kubernetes-exam-<run8>-w-w2", // the spec's replicas: 2
+      ],
+    );
+    for (const o of list.items) {
+      assert.deepEqual(Object.keys(o).slice(0, 2), ["apiVersion", "kind"]);
+      assert.equal(o.metadata.namespace, "team-a");
+    }
+    const [secret, , worker] = list.items;
+    assert.match(secret!.data.password, /^<generated at launch, never printed>$/);
+    assert.equal(worker!.spec.replicas, undefined, "replicas is not a Pod field: removed");
+    assert.deepEqual(worker!.metadata.labels.foo, "bar", "the spec's labels kept");
+    const password = worker!.spec.containers[0].env.find(
+      (e: IEnvVar) => e.name === "FLOTILLA_BROKER_PASSWORD",
+    );
+    assert.ok(password.valueFrom.secretKeyRef, "the broker password only by secretKeyRef");
+    assert.ok(
+      lines.some((l) => l.includes("dask-worker args translated")),
+      "the Dask args warning is logged",
+    );
+  });
 });

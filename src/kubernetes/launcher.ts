@@ -53,16 +53,18 @@ export function plannedObjects(
   });
   secret.data = { password: "<generated at launch, never printed>" };
   const plan = planWorkers(env.options, env.specs.worker);
-  // one worker pod as the runner will create it (initialWorkers of them, up to maxWorkers)
-  const { object: worker, warnings: workerWarnings } = buildWorkerPod(env.options, env.specs.worker, run, {
-    workerId: "w1",
-    owner: { name: "<runner pod>", uid: "<runner pod uid>" },
-    brokerHost: "<runner pod IP>",
-    concurrency: plan.concurrency,
-  });
+  // the worker pods the runner creates at start (initialWorkers; it scales up to maxWorkers later)
+  const workers = Array.from({ length: plan.initialWorkers }, (_, i) =>
+    buildWorkerPod(env.options, env.specs.worker, run, {
+      workerId: `w${i + 1}`,
+      owner: { name: "<runner pod>", uid: "<runner pod uid>" },
+      brokerHost: "<runner pod IP>",
+      concurrency: plan.concurrency,
+    }),
+  );
   return {
-    objects: [secret, job, worker] as object[],
-    warnings: [...env.warnings, ...warnings, ...plan.warnings, ...workerWarnings],
+    objects: [secret, job, ...workers.map((w) => w.object)] as object[],
+    warnings: [...env.warnings, ...warnings, ...plan.warnings, ...(workers[0]?.warnings ?? [])],
   };
 }
 

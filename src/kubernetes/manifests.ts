@@ -273,7 +273,7 @@ export function buildRunnerJob(options: KubeClusterOptions, specs: Specs, run: R
     broker,
   ];
   appendPullSecret(podSpec, options);
-  return { object: base, warnings };
+  return { object: canonicalOrder(base), warnings };
 }
 
 /** Everything a worker pod needs to know about its run and its owner. */
@@ -350,7 +350,7 @@ export function buildWorkerPod(
     { name: Env.podName, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
   ]);
   appendPullSecret(spec, options, id.pullSecrets);
-  return { object: base, warnings };
+  return { object: canonicalOrder(base), warnings };
 }
 
 /** Set Flotilla's env vars by name: replace in place when present, append otherwise. */
@@ -368,6 +368,13 @@ export function setEnv(existing: readonly IEnvVar[] | undefined, forced: readonl
   const podIp = out.findIndex((e) => e.name === Env.podIp);
   if (podIp > 0) out.unshift(...out.splice(podIp, 1));
   return out;
+}
+
+/** apiVersion, kind, metadata, spec first (a user's spec may omit or reorder them): readable output. */
+function canonicalOrder<T extends { apiVersion?: string; kind?: string; metadata?: unknown; spec?: unknown }>(
+  o: T,
+): T {
+  return { apiVersion: o.apiVersion, kind: o.kind, metadata: o.metadata, spec: o.spec, ...o };
 }
 
 function fillImage(container: IContainer, image: string, file: string): string[] {
