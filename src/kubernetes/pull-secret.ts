@@ -7,6 +7,7 @@
 // `fieldValidation=Strict`.
 
 import type { ISecret } from "kubernetes-models/v1/Secret";
+import { FlotillaError } from "../core/errors.ts";
 import { registerSecret } from "../secrets/redact.ts";
 import { Secret } from "../secrets/secret.ts";
 import { parseRegistryCredentials, type RegistryCredentials } from "../storage/docker-credentials.ts";
@@ -69,7 +70,20 @@ export async function ensurePullSecret(
   } catch (error) {
     if (!isNotFound(error)) throw translateApiError(error, { verb: "get", ...call });
   }
-  const creds = parseRegistryCredentials(dockerSecret, await readSecret(dockerSecret));
+  let creds: RegistryCredentials;
+  try {
+    creds = parseRegistryCredentials(dockerSecret, await readSecret(dockerSecret));
+  } catch (error) {
+    if (!(error instanceof FlotillaError)) throw error;
+    // say why the secret is needed and the other way out (the messages name no value)
+    throw new FlotillaError(
+      error.code,
+      `privateRegistry: the image pull Secret "${name}" is not in namespace "${namespace}" and cannot be made from Flotilla secret "${dockerSecret}": ${error.message}`,
+      {
+        hint: `${error.hint ?? `store it with \`flotilla secrets set ${dockerSecret}\``}; or create the pull Secret yourself: \`kubectl create secret docker-registry ${name} -n ${namespace} --docker-server=... --docker-username=... --docker-password=...\``,
+      },
+    );
+  }
   const body = buildPullSecret(name, namespace, creds);
   try {
     await apiCall({ verb: "create", ...call }, () =>
