@@ -56,6 +56,11 @@ export interface ClusterSession {
   readonly broker: BrokerEndpoint;
   /** A worker reported its phase on the output stream (faster than its heartbeat). */
   observe(workerId: string, phase: WorkerPhase, reason?: string): void;
+  /**
+   * Task runs were submitted: if they are more than the workers there are can run, decide now
+   * instead of at the next adapt interval (a backlog starts the scale-up at once).
+   */
+  demandChanged(): void;
   /** Fix the size (turns adaptive scaling off), as `cluster.scale(n)` in Dask. */
   scale(workers: number): Promise<void>;
   /** Retire every worker, remove what is left, release the broker. Idempotent. */
@@ -176,6 +181,8 @@ export class ReconcilingCluster implements ClusterSession {
   #seq = 0;
   #lock: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
+  /** A tick is running or scheduled: ticks never overlap. */
+  #ticking = false;
   #closing: Promise<void> | undefined;
   #startFailures = 0;
   #brokerLost = false;
@@ -232,7 +239,7 @@ export class ReconcilingCluster implements ClusterSession {
     await cluster.reconcile();
     cluster.#redis = await connectBroker(lease.runner, { connectionName: "flotilla-cluster" });
     cluster.#redis.on("error", () => {});
-    cluster.#timer = setInterval(() => void cluster.#tick(), o.adaptIntervalMs);
+    cluster.#timer = setInterval(() => cluster.#scheduleTick(), o.adaptIntervalMs);
     return cluster;
   }
 
@@ -350,6 +357,30 @@ export class ReconcilingCluster implements ClusterSession {
     }
     this.#emit(`worker ${e.workerId} exited: ${e.reason}`);
     void this.reconcile();
+  }
+
+  demandChanged(): void {
+    if (!this.#adaptive || this.#ticking) return;
+    const live = this.workers.filter((w) => w.phase !== "draining").length;
+    if (live >= this.#o.maxWorkers || this.#hooks.outstanding() <= live * this.#o.concurrency) return;
+    this.#ticking = true;
+    setImmediate(() => void this.#runTick());
+  }
+
+  #scheduleTick(): void {
+    if (this.#ticking) return;
+    this.#ticking = true;
+    void this.#runTick();
+  }
+
+  async #runTick(): Promise<void> {
+    try {
+      await this.#tick();
+    } catch (error) {
+      this.#run.logger.warn({ err: String(error) }, "adaptive tick failed; retrying on the next one");
+    } finally {
+      this.#ticking = false;
+    }
   }
 
   async #tick(): Promise<void> {

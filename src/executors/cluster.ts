@@ -325,6 +325,7 @@ export class ClusterExecutor implements Executor {
             buffer.push({ name: run.slug, data, opts: { jobId: id } });
           }
           schedule();
+          session?.demandChanged();
         },
         async close() {
           if (closed) return;
