@@ -219,4 +219,38 @@ describe("cluster worker lifecycle", { timeout: 60_000 }, () => {
     assert.ok(tookMs < deathTimeoutMs + settings.heartbeatMs + 1000, `exited ${tookMs} ms after the broker`);
     assert.match(stderr, /has been unreachable for \d+ s \(death timeout 1000 ms\)/);
   });
+
+  it("a worker waiting for a run exits 1 at the death timeout when the broker goes", async () => {
+    const broker = await startLocalBroker();
+    after(() => broker.stop());
+    const child = spawn(
+      process.execPath,
+      [
+        ...[FLOTILLA_BIN, "worker", "--broker", broker.url, "--flow-module", FIXTURE],
+        ...["--flow", "retire-under-load", "--worker-id", "waiting", "--death-timeout-ms", "1000"],
+      ],
+      {
+        env: { ...process.env, FLOTILLA_BROKER_PASSWORD: broker.password },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    children.push(child);
+    let stderr = "";
+    child.stderr?.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    // Connected: its connection shows in the broker's client list.
+    const redis = await connectBroker(broker.endpoint);
+    const deadline = Date.now() + 15_000;
+    while (!String(await redis.client("LIST")).includes("flotilla-worker-waiting")) {
+      assert.ok(Date.now() < deadline, `the worker never connected: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    redis.disconnect();
+    await broker.stop();
+    const lostAt = Date.now();
+    assert.equal(await exitOf(child, 15_000), 1, stderr);
+    assert.ok(Date.now() - lostAt < 2500, `exited ${Date.now() - lostAt} ms after the broker`);
+    assert.match(stderr, /unreachable for 1000 ms \(death timeout\) before the run started/);
+  });
 });

@@ -126,17 +126,39 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
   // Connection errors while the broker is away are expected; the death timeout decides.
   control.on("error", (e: Error) => logger.debug({ err: e.message }, "broker connection error"));
 
-  const runId = o.runId ?? (await waitFor(() => control.get(CURRENT_RUN_KEY), options.signal));
-  if (runId === undefined) {
+  // Until the run starts, a read that gets no answer for the death timeout means the broker is gone.
+  const lost = () =>
+    new FlotillaError(
+      ErrorCode.Broker,
+      `the broker at ${where} has been unreachable for ${o.deathTimeoutMs} ms (death timeout) before the run started; exiting`,
+    );
+  const read = (get: () => Promise<string | null>) => () => withDeadline(get(), o.deathTimeoutMs, lost);
+  let runId: string | undefined;
+  let settingsJson: string | undefined;
+  try {
+    runId =
+      o.runId ??
+      (await waitFor(
+        read(() => control.get(CURRENT_RUN_KEY)),
+        options.signal,
+      ));
+    if (runId !== undefined) {
+      settingsJson = await waitFor(
+        read(() => control.hget(keys(runId!).meta, "settings")),
+        options.signal,
+      );
+    }
+  } catch (error) {
     control.disconnect();
-    return { exitCode: 0, reason: "stopped before a run started" };
+    const reason = error instanceof Error ? error.message : String(error);
+    logger.error({ code: ErrorCode.Broker }, reason);
+    return { exitCode: 1, reason };
   }
-  const k = keys(runId);
-  const settingsJson = await waitFor(() => control.hget(k.meta, "settings"), options.signal);
-  if (settingsJson === undefined) {
+  if (runId === undefined || settingsJson === undefined) {
     control.disconnect();
     return { exitCode: 0, reason: "stopped before the run started" };
   }
+  const k = keys(runId);
   const settings = JSON.parse(settingsJson) as RunSettings;
   output = new OutputStream(control, k.out);
   const out = output;
@@ -285,7 +307,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
 
   const onSignal = () => void stop("SIGTERM", 0, false);
   options.signal?.addEventListener("abort", onSignal, { once: true });
-  await heartbeat();
+  await withDeadline(heartbeat(), o.deathTimeoutMs, lost).catch(() => {
+    // The broker went quiet at once: the death-timeout check of the timer ends the worker.
+  });
   phase("running");
   logger.info(
     { runId, concurrency: o.concurrency, fingerprint },
