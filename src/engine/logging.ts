@@ -17,14 +17,15 @@ export interface LoggerOptions {
   base?: Record<string, unknown>;
 }
 
-const LEVELS: Record<number, string> = {
+/** pino's numeric levels by name (what a JSON log line's `level` holds). */
+export const LOG_LEVELS = {
   10: "trace",
   20: "debug",
   30: "info",
   40: "warn",
   50: "error",
   60: "fatal",
-};
+} as const satisfies Record<number, pino.Level>;
 const HIDDEN = new Set([
   "level",
   "time",
@@ -59,7 +60,7 @@ function prettyLine(json: string): string {
   } catch {
     return json;
   }
-  const level = LEVELS[rec.level as number] ?? "info";
+  const level = LOG_LEVELS[rec.level as keyof typeof LOG_LEVELS] ?? "info";
   const where: string[] = [];
   if (typeof rec.task === "string") {
     where.push(

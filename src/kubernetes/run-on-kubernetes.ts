@@ -10,7 +10,7 @@ import { stringify } from "yaml";
 import type { Flow } from "../core/flow.ts";
 import type { FlowRunState } from "../core/states.ts";
 import type { RunEvent } from "../engine/executor.ts";
-import type { Logger } from "../engine/logging.ts";
+import { LOG_LEVELS, type Logger } from "../engine/logging.ts";
 import { newRunId } from "../engine/run.ts";
 import { connect, type KubeClients } from "./client.ts";
 import { isKubeClusterEnvironment, KubeClusterEnvironment } from "./environment.ts";
@@ -31,6 +31,8 @@ export interface RunOnKubernetesOptions {
   kubeconfig?: string;
   context?: string;
   namespace?: string;
+  /** The image runner and workers run, over the flow's storage and the environment's `image`. */
+  image?: string;
   /** Injected clients (tests). */
   clients?: KubeClients;
 }
@@ -46,7 +48,7 @@ export async function runOnKubernetes(
   const env = isKubeClusterEnvironment(flow.environment)
     ? flow.environment
     : new KubeClusterEnvironment({}, process.cwd());
-  const storageImage = flow.storage?.imageRef?.() ?? env.options.image;
+  const storageImage = options.image ?? flow.storage?.imageRef?.() ?? env.options.image;
   if (options.dryRun) {
     let namespace = options.namespace ?? env.options.namespace;
     if (namespace === undefined) {
@@ -64,7 +66,7 @@ export async function runOnKubernetes(
       flow,
       newRunId(),
       namespace,
-      options.sim ? (storageImage ?? SIM_IMAGE) : undefined,
+      options.sim ? (storageImage ?? SIM_IMAGE) : options.image,
     );
     for (const w of warnings) options.logger.warn(w);
     if (env.options.privateRegistry) {
@@ -88,7 +90,7 @@ export async function runOnKubernetes(
 
   let stopSim: (() => Promise<void>) | undefined;
   let clients = options.clients;
-  let image: string | undefined;
+  let image: string | undefined = options.image;
   let namespace = options.namespace;
   if (options.sim) {
     const sim = await startSim(storageImage);
@@ -220,22 +222,13 @@ function followLogs(
   };
 }
 
-const LEVELS: Record<number, "trace" | "debug" | "info" | "warn" | "error" | "fatal"> = {
-  10: "trace",
-  20: "debug",
-  30: "info",
-  40: "warn",
-  50: "error",
-  60: "fatal",
-};
-
 /** Re-log one JSON line of the runner through the local logger (which scrubs secrets). */
 function relay(line: string, logger: Logger): void {
   if (line.trim() === "") return;
   try {
     const rec = JSON.parse(line) as Record<string, unknown>;
     const { level, time: _t, msg, ...rest } = rec;
-    logger[LEVELS[level as number] ?? "info"](rest, String(msg ?? ""));
+    logger[LOG_LEVELS[level as keyof typeof LOG_LEVELS] ?? "info"](rest, String(msg ?? ""));
   } catch {
     logger.info(line);
   }

@@ -7,10 +7,11 @@ import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { Flow } from "../../core/flow.ts";
 import type { FlowRunState } from "../../core/states.ts";
-import type { Executor, RunEvent } from "../../engine/executor.ts";
+import type { Executor } from "../../engine/executor.ts";
 import { LocalEnvironment } from "../../engine/local-environment.ts";
 import { createLogger, type LogFormat, type Logger } from "../../engine/logging.ts";
 import { LocalExecutor } from "../../executors/local.ts";
+import type { RunOnKubernetesOptions } from "../../kubernetes/run-on-kubernetes.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
 import { Progress } from "../progress.ts";
 import { renderTable, summarizeTasks } from "../summary.ts";
@@ -35,6 +36,8 @@ export interface RunCommandOptions {
   kubeconfig?: string;
   context?: string;
   namespace?: string;
+  /** The image runner and workers run on Kubernetes (over the flow's storage). */
+  image?: string;
   /** Where progress and logs go. @default process.stderr */
   stderr?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Where the summary goes. @default process.stdout */
@@ -60,7 +63,11 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
   const kubernetes =
     !options.local &&
     options.workers === undefined &&
-    (options.sim || options.dryRun || options.detach || flow.environment?.kind === "kubernetes");
+    (options.sim ||
+      options.dryRun ||
+      options.detach ||
+      options.image !== undefined ||
+      flow.environment?.kind === "kubernetes");
 
   let state: FlowRunState | undefined;
   try {
@@ -77,6 +84,7 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
         ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}),
         ...(options.context !== undefined ? { context: options.context } : {}),
         ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
+        ...(options.image !== undefined ? { image: options.image } : {}),
       });
       state = outcome.state;
       if (state === undefined) return { exitCode: outcome.exitCode ?? 0 };
@@ -210,18 +218,7 @@ function parseValue(raw: string): unknown {
 interface KubernetesModule {
   runOnKubernetes(
     flow: Flow,
-    options: {
-      parameters: Record<string, unknown>;
-      logger: Logger;
-      onEvent: (e: RunEvent) => void;
-      stdout: NodeJS.WritableStream;
-      sim?: boolean;
-      detach?: boolean;
-      dryRun?: "yaml" | "json";
-      kubeconfig?: string;
-      context?: string;
-      namespace?: string;
-    },
+    options: RunOnKubernetesOptions,
   ): Promise<{ state?: FlowRunState; exitCode?: number }>;
 }
 
@@ -261,6 +258,10 @@ export const runCommand = (program: Command): void => {
     .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     .option("--context <name>", "kubeconfig context")
     .option("-n, --namespace <ns>", "Kubernetes namespace")
+    .option(
+      "--image <ref>",
+      "image for the runner and workers on Kubernetes (default: the flow's storage image)",
+    )
     .action(async (flowFile: string, opts: Omit<RunCommandOptions, "flowFile">) => {
       if (opts.output !== "table" && opts.output !== "json") {
         throw new FlotillaError(ErrorCode.Usage, `--output ${String(opts.output)}: use table or json`, {
