@@ -31,8 +31,46 @@ test("a small state round-trips with every task's state type", () => {
   const s = decodeTermination(encodeTermination(summarize(state(2, 20))))!;
   assert.equal(s.type, "Failed");
   assert.deepEqual(s.counts, { Failed: 2 });
-  assert.deepEqual(s.tasks, { "task-0": "Failed", "task-1": "Failed" });
+  assert.deepEqual(s.tasks, {
+    "task-0": { s: "Failed", a: 1, d: null },
+    "task-1": { s: "Failed", a: 1, d: null },
+  });
   assert.equal(s.failed[0]!.message, "x".repeat(20));
+});
+
+test("attempts, durations and a mapped task's children by state travel in the message", () => {
+  const mapped: FlowRunState = {
+    type: "Success",
+    message: "All reference tasks succeeded.",
+    flow: "f",
+    runId: "r",
+    startedAt: 1,
+    finishedAt: 900,
+    taskRuns: {
+      load: {
+        state: { type: "Success", result: "secret-ish result" },
+        attempts: 3,
+        startedAt: 100,
+        finishedAt: 350,
+      },
+      double: {
+        state: {
+          type: "Mapped",
+          children: [
+            { state: { type: "Success", result: 1 }, attempts: 1, startedAt: 10, finishedAt: 20 },
+            { state: { type: "Skipped", message: "no data" }, attempts: 2, startedAt: 15, finishedAt: 40 },
+          ],
+        },
+        attempts: 0,
+      },
+    },
+  };
+  const text = encodeTermination(summarize(mapped));
+  assert.doesNotMatch(text, /secret-ish/, "results never leave the runner");
+  assert.deepEqual(decodeTermination(text)!.tasks, {
+    load: { s: "Success", a: 3, d: 250 },
+    double: { s: "Mapped", a: 3, d: 30, c: { Success: 1, Skipped: 1 } },
+  });
 });
 
 test("a huge failure stays within 4 KB, still valid JSON with the counts", () => {

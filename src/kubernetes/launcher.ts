@@ -10,7 +10,7 @@ import type { IJob } from "kubernetes-models/batch/v1/Job";
 import type { RunHandle } from "../core/environment.ts";
 import { serializeError } from "../core/errors.ts";
 import type { Flow, RunOptions } from "../core/flow.ts";
-import type { FlowRunState } from "../core/states.ts";
+import type { FlowRunState, TaskRunRecord, TaskState } from "../core/states.ts";
 import type { Logger } from "../engine/logging.ts";
 import { newRunId } from "../engine/run.ts";
 import { registerSecret } from "../secrets/redact.ts";
@@ -292,14 +292,42 @@ async function followWatched(
   return failed("run cancelled");
 }
 
-/** Task runs as far as the termination message tells them (state types; failed ones with their message). */
+/**
+ * Task runs as far as the termination message tells them: state, attempts and duration of each
+ * task, and a mapped task's children by state (without results, which never leave the runner).
+ */
 function taskRunsOf(summary: TerminationSummary): FlowRunState["taskRuns"] {
+  const messages = new Map(summary.failed.map((f) => [f.task, f.message]));
+  const times = (d: number | null) => (d === null ? {} : { startedAt: 0, finishedAt: d });
   const out: FlowRunState["taskRuns"] = {};
-  for (const [slug, type] of Object.entries(summary.tasks ?? {})) {
-    if (type === "Success") out[slug] = { state: { type: "Success", result: undefined }, attempts: 1 };
-    else if (type === "Skipped") out[slug] = { state: { type: "Skipped", message: "skipped" }, attempts: 0 };
+  for (const [slug, line] of Object.entries(summary.tasks ?? {})) {
+    if (line.c !== undefined) {
+      const children: TaskRunRecord[] = [];
+      for (const [type, n] of Object.entries(line.c)) {
+        for (let i = 0; i < n; i++) children.push({ state: stateOf(type, ""), attempts: 0 });
+      }
+      // The total attempts and the map's duration ride on the first child.
+      if (children[0] !== undefined) Object.assign(children[0], { attempts: line.a }, times(line.d));
+      out[slug] = { state: { type: "Mapped", children }, attempts: line.a };
+    } else {
+      out[slug] = { state: stateOf(line.s, messages.get(slug) ?? ""), attempts: line.a, ...times(line.d) };
+    }
   }
-  for (const f of summary.failed)
-    out[f.task] = { state: { type: "Failed", message: f.message }, attempts: 1 };
+  for (const [task, message] of messages) out[task] ??= { state: stateOf("Failed", message), attempts: 1 };
   return out;
+}
+
+function stateOf(type: string, message: string): TaskState {
+  switch (type) {
+    case "Success":
+      return { type: "Success", result: undefined };
+    case "TimedOut":
+      return { type: "TimedOut", message, timeoutMs: 0 };
+    case "Skipped":
+    case "TriggerFailed":
+    case "Failed":
+      return { type, message };
+    default:
+      return { type: "Pending" };
+  }
 }

@@ -4,21 +4,30 @@
 // until it fits), never results (they may be large or secret).
 
 import type { FlowRunState, FlowStateType } from "../core/states.ts";
+import { summarizeTasks } from "../core/summary.ts";
 
 /** The kubelet truncates termination messages beyond this many bytes. */
 export const TERMINATION_MESSAGE_MAX_BYTES = 4096;
 
+/** One task in the termination message: state type, attempts, duration (ms), mapped children by state. */
+export interface TaskLine {
+  s: string;
+  a: number;
+  d: number | null;
+  c?: Record<string, number>;
+}
+
 /** What the termination message carries. */
 export interface TerminationSummary {
-  v: 1;
+  v: 2;
   type: FlowStateType;
   message: string;
   flow: string;
   runId: string;
   /** Number of task runs per state type. */
   counts: Record<string, number>;
-  /** Final state type of every task run by slug; dropped first when the message is too long. */
-  tasks?: Record<string, string>;
+  /** Every task by slug (state, attempts, duration, children); dropped first when the message is too long. */
+  tasks?: Record<string, TaskLine>;
   /** Failed task runs (slug and message), most relevant first. */
   failed: { task: string; message: string }[];
   startedAt: number;
@@ -29,16 +38,18 @@ export interface TerminationSummary {
 export function summarize(state: FlowRunState): TerminationSummary {
   const counts: Record<string, number> = {};
   const failed: { task: string; message: string }[] = [];
-  const tasks: Record<string, string> = {};
-  for (const [slug, rec] of Object.entries(state.taskRuns)) {
-    tasks[slug] = rec.state.type;
-    counts[rec.state.type] = (counts[rec.state.type] ?? 0) + 1;
-    const s = rec.state;
-    if (s.type === "Failed" || s.type === "TimedOut" || s.type === "TriggerFailed")
-      failed.push({ task: slug, message: s.message });
+  const tasks: Record<string, TaskLine> = {};
+  for (const t of summarizeTasks(state)) {
+    tasks[t.task] = { s: t.state, a: t.attempts, d: t.durationMs, ...(t.children ? { c: t.children } : {}) };
+    counts[t.state] = (counts[t.state] ?? 0) + 1;
+    if (
+      (t.state === "Failed" || t.state === "TimedOut" || t.state === "TriggerFailed") &&
+      t.message !== undefined
+    )
+      failed.push({ task: t.task, message: t.message });
   }
   return {
-    v: 1,
+    v: 2,
     type: state.type,
     message:
       state.type === "Failed" && state.error && !state.message.includes(state.error.message)
@@ -80,7 +91,7 @@ export function decodeTermination(text: string | undefined): TerminationSummary 
   if (!text) return undefined;
   try {
     const v = JSON.parse(text) as Partial<TerminationSummary>;
-    return v && v.v === 1 && typeof v.type === "string" ? (v as TerminationSummary) : undefined;
+    return v && v.v === 2 && typeof v.type === "string" ? (v as TerminationSummary) : undefined;
   } catch {
     return undefined;
   }
