@@ -68,7 +68,7 @@ export class KubeCluster implements Cluster {
     const provider = new PodWorkerProvider(this.#c, hooks, run);
     return ReconcilingCluster.start(provider, run, hooks, {
       minWorkers: o.minWorkers,
-      // the worker spec's `replicas`: the starting size, not a floor (see docs/kubernetes.md)
+      // the worker spec's `replicas`: the starting size, not a floor (see the README, "Running on Kubernetes")
       initialWorkers: plan.initialWorkers,
       maxWorkers: o.maxWorkers,
       concurrency: plan.concurrency,

@@ -2,7 +2,7 @@
 // plain Kubernetes objects. No I/O, no clock, no randomness (the broker password is an input), so
 // every forced field and merge rule is unit-tested without a cluster.
 //
-// Merge rules for custom specs (docs/kubernetes.md repeats them):
+// Merge rules for custom specs (the README's "Custom specs: the merge rules" repeats them):
 // - the user's spec is the base and is never mutated (it is cloned);
 // - forced: name/namespace, Flotilla's labels (merged over the user's), the owner reference,
 //   `restartPolicy: Never` (workers and the runner pod), `backoffLimit: 0` on the Job, Flotilla's
