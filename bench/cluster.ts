@@ -206,7 +206,12 @@ async function timedRun(
   };
 }
 
-const TWO_WORKERS = { minWorkers: 2, maxWorkers: 2 };
+/**
+ * Task runs at once per worker, in our workers and in the raw BullMQ baseline's alike, so the
+ * ratio compares like with like (the anchor's raw BullMQ setup uses 50).
+ */
+const CONCURRENCY_PER_WORKER = 50;
+const TWO_WORKERS = { minWorkers: 2, maxWorkers: 2, concurrency: CONCURRENCY_PER_WORKER };
 
 async function throughput(flowName: string, tasks: number, repeats: number) {
   const runs: ClusterRunFigures[] = [];
@@ -311,7 +316,6 @@ async function adaptiveScaling(repeats: number, idleTimeoutMs: number) {
 // ---------------------------------------------------------------- raw BullMQ baseline
 
 const RAW_N = 10_000;
-const RAW_CONCURRENCY = 50;
 
 /** As bullmq_anchor.mjs "end-to-end, 1 Worker in each of 2 forked child processes". */
 async function rawBullmq(broker: LocalBroker, rep: number) {
@@ -379,7 +383,7 @@ async function rawChild(): Promise<void> {
   let last = 0;
   const worker = new Worker(process.env.FLOTILLA_BENCH_QUEUE!, async (job) => job.data.i as number, {
     connection: bullConnection(endpoint),
-    concurrency: RAW_CONCURRENCY,
+    concurrency: CONCURRENCY_PER_WORKER,
   });
   worker.on("completed", () => {
     done++;
@@ -427,49 +431,57 @@ const ANCHORS = {
   },
 };
 
-/** Every cluster benchmark; one JSON document. */
-export async function benchCluster(): Promise<Record<string, unknown>> {
+/**
+ * 10,000 mapped no-op tasks on 2 workers, interleaved with raw BullMQ on the same broker (raw,
+ * ours, raw, ours...), as ANCHORS.md advises: the ratio is of figures taken minutes apart at most.
+ */
+async function map10kVsRaw(repeats: number): Promise<Record<string, unknown>> {
   const broker = await startLocalBroker();
   const raw: { wallMs: number; addBulkMs: number }[] = [];
-  const out: Record<string, unknown> = {};
+  const ours: ClusterRunFigures[] = [];
   try {
-    // Interleaved with ours, as ANCHORS.md advises: raw, ours, raw, ours...
-    const ours: ClusterRunFigures[] = [];
-    for (let i = 0; i < 3; i++) {
-      progress(`raw BullMQ ${i + 1}/3`);
+    for (let i = 0; i < repeats; i++) {
+      progress(`raw BullMQ ${i + 1}/${repeats}`);
       raw.push(await rawBullmq(broker, i));
-      progress(`bench-map10k ${i + 1}/3`);
+      progress(`bench-map10k ${i + 1}/${repeats}`);
       ours.push((await timedRun("bench-map10k", TWO_WORKERS)).figures);
     }
-    const rawWall = median(raw.map((r) => r.wallMs));
-    const ourWall = median(ours.map((r) => r.wallMs));
-    const rawPerS = RAW_N / (rawWall / 1000);
-    const ourPerS = 10_000 / (ourWall / 1000);
-    out.map10k = {
-      tasks: 10_000,
-      workers: 2,
-      concurrencyPerWorker: new LocalCluster().options.concurrency,
-      repeats: 3,
-      wallMs: round(ourWall),
-      tasksPerSecond: Math.round(ourPerS),
-      usPerTask: round((ourWall * 1000) / 10_000),
-      fromMapSubmitMs: round(median(ours.map((r) => r.fromMapSubmitMs))),
-      clusterStartUpAndWarmUpMs: round(median(ours.map((r) => r.startUpMs))),
-      runs: ours.map((r) => round(r.wallMs)),
-      rawBullmqSameRun: {
-        jobs: RAW_N,
-        setup: "1 Worker in each of 2 forked child processes, concurrency 50, default job options",
-        wallMs: round(rawWall),
-        jobsPerSecond: Math.round(rawPerS),
-        addBulkMs: round(median(raw.map((r) => r.addBulkMs))),
-        runs: raw.map((r) => round(r.wallMs)),
-      },
-      ratioToRawBullmq: round(ourPerS / rawPerS),
-      anchors: ANCHORS.map10k,
-    };
   } finally {
     await broker.stop();
   }
+  const rawWall = median(raw.map((r) => r.wallMs));
+  const ourWall = median(ours.map((r) => r.wallMs));
+  const rawPerS = RAW_N / (rawWall / 1000);
+  const ourPerS = 10_000 / (ourWall / 1000);
+  return {
+    tasks: 10_000,
+    workers: 2,
+    concurrencyPerWorker: CONCURRENCY_PER_WORKER,
+    repeats,
+    wallMs: round(ourWall),
+    tasksPerSecond: Math.round(ourPerS),
+    usPerTask: round((ourWall * 1000) / 10_000),
+    fromMapSubmitMs: round(median(ours.map((r) => r.fromMapSubmitMs))),
+    clusterStartUpAndWarmUpMs: round(median(ours.map((r) => r.startUpMs))),
+    runs: ours.map((r) => round(r.wallMs)),
+    rawBullmqSameRun: {
+      jobs: RAW_N,
+      setup: `1 Worker in each of 2 forked child processes, concurrency ${CONCURRENCY_PER_WORKER} (as ours), default job options`,
+      concurrencyPerWorker: CONCURRENCY_PER_WORKER,
+      wallMs: round(rawWall),
+      jobsPerSecond: Math.round(rawPerS),
+      addBulkMs: round(median(raw.map((r) => r.addBulkMs))),
+      runs: raw.map((r) => round(r.wallMs)),
+    },
+    ratioToRawBullmq: round(ourPerS / rawPerS),
+    anchors: ANCHORS.map10k,
+  };
+}
+
+/** Every cluster benchmark; one JSON document. */
+export async function benchCluster(): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  out.map10k = await map10kVsRaw(3);
   const chain = await throughput("bench-chain1k", 1000, 3);
   out.chain1k = { ...chain, msPerHop: round(chain.wallMs / 1000), anchors: ANCHORS.chain1k };
   out.fanout5k = { ...(await throughput("bench-fanout5k", 5001, 3)), anchors: ANCHORS.fanout5k };
@@ -516,7 +528,7 @@ else if (process.argv[1] === SELF) void main(process.argv[2]);
 /** `node --import tsx bench/cluster.ts [part]`: one part alone (for profiling), or everything. */
 async function main(part: string | undefined): Promise<void> {
   const parts: Record<string, () => Promise<unknown>> = {
-    map10k: () => throughput("bench-map10k", 10_000, 1),
+    map10k: () => map10kVsRaw(3),
     chain1k: () => throughput("bench-chain1k", 1000, 1),
     fanout5k: () => throughput("bench-fanout5k", 5001, 1),
     startup: () => startUp(1),
