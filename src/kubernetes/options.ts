@@ -228,7 +228,7 @@ export function compileOptions(given: KubeClusterEnvironmentOptions = {}): Compi
       ErrorCode.OptionsInvalid,
       `new KubeClusterEnvironment(...): invalid options\n${lines.join("\n")}`,
       {
-        hint: "fix the fields above; see the README's "Running on Kubernetes" options table for every option and its default",
+        hint: "fix the fields above; see the options table in the README (Running on Kubernetes) for every option and its default",
         usage: true,
       },
     );
