@@ -211,7 +211,13 @@ async function timedRun(
  * ratio compares like with like (the anchor's raw BullMQ setup uses 50).
  */
 const CONCURRENCY_PER_WORKER = 50;
-const TWO_WORKERS = { minWorkers: 2, maxWorkers: 2, concurrency: CONCURRENCY_PER_WORKER };
+const TWO_WORKERS = {
+  minWorkers: 2,
+  maxWorkers: 2,
+  concurrency: CONCURRENCY_PER_WORKER,
+  // A wrapper of bin/flotilla.js that profiles the worker, when profiling.
+  ...(process.env.FLOTILLA_BENCH_WORKER_BIN ? { bin: process.env.FLOTILLA_BENCH_WORKER_BIN } : {}),
+};
 
 async function throughput(flowName: string, tasks: number, repeats: number) {
   const runs: ClusterRunFigures[] = [];
@@ -529,6 +535,8 @@ else if (process.argv[1] === SELF) void main(process.argv[2]);
 async function main(part: string | undefined): Promise<void> {
   const parts: Record<string, () => Promise<unknown>> = {
     map10k: () => map10kVsRaw(3),
+    // Ours alone (no raw BullMQ children): for --cpu-prof of the runner and its workers.
+    "map10k-ours": () => throughput("bench-map10k", 10_000, 1),
     chain1k: () => throughput("bench-chain1k", 1000, 1),
     fanout5k: () => throughput("bench-fanout5k", 5001, 1),
     startup: () => startUp(1),

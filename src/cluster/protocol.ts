@@ -13,7 +13,7 @@ import { type SerializedError, serializeError } from "../core/errors.ts";
 import type { RunEvent, TaskRunRequest, TaskRunResult } from "../engine/executor.ts";
 import { deserialize, serialize } from "./serializer.ts";
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** The BullMQ queue of a run (BullMQ forbids ":" in queue names). */
 export function queueName(runId: string): string {
@@ -91,7 +91,8 @@ export type WorkerPhase = "starting" | "running" | "draining" | "exited";
 
 /** Messages from workers to the runner, on the run's output stream. */
 export type WorkerMessage =
-  | { t: "result"; result: TaskRunResult }
+  /** `started`: the attempt of a `taskStarted` the worker held back (DeferredStarts); the runner emits it first. */
+  | { t: "result"; result: TaskRunResult; started?: number }
   | { t: "event"; event: RunEvent }
   /** A pino JSON line of a task's logger (or of console output inside a task). */
   | { t: "log"; line: string }

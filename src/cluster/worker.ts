@@ -23,6 +23,7 @@ import { runTask, type TaskRunnerEnv } from "../engine/task-runner.ts";
 import { loadFlowModule, selectFlow } from "../storage/module.ts";
 import { type BrokerEndpoint, bullConnection, connectBroker, describeBroker } from "./broker.ts";
 import { withDeadline } from "./deadline.ts";
+import { DeferredStarts } from "./deferred-starts.ts";
 import { OutputStream } from "./output.ts";
 import {
   CURRENT_RUN_KEY,
@@ -56,6 +57,11 @@ export interface WorkerOptions {
   stderr?: { write(line: string): unknown };
   /** Also write task log lines to stderr (they always go to the runner). @default true */
   taskLogsToStderr?: boolean;
+  /**
+   * How long a task run's `taskStarted` event is held back, in ms: a task run that finishes sooner
+   * sends it with its result (one message instead of two). 0 sends every start at once. @default 100
+   */
+  startedEventDelayMs?: number;
   /** Stops the worker like SIGTERM does (drain, then exit 0). */
   signal?: AbortSignal;
 }
@@ -74,6 +80,7 @@ const OptionsSchema = z.object({
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-'")
     .default(`${hostname()}-${process.pid}`),
   runId: z.string().min(1).optional(),
+  startedEventDelayMs: z.number().int().min(0).default(100),
 });
 
 function compileOptions(options: WorkerOptions) {
@@ -82,6 +89,7 @@ function compileOptions(options: WorkerOptions) {
     deathTimeoutMs: options.deathTimeoutMs,
     workerId: options.workerId,
     runId: options.runId,
+    startedEventDelayMs: options.startedEventDelayMs,
   });
   if (!parsed.success) {
     throw new FlotillaError(ErrorCode.OptionsInvalid, `flotilla worker: ${z.prettifyError(parsed.error)}`, {
@@ -98,6 +106,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
   const workerId = o.workerId;
   const where = describeBroker(options.broker);
   let output: OutputStream | undefined;
+  let starts: DeferredStarts | undefined;
   const forward = options.taskLogsToStderr ?? true;
   const fmt = options.logFormat ?? "json";
   const pretty = createLogger({ format: fmt, stream: stderr, base: { worker: workerId } });
@@ -108,7 +117,11 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
     stream: {
       write(line: string) {
         const isTask = line.includes('"task":');
-        if (isTask) output?.push({ t: "log", line });
+        if (isTask && output !== undefined) {
+          // A task's log line follows its start.
+          starts?.flushAll();
+          output.push({ t: "log", line });
+        }
         if (!isTask || forward) {
           if (fmt === "json") stderr.write(line);
           else pretty.info(JSON.parse(line) as object);
@@ -188,7 +201,19 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
   const restoreConsole = routeConsole();
   let active = 0;
   let draining: string | undefined;
-  const onEvent = (event: RunEvent) => out.push({ t: "event", event });
+  const deferred = new DeferredStarts({
+    delayMs: o.startedEventDelayMs,
+    send: (event) => out.push({ t: "event", event }),
+  });
+  starts = deferred;
+  const onEvent = (event: RunEvent) => {
+    if (event.type === "taskStarted") {
+      deferred.started(event);
+      return;
+    }
+    if (event.type === "taskRetrying") deferred.flushKey(event.slug, event.mapIndex);
+    out.push({ t: "event", event });
+  };
   const env: TaskRunnerEnv = { runId, flow: flow.name, logger, worker: workerId, onEvent };
 
   const processor = async (job: Job<JobData>): Promise<number> => {
@@ -203,7 +228,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
       } catch (error) {
         result = failedResult(job.data, workerId, error);
       }
-      await out.pushDurable({ t: "result", result });
+      const started = deferred.take(result.slug, result.mapIndex);
+      await out.pushDurable(
+        started === undefined ? { t: "result", result } : { t: "result", result, started },
+      );
       return 0;
     } finally {
       active--;
@@ -289,6 +317,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
     if (stopping) return;
     stopping = true;
     draining = reason;
+    deferred.flushAll();
     if (!abandon) {
       phase("draining", reason);
       logger.info({ active }, `draining: ${reason}`);

@@ -202,6 +202,16 @@ export class ClusterExecutor implements Executor {
           case "result": {
             const id = jobId(m.result.slug, m.result.mapIndex);
             if (!pending.delete(id)) return; // a duplicate from a lost worker
+            if (m.started !== undefined) {
+              // A start the worker held back (the task run finished within its delay).
+              ctx.onEvent({
+                type: "taskStarted",
+                slug: m.result.slug,
+                mapIndex: m.result.mapIndex,
+                attempt: m.started,
+                ...(m.result.worker !== undefined ? { worker: m.result.worker } : {}),
+              });
+            }
             ctx.onResult(m.result);
             return;
           }
