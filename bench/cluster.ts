@@ -16,8 +16,8 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Queue, Worker } from "bullmq";
 import { bullConnection, type LocalBroker, startLocalBroker } from "../src/cluster/broker.ts";
-import { withDeadline } from "../src/cluster/deadline.ts";
 import { LocalCluster } from "../src/cluster/local-cluster.ts";
+import { withDeadline } from "../src/engine/deadline.ts";
 import type {
   Executor,
   ExecutorContext,

@@ -18,8 +18,8 @@ import path from "node:path";
 import type { ConnectionOptions } from "bullmq";
 import { Redis, type RedisOptions } from "ioredis";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
+import { withDeadline } from "../engine/deadline.ts";
 import { registerSecret } from "../secrets/redact.ts";
-import { withDeadline } from "./deadline.ts";
 
 /** Where a broker is and how to log in. */
 export interface BrokerEndpoint {

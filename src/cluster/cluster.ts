@@ -15,6 +15,7 @@
 
 import type { Redis } from "ioredis";
 import { ErrorCode, FlotillaError, type SerializedError, serializeError } from "../core/errors.ts";
+import { settlesWithin } from "../engine/deadline.ts";
 import type { RunEvent } from "../engine/executor.ts";
 import type { Logger } from "../engine/logging.ts";
 import {
@@ -26,7 +27,6 @@ import {
   plan,
 } from "./adaptive.ts";
 import { type BrokerEndpoint, connectBroker, describeBroker } from "./broker.ts";
-import { settlesWithin } from "./deadline.ts";
 import { type Heartbeat, keys, type WorkerPhase } from "./protocol.ts";
 
 /** The run a cluster serves. */

@@ -17,12 +17,12 @@ import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
 import { flowFingerprint } from "../core/fingerprint.ts";
 import type { Flow } from "../core/flow.ts";
 import { currentContext } from "../engine/context.ts";
+import { withDeadline } from "../engine/deadline.ts";
 import type { RunEvent, TaskRunResult } from "../engine/executor.ts";
 import { createLogger, type LogFormat, type Logger } from "../engine/logging.ts";
 import { runTask, type TaskRunnerEnv } from "../engine/task-runner.ts";
 import { loadFlowModule, selectFlow } from "../storage/module.ts";
 import { type BrokerEndpoint, bullConnection, connectBroker, describeBroker } from "./broker.ts";
-import { withDeadline } from "./deadline.ts";
 import { DeferredStarts } from "./deferred-starts.ts";
 import { OutputStream } from "./output.ts";
 import {

@@ -6,6 +6,7 @@ import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
 import { FailSignal, RetrySignal, SkipSignal } from "../core/signals.ts";
 import type { AnyTask } from "../core/task.ts";
 import { runInContext, type TaskRunContext } from "./context.ts";
+import { withDeadline } from "./deadline.ts";
 import type { RunEvent, TaskRunRequest, TaskRunResult } from "./executor.ts";
 import type { Logger } from "./logging.ts";
 
@@ -135,21 +136,9 @@ function callTask(
   if (timeoutMs === undefined) return result;
   // A JavaScript function cannot be stopped from outside: on timeout the attempt ends and its
   // signal aborts, so code that watches `context().signal` can stop early.
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      controller?.abort(new Timeout());
-      reject(new Timeout());
-    }, timeoutMs);
-    Promise.resolve(result).then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
+  return withDeadline(Promise.resolve(result), timeoutMs, () => {
+    controller?.abort(new Timeout());
+    return new Timeout();
   });
 }
 

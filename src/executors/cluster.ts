@@ -20,7 +20,6 @@ import {
   parseBrokerUrl,
 } from "../cluster/broker.ts";
 import type { Cluster, ClusterSession } from "../cluster/cluster.ts";
-import { settlesWithin } from "../cluster/deadline.ts";
 import {
   CURRENT_RUN_KEY,
   decodeBatch,
@@ -33,6 +32,7 @@ import {
   type WorkerMessage,
 } from "../cluster/protocol.ts";
 import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
+import { settlesWithin } from "../engine/deadline.ts";
 import type { Executor, ExecutorContext, ExecutorSession, TaskRunRequest } from "../engine/executor.ts";
 
 /** Options of a ClusterExecutor. */

@@ -1,4 +1,4 @@
-// Bounded waits: every wait of the cluster code on the broker, a worker or a process has a
+// Bounded waits: every wait on a task attempt, the broker, a worker or a process has a
 // deadline, and these two helpers are the only way it is written.
 //
 // Invariants: the timer is cleared as soon as the promise settles (no timer outlives its wait);
