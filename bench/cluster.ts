@@ -407,7 +407,7 @@ async function rawChild(): Promise<void> {
 
 const ANCHORS = {
   source:
-    "shared/bench/ANCHORS.md (2-vCPU machine like this one, median of 3; the VM drifts 10-30 % between invocations)",
+    "anchor measurements (2-vCPU machine like this one, median of 3; the VM drifts 10-30 % between invocations)",
   map10k: {
     "dask distributed, LocalCluster 2 workers x 1 thread, default (tasks/s)": 454,
     "dask distributed, worker-saturation inf (tasks/s)": 969,
