@@ -5,7 +5,14 @@ import { Progress } from "../src/cli/progress.ts";
 
 function capture(tty: boolean) {
   let out = "";
-  const stream = { isTTY: tty, columns: 200, write: (s: string) => ((out += s), true) };
+  const stream = {
+    isTTY: tty,
+    columns: 200,
+    write: (s: string) => {
+      out += s;
+      return true;
+    },
+  };
   let now = 0;
   const progress = new Progress({ stream, tty, now: () => now });
   return { progress, out: () => out, tick: (ms: number) => (now += ms) };
