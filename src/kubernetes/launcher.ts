@@ -17,8 +17,15 @@ import { registerSecret } from "../secrets/redact.ts";
 import { type KubeClients, rawBody } from "./client.ts";
 import type { KubeClusterEnvironment } from "./environment.ts";
 import { apiCall, isNotFound, translateApiError } from "./errors.ts";
-import { buildBrokerSecret, buildRunnerJob, buildWorkerPod, Env, planWorkers } from "./manifests.ts";
-import { brokerSecretName, FLOTILLA_CONTAINER, jobName, Label, labelValue } from "./names.ts";
+import { buildBrokerSecret, buildRunnerJob, buildWorkerPod, planWorkers } from "./manifests.ts";
+import {
+  BROKER_PASSWORD_KEY,
+  brokerSecretName,
+  FLOTILLA_CONTAINER,
+  jobName,
+  Label,
+  labelValue,
+} from "./names.ts";
 import { podStartFailure, type StartFailure } from "./pod-status.ts";
 import { PodWatch } from "./pod-watch.ts";
 import { decodeTermination, type TerminationSummary } from "./termination.ts";
@@ -44,14 +51,15 @@ export function plannedObjects(
   runId: string,
   namespace: string,
   image?: string,
+  parameters?: Readonly<Record<string, unknown>>,
 ) {
-  const run = env.identity(flow, runId, namespace, image);
+  const run = { ...env.identity(flow, runId, namespace, image), parameters };
   const { object: job, warnings } = buildRunnerJob(env.options, env.specs, run);
   const secret = buildBrokerSecret(run, "generated-at-launch", {
     name: job.metadata!.name!,
     uid: "<job-uid>",
   });
-  secret.data = { password: "<generated at launch, never printed>" };
+  secret.data = { [BROKER_PASSWORD_KEY]: "<generated at launch, never printed>" };
   const plan = planWorkers(env.options, env.specs.worker);
   // the worker pods the runner creates at start (initialWorkers; it scales up to maxWorkers later)
   const workers = Array.from({ length: plan.initialWorkers }, (_, i) =>
@@ -77,13 +85,9 @@ export async function launchRun(
 ): Promise<RunHandle> {
   const runId = options.runId ?? newRunId();
   const namespace = options.namespace;
-  const run = env.identity(flow, runId, namespace, options.image);
+  const run = { ...env.identity(flow, runId, namespace, options.image), parameters: options.parameters };
   const logger = options.logger;
   const { object: job, warnings } = buildRunnerJob(env.options, env.specs, run);
-  if (options.parameters && Object.keys(options.parameters).length > 0) {
-    const c = job.spec!.template.spec!.containers.find((x) => x.args?.[0] === "execute")!;
-    c.env!.push({ name: Env.parameters, value: JSON.stringify(options.parameters) });
-  }
   for (const w of [...env.warnings, ...warnings]) logger?.warn(w);
   const password = options.newPassword?.() ?? randomBytes(24).toString("hex");
   registerSecret(password);

@@ -47,6 +47,8 @@ export interface RunIdentity {
   image: string;
   /** The flow module's path inside the image, relative to its WORKDIR. */
   flowModule: string;
+  /** The run's parameters, given to the runner as JSON in `FLOTILLA_PARAMETERS` (omitted when empty). */
+  parameters?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** The loaded spec files of an environment. */
@@ -266,6 +268,9 @@ export function buildRunnerJob(options: KubeClusterOptions, specs: Specs, run: R
     brokerPasswordEnv(run),
     { name: Env.brokerUrl, value: `redis://$(${Env.podIp}):${BROKER_PORT}` },
     { name: Env.terminationMessagePath, value: terminationPath },
+    ...(run.parameters && Object.keys(run.parameters).length > 0
+      ? [{ name: Env.parameters, value: JSON.stringify(run.parameters) }]
+      : []),
   ]);
   const broker = buildBrokerContainer(options, run);
   podSpec.initContainers = [

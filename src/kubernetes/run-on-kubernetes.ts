@@ -67,6 +67,7 @@ export async function runOnKubernetes(
       newRunId(),
       namespace,
       options.sim ? (storageImage ?? SIM_IMAGE) : options.image,
+      options.parameters,
     );
     for (const w of warnings) options.logger.warn(w);
     if (env.options.privateRegistry) {
