@@ -2,6 +2,7 @@
 // signal, carried by AsyncLocalStorage so user code can ask for it anywhere below the task call.
 
 import { AsyncLocalStorage } from "node:async_hooks";
+import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import type { Logger } from "./logging.ts";
 
 export interface TaskRunContext {
@@ -32,7 +33,11 @@ export function currentContext(): TaskRunContext | undefined {
 /** The current task run's context; throws outside a task. */
 export function context(): TaskRunContext {
   const c = storage.getStore();
-  if (c === undefined) throw new Error("flotilla: context() was called outside a task run");
+  if (c === undefined) {
+    throw new FlotillaError(ErrorCode.Usage, "context() was called outside a task run", {
+      hint: "call context() inside a task function or code it calls while the task runs",
+    });
+  }
   return c;
 }
 
@@ -46,6 +51,10 @@ export function setDefaultLogger(logger: Logger): void {
 export function getLogger(): Logger {
   const c = storage.getStore();
   if (c !== undefined) return c.logger;
-  if (fallback === undefined) throw new Error("flotilla: getLogger() was called before a flow run started");
+  if (fallback === undefined) {
+    throw new FlotillaError(ErrorCode.Usage, "getLogger() was called before a flow run started", {
+      hint: "call getLogger() inside a task or after flow.run() has begun; outside a run, use createLogger()",
+    });
+  }
   return fallback;
 }
