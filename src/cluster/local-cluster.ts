@@ -166,18 +166,24 @@ export class ProcessWorkerProvider implements WorkerProvider {
       if (tail.length > 20) tail.splice(0, tail.length - 20);
     });
     const exited = new Promise<void>((resolve) => {
+      const end = (reason: string, failed: boolean) => {
+        if (!this.#children.delete(spec.workerId)) return;
+        this.#listener({ workerId: spec.workerId, phase: "exited", reason, failed });
+        resolve();
+      };
       child.once("exit", (code, signal) => {
         const last = tail.slice(-3).map(lastMessage).join(" | ");
-        const reason = signal
-          ? `killed by ${signal}`
-          : `exit code ${code}${code !== 0 && last ? `: ${last}` : ""}`;
-        this.#children.delete(spec.workerId);
-        this.#listener({ workerId: spec.workerId, phase: "exited", reason, failed: code !== 0 });
-        resolve();
+        end(
+          signal ? `killed by ${signal}` : `exit code ${code}${code !== 0 && last ? `: ${last}` : ""}`,
+          code !== 0,
+        );
+      });
+      // a process that never started emits "error" and no "exit": end it here, or remove() would wait forever
+      child.once("error", (error) => {
+        if (child.pid === undefined) end(`could not start ${process.execPath}: ${error.message}`, true);
       });
     });
     child.once("spawn", () => this.#listener({ workerId: spec.workerId, phase: "starting" }));
-    child.once("error", () => {});
     this.#children.set(spec.workerId, { child, tail, exited });
   }
 
