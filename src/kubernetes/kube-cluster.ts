@@ -25,7 +25,7 @@ import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
 import { type KubeClients, rawBody } from "./client.ts";
 import { apiCall, isNotFound } from "./errors.ts";
 import { buildWorkerPod, type OwnerPod, planWorkers, type RunIdentity, type Specs } from "./manifests.ts";
-import { BROKER_PORT, Label, labelValue, MANAGED_BY } from "./names.ts";
+import { BROKER_PORT, runSelector } from "./names.ts";
 import type { KubeClusterOptions } from "./options.ts";
 import { fatalReason, podEvents } from "./pod-status.ts";
 import { PodWatch } from "./pod-watch.ts";
@@ -165,7 +165,7 @@ export class PodWorkerProvider implements WorkerProvider {
   }
 
   #selector(): string {
-    return `${Label.runId}=${labelValue(this.#c.run.runId)},${Label.component}=worker,${Label.managedBy}=${MANAGED_BY}`;
+    return runSelector(this.#c.run.runId, "worker");
   }
 
   async #delete(name: string): Promise<void> {

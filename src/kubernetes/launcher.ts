@@ -18,14 +18,7 @@ import { type KubeClients, rawBody } from "./client.ts";
 import type { KubeClusterEnvironment } from "./environment.ts";
 import { apiCall, isNotFound, translateApiError } from "./errors.ts";
 import { buildBrokerSecret, buildRunnerJob, buildWorkerPod, planWorkers } from "./manifests.ts";
-import {
-  BROKER_PASSWORD_KEY,
-  brokerSecretName,
-  FLOTILLA_CONTAINER,
-  jobName,
-  Label,
-  labelValue,
-} from "./names.ts";
+import { BROKER_PASSWORD_KEY, brokerSecretName, FLOTILLA_CONTAINER, jobName, runSelector } from "./names.ts";
 import { podStartFailure, type StartFailure } from "./pod-status.ts";
 import { PodWatch } from "./pod-watch.ts";
 import { decodeTermination, type TerminationSummary } from "./termination.ts";
@@ -188,7 +181,7 @@ async function followRun(
   signal: AbortSignal,
 ): Promise<{ state: FlowRunState; failure?: StartFailure }> {
   const resyncMs = options.resyncIntervalMs ?? 2000;
-  const selector = `${Label.runId}=${labelValue(f.runId)},${Label.component}=runner`;
+  const selector = runSelector(f.runId, "runner");
   const watch = new PodWatch({
     clients,
     namespace: f.namespace,

@@ -79,9 +79,10 @@ export function runLabels(flowName: string, runId: string, component: Component)
   };
 }
 
-/** The label selector of every object of a run. */
-export function runSelector(runId: string): string {
-  return `${Label.runId}=${labelValue(runId)},${Label.managedBy}=${MANAGED_BY}`;
+/** The label selector of every object of a run, or of its objects of one `component`. */
+export function runSelector(runId: string, component?: Component): string {
+  const selector = `${Label.runId}=${labelValue(runId)},${Label.managedBy}=${MANAGED_BY}`;
+  return component === undefined ? selector : `${selector},${Label.component}=${component}`;
 }
 
 /** The broker Secret of a runner Job, from the Job's name. */

@@ -15,7 +15,7 @@ import { newRunId } from "../engine/run.ts";
 import { connect, type KubeClients } from "./client.ts";
 import { isKubeClusterEnvironment, KubeClusterEnvironment } from "./environment.ts";
 import { plannedObjects } from "./launcher.ts";
-import { FLOTILLA_CONTAINER, Label, labelValue, pullSecretName } from "./names.ts";
+import { FLOTILLA_CONTAINER, pullSecretName, runSelector } from "./names.ts";
 import { buildRbac } from "./rbac.ts";
 
 /** What `flotilla run` passes for a Kubernetes run. */
@@ -190,7 +190,7 @@ function followLogs(
 ): { stop(): void } {
   let stopped = false;
   let abort: AbortController | undefined;
-  const selector = `${Label.runId}=${labelValue(runId)},${Label.component}=runner`;
+  const selector = runSelector(runId, "runner");
   void (async () => {
     while (!stopped) {
       const pods = await clients.core

@@ -13,6 +13,7 @@ import {
   Label,
   labelValue,
   MANAGED_BY,
+  runSelector,
 } from "../../kubernetes/names.ts";
 import { fatalReason } from "../../kubernetes/pod-status.ts";
 import { decodeTermination } from "../../kubernetes/termination.ts";
@@ -54,7 +55,7 @@ async function runnerPod(clients: KubeClients, namespace: string, runId: string)
   const pods = await apiCall({ verb: "list", resource: "pods", namespace }, () =>
     clients.core.listNamespacedPod({
       namespace,
-      labelSelector: `${Label.runId}=${labelValue(runId)},${Label.component}=runner`,
+      labelSelector: runSelector(runId, "runner"),
     }),
   );
   return pods.items[0];
