@@ -34,6 +34,7 @@ import {
 import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
 import { settlesWithin } from "../engine/deadline.ts";
 import type { Executor, ExecutorContext, ExecutorSession, TaskRunRequest } from "../engine/executor.ts";
+import { LOG_LEVELS } from "../engine/logging.ts";
 
 /** Options of a ClusterExecutor. */
 export interface ClusterExecutorOptions {
@@ -368,8 +369,8 @@ export class ClusterExecutor implements Executor {
       closed = true;
       reader?.disconnect();
       redis?.disconnect();
-      await queue?.close().catch(() => {});
-      await session?.close();
+      await settlesWithin(queue?.close().catch(() => {}) ?? Promise.resolve(), 2000);
+      await settlesWithin(session?.close() ?? Promise.resolve(), 30000);
       throw error;
     }
   }
@@ -384,9 +385,7 @@ function relayLog(ctx: ExecutorContext, line: string): void {
     return;
   }
   const { level, msg, time: _time, ...fields } = rec;
-  const name =
-    ({ 10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal" } as const)[level as 30] ??
-    "info";
+  const name = LOG_LEVELS[level as keyof typeof LOG_LEVELS] ?? "info";
   const message = typeof msg === "string" ? msg : "";
   ctx.logger[name](fields, message);
   ctx.onEvent({
