@@ -236,8 +236,14 @@ export class ReconcilingCluster implements ClusterSession {
         );
       }
     });
-    await cluster.reconcile();
-    cluster.#redis = await connectBroker(lease.runner, { connectionName: "flotilla-cluster" });
+    try {
+      await cluster.reconcile();
+      cluster.#redis = await connectBroker(lease.runner, { connectionName: "flotilla-cluster" });
+    } catch (error) {
+      // the caller gets no session to close: do not leave the broker and the first workers behind
+      await cluster.close();
+      throw error;
+    }
     cluster.#redis.on("error", () => {});
     cluster.#timer = setInterval(() => cluster.#scheduleTick(), o.adaptIntervalMs);
     return cluster;
