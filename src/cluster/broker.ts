@@ -19,7 +19,7 @@ import type { ConnectionOptions } from "bullmq";
 import { Redis, type RedisOptions } from "ioredis";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import { withDeadline } from "../engine/deadline.ts";
-import { registerSecret } from "../secrets/redact.ts";
+import { registerSecret, scrub } from "../secrets/redact.ts";
 
 /** Where a broker is and how to log in. */
 export interface BrokerEndpoint {
@@ -321,6 +321,9 @@ async function launch(
         new FlotillaError(
           ErrorCode.Broker,
           `redis-server at ${where} did not start within ${options.startTimeoutMs ?? 10000} ms`,
+          {
+            hint: `run \`${executable} --port ${port}\` by hand to see why, or give an existing broker with --broker redis://host:port`,
+          },
         ),
       );
     }, options.startTimeoutMs ?? 10000);
@@ -337,7 +340,7 @@ async function launch(
     child.stderr?.on("data", onData);
     void exited.then((why) => {
       clearTimeout(timer);
-      const reason = lastLines(output).replace(password, "[redacted]");
+      const reason = scrub(lastLines(output));
       reject(
         new FlotillaError(
           ErrorCode.Broker,
