@@ -240,6 +240,10 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   throw lastError ?? new FlotillaError(ErrorCode.Broker, "could not start redis-server");
 }
 
+// `flotilla run` has no broker flag: an existing broker is the ClusterExecutor's, with hand-started workers
+const EXISTING_BROKER_HINT =
+  "new ClusterExecutor({ brokerUrl: 'redis://host:port' }) (or $FLOTILLA_BROKER_URL) and workers started with `flotilla worker --broker redis://host:port`";
+
 function resolveExecutable(name: string): string {
   const candidates = name.includes("/")
     ? [name]
@@ -256,7 +260,7 @@ function resolveExecutable(name: string): string {
     ErrorCode.Broker,
     `cannot start a local broker: ${name} is not installed (not found in PATH)`,
     {
-      hint: "install Redis (e.g. `apt-get install redis-server`), or give an existing broker with --broker redis://host:port",
+      hint: `install Redis (e.g. \`apt-get install redis-server\`), or use an existing broker: ${EXISTING_BROKER_HINT}`,
     },
   );
 }
@@ -322,7 +326,7 @@ async function launch(
           ErrorCode.Broker,
           `redis-server at ${where} did not start within ${options.startTimeoutMs ?? 10000} ms`,
           {
-            hint: `run \`${executable} --port ${port}\` by hand to see why, or give an existing broker with --broker redis://host:port`,
+            hint: `run \`${executable} --port ${port}\` by hand to see why, or use an existing broker: ${EXISTING_BROKER_HINT}`,
           },
         ),
       );
