@@ -105,6 +105,8 @@ describe("cluster reliability", { timeout: 60_000 }, () => {
     assert.equal(state.type, "Failed");
     assert.match(state.message, /worker old-image-worker runs different code than the flow runner/);
     assert.match(state.message, /fingerprint [0-9a-f]{16} in the worker and [0-9a-f]{16} in the runner/);
+    assert.equal(state.error?.code, "FLOTILLA_FINGERPRINT_MISMATCH");
+    assert.match(state.error?.hint ?? "", /same image/);
     assert.ok(Date.now() - started < 5000);
     assert.equal((await worker).exitCode, 3);
   });

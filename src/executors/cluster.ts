@@ -31,7 +31,7 @@ import {
   type RunSettings,
   type WorkerMessage,
 } from "../cluster/protocol.ts";
-import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
+import { ErrorCode, FlotillaError, type SerializedError, serializeError } from "../core/errors.ts";
 import { settlesWithin } from "../engine/deadline.ts";
 import type { Executor, ExecutorContext, ExecutorSession, TaskRunRequest } from "../engine/executor.ts";
 import { LOG_LEVELS } from "../engine/logging.ts";
@@ -112,11 +112,12 @@ export class ClusterExecutor implements Executor {
     let queue: Queue | undefined;
     let closed = false;
     let fatal = false;
-    const failRun = (error: FlotillaError) => {
+    const fail = (error: SerializedError) => {
       if (closed || fatal) return;
       fatal = true;
-      ctx.onFatal(serializeError(error));
+      ctx.onFatal(error);
     };
+    const failRun = (error: FlotillaError) => fail(serializeError(error));
 
     try {
       if (this.cluster !== undefined) {
@@ -138,12 +139,7 @@ export class ClusterExecutor implements Executor {
           {
             outstanding: () => pending.size,
             onEvent: (e) => ctx.onEvent(e),
-            onFatal: (e) => {
-              if (!closed && !fatal) {
-                fatal = true;
-                ctx.onFatal(e);
-              }
-            },
+            onFatal: fail,
           },
         );
       }
@@ -223,11 +219,7 @@ export class ClusterExecutor implements Executor {
             relayLog(ctx, m.line);
             return;
           case "fatal":
-            failRun(
-              Object.assign(new FlotillaError(ErrorCode.Fingerprint, m.error.message), {
-                stack: m.error.stack,
-              }),
-            );
+            fail(m.error); // as the worker sent it: code, message and hint
             return;
           case "phase":
             session?.observe(m.worker, m.phase, m.reason);
