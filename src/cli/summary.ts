@@ -8,8 +8,9 @@ import { summarizeTasks } from "../core/summary.ts";
 export { summarizeTasks, type TaskSummary } from "../core/summary.ts";
 
 export function renderTable(state: FlowRunState): string {
-  const rows = Object.entries(state.taskRuns).map(([slug, rec]) => {
-    const sum = summarizeTasks({ ...state, taskRuns: { [slug]: rec } })[0]!;
+  const summaries = summarizeTasks(state); // in taskRuns order
+  const rows = Object.entries(state.taskRuns).map(([slug, rec], i) => {
+    const sum = summaries[i]!;
     return [
       slug,
       rec.state.type === "Mapped"
@@ -35,6 +36,8 @@ export function renderTable(state: FlowRunState): string {
     ...rows.map(fmt),
     "",
     `Flow run "${state.flow}" ${verdict} in ${total} (run ${state.runId})`,
+    // a run-level error (broker lost, workers cannot start, fingerprint mismatch) says how to fix it
+    ...(state.type !== "Success" && state.error?.hint ? [`  ${state.error.hint}`] : []),
     "",
   ].join("\n");
 }
