@@ -13,11 +13,12 @@ const bin = path.join(root, "bin/flotilla.js");
 function cli(
   args: string[],
   timeoutMs = 30_000,
+  extraEnv: NodeJS.ProcessEnv = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
       cwd: root,
-      env: { ...process.env, NO_COLOR: "1" },
+      env: { ...process.env, NO_COLOR: "1", ...extraEnv },
     });
     let stdout = "";
     let stderr = "";
@@ -57,6 +58,18 @@ describe("flotilla run", () => {
     assert.equal(r.code, 1);
     assert.match(r.stdout, /^bad\s+Failed: the warehouse is down\s+1/m);
     assert.match(r.stdout, /Flow run "failing" Failed: Some reference tasks failed: bad \(Failed\)/);
+  });
+
+  it("never prints a secret a failed task quoted, in the table or in JSON", async () => {
+    const token = "tok-5ecret-value-9f3a";
+    for (const format of ["table", "json"]) {
+      const r = await cli(["run", "test/fixtures/cli-secret-failing.ts", "--output", format], 30_000, {
+        FLOTILLA_SECRET_API_TOKEN: token,
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stdout, /the API refused token \[redacted\]/);
+      assert.ok(!r.stdout.includes(token) && !r.stderr.includes(token), `${format} output leaked the secret`);
+    }
   });
 
   it("--output json prints a document for scripts", async () => {

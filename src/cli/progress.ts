@@ -4,6 +4,7 @@
 
 import type { FinalTaskState } from "../core/states.ts";
 import type { RunEvent } from "../engine/executor.ts";
+import { scrub } from "../secrets/redact.ts";
 
 export interface ProgressOptions {
   stream?: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean; columns?: number };
@@ -100,10 +101,10 @@ export class Progress {
     },
   };
 
-  /** Print a line above the status line. */
+  /** Print a line above the status line (scrubbed: a task's failure message may quote a secret it read). */
   #line(text: string): void {
     if (this.#tty && this.#lineShown) this.#out.write("\r\x1b[2K");
-    this.#out.write(`${text}\n`);
+    this.#out.write(`${scrub(text)}\n`);
     this.#lineShown = false;
     if (this.#tty) this.#render();
   }

@@ -12,6 +12,7 @@ import { LocalEnvironment } from "../../engine/local-environment.ts";
 import { createLogger, type LogFormat, type Logger } from "../../engine/logging.ts";
 import { LocalExecutor } from "../../executors/local.ts";
 import type { RunOnKubernetesOptions } from "../../kubernetes/run-on-kubernetes.ts";
+import { scrub } from "../../secrets/redact.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
 import { Progress } from "../progress.ts";
 import { renderTable, summarizeTasks } from "../summary.ts";
@@ -114,9 +115,10 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
       durationMs: (state.finishedAt ?? Date.now()) - state.startedAt,
       tasks: summarizeTasks(state),
     };
-    stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    stdout.write(scrub(`${JSON.stringify(doc, null, 2)}\n`));
   } else {
-    stdout.write(renderTable(state));
+    // task messages and results are user text: a secret a task read must not reach the summary
+    stdout.write(scrub(renderTable(state)));
   }
   return { state, exitCode: state.type === "Success" ? 0 : 1 };
 }
