@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import { runTask, type TaskRunnerEnv } from "../src/engine/task-runner.ts";
 import type { RunEvent } from "../src/index.ts";
 import { context, createLogger, getLogger, signals, task } from "../src/index.ts";
+import { registerSecret } from "../src/secrets/index.ts";
 
 function env(extra: Partial<TaskRunnerEnv> = {}) {
   const lines: string[] = [];
@@ -34,6 +35,21 @@ function env(extra: Partial<TaskRunnerEnv> = {}) {
 const request = (args: unknown[] = []) => ({ slug: "t", mapIndex: -1, args, attempt: 1 });
 
 describe("task runner", () => {
+  it("scrubs a secret the task read from its failure message, error and stack", async () => {
+    const token = "runner-test-5ecret-7c1d";
+    const leaky = task("t", () => {
+      registerSecret(token); // what Secret.get() does
+      throw new Error(`refused token ${token}`, { cause: new Error(`inner ${token}`) });
+    });
+    const r = await runTask(leaky, request(), env().env);
+    assert.equal(r.state.type, "Failed");
+    assert.ok(
+      r.state.type === "Failed" && r.state.message === "refused token [redacted]",
+      JSON.stringify(r.state),
+    );
+    assert.ok(!JSON.stringify(r).includes(token), "the result leaked the secret");
+  });
+
   it("returns Success with the function's result, sync or async", async () => {
     assert.deepEqual(
       (

@@ -2,9 +2,10 @@
 // signals — inside a task run context carrying its logger. Used by every executor and worker,
 // so a task behaves the same in-process and on a cluster.
 
-import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
+import { ErrorCode, FlotillaError, type SerializedError, serializeError } from "../core/errors.ts";
 import { FailSignal, RetrySignal, SkipSignal } from "../core/signals.ts";
 import type { AnyTask } from "../core/task.ts";
+import { scrub } from "../secrets/redact.ts";
 import { runInContext, type TaskRunContext } from "./context.ts";
 import { withDeadline } from "./deadline.ts";
 import type { RunEvent, TaskRunRequest, TaskRunResult } from "./executor.ts";
@@ -88,11 +89,10 @@ export async function runTask(
     if (outcome.ok) return finish({ type: "Success", result: outcome.value });
 
     const error = outcome.error;
-    if (error instanceof SkipSignal) return finish({ type: "Skipped", message: error.message });
+    if (error instanceof SkipSignal) return finish({ type: "Skipped", message: scrub(error.message) });
     if (error instanceof FailSignal)
-      return finish({ type: "Failed", message: error.message, error: serializeError(error) });
-    if (env.signal?.aborted)
-      return finish({ type: "Failed", message: "cancelled", error: serializeError(error) });
+      return finish({ type: "Failed", message: scrub(error.message), error: failureOf(error) });
+    if (env.signal?.aborted) return finish({ type: "Failed", message: "cancelled", error: failureOf(error) });
 
     const timedOut = error instanceof Timeout;
     const message = timedOut ? `timed out after ${timeoutMs} ms` : errorMessage(error);
@@ -101,7 +101,7 @@ export async function runTask(
         error instanceof RetrySignal && error.delayMs !== undefined ? error.delayMs : retryDelayMs;
       const serialized = timedOut
         ? serializeError(new FlotillaError(ErrorCode.TaskTimeout, message))
-        : serializeError(error);
+        : failureOf(error);
       ctx.logger.warn(
         { err: message },
         `attempt ${attempt} of ${maxAttempts} failed; retrying in ${delay} ms`,
@@ -118,7 +118,7 @@ export async function runTask(
       continue;
     }
     if (timedOut) return finish({ type: "TimedOut", message, timeoutMs: timeoutMs ?? 0 });
-    return finish({ type: "Failed", message, error: serializeError(error) });
+    return finish({ type: "Failed", message, error: failureOf(error) });
   }
 }
 
@@ -169,10 +169,25 @@ function makeContext(
   };
 }
 
+// A task's failure leaves this process (to the runner, logs, summaries, a termination message), so
+// every secret registered here (e.g. one the task read) is scrubbed from it at the source.
 function errorMessage(error: unknown): string {
   if (error instanceof Error)
-    return error.message === ""
-      ? error.name
-      : `${error.name === "Error" ? "" : `${error.name}: `}${error.message}`;
-  return String(error);
+    return scrub(
+      error.message === ""
+        ? error.name
+        : `${error.name === "Error" ? "" : `${error.name}: `}${error.message}`,
+    );
+  return scrub(String(error));
+}
+
+function failureOf(error: unknown): SerializedError {
+  return scrubError(serializeError(error));
+}
+
+function scrubError(e: SerializedError): SerializedError {
+  const out: SerializedError = { ...e, message: scrub(e.message) };
+  if (e.stack !== undefined) out.stack = scrub(e.stack);
+  if (e.cause !== undefined) out.cause = scrubError(e.cause);
+  return out;
 }
