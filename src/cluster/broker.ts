@@ -103,7 +103,7 @@ export interface ConnectOptions {
 }
 
 /** ioredis options for an endpoint. */
-export function redisOptions(endpoint: BrokerEndpoint, extra: RedisOptions = {}): RedisOptions {
+function redisOptions(endpoint: BrokerEndpoint, extra: RedisOptions = {}): RedisOptions {
   const options: RedisOptions = { host: endpoint.host, port: endpoint.port, ...extra };
   if (endpoint.password !== undefined) options.password = endpoint.password;
   if (endpoint.db !== undefined) options.db = endpoint.db;
@@ -164,7 +164,7 @@ export async function connectBroker(endpoint: BrokerEndpoint, options: ConnectOp
 }
 
 /** Turn a Redis/socket error into a FlotillaError naming the broker. */
-export function brokerError(endpoint: BrokerEndpoint, error: unknown): FlotillaError {
+function brokerError(endpoint: BrokerEndpoint, error: unknown): FlotillaError {
   const where = describeBroker(endpoint);
   const message = error instanceof Error ? error.message : String(error);
   if (/NOAUTH|WRONGPASS|invalid password|invalid username-password/i.test(message)) {

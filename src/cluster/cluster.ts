@@ -147,7 +147,7 @@ export interface ReconcilerOptions {
   now: () => number;
 }
 
-export const defaultReconcilerOptions: ReconcilerOptions = {
+const defaultReconcilerOptions: ReconcilerOptions = {
   minWorkers: 1,
   maxWorkers: 2,
   concurrency: 16,

@@ -411,7 +411,7 @@ async function waitFor(
 }
 
 /** Route console output made inside a task run to that task's logger; restore with the returned function. */
-export function routeConsole(): () => void {
+function routeConsole(): () => void {
   const methods = ["log", "info", "warn", "error", "debug"] as const;
   const original = methods.map((m) => console[m]);
   const level = { log: "info", info: "info", warn: "warn", error: "error", debug: "debug" } as const;

@@ -29,7 +29,7 @@ export interface FlowDescription {
   parameterInputs: { parameter: string; task: string; key: string; mapped: boolean }[];
 }
 
-export function describeFlow(flow: Flow): FlowDescription {
+function describeFlow(flow: Flow): FlowDescription {
   const reference = new Set(flow.referenceTasks);
   return {
     name: flow.name,

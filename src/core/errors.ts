@@ -1,5 +1,6 @@
 // Typed errors with stable codes. Every error a user can hit says what is wrong, where, and how
-// to fix it; errors that cross a process boundary travel as `SerializedError` and are rebuilt.
+// to fix it; errors that cross a process boundary (worker → runner, runner pod → launcher) travel
+// as plain `SerializedError` data (code, message, hint) and stay data: states carry them as is.
 
 export const ErrorCode = {
   FlowInvalid: "FLOTILLA_FLOW_INVALID",
@@ -75,15 +76,6 @@ export function serializeError(err: unknown, depth = 0): SerializedError {
     return out;
   }
   return { name: "Error", message: typeof err === "string" ? err : safeString(err) };
-}
-
-export function deserializeError(data: SerializedError): Error {
-  const err = new Error(data.message, data.cause ? { cause: deserializeError(data.cause) } : undefined);
-  err.name = data.name;
-  if (data.stack !== undefined) err.stack = data.stack;
-  if (data.code !== undefined) Object.assign(err, { code: data.code });
-  if (data.hint !== undefined) Object.assign(err, { hint: data.hint });
-  return err;
 }
 
 function safeString(value: unknown): string {

@@ -181,7 +181,7 @@ export type Binding =
 /** A binding as given by the user: a bare task (imperative API) is resolved to its node by the flow. */
 export type BindingInput = Binding | { kind: "taskDef"; task: AnyTask; mapped: boolean };
 
-export function toBinding(value: unknown, mapped: boolean): BindingInput {
+function toBinding(value: unknown, mapped: boolean): BindingInput {
   if (value instanceof Unmapped) return toBinding(value.value, false) as BindingInput;
   if (value instanceof TaskRef) return { kind: "task", node: value.node, mapped };
   if (value instanceof ParameterRef) return { kind: "param", name: value.name, mapped };
@@ -226,7 +226,7 @@ function resolveTaskOptions(name: string, o: TaskOptions): ResolvedTaskOptions {
   };
 }
 
-export function slugify(name: string): string {
+function slugify(name: string): string {
   const s = name
     .trim()
     .replace(/[^A-Za-z0-9._-]+/g, "-")
@@ -238,7 +238,7 @@ export function slugify(name: string): string {
  * Reads a function's parameter names from its source. Destructured or rest parameters have no
  * name (undefined at that position): give `params` in the task options to bind them.
  */
-export function readParamNames(fn: TaskFn): (string | undefined)[] {
+function readParamNames(fn: TaskFn): (string | undefined)[] {
   const src = Function.prototype.toString.call(fn);
   let list: string;
   const arrowSingle = /^(?:async\s+)?([A-Za-z_$][\w$]*)\s*=>/.exec(src);

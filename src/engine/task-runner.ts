@@ -23,7 +23,7 @@ export interface TaskRunnerEnv {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-export const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const timer = setTimeout(done, ms);

@@ -24,7 +24,7 @@ export interface ApiStatus {
 }
 
 /** Read code, reason and message from whatever client-node threw. */
-export function apiStatus(error: unknown): ApiStatus {
+function apiStatus(error: unknown): ApiStatus {
   if (typeof error !== "object" || error === null)
     return { code: undefined, reason: undefined, message: undefined };
   const e = error as { code?: unknown; statusCode?: unknown; body?: unknown; message?: unknown };

@@ -149,7 +149,7 @@ export function planWorkers(options: KubeClusterOptions, worker: WorkerSpec | un
 }
 
 /** The container Flotilla runs: the one named `flotilla`, else the first. */
-export function pickContainer<C extends { name: string }>(containers: readonly C[]): C | undefined {
+function pickContainer<C extends { name: string }>(containers: readonly C[]): C | undefined {
   return containers.find((c) => c.name === FLOTILLA_CONTAINER) ?? containers[0];
 }
 
@@ -186,7 +186,7 @@ export function buildBrokerSecret(
 }
 
 /** The broker sidecar: Redis bound to the pod IP, password read from stdin config (never argv). */
-export function buildBrokerContainer(options: KubeClusterOptions, run: RunIdentity): IContainer {
+function buildBrokerContainer(options: KubeClusterOptions, run: RunIdentity): IContainer {
   // `redis-server -` reads its config from stdin: printf is a shell builtin, so the password is in
   // no process's argv (with `--requirepass $(VAR)` it would show in `ps` on the node).
   const script =

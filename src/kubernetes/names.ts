@@ -27,7 +27,7 @@ export const TERMINATION_MESSAGE_PATH = "/dev/termination-log";
  * A DNS-1123 label made from any text: lower case, `[a-z0-9-]`, no leading/trailing `-`, at most
  * `max` characters. `DOCKER_REGISTRY_CREDENTIALS` → `docker-registry-credentials`.
  */
-export function dns1123(text: string, max = 63): string {
+function dns1123(text: string, max = 63): string {
   const s = text
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")

@@ -74,7 +74,7 @@ export const PERMISSIONS: readonly Permission[] = [
 ];
 
 /** The rows of one actor. */
-export function permissionsOf(actor: Actor): Permission[] {
+function permissionsOf(actor: Actor): Permission[] {
   return PERMISSIONS.filter((p) => p.actor === actor);
 }
 

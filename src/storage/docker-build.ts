@@ -212,7 +212,7 @@ export async function buildFlowImage(options: BuildImageOptions): Promise<BuildI
 }
 
 /** The flow's DockerStorage config, or a usage error saying how to add one. */
-export function requireDockerStorage(flow: Flow): DockerStorageConfig {
+function requireDockerStorage(flow: Flow): DockerStorageConfig {
   const storage = flow.storage;
   if (!isDockerStorage(storage)) {
     const has = storage === undefined ? "no storage" : `storage of kind "${storage.kind}"`;

@@ -138,7 +138,7 @@ export async function planBuildContext(
 }
 
 /** The Dockerfile for a plan. Pure. */
-export function renderDockerfile(
+function renderDockerfile(
   plan: Omit<BuildPlan, "dockerfile" | "projectFiles" | "projectDir">,
   config: DockerStorageConfig,
 ): string {
@@ -256,7 +256,7 @@ export async function writeBuildContext(plan: BuildPlan, dir: string): Promise<W
 }
 
 /** The nearest directory at or above the flow file's directory that holds a package.json. */
-export async function findProjectDir(flowFile: string): Promise<string> {
+async function findProjectDir(flowFile: string): Promise<string> {
   let dir = path.dirname(path.resolve(flowFile));
   for (;;) {
     if (await isFile(path.join(dir, "package.json"))) return dir;
@@ -440,7 +440,7 @@ async function fixDirectoryTimes(root: string): Promise<void> {
 }
 
 /** A Dockerfile double-quoted value: `\`, `"` and `$` escaped (ENV and LABEL expand `$`). */
-export function dockerQuote(value: string): string {
+function dockerQuote(value: string): string {
   return `"${oneLine(value)
     .replace(/[\\"$]/g, "\\$&")
     .replace(/\t/g, "\\t")}"`;

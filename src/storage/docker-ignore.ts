@@ -52,7 +52,7 @@ function matchesSelfOrParent(regex: RegExp, parts: string[]): boolean {
 }
 
 /** Translate one docker ignore pattern (Go filepath.Match plus `**`) to an anchored RegExp. */
-export function patternToRegExp(pattern: string): RegExp {
+function patternToRegExp(pattern: string): RegExp {
   let out = "";
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;

@@ -262,7 +262,7 @@ function invalid(problems: Problem[]): FlotillaError {
 }
 
 /** The default tag for a module: `src-` + the first 12 hex of the sha256 of its source (= `moduleVersion`). */
-export function moduleSourceTag(file: string): string | undefined {
+function moduleSourceTag(file: string): string | undefined {
   try {
     return `src-${createHash("sha256").update(readFileSync(file, "utf8")).digest("hex").slice(0, 12)}`;
   } catch {
