@@ -181,6 +181,13 @@ async function startSim(
   }
 }
 
+/**
+ * How often the launcher looks for the runner pod to stream its logs, in ms. A pod can sit in
+ * Pending for minutes (image pull, scheduling); the launcher's PodWatch already follows it for
+ * failures, so this look only needs to be soon enough for the first log lines.
+ */
+const LOG_POLL_INTERVAL_MS = 1000;
+
 /** Stream the runner container's output into `logger` once its pod runs. */
 function followLogs(
   clients: KubeClients,
@@ -212,7 +219,7 @@ function followLogs(
           .catch(() => undefined);
         return;
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, LOG_POLL_INTERVAL_MS));
     }
   })();
   return {
