@@ -134,6 +134,7 @@ spec:
     metadata:
       labels: { team: data }
     spec:
+      restartPolicy: OnFailure
       serviceAccountName: custom-sa
       nodeSelector: { pool: batch }
       tolerations: [{ key: dedicated, operator: Equal, value: flows, effect: NoSchedule }]
@@ -157,6 +158,7 @@ spec:
     assert.equal(job.spec!.backoffLimit, 0);
     assert.ok(warnings.some((w) => w.includes("backoffLimit 3")));
     assert.equal(pod.restartPolicy, "Never");
+    assert.ok(warnings.some((w) => w.includes("restartPolicy OnFailure replaced by Never")));
   });
 
   test("kept: annotations, ttl, service account, nodeSelector, tolerations, resources, other containers", () => {

@@ -242,6 +242,11 @@ export function buildRunnerJob(options: KubeClusterOptions, specs: Specs, run: R
   };
   template.spec ??= { containers: [] };
   const podSpec: IPodSpec = template.spec;
+  if (podSpec.restartPolicy !== undefined && podSpec.restartPolicy !== "Never") {
+    warnings.push(
+      `${file}: spec.template.spec.restartPolicy ${podSpec.restartPolicy} replaced by Never (a restarted runner would start a second cluster)`,
+    );
+  }
   podSpec.restartPolicy = "Never";
   podSpec.serviceAccountName ??= options.serviceAccountName;
 
