@@ -3,10 +3,10 @@
 // run's BullMQ queue and runs them with the same task runner as LocalExecutor (retries, timeouts,
 // logs). Results, events and task log lines go back on the run's output stream.
 //
-// Invariants: a worker whose fingerprint differs takes no job and tells the runner (fatal);
-// a drain (SIGTERM or a retire request) finishes the task runs in progress, takes no new one and
-// exits 0; a broker unreachable for longer than `deathTimeoutMs` ends the worker with exit code 1;
-// `console.*` inside a task goes to that task's logger.
+// Invariants: a worker whose fingerprint or protocol version differs takes no job and tells the
+// runner (fatal, exit code 3); a drain (SIGTERM or a retire request) finishes the task runs in
+// progress, takes no new one and exits 0; a broker unreachable for longer than `deathTimeoutMs`
+// ends the worker with exit code 1; `console.*` inside a task goes to that task's logger.
 
 import { hostname } from "node:os";
 import { format } from "node:util";
@@ -31,6 +31,7 @@ import {
   type Heartbeat,
   type JobData,
   keys,
+  PROTOCOL_VERSION,
   queueName,
   type RunSettings,
   type WorkerPhase,
@@ -178,24 +179,29 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
   const phase = (p: WorkerPhase, reason?: string) =>
     out.push({ t: "phase", worker: workerId, phase: p, ...(reason !== undefined ? { reason } : {}) });
 
-  if (settings.fingerprint !== fingerprint) {
-    const message =
-      `worker ${workerId} runs different code than the flow runner: flow "${flow.name}" has fingerprint ` +
-      `${fingerprint} in the worker and ${settings.fingerprint} in the runner`;
+  // A worker that would misread the run refuses it and tells the runner, which fails the run at once.
+  const refusal =
+    settings.protocol !== PROTOCOL_VERSION
+      ? `worker ${workerId} speaks Flotilla protocol ${PROTOCOL_VERSION} and the flow runner ${settings.protocol}`
+      : settings.fingerprint !== fingerprint
+        ? `worker ${workerId} runs different code than the flow runner: flow "${flow.name}" has fingerprint ` +
+          `${fingerprint} in the worker and ${settings.fingerprint} in the runner`
+        : undefined;
+  if (refusal !== undefined) {
     out.push({
       t: "fatal",
       worker: workerId,
       error: serializeError(
-        new FlotillaError(ErrorCode.Fingerprint, message, {
+        new FlotillaError(ErrorCode.Fingerprint, refusal, {
           hint: "run workers from the same image (or flow file) as the runner; rebuild and push the image if the flow changed",
         }),
       ),
     });
-    phase("exited", "fingerprint mismatch");
+    phase("exited", "refused the run: different code or protocol");
     await out.flush();
     control.disconnect();
-    logger.error({ code: ErrorCode.Fingerprint }, message);
-    return { exitCode: 3, reason: message };
+    logger.error({ code: ErrorCode.Fingerprint }, refusal);
+    return { exitCode: 3, reason: refusal };
   }
 
   const restoreConsole = routeConsole();
