@@ -134,6 +134,27 @@ test("kubectl apply/get/logs/auth can-i/create token/delete", async (t) => {
   assert.equal(sim.objects("pods", "default").length, 0);
 });
 
+test("kubectl get nodes / get node <name> / get pods --watch=True", async (t) => {
+  if (!KUBECTL) {
+    t.skip(NO_KUBECTL);
+    return;
+  }
+  const nodes = await kubectl("get", "nodes");
+  assert.match(
+    nodes.stdout,
+    /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\nkube-sim-node\s+Ready\s+<none>\s+\d+[smh]\S*\s+v1\.32\.4\n$/,
+    nodes.stderr,
+  );
+  const one = await kubectl("get", "node", "kube-sim-node", "-o", "jsonpath={.status.addresses[0].address}");
+  assert.equal(one.stdout, "127.0.0.1", one.stderr);
+  const missing = await kubectl("get", "node", "nope");
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /nodes "nope" not found/);
+  // kubectl sends `watch=true`; a real server also takes True/1 (only "0"/"false" are false)
+  const watched = await kubectl("get", "nodes", "--watch=True", "--request-timeout=2s");
+  assert.match(watched.stdout, /^NAME\s+STATUS.*\nkube-sim-node\s+Ready/, watched.stderr);
+});
+
 /** Resolves once `child` has exited; SIGKILLs it if it has not within timeoutMs. */
 function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);

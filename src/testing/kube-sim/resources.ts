@@ -2,7 +2,16 @@
 // discovery, routing, validation and deletion need. Adding a kind starts here.
 import { Job } from "kubernetes-models/batch/v1";
 import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
-import { ConfigMap, Event, Namespace, Pod, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
+import {
+  ConfigMap,
+  Event,
+  Namespace,
+  Node,
+  Pod,
+  Secret,
+  Service,
+  ServiceAccount,
+} from "kubernetes-models/v1";
 
 /** A kubernetes-models class; `validate()` throws an ajv-style error list. */
 type ModelClass = new (data: never) => { validate(): void };
@@ -65,6 +74,13 @@ export const RESOURCES: readonly ResourceType[] = [
     deleteReturnsObject: true,
     clientModel: "V1Namespace",
     model: Namespace,
+  }),
+  core("nodes", "Node", {
+    namespaced: false,
+    shortNames: ["no"],
+    subresources: ["status"],
+    clientModel: "V1Node",
+    model: Node,
   }),
   core("pods", "Pod", {
     shortNames: ["po"],

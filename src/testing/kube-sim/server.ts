@@ -10,6 +10,7 @@ import { isObject, type KubeObject, timestamp } from "./objects.ts";
 import { openApiV2, openApiV3Document, openApiV3Root } from "./openapi.ts";
 import { patchTypeOf } from "./patch.ts";
 import { decodeProtobuf } from "./protobuf.ts";
+import { queryBool, queryInt } from "./query.ts";
 import type { Attributes, RbacAuthorizer, TokenAuthenticator, UserInfo } from "./rbac.ts";
 import type { DeleteOptions, PropagationPolicy, Registry, WriteContext } from "./registry.ts";
 import { findResource, type ResourceType } from "./resources.ts";
@@ -89,19 +90,6 @@ function parseBody(text: string, contentType: string | undefined): unknown {
   }
 }
 
-function boolParam(q: URLSearchParams, name: string): boolean {
-  const v = q.get(name);
-  return v === "true" || v === "1";
-}
-
-function intParam(q: URLSearchParams, name: string): number | undefined {
-  const v = q.get(name);
-  if (v === null || v === "") return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw badRequest(`invalid ${name}: ${v}`);
-  return n;
-}
-
 /** Parse `/api/v1/...` and `/apis/<g>/<v>/...` into request info, or undefined for non-resource paths. */
 function requestInfo(method: string, path: string, q: URLSearchParams): RequestInfo | undefined {
   const parts = path
@@ -143,7 +131,7 @@ function requestInfo(method: string, path: string, q: URLSearchParams): RequestI
   if (subresource && !rt.subresources.includes(subresource)) throw notFound(rt, name ?? "");
   if (!rt.namespaced && resource !== "namespaces") namespace = undefined;
 
-  const watch = boolParam(q, "watch");
+  const watch = queryBool(q, "watch");
   let verb: string;
   switch (method) {
     case "GET":
@@ -312,13 +300,13 @@ export class ApiServer {
       if (method !== "GET") throw methodNotAllowed();
       const pod = registry.get(rt, namespace, name!);
       const opts = {
-        follow: boolParam(q, "follow"),
-        previous: boolParam(q, "previous"),
-        timestamps: boolParam(q, "timestamps"),
+        follow: queryBool(q, "follow"),
+        previous: queryBool(q, "previous"),
+        timestamps: queryBool(q, "timestamps"),
         ...(q.get("container") ? { container: q.get("container")! } : {}),
-        ...(intParam(q, "tailLines") !== undefined ? { tailLines: intParam(q, "tailLines")! } : {}),
-        ...(intParam(q, "limitBytes") !== undefined ? { limitBytes: intParam(q, "limitBytes")! } : {}),
-        ...(intParam(q, "sinceSeconds") !== undefined ? { sinceSeconds: intParam(q, "sinceSeconds")! } : {}),
+        ...(queryInt(q, "tailLines") !== undefined ? { tailLines: queryInt(q, "tailLines")! } : {}),
+        ...(queryInt(q, "limitBytes") !== undefined ? { limitBytes: queryInt(q, "limitBytes")! } : {}),
+        ...(queryInt(q, "sinceSeconds") !== undefined ? { sinceSeconds: queryInt(q, "sinceSeconds")! } : {}),
       };
       const detach = this.trackStream(() => res.end());
       try {
@@ -344,11 +332,11 @@ export class ApiServer {
               ...(rt.namespaced && namespace ? { namespace } : {}),
               selector,
               ...(q.get("resourceVersion") !== null ? { resourceVersion: q.get("resourceVersion")! } : {}),
-              ...(intParam(q, "timeoutSeconds") !== undefined
-                ? { timeoutSeconds: intParam(q, "timeoutSeconds")! }
+              ...(queryInt(q, "timeoutSeconds") !== undefined
+                ? { timeoutSeconds: queryInt(q, "timeoutSeconds")! }
                 : {}),
-              allowWatchBookmarks: boolParam(q, "allowWatchBookmarks"),
-              sendInitialEvents: boolParam(q, "sendInitialEvents"),
+              allowWatchBookmarks: queryBool(q, "allowWatchBookmarks"),
+              sendInitialEvents: queryBool(q, "sendInitialEvents"),
             },
             res,
             (close) => this.trackStream(close),
@@ -375,7 +363,7 @@ export class ApiServer {
             rt,
             rt.namespaced ? namespace : undefined,
             selector,
-            intParam(q, "limit"),
+            queryInt(q, "limit"),
             q.get("continue") ?? undefined,
           ),
         );
@@ -448,7 +436,7 @@ export class ApiServer {
   private deleteOptions(q: URLSearchParams, body: unknown): DeleteOptions {
     const b = isObject(body) ? body : {};
     const grace =
-      intParam(q, "gracePeriodSeconds") ??
+      queryInt(q, "gracePeriodSeconds") ??
       (typeof b.gracePeriodSeconds === "number" ? b.gracePeriodSeconds : undefined);
     const policy = (q.get("propagationPolicy") ?? b.propagationPolicy) as PropagationPolicy | undefined;
     if (policy !== undefined && !["Background", "Foreground", "Orphan"].includes(policy)) {
@@ -458,13 +446,16 @@ export class ApiServer {
         `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan", "nil"`,
       );
     }
-    const orphanRaw =
-      q.get("orphanDependents") ??
-      (typeof b.orphanDependents === "boolean" ? String(b.orphanDependents) : null);
+    const orphanDependents =
+      q.get("orphanDependents") !== null
+        ? queryBool(q, "orphanDependents")
+        : typeof b.orphanDependents === "boolean"
+          ? b.orphanDependents
+          : undefined;
     return {
       ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
       ...(policy ? { propagationPolicy: policy } : {}),
-      ...(orphanRaw !== null ? { orphanDependents: orphanRaw === "true" } : {}),
+      ...(orphanDependents !== undefined ? { orphanDependents } : {}),
       ...(isObject(b.preconditions)
         ? { preconditions: b.preconditions as DeleteOptions["preconditions"] }
         : {}),

@@ -11,6 +11,7 @@ import { EventRecorder } from "./events.ts";
 import type { ImageSpec } from "./images.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
 import { Kubelet } from "./kubelet/kubelet.ts";
+import { nodeObject } from "./kubelet/node.ts";
 import type { KubeObject } from "./objects.ts";
 import { ADMIN_USER, RbacAuthorizer, TokenAuthenticator } from "./rbac.ts";
 import { Registry } from "./registry.ts";
@@ -46,6 +47,8 @@ export interface SimProcess {
 /** Objects handed to tests: arbitrary API JSON. */
 // biome-ignore lint/suspicious/noExplicitAny: assertion helpers over arbitrary API objects
 type Loose = any;
+
+const DEFAULT_CAPACITY = { cpu: "8", memory: "32Gi" };
 
 /** grace for containers still running when the sim stops */
 const STOP_GRACE_MS = 2000;
@@ -136,11 +139,14 @@ export class KubeSim {
       new NamespaceController(store, registry, log),
       new GarbageCollector(store, registry, log),
       new JobController(store, registry, events, log),
-      new Scheduler(store, registry, events, options.capacity ?? { cpu: "8", memory: "32Gi" }, log),
+      new Scheduler(store, registry, events, options.capacity ?? DEFAULT_CAPACITY, log),
     ];
     const port = await api.listen();
     const url = `http://127.0.0.1:${port}`;
     serverUrl = `https://127.0.0.1:${port}`;
+    registry.create(resourceById("nodes"), undefined, nodeObject(options.capacity ?? DEFAULT_CAPACITY), {
+      user: ADMIN_USER,
+    });
     const nsRt = resourceById("namespaces");
     for (const ns of new Set(["default", "kube-system", ...(options.namespaces ?? [])])) {
       registry.create(nsRt, undefined, { metadata: { name: ns } }, { user: ADMIN_USER });

@@ -52,6 +52,10 @@ function podStatus(p: KubeObject): string {
   return reason;
 }
 
+function address(n: KubeObject, type: string): string {
+  return (n.status?.addresses ?? []).find((a: { type: string }) => a.type === type)?.address ?? "<none>";
+}
+
 const COLUMNS: Record<string, Column[]> = {
   pods: [
     name,
@@ -165,6 +169,46 @@ const COLUMNS: Record<string, Column[]> = {
       cell: (e) => `${String(e.involvedObject?.kind ?? "").toLowerCase()}/${e.involvedObject?.name ?? ""}`,
     },
     { name: "Message", type: "string", cell: (e) => e.message ?? "" },
+  ],
+  nodes: [
+    name,
+    {
+      name: "Status",
+      type: "string",
+      cell: (n) => {
+        const ready = (n.status?.conditions ?? []).find((c: { type: string }) => c.type === "Ready");
+        const s = ready?.status === "True" ? "Ready" : ready?.status === "False" ? "NotReady" : "Unknown";
+        return n.spec?.unschedulable ? `${s},SchedulingDisabled` : s;
+      },
+    },
+    {
+      name: "Roles",
+      type: "string",
+      cell: (n) => {
+        const roles = Object.keys(n.metadata.labels ?? {})
+          .filter((k) => k.startsWith("node-role.kubernetes.io/"))
+          .map((k) => k.slice("node-role.kubernetes.io/".length))
+          .sort();
+        return roles.length ? roles.join(",") : "<none>";
+      },
+    },
+    ageCol,
+    { name: "Version", type: "string", cell: (n) => n.status?.nodeInfo?.kubeletVersion ?? "" },
+    { name: "Internal-IP", type: "string", priority: 1, cell: (n) => address(n, "InternalIP") },
+    { name: "External-IP", type: "string", priority: 1, cell: (n) => address(n, "ExternalIP") },
+    { name: "OS-Image", type: "string", priority: 1, cell: (n) => n.status?.nodeInfo?.osImage ?? "" },
+    {
+      name: "Kernel-Version",
+      type: "string",
+      priority: 1,
+      cell: (n) => n.status?.nodeInfo?.kernelVersion ?? "",
+    },
+    {
+      name: "Container-Runtime",
+      type: "string",
+      priority: 1,
+      cell: (n) => n.status?.nodeInfo?.containerRuntimeVersion ?? "",
+    },
   ],
   rolebindings: [
     name,
