@@ -1,0 +1,290 @@
+// The storage port: what the server, scheduler and retention need from a database. Two adapters
+// implement it over the same SQL (sql-store.ts): SQLite (better-sqlite3, the embedded default)
+// and PostgreSQL (pg). Rows are plain data with camelCase fields and ms-since-epoch times.
+
+import type { RunStateName } from "./run-state.ts";
+
+/** A registered flow version: what `flotilla deploy` sends, and nothing else. */
+export interface FlowRecord {
+  id: string;
+  name: string;
+  fingerprint: string;
+  image?: string;
+  module?: string;
+  /** The DAG as `describe` renders it (tasks and edges), JSON. */
+  dag: unknown;
+  /** The flow's parameters (name, required, default), JSON. */
+  parameterSchema: unknown;
+  createdAt: number;
+}
+
+export type CatchUp = "skip" | "once" | "all";
+export type Pool = string;
+
+export interface DeploymentRecord {
+  id: string;
+  name: string;
+  flowId: string;
+  flowName: string;
+  parameters: Record<string, unknown>;
+  pool: Pool;
+  concurrencyLimit?: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ScheduleRecord {
+  id: string;
+  deploymentId: string;
+  cron?: string;
+  intervalMs?: number;
+  timezone: string;
+  catchUp: CatchUp;
+  paused: boolean;
+  /** The last tick a run was created for (or skipped by the catch-up policy). */
+  lastTickAt?: number;
+  createdAt: number;
+}
+
+export interface FlowRunRecord {
+  id: string;
+  flowName: string;
+  deploymentId?: string;
+  scheduleId?: string;
+  scheduledAt: number;
+  state: RunStateName;
+  /** Why the run is in its state (the Kubernetes or OS reason of a crash, a failure's message). */
+  reason?: string;
+  parameters: Record<string, unknown>;
+  pool?: Pool;
+  agentId?: string;
+  leaseUntil?: number;
+  /** What the agent created for the run (a Job name, a process id). */
+  infraRef?: string;
+  retryOf?: string;
+  createdAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  updatedAt: number;
+}
+
+/** A run with its task-run counts by state (`runs get`). */
+export interface FlowRunDetail extends FlowRunRecord {
+  taskCounts: Record<string, number>;
+}
+
+export interface RunEventRecord {
+  id: number;
+  runId: string;
+  ts: number;
+  type: "state";
+  from?: RunStateName;
+  to: RunStateName;
+  message?: string;
+}
+
+export interface TaskRunRecord {
+  runId: string;
+  slug: string;
+  /** -1 for an unmapped task run (or a mapped task's parent). */
+  mapIndex: number;
+  attempt: number;
+  state: string;
+  startedAt?: number;
+  endedAt?: number;
+  worker?: string;
+  message?: string;
+  error?: unknown;
+}
+
+export type TaskRunUpdate = Omit<TaskRunRecord, "runId">;
+
+export interface LogLine {
+  ts: number;
+  level: string;
+  message: string;
+  slug?: string;
+  mapIndex?: number;
+  worker?: string;
+}
+
+export interface WorkerSample {
+  ts: number;
+  count: number;
+  pending: number;
+}
+
+export interface ScalingDecision {
+  ts: number;
+  count: number;
+  pending: number;
+  reason: string;
+}
+
+/** One reporter batch for one run, written in one transaction. */
+export interface RunReport {
+  taskRuns?: TaskRunUpdate[];
+  logs?: LogLine[];
+  samples?: WorkerSample[];
+  decisions?: ScalingDecision[];
+}
+
+export type TokenScope = "admin" | "agent" | "runner" | "read";
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  scope: TokenScope;
+  /** The run a runner token may report to. */
+  runId?: string;
+  createdAt: number;
+}
+
+export interface AgentRecord {
+  id: string;
+  pool: Pool;
+  name: string;
+  lastSeenAt: number;
+  createdAt: number;
+}
+
+export interface ListRunsQuery {
+  state?: RunStateName;
+  deploymentId?: string;
+  flowName?: string;
+  /** Page size, 1..500. */
+  limit?: number;
+  /** The `next` cursor of the previous page. */
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  next?: string;
+}
+
+export interface NewRun {
+  id?: string;
+  flowName: string;
+  deploymentId?: string;
+  scheduleId?: string;
+  scheduledAt?: number;
+  parameters?: Record<string, unknown>;
+  pool?: Pool;
+  retryOf?: string;
+  /** Default Scheduled; a run started by `flotilla run --server` is created Running. */
+  state?: RunStateName;
+}
+
+export type TransitionResult =
+  | { ok: true; run: FlowRunRecord; changed: boolean }
+  | { ok: false; run: FlowRunRecord; refused: string };
+
+export interface VacuumReport {
+  olderThan: number;
+  runs: number;
+  taskRuns: number;
+  logChunks: number;
+  events: number;
+  samples: number;
+  dryRun: boolean;
+}
+
+/** The storage port. */
+export interface Store {
+  readonly kind: "sqlite" | "postgres";
+  close(): Promise<void>;
+
+  registerFlow(flow: Omit<FlowRecord, "id" | "createdAt">): Promise<FlowRecord>;
+  getFlow(id: string): Promise<FlowRecord | undefined>;
+
+  /** Create or replace the deployment of this name. */
+  putDeployment(d: {
+    name: string;
+    flowId: string;
+    parameters: Record<string, unknown>;
+    pool: Pool;
+    concurrencyLimit?: number;
+  }): Promise<DeploymentRecord>;
+  /** By name or id. */
+  getDeployment(nameOrId: string): Promise<DeploymentRecord | undefined>;
+  listDeployments(): Promise<DeploymentRecord[]>;
+  /** Deletes the deployment and its schedules; its runs stay as history. */
+  deleteDeployment(id: string): Promise<boolean>;
+
+  /** Replaces the deployment's schedules with this one (or none). */
+  setSchedule(
+    deploymentId: string,
+    s: Omit<ScheduleRecord, "id" | "deploymentId" | "createdAt" | "paused" | "lastTickAt"> | undefined,
+    now: number,
+  ): Promise<ScheduleRecord | undefined>;
+  listSchedules(deploymentId?: string): Promise<ScheduleRecord[]>;
+  getSchedule(id: string): Promise<ScheduleRecord | undefined>;
+  setSchedulePaused(id: string, paused: boolean): Promise<ScheduleRecord | undefined>;
+  /**
+   * Create the runs of these ticks of a schedule (unique on schedule and time: a tick already
+   * created is not created again) and move its last tick forward. Returns the runs created.
+   */
+  createScheduledRuns(
+    schedule: ScheduleRecord,
+    deployment: DeploymentRecord,
+    ticks: readonly number[],
+    lastTickAt: number,
+  ): Promise<FlowRunRecord[]>;
+
+  createRun(run: NewRun, now: number): Promise<FlowRunRecord>;
+  getRun(id: string): Promise<FlowRunDetail | undefined>;
+  /** The ids starting with `prefix` (at most `limit`). */
+  findRunIds(prefix: string, limit: number): Promise<string[]>;
+  /** Newest first, keyset-paged. */
+  listRuns(q: ListRunsQuery): Promise<Page<FlowRunRecord>>;
+  /** Move a run forward; refused (and not recorded) when it would go back or leave a final state. */
+  transitionRun(
+    id: string,
+    to: RunStateName,
+    now: number,
+    details?: { reason?: string; infraRef?: string },
+  ): Promise<TransitionResult | undefined>;
+  runEvents(runId: string): Promise<RunEventRecord[]>;
+  /** Events of every run after `afterId`, oldest first (the SSE stream's catch-up). */
+  eventsAfter(afterId: number, limit: number): Promise<RunEventRecord[]>;
+
+  report(runId: string, report: RunReport): Promise<void>;
+  taskRuns(runId: string): Promise<TaskRunRecord[]>;
+  logs(runId: string, q?: { contains?: string; limit?: number }): Promise<LogLine[]>;
+  workerSamples(runId: string): Promise<WorkerSample[]>;
+  scalingDecisions(runId: string): Promise<ScalingDecision[]>;
+
+  /**
+   * Give up to `limit` Scheduled runs of the pool due by `now` to the agent (Pending, leased until
+   * `leaseUntil`), respecting each deployment's concurrency limit and the pool's `poolLimit`
+   * counted over live runs. Concurrent claims never get the same run.
+   */
+  claimRuns(
+    agentId: string,
+    pool: Pool,
+    limit: number,
+    now: number,
+    leaseUntil: number,
+    poolLimit?: number,
+  ): Promise<FlowRunRecord[]>;
+  /** Extend the agent's leases on these live runs. */
+  renewLeases(agentId: string, runIds: readonly string[], leaseUntil: number): Promise<number>;
+  /** Live runs whose lease ran out before `now` (their agent is gone). */
+  expiredLeases(now: number): Promise<FlowRunRecord[]>;
+
+  heartbeatAgent(a: { id: string; pool: Pool; name: string }, now: number): Promise<AgentRecord>;
+  listAgents(): Promise<AgentRecord[]>;
+
+  createToken(
+    t: { name: string; scope: TokenScope; hash: string; runId?: string },
+    now: number,
+  ): Promise<TokenRecord>;
+  findToken(hash: string): Promise<TokenRecord | undefined>;
+  listTokens(): Promise<TokenRecord[]>;
+  countTokens(): Promise<number>;
+
+  /** Delete finished runs (and everything of theirs) that ended before `olderThan`. */
+  vacuum(olderThan: number, dryRun: boolean): Promise<VacuumReport>;
+}

@@ -1,0 +1,309 @@
+// The store contract, run on both adapters: SQLite (a temp file) and a real PostgreSQL started
+// for this file. Run history with a monotone state machine, task runs that never go back, logs
+// searchable by run, leases that respect concurrency limits, one run per schedule tick,
+// retention with a dry run, hashed tokens, and a database URL error that hides the password.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { FlotillaError } from "../src/core/errors.ts";
+import { openStore } from "../src/store/open.ts";
+import type { Store } from "../src/store/store.ts";
+import { testPostgres } from "./helpers/postgres.ts";
+
+const T0 = 1_700_000_000_000;
+// Started first, at the top level, so that its after() belongs to the file and runs last.
+const pg = await testPostgres();
+
+function contract(name: string, open: () => Promise<Store>) {
+  describe(`store contract: ${name}`, { timeout: 120_000 }, () => {
+    let store: Store;
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await store?.close();
+    });
+
+    async function deployment(n: string, limit?: number) {
+      const flow = await store.registerFlow({
+        name: `flow-${n}`,
+        fingerprint: "abc",
+        dag: { tasks: [] },
+        parameterSchema: [],
+      });
+      return store.putDeployment({
+        name: n,
+        flowId: flow.id,
+        parameters: { x: 1 },
+        pool: `pool-${n}`,
+        ...(limit !== undefined ? { concurrencyLimit: limit } : {}),
+      });
+    }
+
+    it("moves a run forward only, and keeps every transition as an event", async () => {
+      const run = await store.createRun({ flowName: "f" }, T0);
+      assert.equal(run.state, "Scheduled");
+      for (const s of ["Pending", "Starting", "Running"] as const) {
+        const r = await store.transitionRun(run.id, s, T0 + 1);
+        assert.ok(r?.ok, `to ${s}`);
+      }
+      const back = await store.transitionRun(run.id, "Pending", T0 + 2);
+      assert.equal(back?.ok, false);
+      assert.match(back && !back.ok ? back.refused : "", /backwards/);
+      const toCancelled = await store.transitionRun(run.id, "Cancelled", T0 + 2);
+      assert.equal(toCancelled?.ok, false, "a Running run is cancelled through Cancelling");
+      const done = await store.transitionRun(run.id, "Crashed", T0 + 3, { reason: "OOMKilled" });
+      assert.ok(done?.ok);
+      const after = await store.transitionRun(run.id, "Success", T0 + 4);
+      assert.equal(after?.ok, false, "a final state is final");
+      const got = await store.getRun(run.id);
+      assert.equal(got?.state, "Crashed");
+      assert.equal(got?.reason, "OOMKilled");
+      assert.equal(got?.startedAt, T0 + 1);
+      assert.equal(got?.endedAt, T0 + 3);
+      const events = await store.runEvents(run.id);
+      assert.deepEqual(
+        events.map((e) => e.to),
+        ["Scheduled", "Pending", "Starting", "Running", "Crashed"],
+      );
+      assert.equal(await store.transitionRun("no-such-run", "Running", T0), undefined);
+    });
+
+    it("keeps a task run's final state when a late, older report arrives", async () => {
+      const run = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      await store.report(run.id, {
+        taskRuns: [
+          { slug: "a", mapIndex: -1, attempt: 1, state: "Running", startedAt: T0 },
+          { slug: "a", mapIndex: -1, attempt: 1, state: "Success", endedAt: T0 + 5 },
+          {
+            slug: "m",
+            mapIndex: 0,
+            attempt: 1,
+            state: "Failed",
+            message: "boom",
+            error: { message: "boom" },
+          },
+        ],
+      });
+      await store.report(run.id, {
+        taskRuns: [{ slug: "a", mapIndex: -1, attempt: 1, state: "Running", startedAt: T0 }],
+      });
+      const tasks = await store.taskRuns(run.id);
+      assert.equal(tasks.length, 2);
+      const a = tasks.find((t) => t.slug === "a")!;
+      assert.equal(a.state, "Success");
+      assert.equal(a.startedAt, T0);
+      assert.equal(a.endedAt, T0 + 5);
+      const m = tasks.find((t) => t.slug === "m")!;
+      assert.equal(m.mapIndex, 0);
+      assert.deepEqual(m.error, { message: "boom" });
+      const detail = await store.getRun(run.id);
+      assert.deepEqual(detail?.taskCounts, { Success: 1, Failed: 1 });
+    });
+
+    it("stores logs in chunks and finds lines of one run by text", async () => {
+      const one = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      const two = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      await store.report(one.id, {
+        logs: [
+          { ts: T0, level: "info", message: "starting 100% of it" },
+          { ts: T0 + 1, level: "warn", message: "Disk Almost full", slug: "a" },
+        ],
+      });
+      await store.report(one.id, { logs: [{ ts: T0 + 2, level: "info", message: "done" }] });
+      await store.report(two.id, { logs: [{ ts: T0, level: "info", message: "disk fine elsewhere" }] });
+      assert.equal((await store.logs(one.id)).length, 3);
+      const hits = await store.logs(one.id, { contains: "disk" });
+      assert.deepEqual(
+        hits.map((l) => l.message),
+        ["Disk Almost full"],
+      );
+      assert.equal(hits[0]?.slug, "a");
+      assert.equal((await store.logs(one.id, { contains: "100%" })).length, 1);
+      assert.equal((await store.logs(one.id, { contains: "_" })).length, 0, "LIKE wildcards are literal");
+    });
+
+    it("keeps worker samples and scaling decisions", async () => {
+      const run = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      await store.report(run.id, {
+        samples: [
+          { ts: T0, count: 1, pending: 0 },
+          { ts: T0 + 1000, count: 3, pending: 1 },
+        ],
+        decisions: [{ ts: T0 + 1000, count: 3, pending: 1, reason: "backlog of 40 task runs" }],
+      });
+      assert.deepEqual(
+        (await store.workerSamples(run.id)).map((s) => s.count),
+        [1, 3],
+      );
+      assert.equal((await store.scalingDecisions(run.id))[0]?.reason, "backlog of 40 task runs");
+    });
+
+    it("pages the run list newest first with a cursor, and finds runs by id prefix", async () => {
+      const flowName = `paged-${name}`;
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++) ids.push((await store.createRun({ flowName }, T0 + i)).id);
+      const first = await store.listRuns({ flowName, limit: 3 });
+      assert.equal(first.items.length, 3);
+      assert.equal(first.items[0]?.id, ids[6]);
+      const second = await store.listRuns({ flowName, limit: 3, cursor: first.next! });
+      const third = await store.listRuns({ flowName, limit: 3, cursor: second.next! });
+      assert.equal(third.next, undefined);
+      assert.deepEqual(
+        [...first.items, ...second.items, ...third.items].map((r) => r.id),
+        [...ids].reverse(),
+      );
+      const prefix = ids[3]!.slice(0, 8);
+      assert.deepEqual(await store.findRunIds(prefix, 5), [ids[3]]);
+    });
+
+    it("claims each run once and never past a deployment's concurrency limit", async () => {
+      const d = await deployment(`claims-${name}`, 2);
+      for (let i = 0; i < 5; i++) {
+        await store.createRun(
+          { flowName: d.flowName, deploymentId: d.id, pool: d.pool, scheduledAt: T0 },
+          T0,
+        );
+      }
+      const [a, b] = await Promise.all([
+        store.claimRuns("agent-a", d.pool, 5, T0 + 10, T0 + 60_000),
+        store.claimRuns("agent-b", d.pool, 5, T0 + 10, T0 + 60_000),
+      ]);
+      assert.equal(a.length + b.length, 2, "the limit holds across concurrent claims");
+      assert.ok([...a, ...b].every((r) => r.state === "Pending"));
+      // a crashed run frees its slot: the limit is a count of live runs, not a counter
+      const crashed = a[0] ?? b[0]!;
+      await store.transitionRun(crashed.id, "Crashed", T0 + 20, { reason: "pod evicted" });
+      const again = await store.claimRuns("agent-a", d.pool, 5, T0 + 30, T0 + 60_000);
+      assert.equal(again.length, 1);
+      assert.equal((await store.claimRuns("agent-a", d.pool, 5, T0 + 30, T0 + 60_000)).length, 0);
+      // leases run out when the agent stops renewing them
+      const live = [...a, ...b, ...again].filter((r) => r.id !== crashed.id);
+      assert.equal(
+        await store.renewLeases(
+          "agent-a",
+          again.map((r) => r.id),
+          T0 + 120_000,
+        ),
+        1,
+      );
+      const expired = await store.expiredLeases(T0 + 90_000);
+      assert.deepEqual(
+        expired
+          .map((r) => r.id)
+          .filter((id) => live.some((l) => l.id === id))
+          .sort(),
+        live
+          .filter((r) => r.id !== again[0]!.id)
+          .map((r) => r.id)
+          .sort(),
+      );
+    });
+
+    it("respects a pool limit over live runs", async () => {
+      const d = await deployment(`pool-${name}`);
+      for (let i = 0; i < 3; i++) {
+        await store.createRun(
+          { flowName: d.flowName, deploymentId: d.id, pool: d.pool, scheduledAt: T0 },
+          T0,
+        );
+      }
+      assert.equal((await store.claimRuns("agent", d.pool, 10, T0, T0 + 1000, 2)).length, 2);
+      assert.equal((await store.claimRuns("agent", d.pool, 10, T0, T0 + 1000, 2)).length, 0);
+    });
+
+    it("creates exactly one run per schedule tick", async () => {
+      const d = await deployment(`sched-${name}`);
+      const s = (await store.setSchedule(d.id, { cron: "* * * * *", timezone: "UTC", catchUp: "all" }, T0))!;
+      const ticks = [T0 + 60_000, T0 + 120_000];
+      const [x, y] = await Promise.all([
+        store.createScheduledRuns(s, d, ticks, ticks[1]!),
+        store.createScheduledRuns(s, d, ticks, ticks[1]!),
+      ]);
+      assert.equal(x.length + y.length, 2);
+      const runs = await store.listRuns({ deploymentId: d.id });
+      assert.deepEqual(runs.items.map((r) => r.scheduledAt).sort(), ticks);
+      assert.equal((await store.getSchedule(s.id))?.lastTickAt, ticks[1]);
+      assert.equal((await store.setSchedulePaused(s.id, true))?.paused, true);
+      assert.equal((await store.setSchedulePaused(s.id, false))?.paused, false);
+      assert.ok(await store.deleteDeployment(d.id));
+      assert.equal(await store.getDeployment(d.name), undefined);
+      assert.equal((await store.listSchedules(d.id)).length, 0);
+      assert.equal((await store.listRuns({ deploymentId: d.id })).items.length, 2, "history stays");
+    });
+
+    it("vacuums finished runs older than the cutoff, with a dry run that changes nothing", async () => {
+      const old = await store.createRun({ flowName: "vac", state: "Running" }, T0 - 100_000);
+      await store.report(old.id, {
+        taskRuns: [{ slug: "a", mapIndex: -1, attempt: 1, state: "Success" }],
+        logs: [{ ts: T0, level: "info", message: "x" }],
+      });
+      await store.transitionRun(old.id, "Success", T0 - 50_000);
+      const live = await store.createRun({ flowName: "vac", state: "Running" }, T0 - 100_000);
+      const dry = await store.vacuum(T0, true);
+      assert.ok(dry.runs >= 1 && dry.taskRuns >= 1 && dry.logChunks >= 1);
+      assert.ok(await store.getRun(old.id), "a dry run deletes nothing");
+      const done = await store.vacuum(T0, false);
+      assert.equal(done.runs, dry.runs);
+      assert.equal(await store.getRun(old.id), undefined);
+      assert.equal((await store.taskRuns(old.id)).length, 0);
+      assert.ok(await store.getRun(live.id), "an unfinished run is kept");
+    });
+
+    it("finds tokens by hash only", async () => {
+      await store.createToken({ name: "ci", scope: "read", hash: `h-${name}` }, T0);
+      assert.equal((await store.findToken(`h-${name}`))?.scope, "read");
+      assert.equal(await store.findToken("other"), undefined);
+      assert.ok((await store.countTokens()) >= 1);
+    });
+
+    it("keeps agents it heard from", async () => {
+      await store.heartbeatAgent({ id: `a-${name}`, pool: "local", name: "laptop" }, T0);
+      await store.heartbeatAgent({ id: `a-${name}`, pool: "local", name: "laptop" }, T0 + 5);
+      const a = (await store.listAgents()).find((x) => x.id === `a-${name}`);
+      assert.equal(a?.lastSeenAt, T0 + 5);
+      assert.equal(a?.createdAt, T0);
+    });
+  });
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), "flotilla-store-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+contract("sqlite", () => openStore(path.join(dir, "nested", "flotilla.db")));
+
+contract("postgres", () => openStore(pg.url));
+
+describe("store: opening", { timeout: 60_000 }, () => {
+  it("reopening a database applies no migration twice", async () => {
+    const file = path.join(dir, "twice.db");
+    const a = await openStore(file);
+    await a.createRun({ flowName: "kept" }, T0);
+    await a.close();
+    const b = await openStore(file);
+    assert.equal((await b.listRuns({ flowName: "kept" })).items.length, 1);
+    await b.close();
+  });
+
+  it("a PostgreSQL URL that cannot connect names host and port, never the password", async () => {
+    const port = pg.port + 1;
+    const url = `postgres://flotilla:s3cret-pw@127.0.0.1:${port}/db`;
+    await assert.rejects(openStore(url, { connectTimeoutMs: 5000 }), (e: unknown) => {
+      assert.ok(e instanceof FlotillaError);
+      assert.match(e.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+      assert.doesNotMatch(`${e.message} ${e.hint} ${e.stack}`, /s3cret-pw/);
+      return true;
+    });
+  });
+
+  it("a wrong PostgreSQL password is refused without printing it", async () => {
+    const url = pg.url.replace(pg.password, "not-the-password");
+    await assert.rejects(openStore(url), (e: unknown) => {
+      assert.ok(e instanceof FlotillaError);
+      assert.match(e.message, new RegExp(`${pg.port}`));
+      assert.doesNotMatch(`${e.message} ${e.hint}`, /not-the-password/);
+      return true;
+    });
+  });
+});
