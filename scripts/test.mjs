@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// `npm test`: make sure the system programs the suite needs are here (installing them with apt-get
+// when running as root on Debian, else stopping before any test with one line saying what to
+// install), export where they are (FLOTILLA_TEST_*), then run node's test runner over
+// test/*.test.ts. Arguments are passed on: `npm test -- test/cli.test.ts` runs one file,
+// `npm test -- --test-name-pattern=x` adds a flag.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { findSystemPackages, which } from "./system-packages.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Print one line and exit before any test runs. */
+function stop(line) {
+  process.stderr.write(`npm test: ${line}\n`);
+  process.exit(1);
+}
+
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 20 || (major === 20 && minor < 19)) {
+  stop(`Node.js ${process.versions.node} is too old: install Node.js 20.19 or newer`);
+}
+
+/** Run a command with inherited output; true when it exits 0. */
+function run(cmd, args, env = process.env) {
+  return spawnSync(cmd, args, { stdio: ["ignore", "inherit", "inherit"], env }).status === 0;
+}
+
+/**
+ * Stop a service the Debian package started on install: the tests start their own servers on
+ * random ports, and a packaged one would only take memory (and port 5432/6379).
+ */
+function stopService(name) {
+  if (existsSync("/run/systemd/system") && which("systemctl")) {
+    spawnSync("systemctl", ["stop", name], { stdio: "ignore" });
+  } else if (which("service")) {
+    spawnSync("service", [name, "stop"], { stdio: "ignore" });
+  }
+}
+
+let { found, missing } = findSystemPackages();
+if (missing.length > 0) {
+  const packages = [...new Set(missing.map((r) => r.debian))];
+  const command = `apt-get install -y ${packages.join(" ")}`;
+  const wrongEnv = missing.filter((r) => process.env[r.env]);
+  if (wrongEnv.length > 0) {
+    stop(wrongEnv.map((r) => `${r.env}=${process.env[r.env]} is not ${r.what}`).join("; "));
+  }
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  if (!isRoot || !which("apt-get")) {
+    stop(`missing ${missing.map((r) => r.what).join(", ")}: install them with \`${command}\` (as root)`);
+  }
+  process.stderr.write(`npm test: installing ${packages.join(" ")} (apt-get) for the test suite\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  if (!run("apt-get", ["update", "-qq"], env)) stop(`\`apt-get update\` failed; then run \`${command}\``);
+  if (!run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], env)) {
+    stop(`\`${command}\` failed (see above)`);
+  }
+  for (const r of missing) if (r.service) stopService(r.service);
+  ({ found, missing } = findSystemPackages());
+  if (missing.length > 0) {
+    stop(`still missing after apt-get: ${missing.map((r) => r.what).join(", ")}: install ${command}`);
+  }
+}
+
+// Files to test: the arguments that name files, else every test/*.test.ts; other arguments are
+// flags for node's test runner.
+const args = process.argv.slice(2);
+const fileArgs = args.filter((a) => !a.startsWith("-") && existsSync(path.resolve(root, a)));
+const flags = args.filter((a) => !fileArgs.includes(a));
+const files =
+  fileArgs.length > 0
+    ? fileArgs
+    : readdirSync(path.join(root, "test"))
+        .filter((f) => f.endsWith(".test.ts"))
+        .sort()
+        .map((f) => path.join("test", f));
+
+const child = spawn(
+  process.execPath,
+  ["--import", "tsx", "--test", "--test-concurrency=2", ...flags, ...files],
+  { cwd: root, stdio: "inherit", env: { ...process.env, ...found } },
+);
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+child.on("exit", (code, signal) => {
+  process.exitCode = code ?? (signal ? 1 : 0);
+});
