@@ -79,8 +79,25 @@ function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-const name = process.argv[2] as Scenario | undefined;
-if (name !== undefined) {
+/** Building (not running) flows of 10,000 to 40,000 calls of one task: linear in the call count. */
+function measureBuild() {
+  const build: Record<string, number> = {};
+  for (const n of [10_000, 20_000, 40_000]) {
+    const t0 = process.hrtime.bigint();
+    const flow = Flow.build(`build${n}`, () => {
+      let x = inc(0);
+      for (let i = 1; i < n; i++) x = inc(x);
+      return x;
+    });
+    build[`${n}CallsMs`] = round(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (flow.nodes.length !== n) throw new Error(`build${n}: ${flow.nodes.length} nodes`);
+  }
+  return { scenario: "build", ...build };
+}
+
+const name = process.argv[2] as Scenario | "build" | undefined;
+if (name === "build") process.stdout.write(`${JSON.stringify(measureBuild())}\n`);
+else if (name !== undefined) {
   if (!(name in scenarios))
     throw new Error(`unknown scenario ${name}; one of ${Object.keys(scenarios).join(", ")}`);
   const result = await measure(name, name === "map100k" ? 1 : 5);

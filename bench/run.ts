@@ -30,7 +30,7 @@ const out: Record<string, unknown> = {
 
 if (want("local")) {
   const results: Record<string, unknown> = {};
-  for (const s of ["map10k", "chain1k", "fanout5k", "map100k"]) {
+  for (const s of ["map10k", "chain1k", "fanout5k", "map100k", "build"]) {
     process.stderr.write(`bench local ${s}...\n`);
     results[s] = await local(s);
   }
@@ -39,6 +39,7 @@ if (want("local")) {
     anchors: {
       "dask sync scheduler, 10,000 delayed no-ops (us/task)": 112,
       "dask threaded scheduler, 10,000 delayed no-ops (us/task)": 141,
+      "flow build, 20,000 calls of one task, before the per-slug suffix counter (ms)": 15_600,
       target: "<= 10 us/task on map10k; <= 1 KB runner memory per task run on map100k",
     },
   };

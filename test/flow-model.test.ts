@@ -68,6 +68,32 @@ describe("flow APIs", () => {
     );
   });
 
+  it("repeated calls take the next free suffix, skipping a slug another task already holds", () => {
+    const inc = task("inc", (x: number) => x + 1);
+    const taken = task("other", (x: number) => x, { slug: "inc-3" });
+    const flow = Flow.build("suffixes", () => inc(inc(taken(inc(inc(1))))));
+    assert.deepEqual(
+      flow.nodes.map((n) => n.slug),
+      ["inc", "inc-2", "inc-3", "inc-4", "inc-5"],
+    );
+    const order = flow.nodes.map((n) => n.task.taskName);
+    assert.deepEqual(order, ["inc", "inc", "other", "inc", "inc"]);
+  });
+
+  it("20,000 calls of one task build a flow (linear slug search); the time is printed, not asserted", (t) => {
+    const inc = task("inc", (x: number) => x + 1);
+    const t0 = performance.now();
+    const flow = Flow.build("many", () => {
+      let x = inc(0);
+      for (let i = 1; i < 20_000; i++) x = inc(x);
+      return x;
+    });
+    t.diagnostic(`20,000 task calls built in ${Math.round(performance.now() - t0)} ms`);
+    assert.equal(flow.nodes.length, 20_000);
+    assert.equal(flow.nodes.at(-1)?.slug, "inc-20000");
+    assert.equal(new Set(flow.nodes.map((n) => n.slug)).size, 20_000);
+  });
+
   it("parameters: defaults, required, unknown names at run time", () => {
     const show = task("show", (x: unknown) => x);
     const flow = Flow.build("params", ({ param }) => {

@@ -87,6 +87,8 @@ export class Flow {
   readonly #nodes: FlowNode[] = [];
   readonly #bySlug = new Map<string, FlowNode>();
   readonly #byTask = new Map<AnyTask, FlowNode>();
+  /** Per base slug, the suffix to try next: slugs are never freed, so the search never restarts at 2. */
+  readonly #nextSuffix = new Map<string, number>();
   readonly #params = new Map<string, Parameter>();
   readonly #edges: Edge[] = [];
   #reference: FlowNode[] | undefined;
@@ -146,7 +148,12 @@ export class Flow {
   /** Internal: a new node for a builder call, with a unique slug (`double`, `double-2`, ...). */
   addCall(task: AnyTask): FlowNode {
     let slug = task.slug;
-    for (let i = 2; this.#bySlug.has(slug); i++) slug = `${task.slug}-${i}`;
+    if (this.#bySlug.has(slug)) {
+      let i = this.#nextSuffix.get(task.slug) ?? 2;
+      for (; this.#bySlug.has(`${task.slug}-${i}`); i++);
+      slug = `${task.slug}-${i}`;
+      this.#nextSuffix.set(task.slug, i + 1);
+    }
     const node = this.#newNode(task, slug, false);
     if (!this.#byTask.has(task)) this.#byTask.set(task, node);
     return node;
