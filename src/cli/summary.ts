@@ -8,7 +8,7 @@ import { summarizeTasks } from "../core/summary.ts";
 export { summarizeTasks, type TaskSummary } from "../core/summary.ts";
 
 export function renderTable(state: FlowRunState): string {
-  const summaries = summarizeTasks(state); // in taskRuns order
+  const summaries = summarizeTasks(state, { results: false }); // in taskRuns order
   const rows = Object.entries(state.taskRuns).map(([slug, rec], i) => {
     const sum = summaries[i]!;
     return [

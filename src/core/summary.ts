@@ -2,6 +2,7 @@
 // mapped tasks. What the CLI's table and JSON show, and what the runner's termination message
 // carries back from Kubernetes. Pure.
 
+import { previewValue } from "./preview.ts";
 import type { FlowRunState, TaskRunRecord } from "./states.ts";
 
 export interface TaskSummary {
@@ -11,10 +12,33 @@ export interface TaskSummary {
   durationMs: number | null;
   message?: string;
   children?: Record<string, number>;
+  /** A successful task's result, when its JSON takes at most 10,000 characters. */
   result?: unknown;
+  /** Instead of `result` when it is too big, binary or not JSON: what it is and how it starts. */
+  resultPreview?: ResultPreview;
 }
 
-export function summarizeTasks(state: FlowRunState): TaskSummary[] {
+/** What the summary says of a result it does not print whole. */
+export interface ResultPreview {
+  type: string;
+  size?: number;
+  unit?: string;
+  /** The start of its JSON, cut with "…" (empty for binary data). */
+  preview: string;
+  /** Why it is not printed: "too big to print (over 10,000 characters of JSON)", "binary data, N bytes"... */
+  reason: string;
+}
+
+/** Options of {@link summarizeTasks}. */
+export interface SummarizeOptions {
+  /** Include results (bounded: see `TaskSummary.result`). @default true */
+  results?: boolean;
+  /** Applied to a preview before it is cut, so that no cut leaves half a secret. */
+  redact?: (text: string) => string;
+}
+
+/** One line per task run; results sized without ever being serialised whole. */
+export function summarizeTasks(state: FlowRunState, options: SummarizeOptions = {}): TaskSummary[] {
   return Object.entries(state.taskRuns).map(([slug, rec]) => {
     const s = rec.state;
     if (s.type === "Mapped") {
@@ -38,21 +62,23 @@ export function summarizeTasks(state: FlowRunState): TaskSummary[] {
     }
     const out: TaskSummary = { task: slug, state: s.type, attempts: rec.attempts, durationMs: duration(rec) };
     if ("message" in s && s.message) out.message = s.message;
-    if (s.type === "Success" && isJsonable(s.result)) out.result = s.result;
+    if (s.type === "Success" && s.result !== undefined && options.results !== false) {
+      const p = previewValue(s.result, options.redact ? { redact: options.redact } : {});
+      if (p.complete) out.result = s.result;
+      else {
+        out.resultPreview = {
+          type: p.type,
+          ...(p.size !== undefined ? { size: p.size } : {}),
+          ...(p.unit !== undefined ? { unit: p.unit } : {}),
+          preview: p.json,
+          reason: p.reason ?? "not printable",
+        };
+      }
+    }
     return out;
   });
 }
 
 function duration(rec: TaskRunRecord): number | null {
   return rec.startedAt !== undefined && rec.finishedAt !== undefined ? rec.finishedAt - rec.startedAt : null;
-}
-
-function isJsonable(v: unknown): boolean {
-  if (v === undefined) return false;
-  try {
-    const s = JSON.stringify(v);
-    return s !== undefined && s.length <= 10_000;
-  } catch {
-    return false;
-  }
 }

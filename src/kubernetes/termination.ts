@@ -39,7 +39,7 @@ export function summarize(state: FlowRunState): TerminationSummary {
   const counts: Record<string, number> = {};
   const failed: { task: string; message: string }[] = [];
   const tasks: Record<string, TaskLine> = {};
-  for (const t of summarizeTasks(state)) {
+  for (const t of summarizeTasks(state, { results: false })) {
     tasks[t.task] = { s: t.state, a: t.attempts, d: t.durationMs, ...(t.children ? { c: t.children } : {}) };
     counts[t.state] = (counts[t.state] ?? 0) + 1;
     if (

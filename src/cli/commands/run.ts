@@ -113,7 +113,7 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
       state: state.type,
       message: state.message,
       durationMs: (state.finishedAt ?? Date.now()) - state.startedAt,
-      tasks: summarizeTasks(state),
+      tasks: summarizeTasks(state, { redact: scrub }),
     };
     stdout.write(scrub(`${JSON.stringify(doc, null, 2)}\n`));
   } else {
