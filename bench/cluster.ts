@@ -17,14 +17,14 @@ import { fileURLToPath } from "node:url";
 import { Queue, Worker } from "bullmq";
 import { bullConnection, type LocalBroker, startLocalBroker } from "../src/cluster/broker.ts";
 import { LocalCluster } from "../src/cluster/local-cluster.ts";
-import { withDeadline } from "../src/engine/deadline.ts";
 import type {
   Executor,
   ExecutorContext,
   ExecutorSession,
   RunEvent,
   TaskRunRequest,
-} from "../src/engine/executor.ts";
+} from "../src/core/executor.ts";
+import { withDeadline } from "../src/engine/deadline.ts";
 import { silentLogger } from "../src/engine/logging.ts";
 import { ClusterExecutor } from "../src/executors/cluster.ts";
 import { Flow, task } from "../src/index.ts";

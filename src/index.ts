@@ -6,15 +6,24 @@ export {
   FlotillaError,
   type SerializedError,
 } from "./core/errors.ts";
+export type {
+  Executor,
+  ExecutorContext,
+  ExecutorSession,
+  RunEvent,
+  TaskRunRequest,
+  TaskRunResult,
+} from "./core/executor.ts";
 export { flowFingerprint } from "./core/fingerprint.ts";
 export {
   type BuildContext,
-  type Edge,
   Flow,
   type FlowOptions,
   type RunOptions,
   type Storage,
 } from "./core/flow.ts";
+export type { Edge } from "./core/graph.ts";
+export type { Logger } from "./core/logger.ts";
 export {
   type Input,
   Parameter,
@@ -24,18 +33,11 @@ export {
 } from "./core/refs.ts";
 export { FailSignal, RetrySignal, Signal, SkipSignal, signals } from "./core/signals.ts";
 export * from "./core/states.ts";
-export { type AnyTask, type Task, type TaskOptions, Trigger, task, unmapped } from "./core/task.ts";
+export { type AnyTask, type Task, task, unmapped } from "./core/task.ts";
+export { type TaskOptions, Trigger } from "./core/task-options.ts";
 export { context, getLogger, type TaskRunContext } from "./engine/context.ts";
-export type {
-  Executor,
-  ExecutorContext,
-  ExecutorSession,
-  RunEvent,
-  TaskRunRequest,
-  TaskRunResult,
-} from "./engine/executor.ts";
-export { LocalEnvironment } from "./engine/local-environment.ts";
-export { createLogger, type Logger } from "./engine/logging.ts";
+export { createLogger } from "./engine/logging.ts";
 export { LocalExecutor, type LocalExecutorOptions } from "./executors/local.ts";
+export { LocalEnvironment } from "./executors/local-environment.ts";
 export { Secret, type SecretOptions, secretEnvName } from "./secrets/index.ts";
 export { DockerStorage, type DockerStorageOptions } from "./storage/docker.ts";

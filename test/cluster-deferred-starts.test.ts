@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DeferredStarts } from "../src/cluster/deferred-starts.ts";
-import type { RunEvent } from "../src/engine/executor.ts";
+import type { RunEvent } from "../src/core/executor.ts";
 
 type Started = Extract<RunEvent, { type: "taskStarted" }>;
 const start = (mapIndex: number, attempt = 1): Started => ({

@@ -16,7 +16,7 @@ import {
 } from "../src/cluster/cluster.ts";
 import { type Heartbeat, keys } from "../src/cluster/protocol.ts";
 import { ErrorCode, type SerializedError } from "../src/core/errors.ts";
-import type { RunEvent } from "../src/engine/executor.ts";
+import type { RunEvent } from "../src/core/executor.ts";
 import { silentLogger } from "../src/engine/logging.ts";
 
 /** A provider that starts nothing: it records calls and lets the test play the workers. */

@@ -7,7 +7,7 @@ import { connectBroker } from "../src/cluster/broker.ts";
 import { LocalCluster } from "../src/cluster/local-cluster.ts";
 import { keys } from "../src/cluster/protocol.ts";
 import { runWorker } from "../src/cluster/worker.ts";
-import type { RunEvent } from "../src/engine/executor.ts";
+import type { RunEvent } from "../src/core/executor.ts";
 import { createLogger, silentLogger } from "../src/engine/logging.ts";
 import { ClusterExecutor } from "../src/executors/cluster.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";

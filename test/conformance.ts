@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import type { Executor, RunEvent } from "../src/core/executor.ts";
 import type { Flow } from "../src/core/flow.ts";
 import type { FlowRunState, TaskRunRecord } from "../src/core/states.ts";
-import type { Executor, RunEvent } from "../src/engine/executor.ts";
 import { silentLogger } from "../src/engine/logging.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 

@@ -5,8 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { FlotillaError } from "../core/errors.ts";
 import { scrub } from "../secrets/redact.ts";
-/** A command of the table: adds itself to the program. */
-export type CommandDefinition = (program: Command) => void;
+import type { CommandDefinition } from "./command.ts";
 
 /**
  * The command table: name → loader. Only the invoked command's module is loaded, so that a worker

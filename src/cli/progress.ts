@@ -2,8 +2,8 @@
 // (counts by state, a bar per mapped task, the worker count); elsewhere, plain lines for the
 // events a reader wants in a log (task finished, retrying, workers changed).
 
+import type { RunEvent } from "../core/executor.ts";
 import type { FinalTaskState } from "../core/states.ts";
-import type { RunEvent } from "../engine/executor.ts";
 import { scrub } from "../secrets/redact.ts";
 
 export interface ProgressOptions {

@@ -15,9 +15,9 @@
 
 import type { Redis } from "ioredis";
 import { ErrorCode, FlotillaError, type SerializedError, serializeError } from "../core/errors.ts";
+import type { RunEvent } from "../core/executor.ts";
+import type { Logger } from "../core/logger.ts";
 import { settlesWithin } from "../engine/deadline.ts";
-import type { RunEvent } from "../engine/executor.ts";
-import type { Logger } from "../engine/logging.ts";
 import {
   type Bounds,
   chooseToRemove,

@@ -8,7 +8,7 @@
 // once when another message about that task run must follow it) or with its result; a start
 // always reaches the runner before any later message about the same task run.
 
-import type { RunEvent } from "../engine/executor.ts";
+import type { RunEvent } from "../core/executor.ts";
 
 type Started = Extract<RunEvent, { type: "taskStarted" }>;
 

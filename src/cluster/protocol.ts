@@ -10,7 +10,7 @@
 // lost one.
 
 import { type SerializedError, serializeError } from "../core/errors.ts";
-import type { RunEvent, TaskRunRequest, TaskRunResult } from "../engine/executor.ts";
+import type { RunEvent, TaskRunRequest, TaskRunResult } from "../core/executor.ts";
 import { deserialize, serialize } from "./serializer.ts";
 
 export const PROTOCOL_VERSION = 2;

@@ -1,7 +1,15 @@
-// The Environment contract: how a flow run is launched (here, or as a Job on Kubernetes).
+// The Environment contract: how a flow run is launched (here, or as a Job on Kubernetes). The
+// contract adds the `environment` option to the flow's options.
 
 import type { Flow, RunOptions } from "./flow.ts";
 import type { FlowRunState } from "./states.ts";
+
+declare module "./flow.ts" {
+  interface FlowOptions {
+    /** How runs of the flow are launched. @default LocalEnvironment */
+    environment?: Environment;
+  }
+}
 
 /** A launched flow run, followed until its end. */
 export interface RunHandle {

@@ -3,30 +3,12 @@
 // functional builder (`Flow.build`), where calling a task records it. Both produce the same graph.
 // Validation (cycles, duplicate slugs, bindings) happens here, before anything runs.
 
-import type { Environment } from "./environment.ts";
 import { ErrorCode, FlotillaError } from "./errors.ts";
+import type { Binding, Edge, FlowGraph, FlowNode } from "./graph.ts";
+import type { Logger } from "./logger.ts";
 import { type Input, Parameter, type ParameterOptions, type ParameterRef, TaskRef } from "./refs.ts";
 import type { FlowRunState } from "./states.ts";
-import { type AnyTask, type Binding, type BindingInput, isTask } from "./task.ts";
-
-/** One task run definition in a flow. A task called twice in a builder gives two nodes. */
-export interface FlowNode {
-  readonly flow: Flow;
-  readonly slug: string;
-  readonly task: AnyTask;
-  /** Positional inputs of the task function. */
-  readonly inputs: (Binding | undefined)[];
-  readonly upstream: Set<FlowNode>;
-  readonly downstream: Set<FlowNode>;
-}
-
-export interface Edge {
-  upstream: string;
-  downstream: string;
-  /** The downstream parameter the upstream result is passed to; absent for order-only edges. */
-  key?: string;
-  mapped: boolean;
-}
+import { type AnyTask, type BindingInput, isTask, recordTaskCalls, type TaskCallRecorder } from "./task.ts";
 
 /** Where a flow's code lives so that pods can load it (e.g. a container image). */
 export interface Storage {
@@ -35,38 +17,40 @@ export interface Storage {
   imageRef?(): string;
 }
 
+/**
+ * Options of a flow. The model knows nothing of running, so the contracts that say how a flow
+ * runs add their own option here: `environment` (environment.ts, how runs are launched;
+ * @default LocalEnvironment) and `executor` (executor.ts, where task runs execute when the
+ * environment does not decide; @default LocalExecutor).
+ */
 export interface FlowOptions {
-  /** How runs of the flow are launched. @default LocalEnvironment */
-  environment?: Environment;
-  /** Where task runs execute, when the environment does not decide. @default LocalExecutor */
-  executor?: import("../engine/executor.ts").Executor;
   /** Where the flow's code lives for pods (DockerStorage). */
   storage?: Storage;
   /** Version of the flow's code, part of its fingerprint. @default a hash of the flow module's source */
   version?: string;
 }
 
+/**
+ * Options of one run. executor.ts adds `executor` (where the task runs execute) and `onEvent`
+ * (called with progress events: task runs started, finished, retrying; worker counts).
+ */
 export interface RunOptions {
   parameters?: Record<string, unknown>;
-  executor?: import("../engine/executor.ts").Executor;
   runId?: string;
-  /** Called with progress events (task runs started, finished, retrying; worker counts). */
-  onEvent?: (event: import("../engine/executor.ts").RunEvent) => void;
   signal?: AbortSignal;
-  logger?: import("../engine/logging.ts").Logger;
+  logger?: Logger;
 }
 
-const builders: FlowBuilder[] = [];
+/** How `flow.run()` runs a flow here: provided by the local environment (see provideLocalRun). */
+export type LocalRun = (flow: Flow, options: RunOptions) => Promise<FlowRunState>;
+let localRun: LocalRun | undefined;
 
-/** The builder a task call belongs to; throws the imperative-API hint outside `Flow.build`. */
-export function currentBuilder(what: string): FlowBuilder {
-  const b = builders[builders.length - 1];
-  if (b === undefined) {
-    throw new FlotillaError(ErrorCode.FlowInvalid, `${what} was called outside Flow.build(...)`, {
-      hint: "call tasks inside Flow.build(name, ({ param }) => ...), or wire them with setUpstream/bind and { flow }",
-    });
-  }
-  return b;
+/**
+ * Internal: give `flow.run()` the way to run a flow here. The local environment calls this when
+ * it is loaded (the package's entry loads it), so that the model needs no import of the engine.
+ */
+export function provideLocalRun(run: LocalRun): void {
+  localRun = run;
 }
 
 const FLOW = Symbol.for("flotilla.flow");
@@ -76,7 +60,7 @@ export function isFlow(value: unknown): value is Flow {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[FLOW] === true;
 }
 
-export class Flow {
+export class Flow implements FlowGraph {
   readonly [FLOW] = true;
   readonly name: string;
   readonly options: FlowOptions;
@@ -102,7 +86,7 @@ export class Flow {
     this.options = options;
   }
 
-  get environment(): Environment | undefined {
+  get environment(): FlowOptions["environment"] {
     return this.options.environment;
   }
   get storage(): Storage | undefined {
@@ -120,12 +104,7 @@ export class Flow {
   ): Flow {
     const flow = new Flow(name, options);
     const builder = new FlowBuilder(flow);
-    builders.push(builder);
-    try {
-      body(builder.context);
-    } finally {
-      builders.pop();
-    }
+    recordTaskCalls(builder, () => body(builder.context));
     flow.validate();
     return flow;
   }
@@ -197,6 +176,19 @@ export class Flow {
     }
     this.#link(up, down, undefined, false);
     return this;
+  }
+
+  /** Internal: an order-only edge between two nodes of this flow (`TaskRef.after`). */
+  addOrderEdge(upstream: FlowNode, downstream: FlowNode): void {
+    for (const n of [upstream, downstream]) {
+      if (n.flow !== this) {
+        throw new FlotillaError(
+          ErrorCode.FlowInvalid,
+          `flow "${this.name}": "${n.slug}" belongs to another flow`,
+        );
+      }
+    }
+    this.#link(upstream, downstream, undefined, false);
   }
 
   /** Internal: bind input `index` of `node` (imperative `bind`, builder calls). */
@@ -385,8 +377,16 @@ export class Flow {
 
   /** Run the flow here and return its final state (Prefect's `flow.run()`). */
   async run(options: RunOptions = {}): Promise<FlowRunState> {
-    const { runFlow } = await import("../engine/run.ts");
-    return runFlow(this, options);
+    if (localRun === undefined) {
+      throw new FlotillaError(
+        ErrorCode.OptionsInvalid,
+        `flow "${this.name}": flow.run() has no local environment`,
+        {
+          hint: 'import Flow from the package entry ("flotilla"), which provides it',
+        },
+      );
+    }
+    return localRun(this, options);
   }
 }
 
@@ -398,7 +398,7 @@ export interface BuildContext {
 }
 
 /** Records task calls made inside `Flow.build`. */
-export class FlowBuilder {
+export class FlowBuilder implements TaskCallRecorder {
   readonly flow: Flow;
   readonly context: BuildContext;
   constructor(flow: Flow) {
@@ -462,4 +462,4 @@ function findCycle(nodes: FlowNode[]): string[] {
   return nodes.map((n) => n.slug);
 }
 
-export type { Input };
+export type { Edge, FlowNode, Input };

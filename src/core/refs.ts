@@ -1,7 +1,7 @@
 // References recorded while a flow is built: to a task run's result, to a parameter, and the
 // `unmapped` wrapper. They carry the result type so the builder API stays typed end to end.
 
-import type { FlowNode } from "./flow.ts";
+import type { FlowNode } from "./graph.ts";
 
 /** A reference to the result of a task run in a flow (what calling a task in `Flow.build` returns). */
 export class TaskRef<T> {
@@ -16,7 +16,7 @@ export class TaskRef<T> {
   }
   /** Add upstream edges without passing data: this task run waits for `refs` too. */
   after(...refs: TaskRef<unknown>[]): this {
-    for (const r of refs) this.node.flow.addEdge(r, this);
+    for (const r of refs) this.node.flow.addOrderEdge(r.node, this.node);
     return this;
   }
 }

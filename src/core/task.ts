@@ -4,52 +4,44 @@
 // (`setUpstream`, `bind`) wires it into a flow, as in the seed.
 
 import { ErrorCode, FlotillaError } from "./errors.ts";
-import { currentBuilder, type Flow, type FlowNode } from "./flow.ts";
+import type { Binding, FlowNode, TaskDefinition } from "./graph.ts";
 import { type Input, ParameterRef, TaskRef, Unmapped } from "./refs.ts";
+import { resolveTaskOptions, type TaskFn, type TaskOptions } from "./task-options.ts";
 
-export const Trigger = {
-  /** Run when every upstream task run succeeded (Success, Skipped, or a Mapped with all children successful). */
-  allSuccessful: "allSuccessful",
-  /** Run when every upstream task run finished, whatever its state. */
-  allFinished: "allFinished",
-  /** Run when at least one upstream task run failed (e.g. a clean-up or alert task). */
-  anyFailed: "anyFailed",
-  /** Run when at least one upstream task run succeeded. */
-  anySuccessful: "anySuccessful",
-} as const;
-export type Trigger = (typeof Trigger)[keyof typeof Trigger];
-
-export interface TaskOptions {
-  /** Unique name of the task in a flow; defaults to the task's name. */
-  slug?: string;
-  /** How many times a failed run is tried again. @default 0 */
-  retries?: number;
-  /** Wait between attempts, in milliseconds. @default 0 */
-  retryDelayMs?: number;
-  /** An attempt running longer than this ends as TimedOut (and is retried if retries remain). @default none */
-  timeoutMs?: number;
-  /** When the task runs, given its upstream states. @default "allSuccessful" */
-  trigger?: Trigger;
-  /** Skip this task when an upstream task was skipped. @default true */
-  skipOnUpstreamSkip?: boolean;
-  /**
-   * Names of the function's parameters, for `bind`. Read from the function's source when omitted;
-   * give them when the function takes destructured or rest parameters.
-   */
-  params?: readonly string[];
+/** What the imperative API (`setUpstream`, `bind`) needs of a flow: a Flow provides it. */
+export interface FlowWiring {
+  addEdge(upstream: AnyTask | TaskRef<unknown>, downstream: AnyTask | TaskRef<unknown>): unknown;
+  addTask(task: AnyTask): FlowNode;
+  bindInput(node: FlowNode, index: number, input: BindingInput, key?: string): void;
 }
 
-/** Compiled, validated task options. */
-export interface ResolvedTaskOptions {
-  retries: number;
-  retryDelayMs: number;
-  timeoutMs: number | undefined;
-  trigger: Trigger;
-  skipOnUpstreamSkip: boolean;
+/** Where task calls are recorded: the builder of the flow `Flow.build` is building. */
+export interface TaskCallRecorder {
+  call(task: AnyTask, inputs: BindingInput[]): TaskRef<unknown>;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: task functions take any arguments
-export type TaskFn = (...args: any[]) => unknown;
+const recorders: TaskCallRecorder[] = [];
+
+/** Run `body` with task calls recorded by `recorder` (what `Flow.build` does). */
+export function recordTaskCalls<T>(recorder: TaskCallRecorder, body: () => T): T {
+  recorders.push(recorder);
+  try {
+    return body();
+  } finally {
+    recorders.pop();
+  }
+}
+
+/** The recorder a task call belongs to; throws the imperative-API hint outside `Flow.build`. */
+function currentRecorder(what: string): TaskCallRecorder {
+  const r = recorders[recorders.length - 1];
+  if (r === undefined) {
+    throw new FlotillaError(ErrorCode.FlowInvalid, `${what} was called outside Flow.build(...)`, {
+      hint: "call tasks inside Flow.build(name, ({ param }) => ...), or wire them with setUpstream/bind and { flow }",
+    });
+  }
+  return r;
+}
 
 /** The arguments a task accepts when called in a builder: each a value or a reference to one. */
 export type TaskInputs<A extends readonly unknown[]> = { [K in keyof A]: Input<A[K]> };
@@ -58,26 +50,21 @@ export type MapInputs<A extends readonly unknown[]> = {
   [K in keyof A]: Input<readonly A[K][]> | Unmapped<A[K]>;
 };
 
-export interface TaskMethods<A extends readonly unknown[], R> {
-  readonly taskName: string;
-  readonly slug: string;
+export interface TaskMethods<A extends readonly unknown[], R> extends TaskDefinition {
   readonly fn: (...args: A) => R;
-  readonly options: ResolvedTaskOptions;
-  /** Parameter names of `fn`, as far as they can be known. */
-  readonly paramNames: readonly (string | undefined)[];
   /** Fan out: one task run per element of the array inputs; `unmapped(x)` inputs are passed whole. */
   map(...args: MapInputs<A>): TaskRef<Awaited<R>[]>;
   /** Imperative API: make `upstream` run before this task in `flow`. */
-  setUpstream(upstream: AnyTask | TaskRef<unknown>, options: { flow: Flow }): void;
+  setUpstream(upstream: AnyTask | TaskRef<unknown>, options: { flow: FlowWiring }): void;
   /** Imperative API: make this task run before `downstream` in `flow`. */
-  setDownstream(downstream: AnyTask | TaskRef<unknown>, options: { flow: Flow }): void;
+  setDownstream(downstream: AnyTask | TaskRef<unknown>, options: { flow: FlowWiring }): void;
   /**
    * Imperative API: bind the function's parameters by name to tasks, parameters or constants in
    * `flow`; with `mapped: true`, every task or parameter bound is mapped over.
    */
   bind(
     bindings: Record<string, Input<unknown> | Unmapped<unknown>>,
-    options: { flow: Flow; mapped?: boolean },
+    options: { flow: FlowWiring; mapped?: boolean },
   ): void;
 }
 
@@ -117,7 +104,7 @@ export function task<A extends unknown[], R>(
   const paramNames = options.params ?? readParamNames(fn);
 
   const self = ((...args: unknown[]) => {
-    const builder = currentBuilder(`task "${name}"`);
+    const builder = currentRecorder(`task "${name}"`);
     return builder.call(
       self,
       args.map((a) => toBinding(a, false)),
@@ -132,7 +119,7 @@ export function task<A extends unknown[], R>(
     options: resolved,
     paramNames,
     map(...args) {
-      const builder = currentBuilder(`${name}.map`);
+      const builder = currentRecorder(`${name}.map`);
       return builder.call(
         self,
         args.map((a) => toBinding(a, true)),
@@ -172,12 +159,6 @@ export function unmapped<T>(value: Input<T>): Unmapped<T> {
   return new Unmapped(value);
 }
 
-/** What a task input is bound to, positionally. */
-export type Binding =
-  | { kind: "task"; node: FlowNode; mapped: boolean }
-  | { kind: "param"; name: string; mapped: boolean }
-  | { kind: "const"; value: unknown; mapped: boolean };
-
 /** A binding as given by the user: a bare task (imperative API) is resolved to its node by the flow. */
 export type BindingInput = Binding | { kind: "taskDef"; task: AnyTask; mapped: boolean };
 
@@ -187,43 +168,6 @@ function toBinding(value: unknown, mapped: boolean): BindingInput {
   if (value instanceof ParameterRef) return { kind: "param", name: value.name, mapped };
   if (isTask(value)) return { kind: "taskDef", task: value, mapped };
   return { kind: "const", value, mapped };
-}
-
-function resolveTaskOptions(name: string, o: TaskOptions): ResolvedTaskOptions {
-  const where = `task "${name}"`;
-  const nonNegInt = (field: string, v: number | undefined) => {
-    if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
-      throw new FlotillaError(
-        ErrorCode.FlowInvalid,
-        `${where}: ${field} must be a whole number >= 0, got ${v}`,
-      );
-    }
-  };
-  nonNegInt("retries", o.retries);
-  nonNegInt("retryDelayMs", o.retryDelayMs);
-  if (o.timeoutMs !== undefined && (!Number.isFinite(o.timeoutMs) || o.timeoutMs <= 0)) {
-    throw new FlotillaError(ErrorCode.FlowInvalid, `${where}: timeoutMs must be > 0, got ${o.timeoutMs}`);
-  }
-  const trigger = o.trigger ?? "allSuccessful";
-  if (!Object.values(Trigger).includes(trigger)) {
-    throw new FlotillaError(
-      ErrorCode.FlowInvalid,
-      `${where}: unknown trigger "${String(trigger)}"; use one of ${Object.values(Trigger).join(", ")}`,
-    );
-  }
-  if (o.slug !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(o.slug)) {
-    throw new FlotillaError(
-      ErrorCode.FlowInvalid,
-      `${where}: slug "${o.slug}" may hold only letters, digits, ".", "_" and "-", and start with a letter or digit`,
-    );
-  }
-  return {
-    retries: o.retries ?? 0,
-    retryDelayMs: o.retryDelayMs ?? 0,
-    timeoutMs: o.timeoutMs,
-    trigger,
-    skipOnUpstreamSkip: o.skipOnUpstreamSkip ?? true,
-  };
 }
 
 function slugify(name: string): string {

@@ -3,7 +3,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
-import type { Logger } from "./logging.ts";
+import type { Logger } from "../core/logger.ts";
 
 export interface TaskRunContext {
   readonly runId: string;

@@ -7,7 +7,9 @@
 // once per edge when an upstream finishes; a mapped node counts its unfinished children.
 
 import { ErrorCode, FlotillaError, type SerializedError, serializeError } from "../core/errors.ts";
+import type { RunEvent, TaskRunRequest, TaskRunResult } from "../core/executor.ts";
 import type { Flow, FlowNode } from "../core/flow.ts";
+import type { Binding } from "../core/graph.ts";
 import {
   type FinalTaskState,
   type FlowRunState,
@@ -17,8 +19,6 @@ import {
   type TaskRunRecord,
   type TaskState,
 } from "../core/states.ts";
-import type { Binding } from "../core/task.ts";
-import type { RunEvent, TaskRunRequest, TaskRunResult } from "./executor.ts";
 
 export type RunnerCommand =
   | { type: "submit"; runs: TaskRunRequest[] }

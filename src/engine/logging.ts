@@ -3,9 +3,9 @@
 // never reach an output, whatever logged it.
 
 import { pino } from "pino";
+import type { Logger } from "../core/logger.ts";
 import { scrub } from "../secrets/redact.ts";
 
-export type Logger = pino.Logger;
 export type LogFormat = "pretty" | "json";
 
 export interface LoggerOptions {

@@ -1,15 +1,15 @@
 // Runs a flow here: validates it, resolves parameters, and drives the flow runner's commands
-// through an executor until the final state. `flow.run()` and LocalEnvironment end up here, and so
-// does the runner inside a Kubernetes Job.
+// through the executor it is given until the final state. `flow.run()` and LocalEnvironment end
+// up here (with LocalExecutor unless the flow or the caller names another), and so does the
+// runner inside a Kubernetes Job.
 
 import { randomUUID } from "node:crypto";
 import { serializeError } from "../core/errors.ts";
+import type { Executor, ExecutorContext, ExecutorSession } from "../core/executor.ts";
 import { flowFingerprint } from "../core/fingerprint.ts";
 import type { Flow, RunOptions } from "../core/flow.ts";
 import type { FlowRunState } from "../core/states.ts";
-import { LocalExecutor } from "../executors/local.ts";
 import { setDefaultLogger } from "./context.ts";
-import type { ExecutorContext, ExecutorSession } from "./executor.ts";
 import { FlowRunner, type RunnerCommand } from "./flow-runner.ts";
 import { createLogger } from "./logging.ts";
 
@@ -17,13 +17,20 @@ export function newRunId(): string {
   return randomUUID();
 }
 
-export async function runFlow(flow: Flow, options: RunOptions = {}): Promise<FlowRunState> {
+/** The options of runFlow: a run's options, with the executor given apart. */
+export type FlowRunOptions = Omit<RunOptions, "executor">;
+
+/** Run `flow` here, its task runs carried out by `executor`; resolves with the final state. */
+export async function runFlow(
+  flow: Flow,
+  executor: Executor,
+  options: FlowRunOptions = {},
+): Promise<FlowRunState> {
   flow.validate();
   const parameters = flow.resolveParameters(options.parameters);
   const runId = options.runId ?? newRunId();
   const logger = options.logger ?? createLogger();
   setDefaultLogger(logger);
-  const executor = options.executor ?? flow.options.executor ?? new LocalExecutor();
   const onEvent = options.onEvent ?? (() => {});
   const runner = new FlowRunner(flow, { runId, parameters, onEvent });
   const abort = new AbortController();

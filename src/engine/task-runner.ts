@@ -3,13 +3,13 @@
 // so a task behaves the same in-process and on a cluster.
 
 import { ErrorCode, FlotillaError, type SerializedError, serializeError } from "../core/errors.ts";
+import type { RunEvent, TaskRunRequest, TaskRunResult } from "../core/executor.ts";
+import type { TaskDefinition } from "../core/graph.ts";
+import type { Logger } from "../core/logger.ts";
 import { FailSignal, RetrySignal, SkipSignal } from "../core/signals.ts";
-import type { AnyTask } from "../core/task.ts";
 import { scrub } from "../secrets/redact.ts";
 import { runInContext, type TaskRunContext } from "./context.ts";
 import { withDeadline } from "./deadline.ts";
-import type { RunEvent, TaskRunRequest, TaskRunResult } from "./executor.ts";
-import type { Logger } from "./logging.ts";
 
 export interface TaskRunnerEnv {
   runId: string;
@@ -40,7 +40,7 @@ const NEVER = new AbortController().signal;
 
 /** Run `task` for `request` until it reaches a final state. Never throws. */
 export async function runTask(
-  task: AnyTask,
+  task: TaskDefinition,
   request: TaskRunRequest,
   env: TaskRunnerEnv,
 ): Promise<TaskRunResult> {
@@ -127,7 +127,7 @@ function workerOf(env: TaskRunnerEnv): { worker?: string } {
 }
 
 function callTask(
-  task: AnyTask,
+  task: TaskDefinition,
   args: unknown[],
   timeoutMs: number | undefined,
   controller: AbortController | undefined,

@@ -32,8 +32,8 @@ import {
   type WorkerMessage,
 } from "../cluster/protocol.ts";
 import { ErrorCode, FlotillaError, type SerializedError, serializeError } from "../core/errors.ts";
+import type { Executor, ExecutorContext, ExecutorSession, TaskRunRequest } from "../core/executor.ts";
 import { settlesWithin } from "../engine/deadline.ts";
-import type { Executor, ExecutorContext, ExecutorSession, TaskRunRequest } from "../engine/executor.ts";
 import { LOG_LEVELS } from "../engine/logging.ts";
 
 /** Options of a ClusterExecutor. */

@@ -2,7 +2,7 @@
 // a time, through the same task runner the workers use.
 
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
-import type { Executor, ExecutorContext, ExecutorSession, TaskRunRequest } from "../engine/executor.ts";
+import type { Executor, ExecutorContext, ExecutorSession, TaskRunRequest } from "../core/executor.ts";
 import { runTask, type TaskRunnerEnv } from "../engine/task-runner.ts";
 
 export interface LocalExecutorOptions {

@@ -10,18 +10,37 @@ import type { IJob } from "kubernetes-models/batch/v1/Job";
 import type { RunHandle } from "../core/environment.ts";
 import { serializeError } from "../core/errors.ts";
 import type { Flow, RunOptions } from "../core/flow.ts";
+import type { Logger } from "../core/logger.ts";
 import type { FlowRunState, TaskRunRecord, TaskState } from "../core/states.ts";
-import type { Logger } from "../engine/logging.ts";
 import { newRunId } from "../engine/run.ts";
 import { registerSecret } from "../secrets/redact.ts";
 import { type KubeClients, rawBody } from "./client.ts";
-import type { KubeClusterEnvironment } from "./environment.ts";
 import { apiCall, isNotFound, translateApiError } from "./errors.ts";
-import { buildBrokerSecret, buildRunnerJob, buildWorkerPod, planWorkers } from "./manifests.ts";
+import {
+  buildBrokerSecret,
+  buildRunnerJob,
+  buildWorkerPod,
+  planWorkers,
+  type RunIdentity,
+  type Specs,
+} from "./manifests.ts";
 import { BROKER_PASSWORD_KEY, brokerSecretName, FLOTILLA_CONTAINER, jobName, runSelector } from "./names.ts";
+import type { KubeClusterOptions } from "./options.ts";
 import { podStartFailure, type StartFailure } from "./pod-status.ts";
 import { PodWatch } from "./pod-watch.ts";
 import { decodeTermination, type TerminationSummary } from "./termination.ts";
+
+/** What a launch needs of its environment (KubeClusterEnvironment provides it). */
+export interface LaunchEnvironment {
+  /** The compiled options (defaults applied). */
+  readonly options: KubeClusterOptions;
+  /** The loaded spec files. */
+  readonly specs: Specs;
+  /** Warnings found while compiling the options. */
+  readonly warnings: readonly string[];
+  /** The run's names, labels and image. */
+  identity(flow: Flow, runId: string, namespace: string, image?: string): RunIdentity;
+}
 
 /** Options of one launch (RunOptions plus where, and injected effects). */
 export interface LaunchOptions extends RunOptions {
@@ -39,7 +58,7 @@ export interface LaunchOptions extends RunOptions {
 
 /** Every object a run would create, for `--dry-run` (the broker password left as a placeholder). */
 export function plannedObjects(
-  env: KubeClusterEnvironment,
+  env: LaunchEnvironment,
   flow: Flow,
   runId: string,
   namespace: string,
@@ -71,7 +90,7 @@ export function plannedObjects(
 
 /** Create the run's objects and return a handle that follows it. */
 export async function launchRun(
-  env: KubeClusterEnvironment,
+  env: LaunchEnvironment,
   flow: Flow,
   clients: KubeClients,
   options: LaunchOptions,

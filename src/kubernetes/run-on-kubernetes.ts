@@ -7,10 +7,11 @@
 import { PassThrough } from "node:stream";
 import * as k8s from "@kubernetes/client-node";
 import { stringify } from "yaml";
+import type { RunEvent } from "../core/executor.ts";
 import type { Flow } from "../core/flow.ts";
+import type { Logger } from "../core/logger.ts";
 import type { FlowRunState } from "../core/states.ts";
-import type { RunEvent } from "../engine/executor.ts";
-import { LOG_LEVELS, type Logger } from "../engine/logging.ts";
+import { LOG_LEVELS } from "../engine/logging.ts";
 import { newRunId } from "../engine/run.ts";
 import { connect, type KubeClients } from "./client.ts";
 import { isKubeClusterEnvironment, KubeClusterEnvironment } from "./environment.ts";

@@ -14,7 +14,7 @@ import {
 import { DEFAULT_REGISTRY_SECRET } from "../../storage/docker-credentials.ts";
 import { ENGINES, type EngineName } from "../../storage/docker-engine.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
-import type { CommandDefinition } from "../main.ts";
+import type { CommandDefinition } from "../command.ts";
 
 export interface BuildOptions extends Omit<BuildImageOptions, "flow" | "engine"> {
   flowFile: string;

@@ -9,8 +9,9 @@
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
+import type { Logger } from "../../core/logger.ts";
 import type { FlowRunState } from "../../core/states.ts";
-import { createLogger, type Logger } from "../../engine/logging.ts";
+import { createLogger } from "../../engine/logging.ts";
 import { runFlow } from "../../engine/run.ts";
 import { ClusterExecutor } from "../../executors/cluster.ts";
 import { connect, type KubeClients } from "../../kubernetes/client.ts";
@@ -82,10 +83,9 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
     brokerPassword: password,
     pullSecrets: (self.spec?.imagePullSecrets ?? []).flatMap((s) => (s.name ? [s.name] : [])),
   });
-  const ended = await runFlow(flow, {
+  const ended = await runFlow(flow, new ClusterExecutor({ cluster }), {
     runId,
     logger,
-    executor: new ClusterExecutor({ cluster }),
     ...(parameters ? { parameters } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     onEvent: (e) => {

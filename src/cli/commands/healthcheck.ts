@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import { flowFingerprint } from "../../core/fingerprint.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
-import type { CommandDefinition } from "../main.ts";
+import type { CommandDefinition } from "../command.ts";
 
 export interface HealthcheckOptions {
   flowFile: string;

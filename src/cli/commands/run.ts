@@ -5,12 +5,13 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
+import type { Executor } from "../../core/executor.ts";
 import type { Flow } from "../../core/flow.ts";
+import type { Logger } from "../../core/logger.ts";
 import type { FlowRunState } from "../../core/states.ts";
-import type { Executor } from "../../engine/executor.ts";
-import { LocalEnvironment } from "../../engine/local-environment.ts";
-import { createLogger, type LogFormat, type Logger } from "../../engine/logging.ts";
+import { createLogger, type LogFormat } from "../../engine/logging.ts";
 import { LocalExecutor } from "../../executors/local.ts";
+import { LocalEnvironment } from "../../executors/local-environment.ts";
 import type { RunOnKubernetesOptions } from "../../kubernetes/run-on-kubernetes.ts";
 import { scrub } from "../../secrets/redact.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";

@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import { defaultSecretsFilePath, SecretsFile } from "../../secrets/file.ts";
 import { registerSecret } from "../../secrets/redact.ts";
-import type { CommandDefinition } from "../main.ts";
+import type { CommandDefinition } from "../command.ts";
 
 /** Where the commands read and write; tests pass their own streams. */
 export interface SecretsIo {

@@ -1,11 +1,25 @@
 // The executor contract: where the task runs of one flow run execute. The flow runner decides
 // what runs (a state machine); an executor only carries task runs out and reports results.
 // LocalExecutor runs them in this process; ClusterExecutor sends them to workers over a broker.
+// The contract adds the `executor` option to the flow's and the run's options.
 
-import type { SerializedError } from "../core/errors.ts";
-import type { Flow } from "../core/flow.ts";
-import type { FinalTaskState, Retrying } from "../core/states.ts";
-import type { Logger } from "./logging.ts";
+import type { SerializedError } from "./errors.ts";
+import type { Flow } from "./flow.ts";
+import type { Logger } from "./logger.ts";
+import type { FinalTaskState, Retrying } from "./states.ts";
+
+declare module "./flow.ts" {
+  interface FlowOptions {
+    /** Where task runs execute, when the environment does not decide. @default LocalExecutor */
+    executor?: Executor;
+  }
+  interface RunOptions {
+    /** Where the task runs execute. @default the flow's executor, else LocalExecutor */
+    executor?: Executor;
+    /** Called with progress events (task runs started, finished, retrying; worker counts). */
+    onEvent?: (event: RunEvent) => void;
+  }
+}
 
 /** One task run to execute: the task's slug, its resolved inputs, the attempt it starts at. */
 export interface TaskRunRequest {
