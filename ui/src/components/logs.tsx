@@ -1,0 +1,154 @@
+// Logs of a run: follow (stick to the end as lines arrive), search, by task and by worker, and the
+// lines the agent wrote about the runner's pod (why it never started: image pull, unschedulable).
+
+import { useEffect, useMemo, useRef, useState } from "react";
+import { formatTime } from "../format.ts";
+import type { LogLine } from "../types.ts";
+
+const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"];
+
+/** Lines about infrastructure (pod events, the agent, the runner's termination message). */
+export function isInfraLine(l: LogLine): boolean {
+  return (
+    l.source === "kubernetes" ||
+    l.source === "agent" ||
+    l.worker === "kubernetes" ||
+    /^(pod|event|agent)\b/i.test(l.worker ?? "") ||
+    /\b(ImagePullBackOff|ErrImagePull|Unschedulable|FailedScheduling|OOMKilled|Evicted|BackOff)\b/.test(
+      l.message,
+    )
+  );
+}
+
+export function Logs({
+  lines,
+  slug,
+  follow: followInitially = true,
+  compact,
+}: {
+  lines: LogLine[];
+  /** Only this task's lines (the task panel). */
+  slug?: string;
+  follow?: boolean;
+  compact?: boolean;
+}) {
+  const [search, setSearch] = useState("");
+  const [task, setTask] = useState(slug ?? "");
+  const [worker, setWorker] = useState("");
+  const [level, setLevel] = useState("");
+  const [follow, setFollow] = useState(followInitially);
+  const box = useRef<HTMLElement>(null);
+
+  const tasks = useMemo(
+    () => [...new Set(lines.map((l) => l.slug).filter(Boolean))].sort() as string[],
+    [lines],
+  );
+  const workers = useMemo(
+    () => [...new Set(lines.map((l) => l.worker).filter(Boolean))].sort() as string[],
+    [lines],
+  );
+  const shown = useMemo(() => {
+    const q = search.toLowerCase();
+    const minLevel = level ? LEVELS.indexOf(level) : -1;
+    return lines.filter(
+      (l) =>
+        (!task || l.slug === task) &&
+        (!worker || l.worker === worker) &&
+        (minLevel < 0 || LEVELS.indexOf(l.level) >= minLevel) &&
+        (!q || l.message.toLowerCase().includes(q)),
+    );
+  }, [lines, search, task, worker, level]);
+  const visible = shown.length > 5000 ? shown.slice(-5000) : shown;
+
+  useEffect(() => {
+    const el = box.current;
+    if (follow && el && visible.length >= 0) el.scrollTop = el.scrollHeight;
+  }, [visible, follow]);
+
+  return (
+    <div className={compact ? "logs compact" : "logs"}>
+      <div className="filters">
+        <label>
+          Search{" "}
+          <input
+            type="search"
+            value={search}
+            onChange={(e) => setSearch(e.target.value)}
+            placeholder="text in the line"
+          />
+        </label>
+        {!slug && (
+          <label>
+            Task{" "}
+            <select value={task} onChange={(e) => setTask(e.target.value)}>
+              <option value="">all tasks</option>
+              {tasks.map((t) => (
+                <option key={t}>{t}</option>
+              ))}
+            </select>
+          </label>
+        )}
+        <label>
+          Worker{" "}
+          <select value={worker} onChange={(e) => setWorker(e.target.value)}>
+            <option value="">all workers</option>
+            {workers.map((w) => (
+              <option key={w}>{w}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Level{" "}
+          <select value={level} onChange={(e) => setLevel(e.target.value)}>
+            <option value="">any level</option>
+            {LEVELS.slice(2).map((l) => (
+              <option key={l} value={l}>
+                {l} and above
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> Follow
+        </label>
+      </div>
+      <section
+        className="loglines"
+        ref={box}
+        aria-label="Log lines"
+        aria-live={follow ? "polite" : "off"}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+          if (follow !== atEnd && !atEnd) setFollow(false);
+        }}
+      >
+        {visible.length === 0 && (
+          <p className="muted">{lines.length ? "No line matches." : "No log line yet."}</p>
+        )}
+        {shown.length > visible.length && (
+          <p className="muted">
+            … {shown.length - visible.length} earlier lines not shown (search to narrow).
+          </p>
+        )}
+        {visible.map((l, i) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: log lines have no id; the list only grows at the end
+          <div key={`${l.ts}-${i}`} className={`logline lv-${l.level}${isInfraLine(l) ? " infra" : ""}`}>
+            <span className="ts">{formatTime(l.ts)}</span>
+            <span className="lv">{l.level.toUpperCase()}</span>
+            {(l.slug || l.worker) && (
+              <span className="where">
+                {l.slug
+                  ? `${l.slug}${l.mapIndex !== undefined && l.mapIndex >= 0 ? `[${l.mapIndex}]` : ""}`
+                  : ""}
+                {l.slug && l.worker ? " @ " : ""}
+                {l.worker ?? ""}
+              </span>
+            )}
+            <span className="msg">{l.message}</span>
+          </div>
+        ))}
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,22 @@
+// The server routes the dashboard calls (paths after /api), in one place.
+
+const e = encodeURIComponent;
+
+export const endpoints = {
+  runs: (q: URLSearchParams) => `/runs?${q}`,
+  run: (id: string) => `/runs/${e(id)}`,
+  taskRuns: (id: string) => `/runs/${e(id)}/task-runs`,
+  logs: (id: string) => `/runs/${e(id)}/logs?limit=10000`,
+  cluster: (id: string) => `/runs/${e(id)}/cluster`,
+  events: (id: string) => `/runs/${e(id)}/events`,
+  cancel: (id: string) => `/runs/${e(id)}/cancel`,
+  retry: (id: string) => `/runs/${e(id)}/retry`,
+  deployments: () => "/deployments",
+  deployment: (name: string) => `/deployments/${e(name)}`,
+  startDeployment: (name: string) => `/deployments/${e(name)}/runs`,
+  schedules: () => "/schedules",
+  pause: (id: string) => `/schedules/${e(id)}/pause`,
+  resume: (id: string) => `/schedules/${e(id)}/resume`,
+  agents: () => "/agents",
+  session: () => "/session",
+};

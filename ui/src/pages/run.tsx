@@ -1,0 +1,298 @@
+// The run page: header (state, reason, flow, times, parameters, Cancel/Retry) over four tabs —
+// Graph (live task states, a mapped task is one node with counts), Timeline (per worker), Logs,
+// Cluster (workers, target and pending over time with each scaling decision). Everything reloads
+// from the event stream, throttled, so a 10,000-task run costs a few requests a second at most.
+
+import { type KeyboardEvent, useCallback, useEffect, useMemo, useState } from "react";
+import { api, useResource } from "../api.ts";
+import { ClusterPanel } from "../components/cluster.tsx";
+import { ConfirmButton } from "../components/confirm.tsx";
+import { Dag } from "../components/dag.tsx";
+import { Gantt } from "../components/gantt.tsx";
+import { Logs } from "../components/logs.tsx";
+import { TaskPanel } from "../components/task-panel.tsx";
+import { endpoints } from "../endpoints.ts";
+import { useLiveEvents, useThrottled } from "../events.ts";
+import { between, formatDuration, formatTime, number } from "../format.ts";
+import { Link, navigate, setQuery, useRoute } from "../router.tsx";
+import { isFinal, SegmentedBar, StateBadge } from "../states.tsx";
+import { doneTotal, summarizeTasks } from "../tasks.ts";
+import {
+  type FlowRun,
+  items,
+  type LogLine,
+  type ScalingDecision,
+  type TaskRun,
+  type WorkerSample,
+} from "../types.ts";
+import { NotFoundPage } from "./not-found.tsx";
+
+const TABS = [
+  ["graph", "Graph"],
+  ["timeline", "Timeline"],
+  ["logs", "Logs"],
+  ["cluster", "Cluster"],
+] as const;
+type Tab = (typeof TABS)[number][0];
+
+function useNow(live: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!live) return;
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [live]);
+  return live ? now : now;
+}
+
+let graphMarked = false;
+
+export function RunPage({ id }: { id: string }) {
+  const { query } = useRoute();
+  const tab = (TABS.find(([t]) => t === query.get("tab"))?.[0] ?? "graph") as Tab;
+  const selected = query.get("task") ?? undefined;
+  const selectedIndex = query.get("index");
+
+  const run = useResource<FlowRun>(endpoints.run(id));
+  const taskRuns = useResource<TaskRun[] | { items: TaskRun[] }>(run.data ? endpoints.taskRuns(id) : null);
+  const logs = useResource<LogLine[] | { items: LogLine[] }>(
+    run.data && (tab === "logs" || selected) ? endpoints.logs(id) : null,
+  );
+  const cluster = useResource<{ samples?: WorkerSample[]; decisions?: ScalingDecision[] }>(
+    run.data && tab === "cluster" ? endpoints.cluster(id) : null,
+  );
+
+  const reloadRun = useThrottled(run.reload, 300);
+  const reloadTasks = useThrottled(taskRuns.reload, 300);
+  const reloadLogs = useThrottled(logs.reload, 500);
+  const reloadCluster = useThrottled(cluster.reload, 500);
+  useLiveEvents(
+    (e) => e.data.runId === id || e.data.run === id || e.data.id === id,
+    (e) => {
+      if (e === "reconnected") {
+        run.reload();
+        taskRuns.reload();
+        logs.reload();
+        cluster.reload();
+        return;
+      }
+      const t = e.type;
+      if (/task/.test(t)) reloadTasks();
+      else if (/log/.test(t)) reloadLogs();
+      else if (/work|scal|sample|cluster/.test(t)) reloadCluster();
+      else {
+        reloadRun();
+        reloadTasks();
+        reloadLogs();
+        reloadCluster();
+      }
+      if (/report|batch/.test(t)) {
+        reloadTasks();
+        reloadLogs();
+        reloadCluster();
+      }
+    },
+  );
+
+  const trs = useMemo(() => items(taskRuns.data), [taskRuns.data]);
+  const summaries = useMemo(() => summarizeTasks(trs, run.data?.dag), [trs, run.data?.dag]);
+  const tasks = useMemo(() => [...summaries.values()], [summaries]);
+  const live = run.data ? !isFinal(run.data.state) : false;
+  const now = useNow(live);
+
+  const onSelect = useCallback(
+    (slug: string, index?: number) =>
+      setQuery({ task: slug, index: index !== undefined && index >= 0 ? String(index) : undefined }),
+    [],
+  );
+  const onPainted = useCallback((info: { nodes: number; engine: string; layoutMs: number }) => {
+    if (graphMarked) return;
+    graphMarked = true;
+    performance.mark("flotilla:graph-painted", { detail: info });
+  }, []);
+
+  const tabKeys = (e: KeyboardEvent<HTMLDivElement>) => {
+    const i = TABS.findIndex(([t]) => t === tab);
+    const step = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+    if (!step) return;
+    e.preventDefault();
+    const next = TABS[(i + step + TABS.length) % TABS.length]?.[0];
+    setQuery({ tab: next === "graph" ? undefined : next }, { replace: true });
+    requestAnimationFrame(() => document.getElementById(`tab-${next}`)?.focus());
+  };
+
+  if (run.error?.status === 404) return <NotFoundPage what="run" id={id} />;
+  if (run.error && !run.data)
+    return (
+      <p className="error" role="alert">
+        Could not load run {id}: {run.error.message}
+      </p>
+    );
+  const r = run.data;
+  if (!r) return <p className="muted">Loading run…</p>;
+  const dt = doneTotal(r);
+  const canCancel = !isFinal(r.state) && r.state !== "Cancelling";
+  const canRetry = isFinal(r.state) && r.state !== "Success";
+  const params = Object.entries(r.parameters ?? {});
+
+  return (
+    <article className="runpage" aria-labelledby="run-title" data-run={r.id}>
+      <nav className="crumbs" aria-label="Breadcrumb">
+        <Link to="/">Runs</Link> <span aria-hidden="true">›</span> <span className="mono">{r.id}</span>
+      </nav>
+      <header className="runhead">
+        <div className="runtitle">
+          <h1 id="run-title">{r.flowName}</h1>
+          <StateBadge state={r.state} />
+          <div className="actions">
+            <ConfirmButton
+              label="Cancel run"
+              title={`Cancel ${r.flowName}?`}
+              body={
+                <p>
+                  Run <code>{r.id}</code> stops: its runner and workers are removed, and running task runs are
+                  not awaited.
+                </p>
+              }
+              confirm="Cancel the run"
+              danger
+              disabled={!canCancel}
+              onConfirm={async () => {
+                await api(endpoints.cancel(r.id), { method: "POST", json: {} });
+                run.reload();
+              }}
+            />
+            <ConfirmButton
+              label="Retry run"
+              title={`Retry ${r.flowName}?`}
+              body={<p>A new run of the same flow starts with the same parameters.</p>}
+              confirm="Start a new run"
+              disabled={!canRetry}
+              onConfirm={async () => {
+                const created = await api<FlowRun | { run?: FlowRun }>(endpoints.retry(r.id), {
+                  method: "POST",
+                  json: {},
+                });
+                const nid = (created as FlowRun).id ?? (created as { run?: FlowRun }).run?.id;
+                if (nid) navigate(`/runs/${encodeURIComponent(nid)}`);
+              }}
+            />
+          </div>
+        </div>
+        {r.reason && (
+          <p
+            className={`reason ${r.state === "Failed" || r.state === "Crashed" ? "error" : "muted"}`}
+            data-testid="reason"
+          >
+            {r.reason}
+          </p>
+        )}
+        <dl className="facts">
+          <div>
+            <dt>Started</dt>
+            <dd>{formatTime(r.startedAt ?? r.scheduledAt)}</dd>
+          </div>
+          <div>
+            <dt>Duration</dt>
+            <dd>{r.startedAt ? formatDuration(between(r.startedAt, r.endedAt, now)) : "—"}</dd>
+          </div>
+          <div>
+            <dt>Tasks</dt>
+            <dd data-testid="tasks-done">
+              {dt ? `${number.format(dt.done)} / ${number.format(dt.total)} done` : `${trs.length} task runs`}
+            </dd>
+          </div>
+          {r.workersPeak !== undefined && (
+            <div>
+              <dt>Workers peak</dt>
+              <dd>{r.workersPeak}</dd>
+            </div>
+          )}
+          {r.deploymentName && (
+            <div>
+              <dt>Deployment</dt>
+              <dd>{r.deploymentName}</dd>
+            </div>
+          )}
+          {r.pool && (
+            <div>
+              <dt>Pool</dt>
+              <dd>{r.pool}</dd>
+            </div>
+          )}
+          {r.infraRef && (
+            <div>
+              <dt>Infrastructure</dt>
+              <dd className="mono">{r.infraRef}</dd>
+            </div>
+          )}
+          {r.retryOf && (
+            <div>
+              <dt>Retry of</dt>
+              <dd>
+                <Link to={`/runs/${encodeURIComponent(r.retryOf)}`} className="mono">
+                  {r.retryOf.slice(0, 8)}
+                </Link>
+              </dd>
+            </div>
+          )}
+        </dl>
+        {r.taskCounts && Object.keys(r.taskCounts).length > 0 && <SegmentedBar counts={r.taskCounts} />}
+        {params.length > 0 && (
+          <details className="params-view">
+            <summary>Parameters ({params.length})</summary>
+            <dl>
+              {params.map(([k, v]) => (
+                <div key={k}>
+                  <dt>{k}</dt>
+                  <dd className="mono">{JSON.stringify(v)}</dd>
+                </div>
+              ))}
+            </dl>
+          </details>
+        )}
+      </header>
+
+      <div className="tabs" role="tablist" aria-label="Run views" onKeyDown={tabKeys}>
+        {TABS.map(([t, label]) => (
+          <button
+            key={t}
+            id={`tab-${t}`}
+            type="button"
+            role="tab"
+            aria-selected={tab === t}
+            aria-controls="tabpanel"
+            tabIndex={tab === t ? 0 : -1}
+            onClick={() => setQuery({ tab: t === "graph" ? undefined : t }, { replace: true })}
+          >
+            {label}
+          </button>
+        ))}
+      </div>
+      <div className="runbody">
+        <section id="tabpanel" role="tabpanel" aria-labelledby={`tab-${tab}`} className="tabpanel">
+          {tab === "graph" && (
+            <Dag tasks={tasks} selected={selected} onSelect={onSelect} onPainted={onPainted} />
+          )}
+          {tab === "timeline" && <Gantt taskRuns={trs} onSelect={onSelect} now={now} />}
+          {tab === "logs" && <Logs lines={items(logs.data)} />}
+          {tab === "cluster" && (
+            <ClusterPanel samples={cluster.data?.samples ?? []} decisions={cluster.data?.decisions ?? []} />
+          )}
+        </section>
+        {selected && (
+          <TaskPanel
+            summary={summaries.get(selected)}
+            slug={selected}
+            taskRuns={trs}
+            index={selectedIndex === null ? undefined : Number(selectedIndex)}
+            logs={items(logs.data)}
+            now={now}
+            onIndex={(i) => setQuery({ index: i === undefined ? undefined : String(i) })}
+            onClose={() => setQuery({ task: undefined, index: undefined })}
+          />
+        )}
+      </div>
+    </article>
+  );
+}

@@ -1,0 +1,142 @@
+// Pure helpers over task runs: per-task state counts (a mapped task is one entry with counts of its
+// children), done/total, and the per-worker lanes of the timeline.
+
+import { isFinal } from "./states.tsx";
+import type { FlowDag, FlowRun, TaskRun } from "./types.ts";
+
+export interface TaskSummary {
+  slug: string;
+  mapped: boolean;
+  counts: Record<string, number>;
+  total: number;
+  /** The parent (map index -1) of a mapped task, or the single run of an unmapped one. */
+  head?: TaskRun;
+  startedAt?: number;
+  endedAt?: number;
+  upstream: string[];
+}
+
+/** Groups task runs by slug in the DAG's order (tasks not in the DAG come after, by start). */
+export function summarizeTasks(
+  taskRuns: readonly TaskRun[],
+  dag: FlowDag | undefined,
+): Map<string, TaskSummary> {
+  const out = new Map<string, TaskSummary>();
+  for (const t of dag?.tasks ?? []) {
+    out.set(t.slug, {
+      slug: t.slug,
+      mapped: t.mapped ?? false,
+      counts: {},
+      total: 0,
+      upstream: t.upstream ?? [],
+    });
+  }
+  for (const e of dag?.edges ?? []) {
+    const s = out.get(e.downstream);
+    if (s && !s.upstream.includes(e.upstream)) s.upstream.push(e.upstream);
+  }
+  for (const r of taskRuns) {
+    let s = out.get(r.slug);
+    if (!s) {
+      s = { slug: r.slug, mapped: false, counts: {}, total: 0, upstream: [] };
+      out.set(r.slug, s);
+    }
+    if (r.mapIndex >= 0) {
+      s.mapped = true;
+      s.counts[r.state] = (s.counts[r.state] ?? 0) + 1;
+      s.total++;
+    } else {
+      s.head = r;
+    }
+    if (r.startedAt !== undefined && (s.startedAt === undefined || r.startedAt < s.startedAt))
+      s.startedAt = r.startedAt;
+    if (r.endedAt !== undefined && (s.endedAt === undefined || r.endedAt > s.endedAt)) s.endedAt = r.endedAt;
+  }
+  for (const s of out.values()) {
+    if (!s.mapped && s.head) {
+      s.counts = { [s.head.state]: 1 };
+      s.total = 1;
+    } else if (s.mapped && s.total === 0 && s.head) {
+      s.counts = { [s.head.state]: 1 };
+    }
+  }
+  return out;
+}
+
+/** The state a task's node shows: its own run's, or for a mapped task the most telling child state. */
+export function taskState(s: TaskSummary): string {
+  if (!s.mapped) return s.head?.state ?? "Pending";
+  const states = Object.keys(s.counts);
+  const pick = (re: RegExp) => states.find((x) => re.test(x));
+  const total = s.total;
+  const finals = states.filter(isFinal).reduce((a, k) => a + (s.counts[k] ?? 0), 0);
+  if (total > 0 && finals === total)
+    return pick(/fail|crash|timed|trigger/i) ?? pick(/success/i) ?? states[0] ?? "Pending";
+  return (
+    pick(/running|retrying/i) ??
+    (s.head?.state === "Pending" || !s.head ? "Pending" : (s.head?.state ?? "Running"))
+  );
+}
+
+/** Done and total task runs of a run, from its counts. */
+export function doneTotal(run: FlowRun): { done: number; total: number } | undefined {
+  if (run.tasksTotal !== undefined) return { done: run.tasksDone ?? 0, total: run.tasksTotal };
+  if (!run.taskCounts) return undefined;
+  let done = 0;
+  let total = 0;
+  for (const [state, n] of Object.entries(run.taskCounts)) {
+    total += n;
+    if (isFinal(state)) done += n;
+  }
+  return { done, total };
+}
+
+export interface Lane {
+  worker: string;
+  runs: TaskRun[];
+}
+
+/** Task runs that started, by worker (a run with no worker goes to the "runner" lane). */
+export function workerLanes(taskRuns: readonly TaskRun[]): Lane[] {
+  const lanes = new Map<string, TaskRun[]>();
+  for (const r of taskRuns) {
+    if (r.startedAt === undefined) continue;
+    if (r.mapIndex < 0 && taskRunsHaveChildren(taskRuns, r.slug)) continue;
+    const w = r.worker ?? "runner";
+    const l = lanes.get(w);
+    if (l) l.push(r);
+    else lanes.set(w, [r]);
+  }
+  return [...lanes.entries()]
+    .sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }))
+    .map(([worker, runs]) => ({ worker, runs }));
+}
+
+const mappedCache = new WeakMap<readonly TaskRun[], Set<string>>();
+function taskRunsHaveChildren(all: readonly TaskRun[], slug: string): boolean {
+  let s = mappedCache.get(all);
+  if (!s) {
+    s = new Set(all.filter((r) => r.mapIndex >= 0).map((r) => r.slug));
+    mappedCache.set(all, s);
+  }
+  return s.has(slug);
+}
+
+/** A task run's error as text: message, then the error's own message and stack when present. */
+export function errorText(r: TaskRun): string | undefined {
+  const parts: string[] = [];
+  if (r.message) parts.push(r.message);
+  const e = r.error;
+  if (typeof e === "string") parts.push(e);
+  else if (e && typeof e === "object") {
+    const o = e as { name?: string; message?: string; stack?: string; code?: string; hint?: string };
+    if (o.stack) parts.push(o.stack);
+    else if (o.message) parts.push(`${o.name ?? "Error"}: ${o.message}`);
+    if (o.hint) parts.push(`Hint: ${o.hint}`);
+  }
+  // Drop a part another one already contains (a message repeated in the stack).
+  const uniq = parts.filter(
+    (p, i) => !parts.some((q, j) => j !== i && q.includes(p) && (q.length > p.length || j < i)),
+  );
+  return uniq.length ? uniq.join("\n") : undefined;
+}
