@@ -23,6 +23,7 @@ const commands: Record<string, () => Promise<CommandDefinition>> = {
   doctor: () => import("./commands/doctor.ts").then((m) => m.doctorCommand),
   runs: () => import("./commands/runs.ts").then((m) => m.runsCommand),
   sim: () => import("./commands/sim.ts").then((m) => m.simCommand),
+  server: () => import("./commands/server.ts").then((m) => m.serverCommand),
   // more commands are registered here
 };
 

@@ -29,7 +29,8 @@ export interface FlowDescription {
   parameterInputs: { parameter: string; task: string; key: string; mapped: boolean }[];
 }
 
-function describeFlow(flow: Flow): FlowDescription {
+/** The flow as data: parameters, tasks, edges (what `describe -o json` prints and deploy registers). */
+export function describeFlow(flow: Flow): FlowDescription {
   const reference = new Set(flow.referenceTasks);
   return {
     name: flow.name,

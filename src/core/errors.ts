@@ -26,6 +26,7 @@ export const ErrorCode = {
   Kubernetes: "FLOTILLA_KUBERNETES",
   WorkerStart: "FLOTILLA_WORKER_START",
   Storage: "FLOTILLA_STORAGE",
+  Server: "FLOTILLA_SERVER",
   Internal: "FLOTILLA_INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -15,6 +15,8 @@ export interface LoggerOptions {
   stream?: { write(line: string): unknown };
   /** Fields on every line. */
   base?: Record<string, unknown>;
+  /** Also given every scrubbed line as pino's JSON (the run reporter ships them to the server). */
+  tap?: (json: string) => void;
 }
 
 /** pino's numeric levels by name (what a JSON log line's `level` holds). */
@@ -47,6 +49,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const destination = {
     write(line: string) {
       const clean = scrub(line);
+      options.tap?.(clean);
       out.write(format === "json" ? clean : prettyLine(clean));
     },
   };

@@ -142,6 +142,13 @@ CREATE TABLE agents (
 );
 `,
   },
+  {
+    version: 2,
+    name: "a run knows its flow version",
+    sql: `
+ALTER TABLE flow_runs ADD COLUMN flow_id TEXT;
+`,
+  },
 ];
 
 /** The migration's SQL for a dialect. */

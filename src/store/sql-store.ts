@@ -88,6 +88,7 @@ function runOf(r: Row): FlowRunRecord {
   return defined({
     id: String(r.id),
     flowName: String(r.flow_name),
+    flowId: opt<string>(r.flow_id),
     deploymentId: opt<string>(r.deployment_id),
     scheduleId: opt<string>(r.schedule_id),
     scheduledAt: Number(r.scheduled_at),
@@ -154,7 +155,7 @@ function agentOf(r: Row): AgentRecord {
 }
 
 const RUN_COLUMNS =
-  "id, flow_name, deployment_id, schedule_id, scheduled_at, state, reason, parameters, pool, agent_id, lease_until, infra_ref, retry_of, created_at, started_at, ended_at, updated_at";
+  "id, flow_name, flow_id, deployment_id, schedule_id, scheduled_at, state, reason, parameters, pool, agent_id, lease_until, infra_ref, retry_of, created_at, started_at, ended_at, updated_at";
 const DEPLOYMENT_SELECT =
   "SELECT d.id, d.name, d.flow_id, f.name AS flow_name, d.parameters, d.pool, d.concurrency_limit, d.created_at, d.updated_at FROM deployments d JOIN flows f ON f.id = d.flow_id";
 
@@ -404,10 +405,11 @@ export class SqlStore implements Store {
     const state = run.state ?? "Scheduled";
     await this.#db.transaction(async (tx) => {
       await tx.run(
-        `INSERT INTO flow_runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, NULL, NULL, ?, ?, ?, NULL, ?)`,
+        `INSERT INTO flow_runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, NULL, NULL, ?, ?, ?, NULL, ?)`,
         [
           id,
           run.flowName,
+          run.flowId ?? null,
           run.deploymentId ?? null,
           run.scheduleId ?? null,
           run.scheduledAt ?? now,
@@ -582,7 +584,7 @@ export class SqlStore implements Store {
         await tx.run(
           `INSERT INTO task_runs (run_id, slug, map_index, attempt, state, terminal, started_at, ended_at, worker, message, error)
            VALUES ${slice.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}
-           ON CONFLICT (run_id, slug, map_index) DO UPDATE SET attempt = excluded.attempt, state = excluded.state,
+           ON CONFLICT (run_id, slug, map_index) DO UPDATE SET attempt = CASE WHEN excluded.attempt > task_runs.attempt THEN excluded.attempt ELSE task_runs.attempt END, state = excluded.state,
              terminal = excluded.terminal, started_at = COALESCE(task_runs.started_at, excluded.started_at),
              ended_at = excluded.ended_at, worker = COALESCE(excluded.worker, task_runs.worker),
              message = excluded.message, error = excluded.error

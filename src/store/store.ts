@@ -49,6 +49,8 @@ export interface ScheduleRecord {
 export interface FlowRunRecord {
   id: string;
   flowName: string;
+  /** The registered flow version (its DAG), when known. */
+  flowId?: string;
   deploymentId?: string;
   scheduleId?: string;
   scheduledAt: number;
@@ -167,6 +169,7 @@ export interface Page<T> {
 export interface NewRun {
   id?: string;
   flowName: string;
+  flowId?: string;
   deploymentId?: string;
   scheduleId?: string;
   scheduledAt?: number;

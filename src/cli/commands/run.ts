@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
-import type { Executor } from "../../core/executor.ts";
+import type { Executor, RunEvent } from "../../core/executor.ts";
 import type { Flow } from "../../core/flow.ts";
 import type { Logger } from "../../core/logger.ts";
 import type { FlowRunState } from "../../core/states.ts";
@@ -13,7 +13,9 @@ import { createLogger, type LogFormat } from "../../engine/logging.ts";
 import { LocalExecutor } from "../../executors/local.ts";
 import { LocalEnvironment } from "../../executors/local-environment.ts";
 import type { RunOnKubernetesOptions } from "../../kubernetes/run-on-kubernetes.ts";
+import type { RunReporting } from "../../reporting/report-run.ts";
 import { scrub } from "../../secrets/redact.ts";
+import { serverUrl } from "../../server/client.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
 import { Progress } from "../progress.ts";
 import { renderTable, summarizeTasks } from "../summary.ts";
@@ -40,6 +42,10 @@ export interface RunCommandOptions {
   namespace?: string;
   /** The image runner and workers run on Kubernetes (over the flow's storage). */
   image?: string;
+  /** Report the run to this Flotilla server (default FLOTILLA_API_URL); without one, nothing is reported. */
+  server?: string;
+  /** The server's API token (default FLOTILLA_API_TOKEN, else the home's admin token). */
+  token?: string;
   /** Where progress and logs go. @default process.stderr */
   stderr?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Where the summary goes. @default process.stdout */
@@ -61,7 +67,12 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
 
   const progress = new Progress({ stream: stderr as NodeJS.WriteStream });
   // Log lines go through the progress display, which keeps its status line below them.
-  const logger = createLogger({ format: options.logFormat ?? "pretty", stream: progress.logStream });
+  let reporting: RunReporting | undefined;
+  const logger = createLogger({
+    format: options.logFormat ?? "pretty",
+    stream: progress.logStream,
+    tap: (line) => reporting?.logLine(line),
+  });
   const kubernetes =
     !options.local &&
     options.workers === undefined &&
@@ -91,10 +102,34 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
       state = outcome.state;
       if (state === undefined) return { exitCode: outcome.exitCode ?? 0 };
     } else {
+      const url = serverUrl(options.server);
+      if (url !== undefined) {
+        const { startReporting } = await import("../../reporting/report-run.ts");
+        reporting = await startReporting({
+          url,
+          flow,
+          parameters,
+          ...(options.token !== undefined ? { token: options.token } : {}),
+          warn: (m) => progress.logStream.write(`warning: ${m}\n`),
+        });
+      }
+      const report = reporting;
+      const onEvent = report
+        ? (e: RunEvent) => {
+            progress.onEvent(e);
+            report.onEvent(e);
+          }
+        : progress.onEvent;
       const executor = await chooseExecutor(flow, options, logger);
       const env = new LocalEnvironment();
       await env.setup(flow);
-      const handle = await env.execute(flow, { parameters, executor, logger, onEvent: progress.onEvent });
+      const handle = await env.execute(flow, {
+        parameters,
+        executor,
+        logger,
+        onEvent,
+        ...(report ? { runId: report.runId } : {}),
+      });
       const stop = () => void handle.cancel();
       process.once("SIGINT", stop);
       try {
@@ -104,6 +139,7 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
       }
     }
   } finally {
+    await reporting?.finish(state);
     progress.stop();
   }
 
@@ -254,6 +290,11 @@ export const runCommand = (program: Command): void => {
       positiveInt("--concurrency", v),
     )
     .option("--log-format <format>", "pretty or json", "pretty")
+    .option("--server <url>", "report the run to this Flotilla server (default: $FLOTILLA_API_URL)")
+    .option(
+      "--token <token>",
+      "the server's API token (default: $FLOTILLA_API_TOKEN, else the home's admin token)",
+    )
     .option("--sim", "run the Kubernetes path on an embedded kube-sim")
     .option("--detach", "launch on Kubernetes, print the run id and return")
     .option("--dry-run", "print every Kubernetes object that would be created; change nothing")

@@ -17,6 +17,7 @@ import {
 } from "../../kubernetes/names.ts";
 import { fatalReason } from "../../kubernetes/pod-status.ts";
 import { decodeTermination } from "../../kubernetes/termination.ts";
+import { runsServerCommand, wantsServer } from "./runs-server.ts";
 
 export interface RunsOptions extends ConnectOptions {
   namespace?: string;
@@ -159,6 +160,11 @@ function print(rows: RunInfo[], output: string | undefined): string {
 }
 
 export const runsCommand = (program: Command): void => {
+  // with --server (or FLOTILLA_API_URL) the runs are the server's history, not the cluster's Jobs
+  if (wantsServer(process.argv)) {
+    runsServerCommand(program);
+    return;
+  }
   const runs = program.command("runs").description("flow runs on Kubernetes: list, get, logs, cancel");
   const common = (c: Command) =>
     c

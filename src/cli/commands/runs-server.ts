@@ -1,0 +1,251 @@
+// `flotilla runs list|get|logs|cancel|retry|create --server URL` (or FLOTILLA_API_URL): flow runs
+// as the server keeps them, over its API. Ids may be given by a unique prefix (tables show 8
+// characters); `-o json` prints the API's records.
+
+import type { Command } from "commander";
+import { ErrorCode, FlotillaError } from "../../core/errors.ts";
+import { ApiClient, serverUrl } from "../../server/client.ts";
+import type { FlowRunDetail, FlowRunRecord, LogLine, Page, TaskRunRecord } from "../../store/store.ts";
+
+export interface ServerCallOptions {
+  server?: string;
+  token?: string;
+  output?: string;
+}
+
+/** True when `runs` should talk to a server: --server on the command line, or FLOTILLA_API_URL. */
+export function wantsServer(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): boolean {
+  return argv.some((a) => a === "--server" || a.startsWith("--server=")) || Boolean(env.FLOTILLA_API_URL);
+}
+
+/** The API client for --server/--token (or FLOTILLA_API_URL/FLOTILLA_API_TOKEN). */
+export function clientFor(o: ServerCallOptions): ApiClient {
+  const url = serverUrl(o.server);
+  if (url === undefined) {
+    throw new FlotillaError(ErrorCode.Usage, "no server given", {
+      hint: "pass --server URL (the URL flotilla server printed) or set FLOTILLA_API_URL",
+      usage: true,
+    });
+  }
+  return new ApiClient({ url, ...(o.token ? { token: o.token } : {}) });
+}
+
+export const shortId = (id: string) => id.slice(0, 8);
+const enc = encodeURIComponent;
+
+function time(ms: number | undefined): string {
+  return ms === undefined ? "-" : new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+function duration(r: FlowRunRecord): string {
+  if (r.startedAt === undefined) return "-";
+  const ms = (r.endedAt ?? Date.now()) - r.startedAt;
+  return ms < 1000
+    ? `${ms}ms`
+    : ms < 60_000
+      ? `${(ms / 1000).toFixed(1)}s`
+      : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+}
+
+/** Columns padded to their widest cell. */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((l) => (l[i] ?? "").length)));
+  return `${rows
+    .map((l) =>
+      l
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
+}
+
+export async function listServerRuns(
+  o: ServerCallOptions & {
+    state?: string;
+    deployment?: string;
+    flow?: string;
+    limit?: string;
+    cursor?: string;
+  },
+): Promise<Page<FlowRunRecord>> {
+  const q = new URLSearchParams();
+  for (const k of ["state", "deployment", "flow", "limit", "cursor"] as const) {
+    const v = o[k];
+    if (v !== undefined) q.set(k, v);
+  }
+  return clientFor(o).get<Page<FlowRunRecord>>(`/api/runs${q.size ? `?${q}` : ""}`);
+}
+
+export function printRuns(page: Page<FlowRunRecord>, output?: string): string {
+  if (output === "json") return `${JSON.stringify(page, null, 2)}\n`;
+  const out = table([
+    ["RUN", "FLOW", "STATE", "CREATED", "DURATION", "REASON"],
+    ...page.items.map((r) => [
+      shortId(r.id),
+      r.flowName,
+      r.state,
+      time(r.createdAt),
+      duration(r),
+      (r.reason ?? "").slice(0, 60),
+    ]),
+  ]);
+  return page.next ? `${out}(more: --cursor ${page.next})\n` : out;
+}
+
+export async function getServerRun(
+  id: string,
+  o: ServerCallOptions,
+): Promise<{ run: FlowRunDetail & { deploymentName?: string }; taskRuns: TaskRunRecord[] }> {
+  const client = clientFor(o);
+  const run = await client.get<FlowRunDetail & { deploymentName?: string }>(`/api/runs/${enc(id)}`);
+  const { items } = await client.get<{ items: TaskRunRecord[] }>(`/api/runs/${enc(run.id)}/task-runs`);
+  return { run, taskRuns: items };
+}
+
+export function printRun(r: Awaited<ReturnType<typeof getServerRun>>, output?: string): string {
+  if (output === "json") return `${JSON.stringify({ ...r.run, taskRuns: r.taskRuns }, null, 2)}\n`;
+  const run = r.run;
+  const lines = [
+    `Run ${run.id}`,
+    `  flow:      ${run.flowName}${run.deploymentName ? `  (deployment ${run.deploymentName})` : ""}`,
+    `  state:     ${run.state}${run.reason ? `  ${run.reason}` : ""}`,
+    `  created:   ${time(run.createdAt)}   started: ${time(run.startedAt)}   ended: ${time(run.endedAt)}   (${duration(run)})`,
+    `  tasks:     ${
+      Object.entries(run.taskCounts)
+        .map(([s, n]) => `${n} ${s}`)
+        .join(", ") || "none reported"
+    }`,
+  ];
+  if (Object.keys(run.parameters).length) lines.push(`  parameters: ${JSON.stringify(run.parameters)}`);
+  const shown = r.taskRuns.filter((t) => t.mapIndex < 0 || t.state !== "Success").slice(0, 200);
+  let out = `${lines.join("\n")}\n`;
+  if (shown.length) {
+    out += `\n${table([
+      ["TASK", "STATE", "ATTEMPT", "WORKER", "MESSAGE"],
+      ...shown.map((t) => [
+        t.mapIndex >= 0 ? `${t.slug}[${t.mapIndex}]` : t.slug,
+        t.state,
+        String(t.attempt),
+        t.worker ?? "-",
+        (t.message ?? "").slice(0, 80),
+      ]),
+    ])}`;
+    if (shown.length < r.taskRuns.length)
+      out += `(${r.taskRuns.length - shown.length} more successful mapped task runs; -o json lists all)\n`;
+  }
+  return out;
+}
+
+export async function serverRunLogs(
+  id: string,
+  o: ServerCallOptions & { grep?: string; tail?: string },
+): Promise<LogLine[]> {
+  const q = new URLSearchParams({ limit: o.tail ?? "10000" });
+  if (o.grep) q.set("contains", o.grep);
+  return (await clientFor(o).get<{ items: LogLine[] }>(`/api/runs/${enc(id)}/logs?${q}`)).items;
+}
+
+export function printLogs(lines: LogLine[], output?: string): string {
+  if (output === "json") return `${JSON.stringify(lines, null, 2)}\n`;
+  return lines
+    .map((l) => {
+      const where = l.slug
+        ? `[${l.slug}${l.mapIndex !== undefined && l.mapIndex >= 0 ? `[${l.mapIndex}]` : ""}${l.worker ? ` @${l.worker}` : ""}] `
+        : "";
+      return `${time(l.ts)} ${l.level === "info" ? "" : `${l.level.toUpperCase()} `}${where}${l.message}\n`;
+    })
+    .join("");
+}
+
+export function parseParams(list: readonly string[] = []): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of list) {
+    const eq = p.indexOf("=");
+    if (eq <= 0) {
+      throw new FlotillaError(
+        ErrorCode.ParameterInvalid,
+        `--param ${p}: expected key=value (e.g. --param n=10)`,
+        { usage: true },
+      );
+    }
+    const raw = p.slice(eq + 1);
+    let v: unknown = raw;
+    try {
+      v = JSON.parse(raw);
+    } catch {}
+    out[p.slice(0, eq)] = v;
+  }
+  return out;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** The `runs` command over a server. */
+export const runsServerCommand = (program: Command): void => {
+  const runs = program
+    .command("runs")
+    .description("flow runs kept by a Flotilla server: list, get, logs, cancel, retry, create");
+  const common = (c: Command) =>
+    c
+      .option("--server <url>", "the Flotilla server (default: $FLOTILLA_API_URL)")
+      .option("--token <token>", "API token (default: $FLOTILLA_API_TOKEN, else the home's admin token)")
+      .option("-o, --output <format>", "table or json", "table");
+  common(runs.command("list").description("list runs, newest first"))
+    .option("--state <state>", "only runs in this state")
+    .option("--deployment <name>", "only runs of this deployment")
+    .option("--flow <name>", "only runs of this flow")
+    .option("--limit <n>", "page size (1-500)", "50")
+    .option("--cursor <c>", "the next page, as printed under the previous one")
+    .action(async (o: ServerCallOptions & { limit?: string }) => {
+      process.stdout.write(printRuns(await listServerRuns(o), o.output));
+    });
+  common(
+    runs
+      .command("get")
+      .argument("<run-id>", "a run id or a unique prefix")
+      .description("one run with its task runs"),
+  ).action(async (id: string, o: ServerCallOptions) => {
+    process.stdout.write(printRun(await getServerRun(id, o), o.output));
+  });
+  common(runs.command("logs").argument("<run-id>").description("the run's log lines"))
+    .option("--grep <text>", "only lines containing this text")
+    .option("--tail <n>", "the last N lines", "10000")
+    .action(async (id: string, o: ServerCallOptions & { grep?: string; tail?: string }) => {
+      process.stdout.write(printLogs(await serverRunLogs(id, o), o.output));
+    });
+  common(
+    runs
+      .command("cancel")
+      .argument("<run-id>")
+      .description("cancel the run (its agent removes what it created)"),
+  ).action(async (id: string, o: ServerCallOptions) => {
+    const r = await clientFor(o).post<FlowRunRecord>(`/api/runs/${enc(id)}/cancel`);
+    process.stdout.write(
+      o.output === "json" ? `${JSON.stringify(r, null, 2)}\n` : `run ${shortId(r.id)} ${r.state}\n`,
+    );
+  });
+  common(
+    runs
+      .command("retry")
+      .argument("<run-id>")
+      .description("start a new run of the same deployment and parameters"),
+  ).action(async (id: string, o: ServerCallOptions) => {
+    const r = await clientFor(o).post<FlowRunRecord>(`/api/runs/${enc(id)}/retry`);
+    process.stdout.write(
+      o.output === "json"
+        ? `${JSON.stringify(r, null, 2)}\n`
+        : `run ${r.id} ${r.state} (retry of ${shortId(id)})\n`,
+    );
+  });
+  common(runs.command("create").argument("<deployment>").description("start a run of a deployment"))
+    .option("--param <key=value>", "a parameter (repeatable); the value is JSON, or a string", collect)
+    .action(async (deployment: string, o: ServerCallOptions & { param?: string[] }) => {
+      const r = await clientFor(o).post<FlowRunRecord>(`/api/deployments/${enc(deployment)}/runs`, {
+        parameters: parseParams(o.param),
+      });
+      process.stdout.write(
+        o.output === "json" ? `${JSON.stringify(r, null, 2)}\n` : `run ${r.id} ${r.state}\n`,
+      );
+    });
+};

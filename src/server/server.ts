@@ -1,0 +1,125 @@
+// `flotilla server` as a library: open the store (SQLite in the Flotilla home by default), make
+// sure an admin token exists, build the API, listen (127.0.0.1 unless told otherwise), and run
+// the scheduler loop and a daily retention pass. close() stops all of it.
+
+import type { FastifyInstance } from "fastify";
+import { ErrorCode, FlotillaError } from "../core/errors.ts";
+import { Scheduler } from "../scheduler/loop.ts";
+import { defaultDatabase, flotillaHome } from "../store/open.ts";
+import type { Store } from "../store/store.ts";
+import { type AppOptions, buildApp } from "./app.ts";
+import { ensureAdminToken } from "./auth.ts";
+import { EventBus } from "./bus.ts";
+
+export interface ServerOptions {
+  /** @default 4200 */
+  port?: number;
+  /** @default "127.0.0.1" */
+  host?: string;
+  /** A postgres:// URL or a SQLite file; default FLOTILLA_DATABASE_URL, else `flotilla.db` in the home. */
+  database?: string;
+  /** The Flotilla home (admin token, SQLite file). @default FLOTILLA_HOME or ~/.flotilla */
+  home?: string;
+  /** An open store to use instead of `database` (not closed by close()). */
+  store?: Store;
+  /** Delete finished runs older than this, once a day. @default 30 days; 0 turns it off */
+  retentionMs?: number;
+  /** Scheduler period. @default 1000 */
+  schedulerPeriodMs?: number;
+  dashboard?: AppOptions["dashboard"];
+  onRunsChanged?: () => void;
+}
+
+export interface RunningServer {
+  /** `http://host:port` */
+  url: string;
+  port: number;
+  store: Store;
+  bus: EventBus;
+  app: FastifyInstance;
+  /** The home's admin token (for the CLI on this machine; never print it). */
+  adminToken: string;
+  adminTokenCreated: boolean;
+  close(): Promise<void>;
+}
+
+const DAY = 86_400_000;
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const home = options.home ?? flotillaHome();
+  const env = options.home ? { ...process.env, FLOTILLA_HOME: options.home } : process.env;
+  const { openStore } = await import("../store/open.ts");
+  const store = options.store ?? (await openStore(options.database ?? defaultDatabase(env)));
+  const owned = options.store === undefined;
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    const { token, created } = await ensureAdminToken(store, home);
+    const bus = new EventBus();
+    const app = await buildApp({
+      store,
+      bus,
+      ...(options.dashboard ? { dashboard: options.dashboard } : {}),
+      ...(options.onRunsChanged ? { onRunsChanged: options.onRunsChanged } : {}),
+    });
+    closers.push(() => app.close());
+    const host = options.host ?? "127.0.0.1";
+    try {
+      await app.listen({ port: options.port ?? 4200, host });
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      throw new FlotillaError(
+        ErrorCode.Usage,
+        `cannot listen on ${host}:${options.port ?? 4200}: ${code === "EADDRINUSE" ? "the port is in use" : (e as Error).message}`,
+        { hint: "choose another port with --port (0 picks a free one)", usage: true },
+      );
+    }
+    const address = app.server.address();
+    const port = typeof address === "object" && address ? address.port : (options.port ?? 4200);
+    const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+
+    const scheduler = new Scheduler({
+      store,
+      bus,
+      periodMs: options.schedulerPeriodMs ?? 1000,
+      onError: (e) => process.emitWarning(`scheduler: ${(e as Error).message}`),
+      ...(options.onRunsChanged ? { onRunsCreated: options.onRunsChanged } : {}),
+    });
+    scheduler.start();
+    closers.unshift(() => scheduler.stop());
+
+    const retention = options.retentionMs ?? 30 * DAY;
+    if (retention > 0) {
+      const vacuum = () => void store.vacuum(Date.now() - retention, false).catch(() => {});
+      const first = setTimeout(vacuum, 60_000);
+      const daily = setInterval(vacuum, DAY);
+      first.unref();
+      daily.unref();
+      closers.unshift(async () => {
+        clearTimeout(first);
+        clearInterval(daily);
+      });
+    }
+    if (owned) closers.push(() => store.close());
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: `http://${shown}:${port}`,
+      port,
+      store,
+      bus,
+      app,
+      adminToken: token,
+      adminTokenCreated: created,
+      close: () => {
+        closing ??= (async () => {
+          for (const c of closers) await c().catch(() => {});
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    for (const c of closers) await c().catch(() => {});
+    if (owned) await store.close().catch(() => {});
+    throw error;
+  }
+}
