@@ -360,10 +360,11 @@ export class SqlStore implements Store {
       for (const t of ticks) {
         const id = randomUUID();
         const n = await tx.run(
-          `INSERT INTO flow_runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'Scheduled', NULL, ?, ?, NULL, NULL, NULL, NULL, ?, NULL, NULL, ?) ON CONFLICT (schedule_id, scheduled_at) DO NOTHING`,
+          `INSERT INTO flow_runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'Scheduled', NULL, ?, ?, NULL, NULL, NULL, NULL, ?, NULL, NULL, ?) ON CONFLICT (schedule_id, scheduled_at) DO NOTHING`,
           [
             id,
             deployment.flowName,
+            deployment.flowId,
             deployment.id,
             schedule.id,
             t,

@@ -2,27 +2,18 @@
 // password), started with initdb + postgres as the `postgres` user when the tests run as root
 // (initdb refuses root), stopped and removed in after().
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after } from "node:test";
+import { pgBinaries } from "./system.ts";
 
 export interface TestPostgres {
   url: string;
   host: string;
   port: number;
   password: string;
-}
-
-function pgBinDir(): string {
-  const fromEnv = process.env.FLOTILLA_TEST_PG_BIN;
-  if (fromEnv) return fromEnv;
-  const root = "/usr/lib/postgresql";
-  const majors = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
-  for (const m of majors)
-    if (existsSync(path.join(root, m, "bin", "initdb"))) return path.join(root, m, "bin");
-  throw new Error("PostgreSQL server binaries not found: apt-get install -y postgresql");
 }
 
 async function freePort(): Promise<number> {
@@ -45,7 +36,7 @@ function asUser(): { uid: number; gid: number } | undefined {
 
 /** Start PostgreSQL for this test file; resolves once it accepts connections. */
 export async function testPostgres(): Promise<TestPostgres> {
-  const bin = pgBinDir();
+  const bin = pgBinaries().dir;
   const dir = mkdtempSync(path.join(tmpdir(), "flotilla-pg-"));
   const user = asUser();
   let child: ChildProcess | undefined;
