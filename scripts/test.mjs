@@ -80,7 +80,19 @@ const files =
 
 const child = spawn(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", ...flags, ...files],
+  [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-concurrency=2",
+    // A test file whose tests are over must end even if a handle (an ioredis client retrying a
+    // dead broker after a timed-out test) is still open: without this the whole run hangs.
+    "--test-force-exit",
+    // The last bound for a test that sets none; files set tighter ones of their own.
+    "--test-timeout=300000",
+    ...flags,
+    ...files,
+  ],
   { cwd: root, stdio: "inherit", env: { ...process.env, ...found } },
 );
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
