@@ -3,7 +3,8 @@
 // with the backlog and shrinks back when it is gone, as the `workers` events show.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
@@ -148,16 +149,27 @@ describe("cluster worker lifecycle", { timeout: 60_000 }, () => {
     const events: Extract<RunEvent, { type: "workers" }>[] = [];
     let finishedAt = 0;
     const cluster = new LocalCluster({ minWorkers: 1, maxWorkers: 3, concurrency: 1, idleTimeoutMs: 300 });
-    const state = await flow.run({
-      parameters: { n: 9, ms: 700, lingerMs: 3000 },
-      executor: new ClusterExecutor({ cluster }),
-      logger: silentLogger(),
-      onEvent: (e) => {
-        if (e.type === "workers") events.push(e);
-        if (e.type === "taskFinished" && e.slug === "linger") finishedAt = Date.now();
-      },
-    });
-    assert.equal(state.type, "Success", state.message);
+    // The naps wait behind a gate opened once 3 workers run: on a loaded machine workers can take
+    // longer to start than an ungated backlog lasts, and are then rightly cancelled before they run.
+    const dir = await mkdtemp(path.join(tmpdir(), "flotilla-gate-"));
+    const gate = path.join(dir, "open");
+    try {
+      const state = await flow.run({
+        parameters: { n: 9, ms: 700, lingerMs: 3000, gate },
+        executor: new ClusterExecutor({ cluster }),
+        logger: silentLogger(),
+        onEvent: (e) => {
+          if (e.type === "workers") {
+            events.push(e);
+            if (e.count === 3) writeFileSync(gate, "");
+          }
+          if (e.type === "taskFinished" && e.slug === "linger") finishedAt = Date.now();
+        },
+      });
+      assert.equal(state.type, "Success", state.message);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     const counts = events.map((e) => e.count);
     const up = counts.indexOf(3);
     assert.ok(up >= 0, `reached 3 workers: ${counts.join(" ")}`);
