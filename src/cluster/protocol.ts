@@ -13,7 +13,7 @@ import { type SerializedError, serializeError } from "../core/errors.ts";
 import type { RunEvent, TaskRunRequest, TaskRunResult } from "../core/executor.ts";
 import { deserialize, serialize } from "./serializer.ts";
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** The BullMQ queue of a run (BullMQ forbids ":" in queue names). */
 export function queueName(runId: string): string {
@@ -37,6 +37,8 @@ export function keys(runId: string) {
     workers: `${base}:workers`,
     /** Set: ids of workers asked to drain and exit. */
     retire: `${base}:retire`,
+    /** Set: the secret values any process of the run read (see secret-channel.ts). */
+    secrets: `${base}:secrets`,
   } as const;
 }
 
@@ -70,14 +72,17 @@ export interface JobData {
   a: number;
   /** Arguments, `serialize`d, base64. */
   x: string;
+  /** Secrets the runner had put in the run's set when it submitted the job (absent: none). */
+  v?: number;
 }
 
-export function encodeJob(request: TaskRunRequest): JobData {
+export function encodeJob(request: TaskRunRequest, secretsVersion = 0): JobData {
   return {
     s: request.slug,
     i: request.mapIndex,
     a: request.attempt,
     x: serialize(request.args).toString("base64"),
+    ...(secretsVersion > 0 ? { v: secretsVersion } : {}),
   };
 }
 
@@ -98,7 +103,9 @@ export type WorkerMessage =
   | { t: "log"; line: string }
   /** The worker cannot take this run's task runs (e.g. it runs different code): the run must fail. */
   | { t: "fatal"; worker: string; error: SerializedError }
-  | { t: "phase"; worker: string; phase: WorkerPhase; reason?: string };
+  | { t: "phase"; worker: string; phase: WorkerPhase; reason?: string }
+  /** A secret value a task read on the worker: the runner scrubs it before anything else arrives. */
+  | { t: "secret"; value: string };
 
 /**
  * Encode one message. A result whose value cannot be serialised becomes a Failed result naming

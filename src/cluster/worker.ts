@@ -22,6 +22,7 @@ import { currentContext } from "../engine/context.ts";
 import { withDeadline } from "../engine/deadline.ts";
 import { createLogger, type LogFormat } from "../engine/logging.ts";
 import { runTask, type TaskRunnerEnv } from "../engine/task-runner.ts";
+import { scrubProcessOutput } from "../secrets/process-output.ts";
 import { loadFlowModule, selectFlow } from "../storage/module.ts";
 import { type BrokerEndpoint, bullConnection, connectBroker, describeBroker } from "./broker.ts";
 import { DeferredStarts } from "./deferred-starts.ts";
@@ -37,6 +38,7 @@ import {
   type RunSettings,
   type WorkerPhase,
 } from "./protocol.ts";
+import { WorkerSecrets } from "./secret-channel.ts";
 
 /** Options of a worker, as given by the CLI or a test. */
 export interface WorkerOptions {
@@ -205,6 +207,12 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
     return { exitCode: 3, reason: refusal };
   }
 
+  // The run's secrets are scrubbed here before any task runs; those a task reads go to the runner.
+  const secrets = new WorkerSecrets(control, runId, (m) => out.pushDurable(m));
+  await withDeadline(secrets.start(), o.deathTimeoutMs, lost).catch((e: unknown) => {
+    logger.warn({ err: String(e) }, "could not read the run's secrets yet");
+  });
+  const restoreOutput = scrubProcessOutput();
   const restoreConsole = routeConsole();
   let active = 0;
   let draining: string | undefined;
@@ -228,6 +236,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
     try {
       let result: TaskRunResult;
       try {
+        await secrets.catchUp(job.data.v);
         const request = decodeJob(job.data);
         // A task run that lost its worker starts again with its attempt counted.
         request.attempt += Math.max(0, (job.attemptsStarted ?? 1) - 1);
@@ -336,7 +345,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
       void bull.close(true).catch(() => {});
     }
     clearInterval(timer);
+    secrets.stop();
     restoreConsole();
+    restoreOutput();
     control.disconnect();
     resolveExit({ exitCode, reason });
   };

@@ -9,6 +9,7 @@ import type { Executor, ExecutorContext, ExecutorSession } from "../core/executo
 import { flowFingerprint } from "../core/fingerprint.ts";
 import type { Flow, RunOptions } from "../core/flow.ts";
 import type { FlowRunState } from "../core/states.ts";
+import { scrubProcessOutput } from "../secrets/process-output.ts";
 import { setDefaultLogger } from "./context.ts";
 import { FlowRunner, type RunnerCommand } from "./flow-runner.ts";
 import { createLogger } from "./logging.ts";
@@ -67,6 +68,8 @@ export async function runFlow(
     signal: abort.signal,
   };
 
+  // console.* and direct writes of tasks running here go through the scrubber, as in a worker
+  const restoreOutput = scrubProcessOutput();
   const onAbort = () => apply(runner.fail(new Error("the run was cancelled")));
   options.signal?.addEventListener("abort", onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
@@ -84,6 +87,10 @@ export async function runFlow(
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     abort.abort();
-    await session?.close();
+    try {
+      await session?.close();
+    } finally {
+      restoreOutput();
+    }
   }
 }

@@ -31,6 +31,7 @@ import {
   type RunSettings,
   type WorkerMessage,
 } from "../cluster/protocol.ts";
+import { RunnerSecrets } from "../cluster/secret-channel.ts";
 import { ErrorCode, FlotillaError, type SerializedError, serializeError } from "../core/errors.ts";
 import type { Executor, ExecutorContext, ExecutorSession, TaskRunRequest } from "../core/executor.ts";
 import { settlesWithin } from "../engine/deadline.ts";
@@ -110,6 +111,7 @@ export class ClusterExecutor implements Executor {
     let redis: Redis | undefined;
     let reader: Redis | undefined;
     let queue: Queue | undefined;
+    let secrets: RunnerSecrets | undefined;
     let closed = false;
     let fatal = false;
     const fail = (error: SerializedError) => {
@@ -157,6 +159,9 @@ export class ClusterExecutor implements Executor {
         maxStalledCount: o.maxStalledCount,
         heartbeatMs: o.heartbeatMs,
       };
+      // The secrets this process knows are in the run's set before any worker reads the settings.
+      secrets = new RunnerSecrets(redis, ctx.runId);
+      await secrets.start();
       await redis
         .multi()
         .hset(k.meta, "settings", JSON.stringify(settings))
@@ -224,6 +229,9 @@ export class ClusterExecutor implements Executor {
           case "phase":
             session?.observe(m.worker, m.phase, m.reason);
             return;
+          case "secret":
+            secrets?.heard(m.value);
+            return;
         }
       };
 
@@ -272,6 +280,8 @@ export class ClusterExecutor implements Executor {
         while (buffer.length > 0 && !closed) {
           const chunk = buffer.splice(0, o.submitBatchSize);
           try {
+            // every secret a job's version counts is in the broker before the job
+            await secrets!.settled();
             await queue!.addBulk(chunk);
           } catch (error) {
             failRun(
@@ -304,7 +314,7 @@ export class ClusterExecutor implements Executor {
             const id = jobId(run.slug, run.mapIndex);
             let data: ReturnType<typeof encodeJob>;
             try {
-              data = encodeJob(run);
+              data = encodeJob(run, secrets!.version);
             } catch (error) {
               const at = run.mapIndex >= 0 ? `${run.slug}[${run.mapIndex}]` : run.slug;
               const now = Date.now();
@@ -334,6 +344,7 @@ export class ClusterExecutor implements Executor {
           if (closed) return;
           closed = true;
           clearInterval(watch);
+          secrets?.stop();
           buffer = [];
           rd.disconnect();
           await settlesWithin(reading, 1000);
@@ -344,7 +355,7 @@ export class ClusterExecutor implements Executor {
             await settlesWithin(
               Promise.all([
                 q.obliterate({ force: true }).catch(() => {}),
-                r.del(k.meta, k.out, k.workers, k.retire).catch(() => {}),
+                r.del(k.meta, k.out, k.workers, k.retire, k.secrets).catch(() => {}),
               ]),
               2000,
             );
@@ -359,6 +370,7 @@ export class ClusterExecutor implements Executor {
       };
     } catch (error) {
       closed = true;
+      secrets?.stop();
       reader?.disconnect();
       redis?.disconnect();
       await settlesWithin(queue?.close().catch(() => {}) ?? Promise.resolve(), 2000);

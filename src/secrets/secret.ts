@@ -1,11 +1,12 @@
 // A named secret value, resolved where the code runs: the environment variable
 // `FLOTILLA_SECRET_<NAME>` first (in pods Kubernetes fills it from a Secret with `secretKeyRef`),
 // then the local secrets file (`flotilla secrets set`). Invariants: every value read is registered
-// with the scrubber before it is returned; no error ever contains a value, only names and places.
+// with the scrubber, and announced to every other process of the run (the runner and its workers),
+// before it is returned; no error ever contains a value, only names and places.
 
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import { assertSecretName, defaultSecretsFilePath, jsonErrorPosition, SecretsFile } from "./file.ts";
-import { registerSecret } from "./redact.ts";
+import { announceSecret, registerSecret } from "./redact.ts";
 
 const ENV_PREFIX = "FLOTILLA_SECRET_";
 
@@ -60,12 +61,15 @@ export class Secret {
     const variable = this.envName;
     const fromEnv = this.#env[variable];
     if (fromEnv !== undefined && fromEnv !== "") {
-      registerSecret(fromEnv);
+      await announceSecret(fromEnv);
       return { value: fromEnv, source: { kind: "env", variable } };
     }
     const store = new SecretsFile(this.#file);
     const fromFile = await store.get(this.name);
-    if (fromFile !== undefined) return { value: fromFile, source: { kind: "file", path: store.path } };
+    if (fromFile !== undefined) {
+      await announceSecret(fromFile);
+      return { value: fromFile, source: { kind: "file", path: store.path } };
+    }
     const envNote = fromEnv === "" ? " (set but empty)" : " (not set)";
     throw new FlotillaError(
       ErrorCode.SecretMissing,
@@ -103,23 +107,28 @@ export class Secret {
         { hint: `store a JSON value, e.g. \`flotilla secrets set ${this.name} --from-file creds.json\`` },
       );
     }
-    registerLeaves(data, undefined, 0);
+    const leaves: string[] = [];
+    collectLeaves(data, undefined, 0, leaves);
+    await Promise.all(leaves.map((v) => announceSecret(v)));
     return data as T;
   }
 }
 
 const PUBLIC_KEY = /(^|[-_.])(server|url|host|registry|user|username|email|name)$/i;
 
-function registerLeaves(value: unknown, key: string | undefined, depth: number): void {
+function collectLeaves(value: unknown, key: string | undefined, depth: number, out: string[]): void {
   if (depth > 32) return;
   if (typeof value === "string") {
-    if (key === undefined || !PUBLIC_KEY.test(key)) registerSecret(value);
+    if (key === undefined || !PUBLIC_KEY.test(key)) {
+      registerSecret(value);
+      out.push(value);
+    }
     return;
   }
   if (typeof value !== "object" || value === null) return;
   if (Array.isArray(value)) {
-    for (const item of value) registerLeaves(item, key, depth + 1);
+    for (const item of value) collectLeaves(item, key, depth + 1, out);
     return;
   }
-  for (const [k, v] of Object.entries(value)) registerLeaves(v, k, depth + 1);
+  for (const [k, v] of Object.entries(value)) collectLeaves(v, k, depth + 1, out);
 }
