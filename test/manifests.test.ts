@@ -349,7 +349,10 @@ describe("flotilla run --dry-run (the seed's custom worker example)", () => {
       assert.equal(o.metadata.namespace, "team-a");
     }
     const [secret, , worker] = list.items;
-    assert.match(secret!.data.password, /^<generated at launch, never printed>$/);
+    assert.equal(secret!.data, undefined, "no value, not even base64");
+    assert.match(secret!.stringData.password, /^<generated at launch, never printed>$/);
+    assert.equal(secret!.metadata.ownerReferences, undefined, "no placeholder owner uid");
+    assert.equal(worker!.metadata.ownerReferences, undefined, "no placeholder owner uid");
     assert.equal(worker!.spec.replicas, undefined, "replicas is not a Pod field: removed");
     assert.deepEqual(worker!.metadata.labels.foo, "bar", "the spec's labels kept");
     const password = worker!.spec.containers[0].env.find(

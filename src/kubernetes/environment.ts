@@ -4,14 +4,13 @@
 // launches the run as a Job whose pod runs the flow runner and the broker and grows its own worker
 // pods. The specs stay in this object (and in the flow's image); nothing sends them elsewhere.
 
-import { relative } from "node:path";
 import type { Environment, RunHandle } from "../core/environment.ts";
-import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import type { Flow, RunOptions } from "../core/flow.ts";
 import { type ConnectOptions, connect, type KubeClients } from "./client.ts";
 import { type LaunchOptions, launchRun } from "./launcher.ts";
-import type { RunIdentity, Specs } from "./manifests.ts";
+import { planWorkers, type Specs, type WorkerPlan } from "./manifests.ts";
 import { compileOptions, type KubeClusterEnvironmentOptions, type KubeClusterOptions } from "./options.ts";
+import { chooseImage, type PlannableEnvironment } from "./plan.ts";
 import { ensurePullSecret, type SecretReader } from "./pull-secret.ts";
 import { callerDirectory, loadSchedulerSpec, loadWorkerSpec, resolveSpecPath } from "./spec-files.ts";
 
@@ -46,13 +45,15 @@ export interface KubeCallOptions extends ConnectOptions {
  * @example
  * new KubeClusterEnvironment({ workerSpecFile: "worker_spec.yaml" }) // next to the flow file
  */
-export class KubeClusterEnvironment implements Environment {
+export class KubeClusterEnvironment implements Environment, PlannableEnvironment {
   readonly kind = KIND;
   /** The compiled options (defaults applied). */
   readonly options: KubeClusterOptions;
   /** The loaded spec files. */
   readonly specs: Specs;
-  /** Option and spec warnings, logged when a run starts. */
+  /** The worker spec read once, here: initial workers (its `replicas`), concurrency (`--nthreads`). */
+  readonly workerPlan: WorkerPlan;
+  /** Option warnings, logged when a run starts (with the worker plan's and the merges'). */
   readonly warnings: readonly string[];
   /** Where relative spec files were resolved from (the flow file's directory). */
   readonly baseDirectory: string;
@@ -72,22 +73,15 @@ export class KubeClusterEnvironment implements Environment {
         : undefined,
     };
     this.warnings = compiled.warnings;
+    this.workerPlan = planWorkers(o, this.specs.worker);
   }
 
-  /** The image runner and workers run: the flow's storage image, else `options.image`. */
+  /**
+   * The image runner and workers run: the flow's storage image, else `options.image`, else the
+   * worker spec's image; none is an error naming `--image`, DockerStorage and `--sim`.
+   */
   imageFor(flow: Flow): string {
-    const image = flow.storage?.imageRef?.() ?? this.options.image;
-    if (!image) {
-      throw new FlotillaError(
-        ErrorCode.OptionsInvalid,
-        `flow "${flow.name}": no image to run on Kubernetes`,
-        {
-          hint: "give the flow DockerStorage (storage: new DockerStorage({...})) or KubeClusterEnvironment({ image: '...' })",
-          usage: true,
-        },
-      );
-    }
-    return image;
+    return chooseImage(this, flow).image;
   }
 
   /** The namespace of runs: the call's, else the option, else the kubeconfig context's. */
@@ -96,23 +90,6 @@ export class KubeClusterEnvironment implements Environment {
     call: KubeCallOptions = {},
   ): string {
     return call.namespace ?? this.options.namespace ?? clients?.defaultNamespace ?? "default";
-  }
-
-  /** The run identity the manifest builders need. */
-  identity(flow: Flow, runId: string, namespace: string, image?: string): RunIdentity {
-    const module = flow.modulePath
-      ? relative(process.cwd(), flow.modulePath).split("\\").join("/")
-      : undefined;
-    if (!module || module.startsWith("..")) {
-      throw new FlotillaError(
-        ErrorCode.ModuleNotFound,
-        `flow "${flow.name}": its module path is unknown or outside the project directory`,
-        {
-          hint: "run the flow with `flotilla run <flow-file>` from the project directory (the image's WORKDIR)",
-        },
-      );
-    }
-    return { flowName: flow.name, runId, namespace, image: image ?? this.imageFor(flow), flowModule: module };
   }
 
   /** Connect with the call's flags, else this environment's kubeconfig/context options. */
@@ -139,12 +116,19 @@ export class KubeClusterEnvironment implements Environment {
     );
   }
 
-  /** Launch a run: the broker Secret and the runner Job. The handle follows it to its end. */
+  /**
+   * Launch a run from its plan (`planRun`): every warning first, then setup (the pull Secret), then
+   * the broker Secret and the runner Job. The handle follows the run to its end.
+   */
   async execute(
     flow: Flow,
     options: RunOptions & KubeCallOptions & Partial<Pick<LaunchOptions, "resyncIntervalMs">> = {},
   ): Promise<RunHandle> {
     const clients = this.clients(options);
-    return launchRun(this, flow, clients, { ...options, namespace: this.namespaceFor(clients, options) });
+    return launchRun(this, flow, clients, {
+      ...options,
+      namespace: this.namespaceFor(clients, options),
+      beforeCreate: () => this.setup(flow, { ...options, clients }),
+    });
   }
 }

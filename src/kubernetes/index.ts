@@ -6,7 +6,7 @@ export type { RegistryCredentials } from "../storage/docker-credentials.ts";
 export { type ConnectOptions, connect, type KubeClients } from "./client.ts";
 export { isKubeClusterEnvironment, type KubeCallOptions, KubeClusterEnvironment } from "./environment.ts";
 export { type ApiCall, translateApiError } from "./errors.ts";
-export { plannedObjects } from "./launcher.ts";
+export { flowModuleInImage } from "./launcher.ts";
 export {
   type Built,
   buildBrokerSecret,
@@ -20,6 +20,15 @@ export {
 } from "./manifests.ts";
 export { jobName, Label, pullSecretName, runSelector } from "./names.ts";
 export type { KubeClusterEnvironmentOptions, ResourceList, ResourceRequirements } from "./options.ts";
+export {
+  ADDED_AT_LAUNCH,
+  chooseImage,
+  type PlanInput,
+  type PlannableEnvironment,
+  planRun,
+  printablePlan,
+  type RunPlan,
+} from "./plan.ts";
 export { buildPullSecret, ensurePullSecret } from "./pull-secret.ts";
 export { accessChecks, buildRbac, PERMISSIONS, type Permission, type RbacOptions } from "./rbac.ts";
 export { type RunOnKubernetesOptions, runOnKubernetes, SIM_IMAGE } from "./run-on-kubernetes.ts";

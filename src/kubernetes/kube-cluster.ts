@@ -22,10 +22,18 @@ import {
   type WorkerSpec,
 } from "../cluster/cluster.ts";
 import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
-import { type KubeClients, rawBody } from "./client.ts";
-import { apiCall, isNotFound } from "./errors.ts";
-import { buildWorkerPod, type OwnerPod, planWorkers, type RunIdentity, type Specs } from "./manifests.ts";
+import type { KubeClients } from "./client.ts";
+import { isNotFound } from "./errors.ts";
+import {
+  buildWorkerPod,
+  type OwnerPod,
+  planWorkers,
+  type RunIdentity,
+  type Specs,
+  type WorkerPlan,
+} from "./manifests.ts";
 import { BROKER_PORT, runSelector } from "./names.ts";
+import { createObject } from "./objects.ts";
 import type { KubeClusterOptions } from "./options.ts";
 import { fatalReason, podEvents } from "./pod-status.ts";
 import { PodWatch } from "./pod-watch.ts";
@@ -35,6 +43,11 @@ export interface KubeClusterConfig {
   clients: KubeClients;
   options: KubeClusterOptions;
   specs: Specs;
+  /**
+   * The worker spec as read where it was loaded (the environment's `workerPlan`; its warnings were
+   * shown by the launcher). @default planWorkers(options, specs.worker)
+   */
+  workerPlan?: WorkerPlan;
   /** Run identity (image, namespace, flow module as workers load it). */
   run: RunIdentity;
   /** The runner pod (owner of the workers). */
@@ -63,8 +76,7 @@ export class KubeCluster implements Cluster {
 
   async start(run: ClusterRun, hooks: ClusterHooks): Promise<ClusterSession> {
     const o = this.#c.options;
-    const plan = planWorkers(o, this.#c.specs.worker);
-    for (const w of plan.warnings) run.logger.warn(w);
+    const plan = this.#c.workerPlan ?? planWorkers(o, this.#c.specs.worker);
     const provider = new PodWorkerProvider(this.#c, hooks, run);
     return ReconcilingCluster.start(provider, run, hooks, {
       minWorkers: o.minWorkers,
@@ -133,14 +145,8 @@ export class PodWorkerProvider implements WorkerProvider {
       ...(this.#c.pullSecrets ? { pullSecrets: this.#c.pullSecrets } : {}),
     });
     const name = pod.metadata!.name!;
-    const namespace = this.#c.run.namespace;
     this.#pods.set(spec.workerId, { podName: name, requestedAt: Date.now(), running: false, gone: false });
-    await apiCall({ verb: "create", resource: "pods", namespace, name }, () =>
-      this.#c.clients.core.createNamespacedPod(
-        { namespace, body: pod as never, fieldValidation: "Strict" },
-        rawBody(pod),
-      ),
-    ).catch((error: unknown) => {
+    await createObject(this.#c.clients, pod).catch((error: unknown) => {
       this.#pods.delete(spec.workerId);
       this.#fail(error);
       throw error;

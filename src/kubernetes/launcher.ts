@@ -6,41 +6,24 @@
 // run at once with the pod's reason and last events instead of hanging (Prefect #2645).
 
 import { randomBytes } from "node:crypto";
+import path from "node:path";
 import type { IJob } from "kubernetes-models/batch/v1/Job";
 import type { RunHandle } from "../core/environment.ts";
-import { serializeError } from "../core/errors.ts";
-import type { Flow, RunOptions } from "../core/flow.ts";
+import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
+import type { RunOptions } from "../core/flow.ts";
 import type { Logger } from "../core/logger.ts";
 import type { FlowRunState, TaskRunRecord, TaskState } from "../core/states.ts";
 import { newRunId } from "../engine/run.ts";
 import { registerSecret } from "../secrets/redact.ts";
+import { moduleInProject } from "../storage/project.ts";
 import { type KubeClients, rawBody } from "./client.ts";
 import { apiCall, isNotFound, translateApiError } from "./errors.ts";
-import {
-  buildBrokerSecret,
-  buildRunnerJob,
-  buildWorkerPod,
-  planWorkers,
-  type RunIdentity,
-  type Specs,
-} from "./manifests.ts";
-import { BROKER_PASSWORD_KEY, brokerSecretName, FLOTILLA_CONTAINER, jobName, runSelector } from "./names.ts";
-import type { KubeClusterOptions } from "./options.ts";
+import { FLOTILLA_CONTAINER, runSelector } from "./names.ts";
+import { createObject, deleteObject } from "./objects.ts";
+import { type PlannableEnvironment, type PlannableFlow, planRun, type RunPlan } from "./plan.ts";
 import { podStartFailure, type StartFailure } from "./pod-status.ts";
 import { PodWatch } from "./pod-watch.ts";
 import { decodeTermination, type TerminationSummary } from "./termination.ts";
-
-/** What a launch needs of its environment (KubeClusterEnvironment provides it). */
-export interface LaunchEnvironment {
-  /** The compiled options (defaults applied). */
-  readonly options: KubeClusterOptions;
-  /** The loaded spec files. */
-  readonly specs: Specs;
-  /** Warnings found while compiling the options. */
-  readonly warnings: readonly string[];
-  /** The run's names, labels and image. */
-  identity(flow: Flow, runId: string, namespace: string, image?: string): RunIdentity;
-}
 
 /** Options of one launch (RunOptions plus where, and injected effects). */
 export interface LaunchOptions extends RunOptions {
@@ -54,73 +37,69 @@ export interface LaunchOptions extends RunOptions {
   resyncIntervalMs?: number;
   /** Injected password generator (tests). */
   newPassword?: () => string;
+  /**
+   * Runs after the plan's warnings are logged and before any object of the run is created (the
+   * environment's setup: the image pull Secret).
+   */
+  beforeCreate?: (plan: RunPlan) => Promise<void>;
 }
 
-/** Every object a run would create, for `--dry-run` (the broker password left as a placeholder). */
-export function plannedObjects(
-  env: LaunchEnvironment,
-  flow: Flow,
-  runId: string,
-  namespace: string,
-  image?: string,
-  parameters?: Readonly<Record<string, unknown>>,
-) {
-  const run = { ...env.identity(flow, runId, namespace, image), parameters };
-  const { object: job, warnings } = buildRunnerJob(env.options, env.specs, run);
-  const secret = buildBrokerSecret(run, "generated-at-launch", {
-    name: job.metadata!.name!,
-    uid: "<job-uid>",
-  });
-  secret.data = { [BROKER_PASSWORD_KEY]: "<generated at launch, never printed>" };
-  const plan = planWorkers(env.options, env.specs.worker);
-  // the worker pods the runner creates at start (initialWorkers; it scales up to maxWorkers later)
-  const workers = Array.from({ length: plan.initialWorkers }, (_, i) =>
-    buildWorkerPod(env.options, env.specs.worker, run, {
-      workerId: `w${i + 1}`,
-      owner: { name: "<runner pod>", uid: "<runner pod uid>" },
-      brokerHost: "<runner pod IP>",
-      concurrency: plan.concurrency,
-    }),
-  );
-  return {
-    objects: [secret, job, ...workers.map((w) => w.object)] as object[],
-    warnings: [...env.warnings, ...warnings, ...plan.warnings, ...(workers[0]?.warnings ?? [])],
-  };
+/** A flow as the launcher sees it: a name, maybe storage, and the file it was loaded from. */
+export interface LaunchableFlow extends PlannableFlow {
+  readonly modulePath?: string | undefined;
 }
 
-/** Create the run's objects and return a handle that follows it. */
+/**
+ * The flow module's path as the image holds it: relative to the project DockerStorage packs (the
+ * folder with package.json), whatever folder the CLI runs in. A flow not loaded from a file, or
+ * a file in no project, is an error saying so.
+ */
+export function flowModuleInImage(flow: LaunchableFlow): { projectDir: string; modulePath: string } {
+  if (!flow.modulePath) {
+    throw new FlotillaError(ErrorCode.ModuleNotFound, `flow "${flow.name}": its module file is unknown`, {
+      hint: "the runner loads the flow from its file in the image: start the run with `flotilla run <flow-file>`",
+      usage: true,
+    });
+  }
+  return moduleInProject(flow.modulePath, path.relative(process.cwd(), flow.modulePath) || flow.modulePath);
+}
+
+/** Create the run's objects (from its plan) and return a handle that follows it. */
 export async function launchRun(
-  env: LaunchEnvironment,
-  flow: Flow,
+  env: PlannableEnvironment,
+  flow: LaunchableFlow,
   clients: KubeClients,
   options: LaunchOptions,
 ): Promise<RunHandle> {
   const runId = options.runId ?? newRunId();
   const namespace = options.namespace;
-  const run = { ...env.identity(flow, runId, namespace, options.image), parameters: options.parameters };
   const logger = options.logger;
-  const { object: job, warnings } = buildRunnerJob(env.options, env.specs, run);
-  for (const w of [...env.warnings, ...warnings]) logger?.warn(w);
   const password = options.newPassword?.() ?? randomBytes(24).toString("hex");
   registerSecret(password);
-  const secret = buildBrokerSecret(run, password);
-  const secretName = brokerSecretName(flow.name, runId);
-  const name = jobName(flow.name, runId);
+  const plan = planRun(env, flow, {
+    runId,
+    namespace,
+    flowModule: flowModuleInImage(flow).modulePath,
+    image: options.image,
+    parameters: options.parameters,
+    password,
+  });
+  // every warning reaches the user before anything is created
+  for (const w of plan.warnings) logger?.warn(w);
+  for (const n of plan.notes) logger?.info(n);
+  await options.beforeCreate?.(plan);
+  const name = plan.jobName;
+  const secretName = plan.brokerSecretName;
+  const secretRef = { kind: "Secret", name: secretName, namespace } as const;
+  const jobRef = { kind: "Job", name, namespace } as const;
 
-  await apiCall({ verb: "create", resource: "secrets", namespace, name: secretName }, () =>
-    clients.core.createNamespacedSecret(
-      { namespace, body: secret as never, fieldValidation: "Strict" },
-      rawBody(secret),
-    ),
-  );
-  let created: IJob;
+  await createObject(clients, plan.brokerSecret);
   try {
-    created = (await apiCall({ verb: "create", resource: "jobs.batch", namespace, name }, () =>
-      clients.batch.createNamespacedJob(
-        { namespace, body: job as never, fieldValidation: "Strict" },
-        rawBody(job),
-      ),
-    )) as unknown as IJob;
+    const created =
+      (await createObject<IJob>(clients, plan.job)) ??
+      ((await apiCall({ verb: "get", resource: "jobs.batch", namespace, name }, () =>
+        clients.batch.readNamespacedJob({ name, namespace }),
+      )) as unknown as IJob);
     const owner = [
       { apiVersion: "batch/v1", kind: "Job", name, uid: created.metadata!.uid!, blockOwnerDeletion: false },
     ];
@@ -132,7 +111,7 @@ export async function launchRun(
       ),
     );
   } catch (error) {
-    await deleteQuietly(clients, namespace, name, secretName);
+    await Promise.all([deleteObject(clients, jobRef), deleteObject(clients, secretRef)]).catch(() => {});
     throw error;
   }
   logger?.info({ job: name, namespace }, `run ${runId} launched as Job ${name}`);
@@ -140,7 +119,7 @@ export async function launchRun(
   if (options.signal) options.signal.addEventListener("abort", () => controller.abort(), { once: true });
   const cancel = async () => {
     controller.abort();
-    await deleteQuietly(clients, namespace, name, secretName);
+    await Promise.all([deleteObject(clients, jobRef), deleteObject(clients, secretRef)]);
   };
   let waiting: Promise<FlowRunState> | undefined;
   return {
@@ -171,16 +150,9 @@ export async function deleteQuietly(
   job: string,
   secret: string,
 ): Promise<void> {
-  const notFoundIsFine = (e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e));
   await Promise.all([
-    apiCall({ verb: "delete", resource: "jobs.batch", namespace, name: job }, () =>
-      clients.batch
-        .deleteNamespacedJob({ name: job, namespace, propagationPolicy: "Background" })
-        .catch(notFoundIsFine),
-    ),
-    apiCall({ verb: "delete", resource: "secrets", namespace, name: secret }, () =>
-      clients.core.deleteNamespacedSecret({ name: secret, namespace }).catch(notFoundIsFine),
-    ),
+    deleteObject(clients, { kind: "Job", name: job, namespace }),
+    deleteObject(clients, { kind: "Secret", name: secret, namespace }),
   ]);
 }
 

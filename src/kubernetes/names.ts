@@ -21,6 +21,8 @@ export const FLOTILLA_CONTAINER = "flotilla";
 export const BROKER_CONTAINER = "broker";
 export const BROKER_PORT = 6379;
 export const BROKER_PASSWORD_KEY = "password";
+/** The per-run Secret's key holding the run's parameters as JSON (never a plain env value). */
+export const PARAMETERS_KEY = "parameters";
 export const TERMINATION_MESSAGE_PATH = "/dev/termination-log";
 
 /**

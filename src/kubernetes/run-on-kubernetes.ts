@@ -15,8 +15,15 @@ import { LOG_LEVELS } from "../engine/logging.ts";
 import { newRunId } from "../engine/run.ts";
 import { connect, type KubeClients } from "./client.ts";
 import { isKubeClusterEnvironment, KubeClusterEnvironment } from "./environment.ts";
-import { plannedObjects } from "./launcher.ts";
-import { FLOTILLA_CONTAINER, pullSecretName, runSelector } from "./names.ts";
+import { flowModuleInImage } from "./launcher.ts";
+import { FLOTILLA_CONTAINER, runSelector } from "./names.ts";
+import {
+  chooseImage,
+  type PlannableEnvironment,
+  type PlannableFlow,
+  planRun,
+  printablePlan,
+} from "./plan.ts";
 import { buildRbac } from "./rbac.ts";
 
 /** What `flotilla run` passes for a Kubernetes run. */
@@ -49,7 +56,10 @@ export async function runOnKubernetes(
   const env = isKubeClusterEnvironment(flow.environment)
     ? flow.environment
     : new KubeClusterEnvironment({}, process.cwd());
-  const storageImage = options.image ?? flow.storage?.imageRef?.() ?? env.options.image;
+  // where the image holds the flow: checked first, so a flow outside any project fails at once
+  const { projectDir, modulePath } = flowModuleInImage(flow);
+  // --sim maps the run's image to this checkout: the chosen one, else a stand-in name
+  const simImage = options.sim ? (tryImage(env, flow, options.image) ?? SIM_IMAGE) : undefined;
   if (options.dryRun) {
     let namespace = options.namespace ?? env.options.namespace;
     if (namespace === undefined) {
@@ -62,26 +72,16 @@ export async function runOnKubernetes(
         namespace = "default";
       }
     }
-    const { objects, warnings } = plannedObjects(
-      env,
-      flow,
-      newRunId(),
+    const plan = planRun(env, flow, {
+      runId: newRunId(),
       namespace,
-      options.sim ? (storageImage ?? SIM_IMAGE) : options.image,
-      options.parameters,
-    );
-    for (const w of warnings) options.logger.warn(w);
-    if (env.options.privateRegistry) {
-      objects.unshift({
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: pullSecretName(env.options.dockerSecret), namespace },
-        type: "kubernetes.io/dockerconfigjson",
-        data: {
-          ".dockerconfigjson": `<from Flotilla secret ${env.options.dockerSecret}, created by setup if missing>`,
-        },
-      });
-    }
+      flowModule: modulePath,
+      image: simImage ?? options.image,
+      parameters: options.parameters,
+    });
+    for (const w of plan.warnings) options.logger.warn(w);
+    for (const n of plan.notes) options.logger.info(n);
+    const objects = printablePlan(plan);
     options.stdout.write(
       options.dryRun === "json"
         ? `${JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2)}\n`
@@ -94,11 +94,11 @@ export async function runOnKubernetes(
   let clients = options.clients;
   let image: string | undefined = options.image;
   let namespace = options.namespace;
-  if (options.sim) {
-    const sim = await startSim(storageImage);
+  if (simImage !== undefined) {
+    const sim = await startSim(simImage, projectDir);
     stopSim = () => sim.stop();
     clients = sim.clients;
-    image = storageImage ?? SIM_IMAGE;
+    image = simImage;
     namespace = "default";
   }
   try {
@@ -107,7 +107,6 @@ export async function runOnKubernetes(
       ...(namespace !== undefined ? { namespace } : {}),
       ...(image !== undefined ? { image } : {}),
     };
-    await env.setup(flow, call);
     const handle = await env.execute(flow, {
       ...call,
       parameters: options.parameters,
@@ -138,6 +137,15 @@ export async function runOnKubernetes(
   }
 }
 
+/** The image the flow names (call, storage, options, worker spec), or undefined when none. */
+function tryImage(env: PlannableEnvironment, flow: PlannableFlow, override?: string): string | undefined {
+  try {
+    return chooseImage(env, flow, override).image;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The service account `--sim` launches as: it holds exactly the launcher Role `flotilla rbac` prints. */
 export const SIM_LAUNCHER_SERVICE_ACCOUNT = "flotilla-launcher";
 
@@ -148,14 +156,14 @@ export const SIM_LAUNCHER_SERVICE_ACCOUNT = "flotilla-launcher";
  * run proves the printed RBAC is enough.
  */
 async function startSim(
-  storageImage: string | undefined,
+  image: string,
+  projectDir: string,
 ): Promise<{ clients: KubeClients; stop(): Promise<void> }> {
   const testing = (await import("../testing/index.ts")) as typeof import("../testing/index.ts");
-  const images = testing.defaultImages(process.cwd());
+  // pods run in the flow's project, as the image's WORKDIR holds it
+  const images = testing.defaultImages(projectDir);
   const flotilla = images["*flotilla*"]!;
-  const sim = await testing.KubeSim.start({
-    images: { ...images, ...(storageImage ? { [storageImage]: flotilla } : {}) },
-  });
+  const sim = await testing.KubeSim.start({ images: { ...images, [image]: flotilla } });
   try {
     const namespace = "default";
     const kc = sim.kubeConfig();

@@ -24,6 +24,7 @@ import { scrub } from "../secrets/redact.ts";
 import type { DockerStorageConfig } from "./docker.ts";
 import { IgnoreRules } from "./docker-ignore.ts";
 import { joinImageRef } from "./docker-reference.ts";
+import { findProjectDir as findProjectDirOf } from "./project.ts";
 
 /** Where the project lives in the image. */
 export const APP_DIR = "/app";
@@ -255,19 +256,15 @@ export async function writeBuildContext(plan: BuildPlan, dir: string): Promise<W
   };
 }
 
-/** The nearest directory at or above the flow file's directory that holds a package.json. */
+/** The flow's project (src/storage/project.ts): the image's WORKDIR holds its files. */
 async function findProjectDir(flowFile: string): Promise<string> {
-  let dir = path.dirname(path.resolve(flowFile));
-  for (;;) {
-    if (await isFile(path.join(dir, "package.json"))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) {
-      throw new FlotillaError(ErrorCode.Storage, `no package.json found above ${flowFile}`, {
-        hint: "the image is built from the flow's npm project: run `npm init -y && npm install flotilla` next to the flow",
-      });
-    }
-    dir = parent;
+  const dir = findProjectDirOf(flowFile);
+  if (dir === undefined) {
+    throw new FlotillaError(ErrorCode.Storage, `no package.json found above ${flowFile}`, {
+      hint: "the image is built from the flow's npm project: run `npm init -y && npm install flotilla` next to the flow",
+    });
   }
+  return dir;
 }
 
 interface PackageJson {

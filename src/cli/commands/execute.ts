@@ -77,6 +77,7 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
     clients,
     options: environment.options,
     specs: environment.specs,
+    workerPlan: environment.workerPlan,
     run: { flowName: flow.name, runId, namespace, image, flowModule },
     owner: { name: podName, uid: self.metadata!.uid! },
     podIp,
