@@ -7,29 +7,19 @@
 
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { parseAllDocuments } from "yaml";
 import { flotillaBin } from "../src/testing/index.ts";
+import { kubectlPath } from "./helpers/system.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: reading arbitrary Kubernetes objects back
 type Loose = Record<string, any>;
 
-const KUBECTL = (process.env.PATH ?? "")
-  .split(delimiter)
-  .map((dir) => join(dir, "kubectl"))
-  .find((candidate) => {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-const NO_KUBECTL = "kubectl is not on PATH (.ci/run installs it)";
+const KUBECTL = kubectlPath();
 const ROOT = process.cwd();
 const EXAMPLE_DIR = join(ROOT, "examples", "seed-custom-worker");
 const home = mkdtempSync(join(tmpdir(), "flotilla-dry-run-"));
@@ -90,14 +80,13 @@ describe("--dry-run against `flotilla sim` with kubectl", { timeout: 180_000 }, 
   let sim: ChildProcess | undefined;
   const kubeconfig = join(home, "sim", "kubeconfig");
   const kubectl = (args: string[], input: string) =>
-    runCommand(KUBECTL!, ["--cache-dir", join(home, "cache"), ...args], {
+    runCommand(KUBECTL, ["--cache-dir", join(home, "cache"), ...args], {
       env: { ...env, KUBECONFIG: kubeconfig },
       input,
       timeoutMs: 30_000,
     });
 
   before(async () => {
-    if (!KUBECTL) return;
     const child = spawn(process.execPath, [flotillaBin(), "sim", "--kubeconfig", kubeconfig], {
       cwd: ROOT,
       env,
@@ -129,11 +118,7 @@ describe("--dry-run against `flotilla sim` with kubectl", { timeout: 180_000 }, 
     if (sim) await exited(sim, 15_000);
   });
 
-  test("from the example's folder: YAML passes `kubectl apply --dry-run=server -f -` and `kubectl diff -f -`", async (t) => {
-    if (!KUBECTL) {
-      t.skip(NO_KUBECTL);
-      return;
-    }
+  test("from the example's folder: YAML passes `kubectl apply --dry-run=server -f -` and `kubectl diff -f -`", async () => {
     const planned = await flotilla(["run", "flow.ts", "--dry-run", "-n", "default"], EXAMPLE_DIR, {
       KUBECONFIG: kubeconfig,
     });
