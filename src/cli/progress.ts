@@ -133,8 +133,11 @@ export class Progress {
     if (this.#running) parts.push(`${this.#running} running`);
     for (const [type, n] of this.#counts) parts.push(`${n} ${type}`);
     if (this.#retries) parts.push(`${this.#retries} retried`);
-    const cols = (this.#out as { columns?: number }).columns ?? 120;
-    this.#out.write(`\r\x1b[2K${parts.join(" · ").slice(0, cols - 1)}`);
+    // a line longer than the terminal wraps and breaks the redraw: cut it one short of the width;
+    // a terminal that reports no width (0 columns: some CI ptys, serial consoles) gets it whole
+    const cols = (this.#out as { columns?: number }).columns;
+    const line = parts.join(" · ");
+    this.#out.write(`\r\x1b[2K${cols !== undefined && cols > 1 ? line.slice(0, cols - 1) : line}`);
     this.#lineShown = true;
   }
 

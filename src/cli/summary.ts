@@ -4,10 +4,17 @@
 import type { FlowRunState } from "../core/states.ts";
 import { describeState } from "../core/states.ts";
 import { summarizeTasks } from "../core/summary.ts";
+import { paintState } from "./color.ts";
 
 export { summarizeTasks, type TaskSummary } from "../core/summary.ts";
 
-export function renderTable(state: FlowRunState): string {
+export interface RenderTableOptions {
+  /** Colour the states (see color.ts for when). @default false */
+  color?: boolean;
+}
+
+export function renderTable(state: FlowRunState, options: RenderTableOptions = {}): string {
+  const color = options.color === true;
   const summaries = summarizeTasks(state, { results: false }); // in taskRuns order
   const rows = Object.entries(state.taskRuns).map(([slug, rec], i) => {
     const sum = summaries[i]!;
@@ -24,16 +31,21 @@ export function renderTable(state: FlowRunState): string {
   });
   const header = ["TASK", "STATE", "ATTEMPTS", "DURATION"];
   const widths = header.map((h, i) => Math.min(70, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
-  const fmt = (r: string[]) =>
+  const fmt = (r: string[], paint = false) =>
     r
-      .map((c, i) => (c.length > widths[i]! ? `${c.slice(0, widths[i]! - 1)}…` : c.padEnd(widths[i]!)))
+      .map((c, i) => {
+        const cell = c.length > widths[i]! ? `${c.slice(0, widths[i]! - 1)}…` : c;
+        const padding = " ".repeat(Math.max(0, widths[i]! - cell.length));
+        // the STATE column is coloured; the padding stays outside the colour so columns align
+        return (paint && i === 1 ? paintState(cell, color) : cell) + padding;
+      })
       .join("  ")
       .trimEnd();
   const total = state.finishedAt !== undefined ? formatMs(state.finishedAt - state.startedAt) : "-";
-  const verdict = state.type === "Success" ? "Success" : `${state.type}: ${state.message}`;
+  const verdict = paintState(state.type === "Success" ? "Success" : `${state.type}: ${state.message}`, color);
   return [
     fmt(header),
-    ...rows.map(fmt),
+    ...rows.map((r) => fmt(r, true)),
     "",
     `Flow run "${state.flow}" ${verdict} in ${total} (run ${state.runId})`,
     // a run-level error (broker lost, workers cannot start, fingerprint mismatch) says how to fix it

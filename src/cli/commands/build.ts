@@ -15,6 +15,7 @@ import { DEFAULT_REGISTRY_SECRET } from "../../storage/docker-credentials.ts";
 import { ENGINES, type EngineName } from "../../storage/docker-engine.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
 import type { CommandDefinition } from "../command.ts";
+import { DOCUMENT_FORMATS, type OutputFormat, outputOption, renderDocument } from "../output.ts";
 
 export interface BuildOptions extends Omit<BuildImageOptions, "flow" | "engine"> {
   flowFile: string;
@@ -61,7 +62,7 @@ interface BuildCliOptions {
   contextDir?: string;
   dryRun?: boolean;
   platform?: string;
-  output: string;
+  output: OutputFormat;
 }
 
 export const buildCommand: CommandDefinition = (program: Command) => {
@@ -83,7 +84,7 @@ export const buildCommand: CommandDefinition = (program: Command) => {
     .option("--context-dir <dir>", "write the build context here and keep it")
     .option("--platform <platform>", "target platform, e.g. linux/amd64")
     .option("--dry-run", "write the context and print the Dockerfile and commands; run no engine")
-    .option("--output <format>", "text or json", "text")
+    .addOption(outputOption(DOCUMENT_FORMATS))
     .action(async (flowFile: string, opts: BuildCliOptions) => {
       const result = await build({
         flowFile,
@@ -95,10 +96,14 @@ export const buildCommand: CommandDefinition = (program: Command) => {
         ...(opts.contextDir === undefined ? {} : { contextDir: opts.contextDir }),
         ...(opts.platform === undefined ? {} : { platform: opts.platform }),
         dryRun: opts.dryRun === true,
-        onProgress: opts.output === "json" ? () => {} : printProgress,
+        onProgress: opts.output === "table" ? printProgress : () => {},
       });
       process.stdout.write(
-        scrub(opts.output === "json" ? `${JSON.stringify(result)}\n` : renderResult(result)),
+        scrub(
+          opts.output === "json" || opts.output === "yaml"
+            ? await renderDocument(result, opts.output)
+            : renderResult(result),
+        ),
       );
     });
 };

@@ -7,6 +7,7 @@ import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import { flowFingerprint } from "../../core/fingerprint.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
 import type { CommandDefinition } from "../command.ts";
+import { DOCUMENT_FORMATS, type OutputFormat, outputOption, renderDocument } from "../output.ts";
 
 export interface HealthcheckOptions {
   flowFile: string;
@@ -51,11 +52,15 @@ export const healthcheckCommand: CommandDefinition = (program: Command) => {
     .argument("<flow-file>", "a .ts or .js module exporting a Flow")
     .option("--flow <name>", "the flow, when the module exports several")
     .option("--expect-fingerprint <fp>", "fail unless the flow's fingerprint is this")
-    .option("--output <format>", "text or json", "text")
-    .action(async (flowFile: string, opts: { flow?: string; expectFingerprint?: string; output: string }) => {
-      const result = await healthcheck({ flowFile, ...opts });
-      process.stdout.write(
-        opts.output === "json" ? `${JSON.stringify(result)}\n` : `fingerprint ${result.fingerprint}\n`,
-      );
-    });
+    .addOption(outputOption(DOCUMENT_FORMATS))
+    .action(
+      async (flowFile: string, opts: { flow?: string; expectFingerprint?: string; output: OutputFormat }) => {
+        const result = await healthcheck({ flowFile, ...opts });
+        process.stdout.write(
+          opts.output === "json" || opts.output === "yaml"
+            ? await renderDocument(result, opts.output)
+            : `fingerprint ${result.fingerprint}\n`,
+        );
+      },
+    );
 };

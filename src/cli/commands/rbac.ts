@@ -5,6 +5,7 @@
 import type { Command } from "commander";
 import { stringify } from "yaml";
 import { buildRbac } from "../../kubernetes/rbac.ts";
+import { outputOption } from "../output.ts";
 
 export interface RbacCommandOptions {
   /** @default "default" */
@@ -38,7 +39,7 @@ export const rbacCommand = (program: Command): void => {
     .option("-n, --namespace <ns>", "namespace of the runs", "default")
     .option("--service-account <name>", "service account of the runner pods", "flotilla-runner")
     .option("--launcher-service-account <name>", "also bind the launcher Role to this service account")
-    .option("-o, --output <format>", "yaml or json", "yaml")
+    .addOption(outputOption(["yaml", "json"]))
     .action(async (opts: RbacCommandOptions) => {
       process.stdout.write(await rbac(opts));
     });

@@ -17,6 +17,8 @@ import type { RunReporting } from "../../reporting/report-run.ts";
 import { scrub } from "../../secrets/redact.ts";
 import { serverUrl } from "../../server/client.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
+import { colorEnabled } from "../color.ts";
+import { checkOutput, DOCUMENT_FORMATS, outputOption, renderDocument } from "../output.ts";
 import { Progress } from "../progress.ts";
 import { renderTable, summarizeTasks } from "../summary.ts";
 
@@ -25,7 +27,8 @@ export interface RunCommandOptions {
   flow?: string;
   param?: string[];
   paramsFile?: string;
-  output?: "table" | "json";
+  /** The summary's format; with --dry-run, the objects' format (yaml or json). @default table, yaml with dryRun */
+  output?: "table" | "json" | "yaml";
   /** Run here with the local executor, whatever environment the flow names. */
   local?: boolean;
   /** A local worker cluster, "MIN:MAX" (or "N"). */
@@ -36,7 +39,6 @@ export interface RunCommandOptions {
   sim?: boolean;
   detach?: boolean;
   dryRun?: boolean;
-  dryRunFormat?: "yaml" | "json";
   kubeconfig?: string;
   context?: string;
   namespace?: string;
@@ -60,6 +62,7 @@ export interface RunCommandResult {
 export async function run(options: RunCommandOptions): Promise<RunCommandResult> {
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
+  checkRunFlags(options);
   const parameters = await readParameters(options);
   const flow = selectFlow(await loadFlowModule(options.flowFile), options.flow);
   flow.validate();
@@ -81,6 +84,8 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
       options.detach ||
       options.image !== undefined ||
       flow.environment?.kind === "kubernetes");
+  checkModeFlags(options, flow, kubernetes);
+  const output = options.output ?? (options.dryRun ? "yaml" : "table");
 
   let state: FlowRunState | undefined;
   try {
@@ -93,7 +98,7 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
         stdout,
         ...(options.sim !== undefined ? { sim: options.sim } : {}),
         ...(options.detach !== undefined ? { detach: options.detach } : {}),
-        ...(options.dryRun ? { dryRun: options.dryRunFormat ?? "yaml" } : {}),
+        ...(options.dryRun ? { dryRun: output === "json" ? "json" : "yaml" } : {}),
         ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}),
         ...(options.context !== undefined ? { context: options.context } : {}),
         ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
@@ -143,7 +148,7 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
     progress.stop();
   }
 
-  if (options.output === "json") {
+  if (output === "json" || output === "yaml") {
     const doc = {
       flow: state.flow,
       runId: state.runId,
@@ -152,12 +157,98 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
       durationMs: (state.finishedAt ?? Date.now()) - state.startedAt,
       tasks: summarizeTasks(state, { redact: scrub }),
     };
-    stdout.write(scrub(`${JSON.stringify(doc, null, 2)}\n`));
+    stdout.write(scrub(await renderDocument(doc, output)));
   } else {
     // task messages and results are user text: a secret a task read must not reach the summary
-    stdout.write(scrub(renderTable(state)));
+    stdout.write(scrub(renderTable(state, { color: colorEnabled(stdout as { isTTY?: boolean }) })));
   }
   return { state, exitCode: state.type === "Success" ? 0 : 1 };
+}
+
+/** Flags that only mean something when the run goes to Kubernetes, and those that only mean something here. */
+const KUBERNETES_FLAGS = {
+  sim: "--sim",
+  detach: "--detach",
+  dryRun: "--dry-run",
+  kubeconfig: "--kubeconfig",
+  context: "--context",
+  namespace: "-n/--namespace",
+  image: "--image",
+} as const satisfies Partial<Record<keyof RunCommandOptions, string>>;
+const LOCAL_FLAGS = {
+  local: "--local",
+  workers: "--workers",
+  concurrency: "--concurrency",
+} as const satisfies Partial<Record<keyof RunCommandOptions, string>>;
+
+const given = (options: RunCommandOptions, key: keyof RunCommandOptions) =>
+  options[key] !== undefined && options[key] !== false;
+
+function conflict(a: string, b: string, why: string): FlotillaError {
+  return new FlotillaError(ErrorCode.Usage, `${a} cannot be used with ${b}: ${why}`, { usage: true });
+}
+
+/**
+ * Flags that contradict each other, or that would do nothing, are errors before anything loads:
+ * a flag silently ignored is a run the user did not ask for.
+ */
+export function checkRunFlags(options: RunCommandOptions): void {
+  const kube = Object.entries(KUBERNETES_FLAGS).filter(([k]) => given(options, k as keyof RunCommandOptions));
+  const local = Object.entries(LOCAL_FLAGS).filter(([k]) => given(options, k as keyof RunCommandOptions));
+  if (kube.length > 0 && local.length > 0) {
+    throw conflict(
+      local[0]![1],
+      kube[0]![1],
+      `${local[0]![1]} runs the flow here, ${kube[0]![1]} is for a run on Kubernetes; choose one`,
+    );
+  }
+  if (options.dryRun && options.detach)
+    throw conflict("--dry-run", "--detach", "a dry run creates nothing to detach from");
+  if (options.dryRun && options.sim)
+    throw conflict("--dry-run", "--sim", "a dry run needs no cluster; drop --sim");
+  for (const k of ["kubeconfig", "context"] as const) {
+    if (options.sim && given(options, k))
+      throw conflict("--sim", KUBERNETES_FLAGS[k], "--sim runs on its own embedded cluster");
+  }
+  const output = options.output;
+  if (output !== undefined) checkOutput(output, DOCUMENT_FORMATS, "flotilla run");
+  if (options.dryRun && output === "table")
+    throw new FlotillaError(ErrorCode.Usage, "--dry-run prints Kubernetes objects: use -o yaml or -o json", {
+      usage: true,
+    });
+  if (options.detach && output !== undefined && output !== "table")
+    throw conflict(
+      `-o ${output}`,
+      "--detach",
+      "--detach prints only the run id (`flotilla runs get ID -o json` shows the run)",
+    );
+}
+
+/** Flags that do nothing in the mode the flow runs in (known once the flow is loaded). */
+function checkModeFlags(options: RunCommandOptions, flow: Flow, kubernetes: boolean): void {
+  if (kubernetes && options.concurrency !== undefined) {
+    throw new FlotillaError(
+      ErrorCode.Usage,
+      `--concurrency does nothing here: flow "${flow.name}" runs on Kubernetes (it names a KubeClusterEnvironment)`,
+      {
+        hint: "add --local or --workers MIN:MAX to run it here, or set workerConcurrency in its environment",
+        usage: true,
+      },
+    );
+  }
+  if (!kubernetes) {
+    for (const k of ["kubeconfig", "context", "namespace"] as const) {
+      if (options[k] === undefined) continue;
+      throw new FlotillaError(
+        ErrorCode.Usage,
+        `${KUBERNETES_FLAGS[k]} does nothing here: flow "${flow.name}" runs in this process (it names no KubeClusterEnvironment)`,
+        {
+          hint: "give the flow a KubeClusterEnvironment, or pass --image REF to run it on Kubernetes",
+          usage: true,
+        },
+      );
+    }
+  }
 }
 
 async function chooseExecutor(flow: Flow, options: RunCommandOptions, logger: Logger): Promise<Executor> {
@@ -283,7 +374,7 @@ export const runCommand = (program: Command): void => {
     .option("--flow <name>", "the flow to run, when the module exports several")
     .option("--param <key=value>", "a parameter (repeatable); the value is JSON, or a string", collect)
     .option("--params-file <file>", "a JSON object of parameters")
-    .option("--output <format>", "summary format: table or json", "table")
+    .addOption(outputOption(DOCUMENT_FORMATS).default(undefined, "table; yaml with --dry-run"))
     .option("--local", "run here, in this process, whatever environment the flow names")
     .option("--workers <min:max>", "run on a local worker cluster of MIN to MAX worker processes")
     .option("--concurrency <n>", "task runs at once (per worker with --workers)", (v) =>
@@ -298,7 +389,6 @@ export const runCommand = (program: Command): void => {
     .option("--sim", "run the Kubernetes path on an embedded kube-sim")
     .option("--detach", "launch on Kubernetes, print the run id and return")
     .option("--dry-run", "print every Kubernetes object that would be created; change nothing")
-    .option("-o, --dry-run-format <format>", "with --dry-run: yaml or json", "yaml")
     .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     .option("--context <name>", "kubeconfig context")
     .option("-n, --namespace <ns>", "Kubernetes namespace")
@@ -307,11 +397,6 @@ export const runCommand = (program: Command): void => {
       "image for the runner and workers on Kubernetes (default: the flow's storage image)",
     )
     .action(async (flowFile: string, opts: Omit<RunCommandOptions, "flowFile">) => {
-      if (opts.output !== "table" && opts.output !== "json") {
-        throw new FlotillaError(ErrorCode.Usage, `--output ${String(opts.output)}: use table or json`, {
-          usage: true,
-        });
-      }
       const result = await run({ flowFile, ...opts });
       process.exitCode = result.exitCode;
     });

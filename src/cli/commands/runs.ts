@@ -17,12 +17,17 @@ import {
 } from "../../kubernetes/names.ts";
 import { fatalReason } from "../../kubernetes/pod-status.ts";
 import { decodeTermination } from "../../kubernetes/termination.ts";
+import { colorEnabled, paintState } from "../color.ts";
+import { LIST_FORMATS, type OutputFormat, outputOption, renderColumns, renderDocument } from "../output.ts";
 import { runsServerCommand, wantsServer } from "./runs-server.ts";
 
 export interface RunsOptions extends ConnectOptions {
   namespace?: string;
   clients?: KubeClients;
-  output?: "table" | "json";
+}
+
+interface RunsCliOptions extends RunsOptions {
+  output: OutputFormat;
 }
 
 /** One run as `flotilla runs` shows it. */
@@ -142,21 +147,23 @@ export async function cancelRun(runId: string, o: RunsOptions = {}): Promise<Run
   return out;
 }
 
-function print(rows: RunInfo[], output: string | undefined): string {
-  if (output === "json") return `${JSON.stringify(rows, null, 2)}\n`;
-  const lines = [
-    ["RUN", "FLOW", "STATUS", "STARTED"],
-    ...rows.map((r) => [r.runId, r.flow, r.status, r.startedAt ?? "-"]),
-  ];
-  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  return `${lines
-    .map((l) =>
-      l
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n")}\n`;
+/** Runs as `-o` asks: a table (wide adds the Job and the message), one id a line, or a document. */
+async function print(rows: RunInfo[], output: OutputFormat, one = false): Promise<string> {
+  if (output === "json" || output === "yaml") return renderDocument(one ? rows[0] : rows, output);
+  if (output === "name") return rows.map((r) => `${r.runId}\n`).join("");
+  const wide = output === "wide";
+  const color = colorEnabled(process.stdout);
+  const header = ["RUN", "FLOW", "STATUS", "STARTED", ...(wide ? ["JOB", "MESSAGE"] : [])];
+  const lines = rows.map((r) => [
+    r.runId,
+    r.flow,
+    r.status,
+    r.startedAt ?? "-",
+    ...(wide ? [r.job, r.message ?? ""] : []),
+  ]);
+  return renderColumns([header, ...lines], (row, col, text) =>
+    row > 0 && col === 2 ? paintState(text, color) : text,
+  );
 }
 
 export const runsCommand = (program: Command): void => {
@@ -166,33 +173,30 @@ export const runsCommand = (program: Command): void => {
     return;
   }
   const runs = program.command("runs").description("flow runs on Kubernetes: list, get, logs, cancel");
-  const common = (c: Command) =>
+  const connection = (c: Command) =>
     c
       .option("-n, --namespace <ns>", "namespace (default: the context's)")
       .option("--kubeconfig <file>", "kubeconfig file")
-      .option("--context <name>", "kubeconfig context")
-      .option("-o, --output <format>", "table or json", "table");
-  common(runs.command("list").description("list runs (newest first)")).action(async (o: RunsOptions) => {
-    process.stdout.write(print(await listRuns(o), o.output));
+      .option("--context <name>", "kubeconfig context");
+  const common = (c: Command) => connection(c).addOption(outputOption(LIST_FORMATS));
+  common(runs.command("list").description("list runs (newest first)")).action(async (o: RunsCliOptions) => {
+    process.stdout.write(await print(await listRuns(o), o.output));
   });
   common(runs.command("get").argument("<run-id>").description("show one run and its final state")).action(
-    async (id: string, o: RunsOptions) => {
+    async (id: string, o: RunsCliOptions) => {
       const r = await getRun(id, o);
-      process.stdout.write(
-        o.output === "json"
-          ? `${JSON.stringify(r, null, 2)}\n`
-          : `${print([r], o.output)}${r.message ? `${r.message}\n` : ""}`,
-      );
+      const text = await print([r], o.output, true);
+      process.stdout.write(o.output === "table" && r.message ? `${text}${r.message}\n` : text);
     },
   );
-  common(runs.command("logs").argument("<run-id>").description("print the runner's output")).action(
+  connection(runs.command("logs").argument("<run-id>").description("print the runner's output")).action(
     async (id: string, o: RunsOptions) => {
       process.stdout.write(await runLogs(id, o));
     },
   );
   common(
     runs.command("cancel").argument("<run-id>").description("delete the run's Job and everything it owns"),
-  ).action(async (id: string, o: RunsOptions) => {
-    process.stdout.write(print(await cancelRun(id, o), o.output));
+  ).action(async (id: string, o: RunsCliOptions) => {
+    process.stdout.write(await print(await cancelRun(id, o), o.output));
   });
 };

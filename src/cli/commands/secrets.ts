@@ -8,6 +8,7 @@ import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import { defaultSecretsFilePath, SecretsFile } from "../../secrets/file.ts";
 import { registerSecret } from "../../secrets/redact.ts";
 import type { CommandDefinition } from "../command.ts";
+import { type OutputFormat, outputOption, renderDocument } from "../output.ts";
 
 /** Where the commands read and write; tests pass their own streams. */
 export interface SecretsIo {
@@ -140,11 +141,13 @@ export function createSecretsCommand(io: SecretsCommandIo = {}): CommandDefiniti
     secrets
       .command("list")
       .description("list secret names (never values)")
-      .option("--output <format>", "text or json", "text")
-      .action(async (opts: { output: string }) => {
+      .addOption(outputOption(["table", "json", "yaml", "name"]))
+      .action(async (opts: { output: OutputFormat }) => {
         const result = await secretsList(io);
         out(
-          opts.output === "json" ? `${JSON.stringify(result)}\n` : result.names.map((n) => `${n}\n`).join(""),
+          opts.output === "json" || opts.output === "yaml"
+            ? await renderDocument(result, opts.output)
+            : result.names.map((n) => `${n}\n`).join(""),
         );
       });
     secrets
