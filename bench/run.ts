@@ -45,6 +45,12 @@ if (want("local")) {
   };
 }
 
+if (want("startup")) {
+  process.stderr.write("bench startup...\n");
+  const { benchStartup } = await import(`${here}startup.ts`);
+  out.startup = await benchStartup();
+}
+
 if (want("cluster") && existsSync(`${here}cluster.ts`)) {
   process.stderr.write("bench cluster...\n");
   const mod = (await import(`${here}cluster.ts`)) as {

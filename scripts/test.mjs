@@ -2,7 +2,7 @@
 // `npm test`: make sure the system programs the suite needs are here (installing them with apt-get
 // when running as root on Debian, else stopping before any test with one line saying what to
 // install), export where they are (FLOTILLA_TEST_*), then run node's test runner over
-// test/*.test.ts. Arguments are passed on: `npm test -- test/cli.test.ts` runs one file,
+// test/*.test.ts, from source. Arguments are passed on: `npm test -- test/cli.test.ts` runs one file,
 // `npm test -- --test-name-pattern=x` adds a flag.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
@@ -78,6 +78,10 @@ const files =
         .sort()
         .map((f) => path.join("test", f));
 
+// Tests run Flotilla from source: the `flotilla-source` condition makes `import "flotilla"` (examples,
+// fixtures) and bin/flotilla.js use src/ in every process a test starts (NODE_OPTIONS is inherited),
+// so no process runs a stale dist/ and each process has one copy of Flotilla.
+const nodeOptions = [process.env.NODE_OPTIONS, "--conditions=flotilla-source"].filter(Boolean).join(" ");
 const child = spawn(
   process.execPath,
   [
@@ -93,7 +97,7 @@ const child = spawn(
     ...flags,
     ...files,
   ],
-  { cwd: root, stdio: "inherit", env: { ...process.env, ...found } },
+  { cwd: root, stdio: "inherit", env: { ...process.env, ...found, NODE_OPTIONS: nodeOptions } },
 );
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
 child.on("exit", (code, signal) => {

@@ -22,6 +22,7 @@ export {
   type RunOptions,
   type Storage,
 } from "./core/flow.ts";
+export { isMain } from "./core/flow-module.ts";
 export type { Edge } from "./core/graph.ts";
 export type { Logger } from "./core/logger.ts";
 export {

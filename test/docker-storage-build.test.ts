@@ -259,7 +259,7 @@ describe("flotilla build with a stand-in engine", () => {
     const result = await build({ flowFile, env, push: true, dryRun: true });
     assert.equal((await engines.calls()).length, before);
     assert.equal(result.dryRun, true);
-    assert.match(result.dockerfile, /^FROM node:20-bookworm-slim$/m);
+    assert.match(result.dockerfile, /^FROM node:26-trixie-slim$/m);
     assert.deepEqual(
       result.commands.map((c) => c.slice(0, 2)),
       [

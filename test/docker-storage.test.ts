@@ -168,7 +168,7 @@ describe("build context", () => {
       "package.json",
       "worker_spec.yaml",
     ]);
-    assert.match(plan.dockerfile, /^FROM node:20-bookworm-slim$/m);
+    assert.match(plan.dockerfile, /^FROM node:26-trixie-slim$/m);
     assert.match(plan.dockerfile, /^RUN npm ci --omit=dev/m);
     assert.match(plan.dockerfile, /^USER 10001:10001$/m);
     assert.match(

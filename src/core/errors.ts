@@ -12,6 +12,7 @@ export const ErrorCode = {
   ParameterInvalid: "FLOTILLA_PARAMETER_INVALID",
   ModuleNotFound: "FLOTILLA_MODULE_NOT_FOUND",
   ModuleLoad: "FLOTILLA_MODULE_LOAD",
+  ModuleRunsOnImport: "FLOTILLA_MODULE_RUNS_ON_IMPORT",
   NoFlow: "FLOTILLA_NO_FLOW",
   AmbiguousFlow: "FLOTILLA_AMBIGUOUS_FLOW",
   Usage: "FLOTILLA_USAGE",

@@ -4,6 +4,7 @@
 // Validation (cycles, duplicate slugs, bindings) happens here, before anything runs.
 
 import { ErrorCode, FlotillaError } from "./errors.ts";
+import { callerModule, moduleFileVersion, refuseRunDuringImport } from "./flow-module.ts";
 import type { Binding, Edge, FlowGraph, FlowNode } from "./graph.ts";
 import type { Logger } from "./logger.ts";
 import { type Input, Parameter, type ParameterOptions, type ParameterRef, TaskRef } from "./refs.ts";
@@ -64,7 +65,10 @@ export class Flow implements FlowGraph {
   readonly [FLOW] = true;
   readonly name: string;
   readonly options: FlowOptions;
-  /** Set by the flow module loader: the module's file and a hash of its source. */
+  /**
+   * The module's file and a hash of its source: the module that constructed the flow, confirmed by
+   * the flow module loader. Cluster workers import this module to find the flow's tasks.
+   */
   modulePath: string | undefined;
   moduleVersion: string | undefined;
 
@@ -84,6 +88,8 @@ export class Flow implements FlowGraph {
     }
     this.name = name;
     this.options = options;
+    this.modulePath = callerModule();
+    this.moduleVersion = this.modulePath === undefined ? undefined : moduleFileVersion(this.modulePath);
   }
 
   get environment(): FlowOptions["environment"] {
@@ -377,6 +383,7 @@ export class Flow implements FlowGraph {
 
   /** Run the flow here and return its final state (Prefect's `flow.run()`). */
   async run(options: RunOptions = {}): Promise<FlowRunState> {
+    refuseRunDuringImport(this.name);
     if (localRun === undefined) {
       throw new FlotillaError(
         ErrorCode.OptionsInvalid,

@@ -53,14 +53,14 @@ export function resolveSpecPath(file: string | URL, baseDir: string): string {
 
 /**
  * The directory of the module that called into this package: the first stack frame outside
- * src/kubernetes. Falls back to the working directory when the stack says nothing useful.
+ * src/kubernetes (dist/kubernetes when compiled). Falls back to the working directory when the stack says nothing useful.
  */
 export function callerDirectory(stack: string | undefined = new Error().stack): string {
   for (const line of (stack ?? "").split("\n").slice(1)) {
     const m = /\(?((?:file:\/\/)?\/[^():]+|[A-Za-z]:\\[^():]+):\d+:\d+\)?\s*$/.exec(line.trim());
     if (!m) continue;
     const file = m[1]!.startsWith("file:") ? fileURLToPath(m[1]!) : m[1]!;
-    if (/[\\/]src[\\/]kubernetes[\\/]/.test(file) || file.includes(`${"/"}node_modules/`)) continue;
+    if (/[\\/](?:src|dist)[\\/]kubernetes[\\/]/.test(file) || file.includes(`${"/"}node_modules/`)) continue;
     if (file.startsWith("node:")) continue;
     return dirname(file);
   }

@@ -23,8 +23,8 @@ import {
   tagProblem,
 } from "./docker-reference.ts";
 
-/** The base image when none is given: Node 20 on Debian 12, slim. */
-export const DEFAULT_BASE_IMAGE = "node:20-bookworm-slim";
+/** The base image when none is given: the Active LTS line of Node (26 since October 2026) on Debian 13, slim. */
+export const DEFAULT_BASE_IMAGE = "node:26-trixie-slim";
 
 /** Options of `new DockerStorage(...)`. */
 export interface DockerStorageOptions {
@@ -43,7 +43,7 @@ export interface DockerStorageOptions {
    * tag of your own (release version, git commit) when those change.
    */
   imageTag?: string;
-  /** Base image; must have Node 20 and, with `extraPackages`, apt-get. @default "node:20-bookworm-slim" */
+  /** Base image; must have Node 20.19 or newer and, with `extraPackages`, apt-get. @default "node:26-trixie-slim" */
   baseImage?: string;
   /**
    * Extra files: host path (relative to the flow file's directory, or absolute) → absolute path in

@@ -2,12 +2,12 @@
 // every worker load the same module and find tasks by slug. Loading records the module's path and a
 // hash of its source on each flow (part of the fingerprint).
 
-import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import { type Flow, isFlow } from "../core/flow.ts";
+import { importingFlowModule, moduleVersionOf } from "../core/flow-module.ts";
 
 export interface FlowModule {
   /** Absolute path of the module. */
@@ -16,11 +16,18 @@ export interface FlowModule {
   flows: Map<string, Flow>;
 }
 
+/** Extensions of files Node cannot import without a TypeScript loader. */
+const TYPESCRIPT_FILE = /\.(?:ts|mts|cts|tsx)$/;
+
 let tsxRegistered = false;
-async function ensureTypeScript(): Promise<void> {
-  if (tsxRegistered) return;
+/**
+ * Register tsx, once, before importing a TypeScript flow file. Flotilla itself is compiled
+ * JavaScript; tsx is loaded only here, so a `.js` flow (and `flotilla --help`) never pays for it.
+ */
+async function ensureTypeScript(file: string): Promise<void> {
+  if (tsxRegistered || !TYPESCRIPT_FILE.test(file)) return;
   tsxRegistered = true;
-  // Already loaded through `node --import tsx` (tests, the CLI): tsx marks the process.
+  // Already loaded through `node --import tsx` (tests, the CLI from source): tsx marks the process.
   if (
     process.execArgv.some((a) => a.includes("tsx")) ||
     (process as { __flotillaTsx?: boolean }).__flotillaTsx
@@ -44,11 +51,16 @@ export async function loadFlowModule(file: string, cwd = process.cwd()): Promise
       usage: true,
     });
   }
-  await ensureTypeScript();
+  await ensureTypeScript(abs);
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+    mod = await importingFlowModule(
+      abs,
+      () => import(pathToFileURL(abs).href) as Promise<Record<string, unknown>>,
+    );
   } catch (error) {
+    // A module that starts a run on import: the refusal already names the file and the fix.
+    if ((error as { code?: unknown }).code === ErrorCode.ModuleRunsOnImport) throw error;
     throw new FlotillaError(
       ErrorCode.ModuleLoad,
       `cannot load flow file ${file}: ${loadErrorMessage(error, abs)}`,
@@ -58,7 +70,7 @@ export async function loadFlowModule(file: string, cwd = process.cwd()): Promise
       },
     );
   }
-  const version = createHash("sha256").update(source).digest("hex").slice(0, 12);
+  const version = moduleVersionOf(source);
   const flows = new Map<string, Flow>();
   for (const [name, value] of Object.entries(mod)) {
     if (!isFlow(value)) continue;

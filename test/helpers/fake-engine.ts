@@ -44,7 +44,7 @@ if (process.env.FAKE_ENGINE_NO_DAEMON === engine) {
 }
 if (sub === "build") {
   console.log("#1 [internal] load build definition from Dockerfile");
-  console.log("#2 [1/9] FROM docker.io/library/node:20-bookworm-slim");
+  console.log("#2 [1/9] FROM docker.io/library/node:26-trixie-slim");
   if (fail.includes("build")) {
     console.error("#9 ERROR: process \\"npm ci --omit=dev\\" did not complete successfully: exit code: 1");
     console.error("npm error code EUSAGE");

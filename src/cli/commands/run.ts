@@ -353,8 +353,7 @@ interface KubernetesModule {
 }
 
 async function importKubernetes(): Promise<KubernetesModule> {
-  const path = "../../kubernetes/index.ts";
-  const mod = (await import(path)) as Partial<KubernetesModule>;
+  const mod = (await import("../../kubernetes/index.ts")) as Partial<KubernetesModule>;
   if (typeof mod.runOnKubernetes !== "function") {
     throw new FlotillaError(ErrorCode.Internal, "this build of flotilla cannot run flows on Kubernetes yet", {
       hint: "run it here with --local",

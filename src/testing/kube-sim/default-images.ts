@@ -9,12 +9,26 @@ export function flotillaBin(): string {
 }
 
 /**
+ * The `--conditions=…` flags this process runs with (argv or NODE_OPTIONS): a container runs
+ * Flotilla from the same place as its creator (src/ under `npm test`'s `flotilla-source`
+ * condition, else dist/), since the sim does not pass NODE_OPTIONS to containers.
+ */
+function conditionFlags(): string[] {
+  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)];
+  return [...new Set(flags.filter((f) => f.startsWith("--conditions=")))];
+}
+
+/**
  * `redis:*` → `redis-server`; `*flotilla*` → `node <checkout>/bin/flotilla.js` with cwd `projectDir`.
  * Commands `flotilla`, `node` and `redis-server` are mapped in both.
  */
 export function defaultImages(projectDir: string): Record<string, ImageSpec> {
-  const flotilla = [process.execPath, flotillaBin()];
-  const commands = { flotilla, node: [process.execPath], "redis-server": ["redis-server"] };
+  const flotilla = [process.execPath, ...conditionFlags(), flotillaBin()];
+  const commands = {
+    flotilla,
+    node: [process.execPath, ...conditionFlags()],
+    "redis-server": ["redis-server"],
+  };
   return {
     "redis:*": { entrypoint: ["redis-server"], commands, cwd: projectDir },
     "*/redis:*": { entrypoint: ["redis-server"], commands, cwd: projectDir },
