@@ -42,9 +42,11 @@ export function App() {
       </a>
       <header className="top">
         <Link to="/" className="brand" aria-label="Flotilla runs">
-          <span className="brand-mark" aria-hidden="true">
-            ⛵
-          </span>{" "}
+          <svg className="brand-mark" viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">
+            <path d="M11 2v13H4z" fill="#9ecbff" />
+            <path d="M13 5v10h6z" fill="#dce7f5" />
+            <path d="M2 17h20l-3 4H5z" fill="#fff" />
+          </svg>
           Flotilla
         </Link>
         <nav aria-label="Sections">

@@ -80,8 +80,8 @@ export function taskState(s: TaskSummary): string {
 
 /** Done and total task runs of a run, from its counts. */
 export function doneTotal(run: FlowRun): { done: number; total: number } | undefined {
-  if (run.tasksTotal !== undefined) return { done: run.tasksDone ?? 0, total: run.tasksTotal };
-  if (!run.taskCounts) return undefined;
+  if (!run.taskCounts)
+    return run.tasksTotal !== undefined ? { done: run.tasksDone ?? 0, total: run.tasksTotal } : undefined;
   let done = 0;
   let total = 0;
   for (const [state, n] of Object.entries(run.taskCounts)) {

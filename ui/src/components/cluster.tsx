@@ -11,29 +11,35 @@ function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
 }
 
-/** Series on one time axis (seconds): workers, target (a step line through the decisions), pending. */
+/**
+ * Series on one time axis (seconds), as step lines: workers running, the target (running plus
+ * requested: what the scaling policy asked for) and workers pending (requested, not started).
+ */
 function series(samples: WorkerSample[], decisions: ScalingDecision[]): uPlot.AlignedData {
-  const times = [...new Set([...samples.map((s) => s.ts), ...decisions.map((d) => d.ts)])].sort(
-    (a, b) => a - b,
-  );
-  const byTs = new Map(samples.map((s) => [s.ts, s]));
-  const sortedDecisions = [...decisions].sort((a, b) => a.ts - b.ts);
-  const workers: (number | null)[] = [];
-  const target: (number | null)[] = [];
-  const pending: (number | null)[] = [];
-  let di = 0;
-  let tgt: number | null = null;
-  let last: WorkerSample | undefined;
-  for (const t of times) {
-    while (di < sortedDecisions.length && (sortedDecisions[di]?.ts ?? Infinity) <= t)
-      tgt = sortedDecisions[di++]?.count ?? tgt;
-    const s = byTs.get(t);
-    if (s) last = s;
-    workers.push(last ? last.count : null);
-    target.push(s?.target ?? tgt);
-    pending.push(last ? last.pending : null);
+  const points = [...samples, ...decisions].sort((a, b) => a.ts - b.ts);
+  const times: number[] = [];
+  const workers: number[] = [];
+  const target: number[] = [];
+  const pending: number[] = [];
+  for (const p of points) {
+    const t = p.ts / 1000;
+    const value = [
+      p.count,
+      ("target" in p ? p.target : undefined) ?? p.count + p.pending,
+      p.pending,
+    ] as const;
+    if (times[times.length - 1] === t) {
+      workers[workers.length - 1] = value[0];
+      target[target.length - 1] = value[1];
+      pending[pending.length - 1] = value[2];
+      continue;
+    }
+    times.push(t);
+    workers.push(value[0]);
+    target.push(value[1]);
+    pending.push(value[2]);
   }
-  return [times.map((t) => t / 1000), workers, target, pending];
+  return [times, workers, target, pending];
 }
 
 export function ClusterPanel({
@@ -82,7 +88,13 @@ export function ClusterPanel({
           dash: [6, 4],
           paths: uPlot.paths.stepped?.({ align: 1 }),
         },
-        { label: "Pending task runs", stroke: cssVar("--warning"), width: 1.5, fill: "rgba(217,119,6,0.08)" },
+        {
+          label: "Pending workers",
+          stroke: cssVar("--warning"),
+          width: 1.5,
+          fill: "rgba(217,119,6,0.10)",
+          paths: uPlot.paths.stepped?.({ align: 1 }),
+        },
       ],
       hooks: {
         draw: [
@@ -124,7 +136,7 @@ export function ClusterPanel({
           <dd data-testid="workers-peak">{samples.length ? peak : "—"}</dd>
         </div>
         <div>
-          <dt>Pending task runs</dt>
+          <dt>Pending workers</dt>
           <dd>{lastSample ? lastSample.pending : "—"}</dd>
         </div>
         <div>
@@ -149,10 +161,10 @@ export function ClusterPanel({
             <tr>
               <th scope="col">Time</th>
               <th scope="col" className="num">
-                Workers →
+                Running
               </th>
               <th scope="col" className="num">
-                Pending
+                Target
               </th>
               <th scope="col">Reason</th>
             </tr>
@@ -163,7 +175,7 @@ export function ClusterPanel({
               <tr key={`${d.ts}-${i}`}>
                 <td>{formatTime(d.ts)}</td>
                 <td className="num">{d.count}</td>
-                <td className="num">{d.pending}</td>
+                <td className="num">{d.count + d.pending}</td>
                 <td>{d.reason}</td>
               </tr>
             ))}

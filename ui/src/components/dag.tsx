@@ -13,12 +13,12 @@ import {
   ReactFlow,
 } from "@xyflow/react";
 import "@xyflow/react/dist/base.css";
-import { memo, useEffect, useMemo, useRef } from "react";
+import { memo, useEffect, useMemo, useRef, useState } from "react";
 import { formatDuration } from "../format.ts";
 import type { LayoutInput } from "../layout.ts";
 import { SegmentedBar, StateBadge, stateGroup } from "../states.tsx";
 import { type TaskSummary, taskState } from "../tasks.ts";
-import { useLayout } from "../use-layout.ts";
+import { useLayout, WORKER_THRESHOLD } from "../use-layout.ts";
 
 interface TaskNodeData extends Record<string, unknown> {
   summary: TaskSummary;
@@ -28,7 +28,7 @@ interface TaskNodeData extends Record<string, unknown> {
 
 const NODE_W = 230;
 const NODE_H = 62;
-const MAPPED_H = 92;
+const MAPPED_H = 112;
 
 const TaskNode = memo(function TaskNode({ data }: NodeProps<Node<TaskNodeData>>) {
   const s = data.summary;
@@ -61,6 +61,8 @@ const TaskNode = memo(function TaskNode({ data }: NodeProps<Node<TaskNodeData>>)
 });
 
 const nodeTypes = { task: TaskNode };
+const NONE: Node<TaskNodeData>[] = [];
+const NO_EDGES: Edge[] = [];
 
 export function Dag({
   tasks,
@@ -90,17 +92,27 @@ export function Dag({
 
   const nodes: Node<TaskNodeData>[] = useMemo(
     () =>
-      tasks.map((t) => ({
-        id: t.slug,
-        type: "task",
-        position: layout.positions[t.slug] ?? { x: 0, y: 0 },
-        data: { summary: t, selected: t.slug === selected, onSelect },
-        width: NODE_W,
-        height: t.mapped ? MAPPED_H : NODE_H,
-        draggable: false,
-        selectable: false,
-        focusable: false,
-      })),
+      tasks.map((t) => {
+        const height = t.mapped ? MAPPED_H : NODE_H;
+        return {
+          id: t.slug,
+          type: "task",
+          position: layout.positions[t.slug] ?? { x: 0, y: 0 },
+          data: { summary: t, selected: t.slug === selected, onSelect },
+          width: NODE_W,
+          height,
+          // Size and handles given, so React Flow never has to mount a node to measure it (it
+          // would mount all 1,000 of a big graph once, visible or not).
+          measured: { width: NODE_W, height },
+          handles: [
+            { type: "target" as const, position: Position.Left, x: 0, y: height / 2 },
+            { type: "source" as const, position: Position.Right, x: NODE_W, y: height / 2 },
+          ],
+          draggable: false,
+          selectable: false,
+          focusable: false,
+        };
+      }),
     [tasks, layout, selected, onSelect],
   );
   const edges: Edge[] = useMemo(
@@ -115,6 +127,10 @@ export function Dag({
     [input],
   );
 
+  // A big graph's nodes are handed over once the view knows its size, so only the visible ones
+  // are ever drawn (before that, React Flow would mount every node once).
+  const big = tasks.length > WORKER_THRESHOLD;
+  const [viewReady, setViewReady] = useState(false);
   useEffect(() => {
     if (tasks.length > 0) onPainted?.({ nodes: tasks.length, engine: layout.engine, layoutMs: layout.ms });
   }, [layout, tasks.length, onPainted]);
@@ -123,17 +139,21 @@ export function Dag({
   return (
     <div className="dag" data-layout={layout.engine} data-nodes={tasks.length}>
       <ReactFlow
-        key={layout.engine}
-        nodes={nodes}
-        edges={edges}
+        nodes={big && !viewReady ? NONE : nodes}
+        edges={big && !viewReady ? NO_EDGES : edges}
+        onInit={() => setViewReady(true)}
         nodeTypes={nodeTypes}
-        fitView
+        // A big graph opens at a readable zoom on its first tasks (only what is visible is drawn);
+        // a small one is fitted to the view.
+        fitView={!big}
         fitViewOptions={{ padding: 0.15, maxZoom: 1.1 }}
+        defaultViewport={{ x: 16, y: 16, zoom: 0.75 }}
         minZoom={0.05}
+        onNodeClick={(_e, node) => onSelect(node.id)}
         nodesDraggable={false}
         nodesConnectable={false}
         elementsSelectable={false}
-        onlyRenderVisibleElements={tasks.length > 200}
+        onlyRenderVisibleElements={big}
         colorMode="light"
       >
         <Background gap={24} size={1} />

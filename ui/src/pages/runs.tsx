@@ -8,6 +8,7 @@ import { endpoints } from "../endpoints.ts";
 import { useLiveEvents, useThrottled } from "../events.ts";
 import { between, formatDuration, formatTime, number, shortId } from "../format.ts";
 import { Link, setQuery, useRoute } from "../router.tsx";
+import { useRowDetails } from "../row-details.ts";
 import { SegmentedBar, StateBadge } from "../states.tsx";
 import { doneTotal } from "../tasks.ts";
 import type { FlowRun, Page } from "../types.ts";
@@ -74,6 +75,8 @@ export function RunsPage() {
   const rows = (runs.data?.items ?? []).filter(
     (r) => since === undefined || (r.startedAt ?? r.createdAt) >= since,
   );
+
+  const details = useRowDetails(rows, runs.data);
 
   const older = () => {
     if (!runs.data?.next) return;
@@ -171,7 +174,9 @@ export function RunsPage() {
             </tr>
           </thead>
           <tbody onKeyDown={rowKeys}>
-            {rows.map((r) => {
+            {rows.map((run) => {
+              const d = details.get(run.id);
+              const r = { ...run, ...(d?.taskCounts ? { taskCounts: d.taskCounts } : {}) };
               const dt = doneTotal(r);
               return (
                 <tr key={r.id} data-run={r.id} data-state={r.state}>
@@ -201,7 +206,7 @@ export function RunsPage() {
                       "—"
                     )}
                   </td>
-                  <td className="num">{r.workersPeak ?? "—"}</td>
+                  <td className="num">{d?.workersPeak ?? "—"}</td>
                 </tr>
               );
             })}
