@@ -214,12 +214,27 @@ async function followWatched(
     ...(failure ? { failure } : {}),
   });
   let seen = -1;
+  // the run's one runner pod (its Job never starts a second: podReplacementPolicy Failed,
+  // backoffLimit 0), and whether someone deleted it
+  let runnerPod: string | undefined;
+  let deleted = false;
+  const deletedMessage = (name: string, detail?: string) =>
+    `runner pod ${name} was deleted before the run ended (kubectl delete pod, eviction or node drain); the Job starts no second runner${detail ? `: ${detail}` : ""}`;
   while (!signal.aborted) {
     await watch.changed(seen, resyncMs);
     if (signal.aborted) break;
     seen = watch.version;
-    const pod = watch.pods()[0];
+    const pods = watch.pods();
+    const pod =
+      pods.find((p) => p.metadata?.name === runnerPod) ??
+      [...pods].sort((a, b) =>
+        String(a.metadata?.creationTimestamp ?? "").localeCompare(
+          String(b.metadata?.creationTimestamp ?? ""),
+        ),
+      )[0];
     if (pod) {
+      runnerPod ??= pod.metadata?.name;
+      if (pod.metadata?.deletionTimestamp) deleted = true;
       const statuses = pod.status?.containerStatuses ?? [];
       const main =
         statuses.find((s) => s.name === FLOTILLA_CONTAINER) ??
@@ -232,7 +247,10 @@ async function followWatched(
           return {
             state: {
               type: summary.type,
-              message: summary.message,
+              message:
+                deleted && summary.type !== "Success"
+                  ? deletedMessage(runnerPod ?? "?", summary.message)
+                  : summary.message,
               flow: summary.flow,
               runId: summary.runId,
               taskRuns: taskRunsOf(summary),
@@ -241,6 +259,7 @@ async function followWatched(
             },
           };
         }
+        if (deleted) return failed(deletedMessage(runnerPod ?? "?", `exit ${terminated.exitCode}`));
         return failed(
           `runner pod ${pod.metadata?.name} ended (exit ${terminated.exitCode}${terminated.reason ? `, ${terminated.reason}` : ""}) without a final state${terminated.message ? `: ${terminated.message.slice(0, 500)}` : ""}`,
         );
@@ -272,9 +291,18 @@ async function followWatched(
         );
         continue;
       }
+      // the pod the launcher followed is gone while its Job lives: deleted (the Job then fails)
+      if (runnerPod !== undefined) return failed(deletedMessage(runnerPod));
       const cond = job.status?.conditions?.find((c) => c.type === "Failed" && c.status === "True");
-      if (cond)
-        return failed(`runner Job ${f.jobName} failed: ${cond.reason ?? ""} ${cond.message ?? ""}`.trim());
+      if (cond) {
+        const why = `${cond.reason ?? ""} ${cond.message ?? ""}`.trim();
+        // no pod, no final state, a failed Job: its one runner pod went without reporting
+        return failed(
+          cond.reason === "BackoffLimitExceeded"
+            ? `the runner pod of Job ${f.jobName} is gone without a final state (deleted, evicted or its node lost); the Job starts no second runner (${why})`
+            : `runner Job ${f.jobName} failed: ${why}`,
+        );
+      }
     }
   }
   return failed("run cancelled");

@@ -19,6 +19,7 @@ import { isKubeClusterEnvironment, KubeClusterEnvironment } from "../../kubernet
 import { apiCall } from "../../kubernetes/errors.ts";
 import { KubeCluster } from "../../kubernetes/kube-cluster.ts";
 import { Env } from "../../kubernetes/manifests.ts";
+import { runSelector } from "../../kubernetes/names.ts";
 import { encodeTermination, summarize } from "../../kubernetes/termination.ts";
 import { registerSecret } from "../../secrets/redact.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
@@ -62,13 +63,34 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
 
   const clients = options.clients ?? connect();
   // the runner pod's own uid (the workers' owner) is read while the flow module loads
-  const [module, self] = await Promise.all([
+  // and every other pod of the run: a run is started once, by one runner
+  const [module, self, others] = await Promise.all([
     loadFlowModule(flowModule),
     apiCall({ verb: "get", resource: "pods", namespace, name: podName }, () =>
       clients.core.readNamespacedPod({ name: podName, namespace }),
     ),
+    apiCall({ verb: "list", resource: "pods", namespace }, () =>
+      clients.core.listNamespacedPod({ namespace, labelSelector: runSelector(runId) }),
+    ),
   ]);
   const flow = selectFlow(module, env[Env.flow] || undefined);
+  const started = others.items.find((p) => p.metadata?.name !== podName);
+  if (started) {
+    // a second runner pod of the run (a replaced runner): refuse before touching anything
+    const now = Date.now();
+    const refused: FlowRunState = {
+      type: "Failed",
+      message: `run ${runId} was already started (pod ${started.metadata?.name} of the run exists); runner pod ${podName} refuses to start it a second time`,
+      flow: flow.name,
+      runId,
+      taskRuns: {},
+      startedAt: now,
+      finishedAt: now,
+    };
+    writeTermination(terminationPath, refused, logger);
+    logger.error(refused.message);
+    return refused;
+  }
   const environment = isKubeClusterEnvironment(flow.environment)
     ? flow.environment
     : new KubeClusterEnvironment({}, process.cwd());
@@ -105,15 +127,19 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
             ? `${ended.error.message}${ended.error.hint ? ` (${ended.error.hint})` : ""}`
             : "the run was stopped before it finished",
         };
-  if (terminationPath) {
-    try {
-      writeFileSync(terminationPath, encodeTermination(summarize(state)));
-    } catch (e) {
-      logger.warn(`cannot write the termination message to ${terminationPath}: ${String(e)}`);
-    }
-  }
+  writeTermination(terminationPath, state, logger);
   logger.info({ state: state.type }, `flow run ${runId} finished: ${state.type}: ${state.message}`);
   return state;
+}
+
+/** The final state as the container's termination message (the launcher reads it). */
+function writeTermination(path: string | undefined, state: FlowRunState, logger: Logger): void {
+  if (!path) return;
+  try {
+    writeFileSync(path, encodeTermination(summarize(state)));
+  } catch (e) {
+    logger.warn(`cannot write the termination message to ${path}: ${String(e)}`);
+  }
 }
 
 export const executeCommand = (program: Command): void => {
