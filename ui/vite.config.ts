@@ -19,6 +19,7 @@ export default defineConfig({
     sourcemap: false,
     chunkSizeWarningLimit: 800,
     reportCompressedSize: false,
+    rolldownOptions: { checks: { pluginTimings: false } },
   },
   worker: { format: "es" },
 });
