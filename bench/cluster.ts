@@ -15,7 +15,8 @@ import { type ChildProcess, fork } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Queue, Worker } from "bullmq";
-import { bullConnection, type LocalBroker, startLocalBroker } from "../src/cluster/broker.ts";
+import { bullConnection } from "../src/cluster/broker.ts";
+import { type LocalBroker, startLocalBroker } from "../src/cluster/local-broker.ts";
 import { LocalCluster } from "../src/cluster/local-cluster.ts";
 import type {
   Executor,
@@ -26,7 +27,7 @@ import type {
 } from "../src/core/executor.ts";
 import { withDeadline } from "../src/engine/deadline.ts";
 import { silentLogger } from "../src/engine/logging.ts";
-import { ClusterExecutor } from "../src/executors/cluster.ts";
+import { ClusterExecutor } from "../src/executors/cluster-executor.ts";
 import { Flow, task } from "../src/index.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 

@@ -38,7 +38,7 @@ export { type AnyTask, type Task, task, unmapped } from "./core/task.ts";
 export { type TaskOptions, Trigger } from "./core/task-options.ts";
 export { context, getLogger, type TaskRunContext } from "./engine/context.ts";
 export { createLogger } from "./engine/logging.ts";
-export { LocalExecutor, type LocalExecutorOptions } from "./executors/local.ts";
 export { LocalEnvironment } from "./executors/local-environment.ts";
+export { LocalExecutor, type LocalExecutorOptions } from "./executors/local-executor.ts";
 export { Secret, type SecretOptions, secretEnvName } from "./secrets/index.ts";
 export { DockerStorage, type DockerStorageOptions } from "./storage/docker.ts";

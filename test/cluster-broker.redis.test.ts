@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { startLocalBroker } from "../src/cluster/broker.ts";
+import { startLocalBroker } from "../src/cluster/local-broker.ts";
 import { ErrorCode, FlotillaError } from "../src/core/errors.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -69,6 +69,7 @@ function firstLine(child: ChildProcess, ms: number): Promise<string> {
 describe("local broker", { timeout: 30_000 }, () => {
   it("dies with its owner when the owner is SIGKILLed", async () => {
     const brokerTs = path.join(root, "src/cluster/broker.ts");
+    const localBrokerTs = path.join(root, "src/cluster/local-broker.ts");
     const owner = spawn(
       process.execPath,
       [
@@ -76,7 +77,8 @@ describe("local broker", { timeout: 30_000 }, () => {
         "tsx",
         "--input-type=module",
         "-e",
-        `import { startLocalBroker, connectBroker } from ${JSON.stringify(brokerTs)};
+        `import { connectBroker } from ${JSON.stringify(brokerTs)};
+         import { startLocalBroker } from ${JSON.stringify(localBrokerTs)};
          const b = await startLocalBroker();
          const r = await connectBroker(b.endpoint);
          const info = await r.info("server");

@@ -9,13 +9,15 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { connectBroker, startLocalBroker } from "../src/cluster/broker.ts";
+import { connectBroker } from "../src/cluster/broker.ts";
+import { startLocalBroker } from "../src/cluster/local-broker.ts";
 import { LocalCluster } from "../src/cluster/local-cluster.ts";
-import { keys, PROTOCOL_VERSION, type RunSettings } from "../src/cluster/protocol.ts";
+import { PROTOCOL_VERSION, type RunSettings } from "../src/cluster/protocol.ts";
+import { keys } from "../src/cluster/run-channel.ts";
 import type { RunEvent } from "../src/core/executor.ts";
 import { flowFingerprint } from "../src/core/fingerprint.ts";
 import { silentLogger } from "../src/engine/logging.ts";
-import { ClusterExecutor } from "../src/executors/cluster.ts";
+import { ClusterExecutor } from "../src/executors/cluster-executor.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import { testBroker } from "./helpers/redis.ts";
 

@@ -5,11 +5,11 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { connectBroker } from "../src/cluster/broker.ts";
 import { LocalCluster } from "../src/cluster/local-cluster.ts";
-import { keys } from "../src/cluster/protocol.ts";
+import { keys } from "../src/cluster/run-channel.ts";
 import { runWorker } from "../src/cluster/worker.ts";
 import type { RunEvent } from "../src/core/executor.ts";
 import { createLogger, silentLogger } from "../src/engine/logging.ts";
-import { ClusterExecutor } from "../src/executors/cluster.ts";
+import { ClusterExecutor } from "../src/executors/cluster-executor.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import { testBroker } from "./helpers/redis.ts";
 

@@ -11,18 +11,19 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
-import { type BrokerEndpoint, describeBroker, type LocalBrokerOptions, startLocalBroker } from "./broker.ts";
-import {
-  type BrokerLease,
-  type Cluster,
-  type ClusterHooks,
-  type ClusterRun,
-  type ClusterSession,
-  type ProviderEvent,
-  ReconcilingCluster,
-  type WorkerProvider,
-  type WorkerSpec,
+import { type BrokerEndpoint, describeBroker } from "./broker.ts";
+import type {
+  BrokerLease,
+  Cluster,
+  ClusterHooks,
+  ClusterRun,
+  ClusterSession,
+  ProviderEvent,
+  WorkerLaunch,
+  WorkerProvider,
 } from "./cluster.ts";
+import { type LocalBrokerOptions, startLocalBroker } from "./local-broker.ts";
+import { ReconcilingCluster } from "./reconciler.ts";
 
 /** Options of a LocalCluster. */
 export interface LocalClusterOptions {
@@ -135,7 +136,7 @@ export class ProcessWorkerProvider implements WorkerProvider {
     this.#listener = listener;
   }
 
-  async start(spec: WorkerSpec): Promise<void> {
+  async start(spec: WorkerLaunch): Promise<void> {
     // The CLI loads only the invoked command's module, so `flotilla worker` starts lean.
     const entry = [this.#o.bin ?? fileURLToPath(new URL("../../bin/flotilla.js", import.meta.url)), "worker"];
     const args = [

@@ -1,25 +1,23 @@
 // The worker's output stream writer: batches messages (results, events, log lines) into one
-// XADD per event-loop turn on the run's output stream. `push` is fire-and-forget; `pushDurable`
+// entry per event-loop turn on the run's output stream (appended through the run channel). `push` is fire-and-forget; `pushDurable`
 // resolves once the message is stored in Redis, which a worker awaits before acknowledging a job
 // (so a result can be duplicated by a lost worker, never lost).
 //
 // Invariants: messages keep their order; at most one XADD is in flight, the next batch collects
 // meanwhile (natural batching under load); a failed write is retried with the next batch.
 
-import type { Redis } from "ioredis";
 import { encodeBatch, encodeMessage, type WorkerMessage } from "./protocol.ts";
 
 export class OutputStream {
-  readonly #redis: Redis;
-  readonly #key: string;
+  readonly #append: (entry: Buffer) => Promise<void>;
   #batch: Buffer[] = [];
   #waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   #scheduled = false;
   #inFlight: Promise<void> | undefined;
 
-  constructor(redis: Redis, key: string) {
-    this.#redis = redis;
-    this.#key = key;
+  /** `append` stores one entry (RedisRunChannel.appendOutput). */
+  constructor(append: (entry: Buffer) => Promise<void>) {
+    this.#append = append;
   }
 
   /** Queue a message; written with the next batch. */
@@ -59,8 +57,7 @@ export class OutputStream {
     const waiters = this.#waiters;
     this.#batch = [];
     this.#waiters = [];
-    this.#inFlight = this.#redis
-      .xadd(this.#key, "*", "m", encodeBatch(batch))
+    this.#inFlight = this.#append(encodeBatch(batch))
       .then(
         () => {
           for (const w of waiters) w.resolve();

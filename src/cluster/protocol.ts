@@ -1,49 +1,23 @@
-// The wire protocol between a flow runner (ClusterExecutor) and its workers, over the broker:
-// key names, the job payload, the messages workers send back on the run's one output stream, the
-// heartbeat record, and the run settings the runner publishes. Both sides import this file, so a
-// change here is a change of protocol (bump PROTOCOL_VERSION).
+// The wire formats between a flow runner (ClusterExecutor) and its workers, over the broker: the
+// job payload (a batch of task runs), the messages workers send back on the run's one output
+// stream, the heartbeat record, and the run settings the runner publishes. Where they are stored
+// (keys, streams, the queue) is run-channel.ts. Both sides import this file, so a change here is a
+// change of protocol (bump PROTOCOL_VERSION).
 //
-// Invariants: one BullMQ queue per run (`queueName(runId)`); one job per task run with the
-// idempotent id `jobId(slug, mapIndex)`; every worker-to-runner message goes through the run's
-// output stream (`keys(runId).out`), in batches; a result message is written before the job is
-// acknowledged, so a lost worker can cause a duplicate result (ignored by the runner) but never a
-// lost one.
+// Invariants: a job's id is `jobId` of its first task run (idempotent); a result message is
+// written before the job is acknowledged, so a lost worker can cause a duplicate result (ignored
+// by the runner) but never a lost one.
 
 import { type SerializedError, serializeError } from "../core/errors.ts";
 import type { RunEvent, TaskRunRequest, TaskRunResult } from "../core/executor.ts";
 import { deserialize, serialize } from "./serializer.ts";
 
-export const PROTOCOL_VERSION = 3;
-
-/** The BullMQ queue of a run (BullMQ forbids ":" in queue names). */
-export function queueName(runId: string): string {
-  return `flotilla-${runId}`;
-}
+export const PROTOCOL_VERSION = 4;
 
 /** The job id of a task run: idempotent, so submitting twice adds one job. */
 export function jobId(slug: string, mapIndex: number): string {
   return `${slug}#${mapIndex}`;
 }
-
-/** The Redis keys of a run, besides BullMQ's own. */
-export function keys(runId: string) {
-  const base = `flotilla:${runId}`;
-  return {
-    /** Hash: the run settings (`RunSettings`), written by the runner before any job. */
-    meta: `${base}:meta`,
-    /** Stream: every message from workers to the runner (results, events, logs, fatal errors). */
-    out: `${base}:out`,
-    /** Hash: worker id -> JSON `Heartbeat`. */
-    workers: `${base}:workers`,
-    /** Set: ids of workers asked to drain and exit. */
-    retire: `${base}:retire`,
-    /** Set: the secret values any process of the run read (see secret-channel.ts). */
-    secrets: `${base}:secrets`,
-  } as const;
-}
-
-/** The key holding the run id of the broker's current run (workers started without --run-id read it). */
-export const CURRENT_RUN_KEY = "flotilla:current-run";
 
 /** What the runner tells its workers before the first job. */
 export interface RunSettings {
@@ -62,8 +36,8 @@ export interface RunSettings {
   heartbeatMs: number;
 }
 
-/** The data of one job: a task run request with its arguments serialised. */
-export interface JobData {
+/** One task run request with its arguments serialised. */
+export interface EncodedRun {
   /** Task slug. */
   s: string;
   /** Map index or -1. */
@@ -72,21 +46,26 @@ export interface JobData {
   a: number;
   /** Arguments, `serialize`d, base64. */
   x: string;
+}
+
+/** The data of one job: a batch of task runs (a worker reports one result per member). */
+export interface JobData {
+  r: EncodedRun[];
   /** Secrets the runner had put in the run's set when it submitted the job (absent: none). */
   v?: number;
 }
 
-export function encodeJob(request: TaskRunRequest, secretsVersion = 0): JobData {
+/** Encode one task run; throws when its arguments cannot be serialised. */
+export function encodeRun(request: TaskRunRequest): EncodedRun {
   return {
     s: request.slug,
     i: request.mapIndex,
     a: request.attempt,
     x: serialize(request.args).toString("base64"),
-    ...(secretsVersion > 0 ? { v: secretsVersion } : {}),
   };
 }
 
-export function decodeJob(data: JobData): TaskRunRequest {
+export function decodeRun(data: EncodedRun): TaskRunRequest {
   const args = deserialize(Buffer.from(data.x, "base64"));
   return { slug: data.s, mapIndex: data.i, attempt: data.a, args: Array.isArray(args) ? args : [] };
 }

@@ -9,21 +9,24 @@
 // runner had put in the set when it was submitted (`JobData.v`), and a worker whose count is lower
 // reads the set again before it runs the job.
 
-import type { Redis } from "ioredis";
 import { knownSecrets, onSecretRegistered, registerSecret } from "../secrets/redact.ts";
-import { keys, type WorkerMessage } from "./protocol.ts";
+import type { WorkerMessage } from "./protocol.ts";
+
+/** The run's secrets set, as the run channel (RedisRunChannel) keeps it. */
+export interface SecretSet {
+  addSecret(value: string): Promise<void>;
+  secrets(): Promise<string[]>;
+}
 
 /** The runner's side: publishes what it knows, registers what workers report. */
 export class RunnerSecrets {
-  readonly #redis: Redis;
-  readonly #key: string;
+  readonly #set: SecretSet;
   readonly #published = new Set<string>();
   #pending: Promise<unknown> = Promise.resolve();
   #stop: (() => void) | undefined;
 
-  constructor(redis: Redis, runId: string) {
-    this.#redis = redis;
-    this.#key = keys(runId).secrets;
+  constructor(set: SecretSet) {
+    this.#set = set;
   }
 
   /** Put every secret this process knows in the run's set, and every one it learns later. */
@@ -61,7 +64,7 @@ export class RunnerSecrets {
   #publish(value: string): Promise<unknown> {
     if (this.#published.has(value)) return this.#pending;
     this.#published.add(value);
-    const write = this.#redis.sadd(this.#key, value).catch(() => {});
+    const write = this.#set.addSecret(value).catch(() => {});
     this.#pending = Promise.all([this.#pending, write]);
     return write;
   }
@@ -69,21 +72,15 @@ export class RunnerSecrets {
 
 /** A worker's side: registers the run's secrets, reports those its tasks read. */
 export class WorkerSecrets {
-  readonly #redis: Redis;
-  readonly #key: string;
+  readonly #set: SecretSet;
   readonly #send: (message: Extract<WorkerMessage, { t: "secret" }>) => Promise<void>;
   /** Values known to be in the run's set (read from it, or written there by this worker). */
   readonly #inSet = new Set<string>();
   #count = 0;
   #stop: (() => void) | undefined;
 
-  constructor(
-    redis: Redis,
-    runId: string,
-    send: (message: Extract<WorkerMessage, { t: "secret" }>) => Promise<void>,
-  ) {
-    this.#redis = redis;
-    this.#key = keys(runId).secrets;
+  constructor(set: SecretSet, send: (message: Extract<WorkerMessage, { t: "secret" }>) => Promise<void>) {
+    this.#set = set;
     this.#send = send;
   }
 
@@ -108,7 +105,7 @@ export class WorkerSecrets {
   }
 
   async #read(): Promise<void> {
-    const values = await this.#redis.smembers(this.#key);
+    const values = await this.#set.secrets();
     for (const v of values) {
       this.#inSet.add(v);
       registerSecret(v);
@@ -119,6 +116,6 @@ export class WorkerSecrets {
   async #report(value: string): Promise<void> {
     if (this.#inSet.has(value)) return;
     this.#inSet.add(value);
-    await Promise.all([this.#redis.sadd(this.#key, value), this.#send({ t: "secret", value })]);
+    await Promise.all([this.#set.addSecret(value), this.#send({ t: "secret", value })]);
   }
 }

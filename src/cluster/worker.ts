@@ -10,7 +10,6 @@
 
 import { hostname } from "node:os";
 import { format } from "node:util";
-import { Worker as BullWorker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
@@ -24,21 +23,20 @@ import { createLogger, type LogFormat } from "../engine/logging.ts";
 import { runTask, type TaskRunnerEnv } from "../engine/task-runner.ts";
 import { scrubProcessOutput } from "../secrets/process-output.ts";
 import { loadFlowModule, selectFlow } from "../storage/module.ts";
-import { type BrokerEndpoint, bullConnection, connectBroker, describeBroker } from "./broker.ts";
+import { type BrokerEndpoint, connectBroker, describeBroker } from "./broker.ts";
 import { DeferredStarts } from "./deferred-starts.ts";
 import { OutputStream } from "./output.ts";
 import {
-  CURRENT_RUN_KEY,
-  decodeJob,
-  type Heartbeat,
+  decodeRun,
+  type EncodedRun,
   type JobData,
-  keys,
   PROTOCOL_VERSION,
-  queueName,
   type RunSettings,
   type WorkerPhase,
 } from "./protocol.ts";
+import { type JobConsumer, RedisRunChannel } from "./run-channel.ts";
 import { WorkerSecrets } from "./secret-channel.ts";
+import { systemTimers, type Timers } from "./timers.ts";
 
 /** Options of a worker, as given by the CLI or a test. */
 export interface WorkerOptions {
@@ -68,6 +66,8 @@ export interface WorkerOptions {
   startedEventDelayMs?: number;
   /** Stops the worker like SIGTERM does (drain, then exit 0). */
   signal?: AbortSignal;
+  /** Clock and timers (tests). @default the global ones */
+  timers?: Timers;
 }
 
 /** How a worker ended. */
@@ -104,268 +104,420 @@ function compileOptions(options: WorkerOptions) {
 }
 
 /** Run a worker until it drains, is refused, or loses the broker. Never throws after start-up. */
-export async function runWorker(options: WorkerOptions): Promise<WorkerExit> {
-  const o = compileOptions(options);
-  const stderr = options.stderr ?? process.stderr;
-  const workerId = o.workerId;
-  const where = describeBroker(options.broker);
-  let output: OutputStream | undefined;
-  let starts: DeferredStarts | undefined;
-  const forward = options.taskLogsToStderr ?? true;
-  const fmt = options.logFormat ?? "json";
-  const pretty = createLogger({ format: fmt, stream: stderr, base: { worker: workerId } });
-  // Task log lines (those with a `task` field) go to the runner; all lines go to stderr.
-  const logger: Logger = createLogger({
-    format: "json",
-    base: { worker: workerId },
-    stream: {
-      write(line: string) {
-        const isTask = line.includes('"task":');
-        if (isTask && output !== undefined) {
-          // A task's log line follows its start.
-          starts?.flushAll();
-          output.push({ t: "log", line });
-        }
-        if (!isTask || forward) {
-          if (fmt === "json") stderr.write(line);
-          else pretty.info(JSON.parse(line) as object);
-        }
+export function runWorker(options: WorkerOptions): Promise<WorkerExit> {
+  return new Worker(options).run();
+}
+
+/** What a worker knows once it joined a run. */
+interface Joined {
+  channel: RedisRunChannel;
+  settings: RunSettings;
+}
+
+/**
+ * One worker process's life, in phases: connect (retrying until the death timeout), join the run
+ * (its id and settings), handshake (refuse a run of other code or protocol), serve (take jobs,
+ * heartbeat, death timeout), drain (finish what runs, report, exit).
+ */
+export class Worker {
+  readonly #options: WorkerOptions;
+  readonly #o: ReturnType<typeof compileOptions>;
+  readonly #timers: Timers;
+  readonly #id: string;
+  readonly #where: string;
+  readonly #logger: Logger;
+  #output: OutputStream | undefined;
+  #starts: DeferredStarts | undefined;
+
+  constructor(options: WorkerOptions) {
+    this.#options = options;
+    this.#o = compileOptions(options);
+    this.#timers = options.timers ?? systemTimers;
+    this.#id = this.#o.workerId;
+    this.#where = describeBroker(options.broker);
+    this.#logger = this.#makeLogger();
+  }
+
+  /** Task log lines (those with a `task` field) go to the runner; all lines go to stderr. */
+  #makeLogger(): Logger {
+    const options = this.#options;
+    const stderr = options.stderr ?? process.stderr;
+    const forward = options.taskLogsToStderr ?? true;
+    const fmt = options.logFormat ?? "json";
+    const pretty = createLogger({ format: fmt, stream: stderr, base: { worker: this.#id } });
+    return createLogger({
+      format: "json",
+      base: { worker: this.#id },
+      stream: {
+        write: (line: string) => {
+          const isTask = line.includes('"task":');
+          if (isTask && this.#output !== undefined) {
+            // A task's log line follows its start.
+            this.#starts?.flushAll();
+            this.#output.push({ t: "log", line });
+          }
+          if (!isTask || forward) {
+            if (fmt === "json") stderr.write(line);
+            else pretty.info(JSON.parse(line) as object);
+          }
+        },
       },
-    },
-  });
+    });
+  }
 
-  const flow = selectFlow(await loadFlowModule(options.flowModule), options.flow);
-  const fingerprint = flowFingerprint(flow);
+  async run(): Promise<WorkerExit> {
+    const flow = selectFlow(await loadFlowModule(this.#options.flowModule), this.#options.flow);
+    const fingerprint = flowFingerprint(flow);
+    const control = await this.#connect();
+    if (control instanceof FlotillaError) return { exitCode: 1, reason: control.message };
+    const joined = await this.#join(control);
+    if ("exitCode" in joined) return joined;
+    const { channel, settings } = joined;
+    this.#output = new OutputStream((entry) => channel.appendOutput(entry));
+    const refusal = this.#handshake(settings, flow, fingerprint);
+    if (refusal !== undefined) return this.#refuse(channel, refusal);
+    return this.#serve(channel, settings, flow, fingerprint);
+  }
 
-  // Connect, retrying until the death timeout: pods may start before the broker is up.
-  const control = await connectWithin(options.broker, o.deathTimeoutMs, `flotilla-worker-${workerId}`);
-  if (control instanceof FlotillaError) return { exitCode: 1, reason: control.message };
-  // Connection errors while the broker is away are expected; the death timeout decides.
-  control.on("error", (e: Error) => logger.debug({ err: e.message }, "broker connection error"));
+  /** Connect, retrying until the death timeout: pods may start before the broker is up. */
+  async #connect(): Promise<Redis | FlotillaError> {
+    const control = await connectWithin(
+      this.#options.broker,
+      this.#o.deathTimeoutMs,
+      `flotilla-worker-${this.#id}`,
+      this.#timers,
+    );
+    if (control instanceof FlotillaError) return control;
+    // Connection errors while the broker is away are expected; the death timeout decides.
+    control.on("error", (e: Error) => this.#logger.debug({ err: e.message }, "broker connection error"));
+    return control;
+  }
 
-  // Until the run starts, a read that gets no answer for the death timeout means the broker is gone.
-  const lost = () =>
+  /** Until the run starts, a read that gets no answer for the death timeout means the broker is gone. */
+  #lost = () =>
     new FlotillaError(
       ErrorCode.Broker,
-      `the broker at ${where} has been unreachable for ${o.deathTimeoutMs} ms (death timeout) before the run started; exiting`,
+      `the broker at ${this.#where} has been unreachable for ${this.#o.deathTimeoutMs} ms (death timeout) before the run started; exiting`,
     );
-  const read = (get: () => Promise<string | null>) => () => withDeadline(get(), o.deathTimeoutMs, lost);
-  let runId: string | undefined;
-  let settingsJson: string | undefined;
-  try {
-    runId =
-      o.runId ??
-      (await waitFor(
-        read(() => control.get(CURRENT_RUN_KEY)),
-        options.signal,
-      ));
-    if (runId !== undefined) {
-      settingsJson = await waitFor(
-        read(() => control.hget(keys(runId!).meta, "settings")),
-        options.signal,
-      );
+
+  /** Find the run (given, else the broker's current one) and wait for its settings. */
+  async #join(control: Redis): Promise<Joined | WorkerExit> {
+    const read =
+      <T>(get: () => Promise<T | null>) =>
+      () =>
+        withDeadline(get(), this.#o.deathTimeoutMs, this.#lost);
+    const signal = this.#options.signal;
+    try {
+      const runId =
+        this.#o.runId ??
+        (await waitFor(
+          read(() => RedisRunChannel.currentRun(control)),
+          signal,
+          this.#timers,
+        ));
+      if (runId !== undefined) {
+        const channel = new RedisRunChannel(control, this.#options.broker, runId);
+        const settings = await waitFor(
+          read(() => channel.settings()),
+          signal,
+          this.#timers,
+        );
+        if (settings !== undefined) return { channel, settings };
+      }
+    } catch (error) {
+      control.disconnect();
+      const reason = error instanceof Error ? error.message : String(error);
+      this.#logger.error({ code: ErrorCode.Broker }, reason);
+      return { exitCode: 1, reason };
     }
-  } catch (error) {
-    control.disconnect();
-    const reason = error instanceof Error ? error.message : String(error);
-    logger.error({ code: ErrorCode.Broker }, reason);
-    return { exitCode: 1, reason };
-  }
-  if (runId === undefined || settingsJson === undefined) {
     control.disconnect();
     return { exitCode: 0, reason: "stopped before the run started" };
   }
-  const k = keys(runId);
-  const settings = JSON.parse(settingsJson) as RunSettings;
-  output = new OutputStream(control, k.out);
-  const out = output;
-  const phase = (p: WorkerPhase, reason?: string) =>
-    out.push({ t: "phase", worker: workerId, phase: p, ...(reason !== undefined ? { reason } : {}) });
 
-  // A worker that would misread the run refuses it and tells the runner, which fails the run at once.
-  const refusal =
-    settings.protocol !== PROTOCOL_VERSION
-      ? `worker ${workerId} speaks Flotilla protocol ${PROTOCOL_VERSION} and the flow runner ${settings.protocol}`
-      : settings.fingerprint !== fingerprint
-        ? `worker ${workerId} runs different code than the flow runner: flow "${flow.name}" has fingerprint ` +
-          `${fingerprint} in the worker and ${settings.fingerprint} in the runner`
-        : undefined;
-  if (refusal !== undefined) {
+  /** A worker that would misread the run refuses it: the reason, or undefined to serve it. */
+  #handshake(settings: RunSettings, flow: Flow, fingerprint: string): string | undefined {
+    if (settings.protocol !== PROTOCOL_VERSION) {
+      return `worker ${this.#id} speaks Flotilla protocol ${PROTOCOL_VERSION} and the flow runner ${settings.protocol}`;
+    }
+    if (settings.fingerprint !== fingerprint) {
+      return (
+        `worker ${this.#id} runs different code than the flow runner: flow "${flow.name}" has fingerprint ` +
+        `${fingerprint} in the worker and ${settings.fingerprint} in the runner`
+      );
+    }
+    return undefined;
+  }
+
+  /** Tell the runner, which fails the run at once; exit 3. */
+  async #refuse(channel: RedisRunChannel, refusal: string): Promise<WorkerExit> {
+    const out = this.#output!;
     out.push({
       t: "fatal",
-      worker: workerId,
+      worker: this.#id,
       error: serializeError(
         new FlotillaError(ErrorCode.Fingerprint, refusal, {
           hint: "run workers from the same image (or flow file) as the runner; rebuild and push the image if the flow changed",
         }),
       ),
     });
-    phase("exited", "refused the run: different code or protocol");
+    this.#phase("exited", "refused the run: different code or protocol");
     await out.flush();
-    control.disconnect();
-    logger.error({ code: ErrorCode.Fingerprint }, refusal);
+    channel.close();
+    this.#logger.error({ code: ErrorCode.Fingerprint }, refusal);
     return { exitCode: 3, reason: refusal };
   }
 
-  // The run's secrets are scrubbed here before any task runs; those a task reads go to the runner.
-  const secrets = new WorkerSecrets(control, runId, (m) => out.pushDurable(m));
-  await withDeadline(secrets.start(), o.deathTimeoutMs, lost).catch((e: unknown) => {
-    logger.warn({ err: String(e) }, "could not read the run's secrets yet");
-  });
-  const restoreOutput = scrubProcessOutput();
-  const restoreConsole = routeConsole();
-  let active = 0;
-  let draining: string | undefined;
-  const deferred = new DeferredStarts({
-    delayMs: o.startedEventDelayMs,
-    send: (event) => out.push({ t: "event", event }),
-  });
-  starts = deferred;
-  const onEvent = (event: RunEvent) => {
-    if (event.type === "taskStarted") {
-      deferred.started(event);
-      return;
-    }
-    if (event.type === "taskRetrying") deferred.flushKey(event.slug, event.mapIndex);
-    out.push({ t: "event", event });
-  };
-  const env: TaskRunnerEnv = { runId, flow: flow.name, logger, worker: workerId, onEvent };
-
-  const processor = async (job: Job<JobData>): Promise<number> => {
-    active++;
-    try {
-      let result: TaskRunResult;
-      try {
-        await secrets.catchUp(job.data.v);
-        const request = decodeJob(job.data);
-        // A task run that lost its worker starts again with its attempt counted.
-        request.attempt += Math.max(0, (job.attemptsStarted ?? 1) - 1);
-        result = await runTask(taskOf(flow, request.slug), request, env);
-      } catch (error) {
-        result = failedResult(job.data, workerId, error);
-      }
-      const started = deferred.take(result.slug, result.mapIndex);
-      await out.pushDurable(
-        started === undefined ? { t: "result", result } : { t: "result", result, started },
-      );
-      return 0;
-    } finally {
-      active--;
-    }
-  };
-
-  const bull = new BullWorker<JobData, number>(queueName(runId), processor, {
-    connection: bullConnection(options.broker, `flotilla-worker-${workerId}`),
-    concurrency: o.concurrency,
-    lockDuration: settings.lockDurationMs,
-    stalledInterval: settings.stalledIntervalMs,
-    maxStalledCount: settings.maxStalledCount,
-    drainDelay: 1,
-    autorun: false,
-  });
-  bull.on("error", (e) => logger.debug({ err: e.message }, "queue connection error"));
-  bull.on("failed", (job, err) => {
-    // Only BullMQ itself fails jobs (our processor never throws): a task run whose worker was lost too often.
-    if (job === undefined) return;
-    const data = job.data;
-    const at = data.i >= 0 ? `${data.s}[${data.i}]` : data.s;
-    out.push({
-      t: "result",
-      result: failedResult(
-        data,
-        workerId,
-        new FlotillaError(
-          ErrorCode.WorkerStart,
-          `task run "${at}" lost its worker more than ${settings.maxStalledCount} times (${err.message}); ` +
-            "a worker died or blocked its event loop longer than the lock duration",
-        ),
-      ),
+  #phase(p: WorkerPhase, reason?: string): void {
+    this.#output!.push({
+      t: "phase",
+      worker: this.#id,
+      phase: p,
+      ...(reason !== undefined ? { reason } : {}),
     });
+  }
+
+  /** Take jobs until drained, retired or the broker is lost for the death timeout. */
+  async #serve(
+    channel: RedisRunChannel,
+    settings: RunSettings,
+    flow: Flow,
+    fingerprint: string,
+  ): Promise<WorkerExit> {
+    const serving = new Serving(this.#servingParts(channel, settings, flow));
+    const onSignal = () => void serving.stop("SIGTERM", 0, false);
+    const signal = this.#options.signal;
+    signal?.addEventListener("abort", onSignal, { once: true });
+    await serving.start();
+    this.#logger.info(
+      { runId: channel.runId, concurrency: this.#o.concurrency, fingerprint },
+      `worker ${this.#id} running flow "${flow.name}"`,
+    );
+    const exit = await serving.exited;
+    signal?.removeEventListener("abort", onSignal);
+    return exit;
+  }
+
+  #servingParts(channel: RedisRunChannel, settings: RunSettings, flow: Flow): ServingParts {
+    const out = this.#output!;
+    const deferred = new DeferredStarts({
+      delayMs: this.#o.startedEventDelayMs,
+      send: (event) => out.push({ t: "event", event }),
+    });
+    this.#starts = deferred;
+    return {
+      id: this.#id,
+      where: this.#where,
+      flow,
+      channel,
+      settings,
+      out,
+      deferred,
+      logger: this.#logger,
+      timers: this.#timers,
+      concurrency: this.#o.concurrency,
+      deathTimeoutMs: this.#o.deathTimeoutMs,
+      lost: this.#lost,
+      phase: (p, reason) => this.#phase(p, reason),
+    };
+  }
+}
+
+/** What the serving phase works with. */
+interface ServingParts {
+  id: string;
+  where: string;
+  flow: Flow;
+  channel: RedisRunChannel;
+  settings: RunSettings;
+  out: OutputStream;
+  deferred: DeferredStarts;
+  logger: Logger;
+  timers: Timers;
+  concurrency: number;
+  deathTimeoutMs: number;
+  lost: () => FlotillaError;
+  phase: (p: WorkerPhase, reason?: string) => void;
+}
+
+/** The serving phase: the job consumer, the heartbeat with its death timeout, and the drain. */
+class Serving {
+  readonly #p: ServingParts;
+  readonly #env: TaskRunnerEnv;
+  readonly #consumer: JobConsumer;
+  readonly #secrets: WorkerSecrets;
+  #active = 0;
+  #draining: string | undefined;
+  #stopping = false;
+  #timer: unknown;
+  #lastContact: number;
+  #beating = false;
+  #restoreConsole: () => void = () => {};
+  #restoreOutput: () => void = () => {};
+  #resolveExit!: (exit: WorkerExit) => void;
+  readonly exited = new Promise<WorkerExit>((r) => {
+    this.#resolveExit = r;
   });
 
-  let resolveExit!: (exit: WorkerExit) => void;
-  const exited = new Promise<WorkerExit>((r) => {
-    resolveExit = r;
-  });
+  constructor(parts: ServingParts) {
+    this.#p = parts;
+    this.#lastContact = parts.timers.now();
+    const onEvent = (event: RunEvent) => {
+      if (event.type === "taskStarted") {
+        parts.deferred.started(event);
+        return;
+      }
+      if (event.type === "taskRetrying") parts.deferred.flushKey(event.slug, event.mapIndex);
+      parts.out.push({ t: "event", event });
+    };
+    this.#env = {
+      runId: parts.channel.runId,
+      flow: parts.flow.name,
+      logger: parts.logger,
+      worker: parts.id,
+      onEvent,
+    };
+    this.#secrets = new WorkerSecrets(parts.channel, (m) => parts.out.pushDurable(m));
+    const s = parts.settings;
+    this.#consumer = parts.channel.consume((data, attemptsStarted) => this.#process(data, attemptsStarted), {
+      connectionName: `flotilla-worker-${parts.id}`,
+      concurrency: parts.concurrency,
+      lockDurationMs: s.lockDurationMs,
+      stalledIntervalMs: s.stalledIntervalMs,
+      maxStalledCount: s.maxStalledCount,
+      onError: (e) => parts.logger.debug({ err: e.message }, "queue connection error"),
+      onGaveUp: (data, err) => this.#gaveUp(data, err),
+    });
+  }
 
-  const heartbeat = async () => {
-    const beat: Heartbeat = {
-      active,
-      concurrency: o.concurrency,
-      phase: draining ? "draining" : "running",
-      at: Date.now(),
+  /** Learn the run's secrets, route console output, beat once, report running and take jobs. */
+  async start(): Promise<void> {
+    const p = this.#p;
+    // The run's secrets are scrubbed here before any task runs; those a task reads go to the runner.
+    await withDeadline(this.#secrets.start(), p.deathTimeoutMs, p.lost).catch((e: unknown) => {
+      p.logger.warn({ err: String(e) }, "could not read the run's secrets yet");
+    });
+    this.#restoreOutput = scrubProcessOutput();
+    this.#restoreConsole = routeConsole();
+    this.#timer = p.timers.setInterval(() => this.#tick(), p.settings.heartbeatMs);
+    await withDeadline(this.#beat(), p.deathTimeoutMs, p.lost).catch(() => {
+      // The broker went quiet at once: the death-timeout check of the timer ends the worker.
+    });
+    p.phase("running");
+    void this.#consumer
+      .run()
+      .catch((e: unknown) => p.logger.error({ err: String(e) }, "the worker loop stopped"));
+  }
+
+  /** Run a job's task runs, one after the other; each result is stored before the job is acknowledged. */
+  async #process(data: JobData, attemptsStarted: number): Promise<void> {
+    const p = this.#p;
+    await this.#secrets.catchUp(data.v);
+    for (const run of data.r) {
+      this.#active++;
+      try {
+        let result: TaskRunResult;
+        try {
+          const request = decodeRun(run);
+          // A task run that lost its worker starts again with its attempt counted.
+          request.attempt += Math.max(0, attemptsStarted - 1);
+          result = await runTask(taskOf(p.flow, request.slug), request, this.#env);
+        } catch (error) {
+          result = failedResult(run, p.id, error);
+        }
+        const started = p.deferred.take(result.slug, result.mapIndex);
+        await p.out.pushDurable(
+          started === undefined ? { t: "result", result } : { t: "result", result, started },
+        );
+      } finally {
+        this.#active--;
+      }
+    }
+  }
+
+  /** BullMQ gave up on a job: a task run whose worker was lost too often. */
+  #gaveUp(data: JobData, err: Error): void {
+    const p = this.#p;
+    for (const run of data.r) {
+      const at = run.i >= 0 ? `${run.s}[${run.i}]` : run.s;
+      p.out.push({
+        t: "result",
+        result: failedResult(
+          run,
+          p.id,
+          new FlotillaError(
+            ErrorCode.WorkerStart,
+            `task run "${at}" lost its worker more than ${p.settings.maxStalledCount} times (${err.message}); ` +
+              "a worker died or blocked its event loop longer than the lock duration",
+          ),
+        ),
+      });
+    }
+  }
+
+  /** Write the heartbeat; true when the runner asked this worker to retire. */
+  #beat(): Promise<boolean> {
+    const p = this.#p;
+    return p.channel.beat(p.id, {
+      active: this.#active,
+      concurrency: p.concurrency,
+      phase: this.#draining ? "draining" : "running",
+      at: p.timers.now(),
       pid: process.pid,
       host: hostname(),
-    };
-    const replies = await control
-      .multi()
-      .hset(k.workers, workerId, JSON.stringify(beat))
-      .sismember(k.retire, workerId)
-      .exec();
-    return replies?.[1]?.[1] === 1;
-  };
+    });
+  }
 
-  let lastContact = Date.now();
-  let beating = false;
-  const timer = setInterval(() => {
-    const silentMs = Date.now() - lastContact;
-    if (silentMs > o.deathTimeoutMs) {
-      const reason = `the broker at ${where} has been unreachable for ${Math.round(silentMs / 1000)} s (death timeout ${o.deathTimeoutMs} ms); exiting`;
-      logger.error({ code: ErrorCode.Broker }, reason);
-      void stop(reason, 1, true);
+  /** Every heartbeat period: end the worker after the death timeout, else beat (one at a time). */
+  #tick(): void {
+    const p = this.#p;
+    const silentMs = p.timers.now() - this.#lastContact;
+    if (silentMs > p.deathTimeoutMs) {
+      const reason = `the broker at ${p.where} has been unreachable for ${Math.round(silentMs / 1000)} s (death timeout ${p.deathTimeoutMs} ms); exiting`;
+      p.logger.error({ code: ErrorCode.Broker }, reason);
+      void this.stop(reason, 1, true);
       return;
     }
-    if (beating) return;
-    beating = true;
-    withDeadline(heartbeat(), Math.max(200, settings.heartbeatMs * 2), () => new Error("heartbeat timed out"))
+    if (this.#beating) return;
+    this.#beating = true;
+    withDeadline(
+      this.#beat(),
+      Math.max(200, p.settings.heartbeatMs * 2),
+      () => new Error("heartbeat timed out"),
+    )
       .then((retire) => {
-        lastContact = Date.now();
-        if (retire) void stop("retired by the runner", 0, false);
+        this.#lastContact = p.timers.now();
+        if (retire) void this.stop("retired by the runner", 0, false);
       })
       .catch(() => {})
       .finally(() => {
-        beating = false;
+        this.#beating = false;
       });
-  }, settings.heartbeatMs);
+  }
 
-  let stopping = false;
-  const stop = async (reason: string, exitCode: number, abandon: boolean) => {
-    if (stopping) return;
-    stopping = true;
-    draining = reason;
-    deferred.flushAll();
+  /** Drain (finish the task runs in progress, report, exit) or, with `abandon`, stop at once. */
+  async stop(reason: string, exitCode: number, abandon: boolean): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    const p = this.#p;
+    this.#draining = reason;
+    p.deferred.flushAll();
     if (!abandon) {
-      phase("draining", reason);
-      logger.info({ active }, `draining: ${reason}`);
-      await bull.close();
-      await heartbeat().catch(() => {});
-      phase("exited", reason);
-      await out.flush().catch(() => {});
+      p.phase("draining", reason);
+      p.logger.info({ active: this.#active }, `draining: ${reason}`);
+      await this.#consumer.close();
+      await this.#beat().catch(() => {});
+      p.phase("exited", reason);
+      await p.out.flush().catch(() => {});
     } else {
-      void bull.close(true).catch(() => {});
+      void this.#consumer.close(true).catch(() => {});
     }
-    clearInterval(timer);
-    secrets.stop();
-    restoreConsole();
-    restoreOutput();
-    control.disconnect();
-    resolveExit({ exitCode, reason });
-  };
-
-  const onSignal = () => void stop("SIGTERM", 0, false);
-  options.signal?.addEventListener("abort", onSignal, { once: true });
-  await withDeadline(heartbeat(), o.deathTimeoutMs, lost).catch(() => {
-    // The broker went quiet at once: the death-timeout check of the timer ends the worker.
-  });
-  phase("running");
-  logger.info(
-    { runId, concurrency: o.concurrency, fingerprint },
-    `worker ${workerId} running flow "${flow.name}"`,
-  );
-  void bull.run().catch((e: unknown) => logger.error({ err: String(e) }, "the worker loop stopped"));
-  const exit = await exited;
-  options.signal?.removeEventListener("abort", onSignal);
-  return exit;
+    p.timers.clearInterval(this.#timer);
+    this.#secrets.stop();
+    this.#restoreConsole();
+    this.#restoreOutput();
+    p.channel.close();
+    this.#resolveExit({ exitCode, reason });
+  }
 }
 
 function taskOf(flow: Flow, slug: string) {
@@ -379,7 +531,7 @@ function taskOf(flow: Flow, slug: string) {
   return node.task;
 }
 
-function failedResult(data: JobData, worker: string, error: unknown): TaskRunResult {
+function failedResult(data: EncodedRun, worker: string, error: unknown): TaskRunResult {
   const now = Date.now();
   return {
     slug: data.s,
@@ -400,8 +552,9 @@ async function connectWithin(
   broker: BrokerEndpoint,
   deathTimeoutMs: number,
   name: string,
+  timers: Timers,
 ): Promise<Redis | FlotillaError> {
-  const deadline = Date.now() + deathTimeoutMs;
+  const deadline = timers.now() + deathTimeoutMs;
   for (;;) {
     try {
       return await connectBroker(broker, {
@@ -410,21 +563,22 @@ async function connectWithin(
       });
     } catch (error) {
       const e = error instanceof FlotillaError ? error : new FlotillaError(ErrorCode.Broker, String(error));
-      if (/refused the password/.test(e.message) || Date.now() >= deadline) return e;
-      await new Promise((r) => setTimeout(r, 200));
+      if (/refused the password/.test(e.message) || timers.now() >= deadline) return e;
+      await new Promise((r) => timers.setTimeout(() => r(undefined), 200));
     }
   }
 }
 
-async function waitFor(
-  read: () => Promise<string | null>,
+async function waitFor<T>(
+  read: () => Promise<T | null>,
   signal: AbortSignal | undefined,
-): Promise<string | undefined> {
+  timers: Timers,
+): Promise<T | undefined> {
   for (;;) {
     if (signal?.aborted) return undefined;
     const v = await read();
     if (v !== null) return v;
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => timers.setTimeout(() => r(undefined), 25));
   }
 }
 

@@ -7,7 +7,7 @@ import type { Executor } from "../core/executor.ts";
 import { type Flow, provideLocalRun, type RunOptions } from "../core/flow.ts";
 import type { FlowRunState } from "../core/states.ts";
 import { newRunId, runFlow } from "../engine/run.ts";
-import { LocalExecutor } from "./local.ts";
+import { LocalExecutor } from "./local-executor.ts";
 
 /** The executor of a run here: the caller's, else the flow's, else a LocalExecutor. */
 export function executorFor(flow: Flow, options: RunOptions): Executor {

@@ -10,17 +10,17 @@
 
 import type { V1Pod } from "@kubernetes/client-node";
 import type { BrokerEndpoint } from "../cluster/broker.ts";
-import {
-  type BrokerLease,
-  type Cluster,
-  type ClusterHooks,
-  type ClusterRun,
-  type ClusterSession,
-  type ProviderEvent,
-  ReconcilingCluster,
-  type WorkerProvider,
-  type WorkerSpec,
+import type {
+  BrokerLease,
+  Cluster,
+  ClusterHooks,
+  ClusterRun,
+  ClusterSession,
+  ProviderEvent,
+  WorkerLaunch,
+  WorkerProvider,
 } from "../cluster/cluster.ts";
+import { ReconcilingCluster } from "../cluster/reconciler.ts";
 import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
 import type { KubeClients } from "./client.ts";
 import { isNotFound } from "./errors.ts";
@@ -136,7 +136,7 @@ export class PodWorkerProvider implements WorkerProvider {
     void this.#follow(this.#podWatch);
   }
 
-  async start(spec: WorkerSpec): Promise<void> {
+  async start(spec: WorkerLaunch): Promise<void> {
     const { object: pod } = buildWorkerPod(this.#c.options, this.#c.specs.worker, this.#c.run, {
       workerId: spec.workerId,
       owner: this.#c.owner,

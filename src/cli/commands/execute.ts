@@ -13,7 +13,7 @@ import type { Logger } from "../../core/logger.ts";
 import type { FlowRunState } from "../../core/states.ts";
 import { createLogger } from "../../engine/logging.ts";
 import { runFlow } from "../../engine/run.ts";
-import { ClusterExecutor } from "../../executors/cluster.ts";
+import { ClusterExecutor } from "../../executors/cluster-executor.ts";
 import { connect, type KubeClients } from "../../kubernetes/client.ts";
 import { isKubeClusterEnvironment, KubeClusterEnvironment } from "../../kubernetes/environment.ts";
 import { apiCall } from "../../kubernetes/errors.ts";

@@ -10,8 +10,8 @@ import type { Flow } from "../../core/flow.ts";
 import type { Logger } from "../../core/logger.ts";
 import type { FlowRunState } from "../../core/states.ts";
 import { createLogger, type LogFormat } from "../../engine/logging.ts";
-import { LocalExecutor } from "../../executors/local.ts";
 import { LocalEnvironment } from "../../executors/local-environment.ts";
+import { LocalExecutor } from "../../executors/local-executor.ts";
 import type { RunOnKubernetesOptions } from "../../kubernetes/run-on-kubernetes.ts";
 import type { RunReporting } from "../../reporting/report-run.ts";
 import { scrub } from "../../secrets/redact.ts";
@@ -255,7 +255,7 @@ async function chooseExecutor(flow: Flow, options: RunCommandOptions, logger: Lo
   if (options.workers !== undefined) {
     const { minWorkers, maxWorkers } = parseWorkers(options.workers);
     const [{ ClusterExecutor }, { LocalCluster }] = await Promise.all([
-      import("../../executors/cluster.ts"),
+      import("../../executors/cluster-executor.ts"),
       import("../../cluster/local-cluster.ts"),
     ]);
     return new ClusterExecutor({

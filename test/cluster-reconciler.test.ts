@@ -1,20 +1,19 @@
-// The reconciling cluster core (src/cluster/cluster.ts) over an in-test WorkerProvider that only
-// records start/remove calls and reports lifecycle events when the test says so; the broker is a
-// real redis-server (heartbeats and retire requests go through it, as with real workers).
+// The reconciling cluster core (src/cluster/reconciler.ts) over an in-test WorkerProvider that only
+// records start/remove calls and reports lifecycle events when the test says so; heartbeats and
+// retire requests go through an in-memory run channel (no redis-server: the Redis channel is the
+// same interface, exercised by the lifecycle and reliability tests).
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import type { Redis } from "ioredis";
-import { connectBroker, type LocalBroker, startLocalBroker } from "../src/cluster/broker.ts";
-import {
-  type BrokerLease,
-  type ClusterHooks,
-  type ProviderEvent,
-  type ReconcilerOptions,
-  ReconcilingCluster,
-  type WorkerProvider,
-  type WorkerSpec,
+import { after, describe, it } from "node:test";
+import type {
+  BrokerLease,
+  ClusterHooks,
+  ProviderEvent,
+  WorkerLaunch,
+  WorkerProvider,
 } from "../src/cluster/cluster.ts";
-import { type Heartbeat, keys } from "../src/cluster/protocol.ts";
+import { MemoryRunChannel } from "../src/cluster/memory-run-channel.ts";
+import type { Heartbeat } from "../src/cluster/protocol.ts";
+import { type ReconcilerOptions, ReconcilingCluster } from "../src/cluster/reconciler.ts";
 import { ErrorCode, type SerializedError } from "../src/core/errors.ts";
 import type { RunEvent } from "../src/core/executor.ts";
 import { silentLogger } from "../src/engine/logging.ts";
@@ -26,17 +25,14 @@ class RecordingProvider implements WorkerProvider {
   readonly removed: string[] = [];
   #listener: (e: ProviderEvent) => void = () => {};
   #changed = new Set<() => void>();
-  readonly #broker: LocalBroker;
   /** Called on each start (e.g. to make the worker crash at once). */
-  onStart: (spec: WorkerSpec) => void = () => {};
+  onStart: (spec: WorkerLaunch) => void = () => {};
 
-  constructor(broker: LocalBroker) {
-    this.#broker = broker;
-  }
   async openBroker(): Promise<BrokerLease> {
-    return { runner: this.#broker.endpoint, workers: this.#broker.endpoint, close: async () => {} };
+    const nowhere = { host: "127.0.0.1", port: 0 };
+    return { runner: nowhere, workers: nowhere, close: async () => {} };
   }
-  async start(spec: WorkerSpec): Promise<void> {
+  async start(spec: WorkerLaunch): Promise<void> {
     this.started.push(spec.workerId);
     this.notify();
     queueMicrotask(() => this.onStart(spec));
@@ -83,6 +79,7 @@ interface Harness {
   runId: string;
   provider: RecordingProvider;
   cluster: ReconcilingCluster;
+  channel: MemoryRunChannel;
   events: Extract<RunEvent, { type: "workers" }>[];
   fatal: SerializedError[];
   /** Adaptive ticks seen so far (each tick asks for the outstanding count). */
@@ -93,23 +90,16 @@ interface Harness {
   beat(workerId: string, active: number): Promise<void>;
 }
 
-let broker: LocalBroker;
-let redis: Redis;
 let runSeq = 0;
 const open: ReconcilingCluster[] = [];
 
-before(async () => {
-  broker = await startLocalBroker();
-  redis = await connectBroker(broker.endpoint);
-});
 after(async () => {
   await Promise.all(open.map((c) => c.close()));
-  redis.disconnect();
-  await broker.stop();
 });
 
 async function harness(options: Partial<ReconcilerOptions>): Promise<Harness> {
-  const provider = new RecordingProvider(broker);
+  const provider = new RecordingProvider();
+  const channel = new MemoryRunChannel();
   const runId = `rec-${process.pid}-${++runSeq}`;
   let outstanding = 0;
   let ticks = 0;
@@ -132,13 +122,20 @@ async function harness(options: Partial<ReconcilerOptions>): Promise<Harness> {
     provider,
     { runId, flowName: "f", flowModule: "f.ts", fingerprint: "x", logger: silentLogger() },
     hooks,
-    { adaptIntervalMs: 20, idleTimeoutMs: 100, closeGraceMs: 1000, ...options },
+    {
+      adaptIntervalMs: 20,
+      idleTimeoutMs: 100,
+      closeGraceMs: 1000,
+      openChannel: async () => channel,
+      ...options,
+    },
   );
   open.push(cluster);
   return {
     runId,
     provider,
     cluster,
+    channel,
     events,
     fatal,
     ticks: () => ticks,
@@ -158,7 +155,7 @@ async function harness(options: Partial<ReconcilerOptions>): Promise<Harness> {
         pid: 0,
         host: "test",
       };
-      await redis.hset(keys(runId).workers, workerId, JSON.stringify(beat));
+      channel.beat(workerId, beat);
     },
   };
 }
@@ -192,13 +189,12 @@ describe("reconciling cluster core", { timeout: 30_000 }, () => {
     assert.equal(h.provider.started.length, 3, "initialWorkers requested by start()");
     runAll(h, h.provider.started);
     for (const id of h.provider.started) await h.beat(id, 0);
-    const retire = keys(h.runId).retire;
     // No demand: after the 100 ms idle timeout, 25 % (at least 1) per step, down to minWorkers.
     const live = () => h.cluster.workers.filter((w) => w.phase !== "draining").length;
     const deadline = Date.now() + 5000;
     while (live() > 1 && Date.now() < deadline) await h.afterTicks(1);
     assert.equal(live(), 1, "scaled down to minWorkers");
-    assert.equal((await redis.smembers(retire)).length, 2, "two idle workers retired through the broker");
+    assert.equal(h.channel.retired().length, 2, "two idle workers retired through the broker");
     assert.equal(h.provider.started.length, 3, "none started after the initial ones");
     assert.ok(h.events.some((e) => /scale down 3 -> 2/.test(e.reason)));
   });
@@ -214,7 +210,7 @@ describe("reconciling cluster core", { timeout: 30_000 }, () => {
     await h.provider.until(() => h.provider.removed.length === 2, "2 removals");
     assert.deepEqual([...h.provider.removed].sort(), h.provider.started.slice(1).sort(), "the pending ones");
     await h.afterTicks(5);
-    assert.deepEqual(await redis.smembers(keys(h.runId).retire), [], "the running worker is kept");
+    assert.deepEqual(h.channel.retired(), [], "the running worker is kept");
     assert.deepEqual(
       h.cluster.workers.map((w) => [w.id, w.phase]),
       [[first, "running"]],
@@ -230,13 +226,12 @@ describe("reconciling cluster core", { timeout: 30_000 }, () => {
     await h.beat(busy, 1);
     await h.beat(idle, 0);
     h.setOutstanding(1); // demand 1: one worker too many
-    const retire = keys(h.runId).retire;
     await h.afterTicks(10); // well past the 100 ms idle timeout at 20 ms a tick
-    assert.deepEqual(await redis.smembers(retire), [idle]);
+    assert.deepEqual(h.channel.retired(), [idle]);
     // Both busy: nothing is retired, however long the demand stays low.
     await h.beat(idle, 1);
     await h.afterTicks(10);
-    assert.deepEqual(await redis.smembers(retire), [idle], "the busy worker is never asked to drain");
+    assert.deepEqual(h.channel.retired(), [idle], "the busy worker is never asked to drain");
     assert.deepEqual(h.provider.removed, [], "a retire is a drain request, not a kill");
   });
 
@@ -287,6 +282,6 @@ describe("reconciling cluster core", { timeout: 30_000 }, () => {
     const took = Date.now() - t0;
     assert.deepEqual(h.provider.removed, [b]);
     assert.ok(took >= 250 && took < 2000, `close took ${took} ms`);
-    assert.deepEqual((await redis.smembers(keys(h.runId).retire)).sort(), ["-", a, b].sort());
+    assert.deepEqual(h.channel.retired().sort(), ["-", a, b].sort());
   });
 });

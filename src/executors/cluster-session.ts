@@ -1,0 +1,483 @@
+// One cluster run as ClusterExecutor carries it out, in named parts: the cluster (workers and
+// broker, when the executor has one), the run settings, the submitter (ready task runs to queue
+// jobs, batched per event-loop turn), the output reader (results, events, logs from the run's one
+// stream), the broker-loss watch, and close. Every Redis operation goes through the run channel.
+//
+// Invariants: the run settings are in the broker before the first job; each submitted task run is
+// reported exactly once (duplicates from a lost worker are dropped); a broker unreachable for
+// longer than `brokerLostTimeoutMs` fails the run with an error naming the broker; `close()`
+// releases queue, connections and cluster, whatever state they are in.
+
+import type { Redis } from "ioredis";
+import { type BrokerEndpoint, connectBroker, describeBroker } from "../cluster/broker.ts";
+import type { Cluster, ClusterSession } from "../cluster/cluster.ts";
+import {
+  encodeRun,
+  jobId,
+  PROTOCOL_VERSION,
+  type RunSettings,
+  type WorkerMessage,
+} from "../cluster/protocol.ts";
+import { RedisRunChannel, type SubmitJob } from "../cluster/run-channel.ts";
+import { RunnerSecrets } from "../cluster/secret-channel.ts";
+import { systemTimers, type Timers } from "../cluster/timers.ts";
+import { ErrorCode, FlotillaError, type SerializedError, serializeError } from "../core/errors.ts";
+import type { ExecutorContext, ExecutorSession, TaskRunRequest } from "../core/executor.ts";
+import { settlesWithin } from "../engine/deadline.ts";
+import { LOG_LEVELS } from "../engine/logging.ts";
+
+/** The compiled ClusterExecutor options a session uses. */
+export interface SessionOptions {
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  maxStalledCount: number;
+  heartbeatMs: number;
+  brokerLostTimeoutMs: number;
+  submitBatchSize: number;
+}
+
+/** The runner's side of a cluster run. */
+export class ClusterRunSession implements ExecutorSession {
+  readonly #ctx: ExecutorContext;
+  readonly #cluster: ClusterSession | undefined;
+  readonly #channel: RedisRunChannel;
+  readonly #submitter: Submitter;
+  readonly #reader: OutputReader;
+  readonly #watch: BrokerWatch;
+  readonly #secrets: RunnerSecrets;
+  /** Job ids submitted and not reported yet. */
+  readonly #pending: Set<string>;
+  #closed = false;
+
+  private constructor(parts: {
+    ctx: ExecutorContext;
+    cluster: ClusterSession | undefined;
+    channel: RedisRunChannel;
+    submitter: Submitter;
+    reader: OutputReader;
+    watch: BrokerWatch;
+    secrets: RunnerSecrets;
+    pending: Set<string>;
+  }) {
+    this.#ctx = parts.ctx;
+    this.#cluster = parts.cluster;
+    this.#channel = parts.channel;
+    this.#submitter = parts.submitter;
+    this.#reader = parts.reader;
+    this.#watch = parts.watch;
+    this.#secrets = parts.secrets;
+    this.#pending = parts.pending;
+  }
+
+  /** Start the cluster (if any), connect, publish the settings, then read and submit. */
+  static async open(
+    ctx: ExecutorContext,
+    o: SessionOptions,
+    cluster: Cluster | undefined,
+    broker: BrokerEndpoint | undefined,
+    timers: Timers = systemTimers,
+  ): Promise<ClusterRunSession> {
+    const pending = new Set<string>();
+    const fatal = new FatalOnce(ctx);
+    let session: ClusterSession | undefined;
+    let redis: Redis | undefined;
+    let reader: Redis | undefined;
+    let channel: RedisRunChannel | undefined;
+    let secrets: RunnerSecrets | undefined;
+    try {
+      session = await startCluster(ctx, cluster, pending, fatal);
+      const endpoint = session?.broker ?? broker!;
+      const where = describeBroker(endpoint);
+      redis = await connectBroker(endpoint, { connectionName: "flotilla-runner" });
+      reader = await connectBroker(endpoint, { connectionName: "flotilla-runner-reader" });
+      channel = new RedisRunChannel(redis, endpoint, ctx.runId);
+      // The secrets this process knows are in the run's set before any worker reads the settings.
+      secrets = new RunnerSecrets(channel);
+      await secrets.start();
+      await channel.publishSettings(runSettings(ctx, o));
+      const watch = new BrokerWatch([redis, reader], o.brokerLostTimeoutMs, timers, () =>
+        fatal.fail(
+          new FlotillaError(
+            ErrorCode.Broker,
+            `lost the broker at ${where}: unreachable for more than ${o.brokerLostTimeoutMs} ms`,
+            { hint: "the broker (Redis) stopped or the network to it failed; run the flow again" },
+          ),
+        ),
+      );
+      const handler = new MessageHandler(ctx, pending, fatal, session, secrets);
+      const submitter = new Submitter(channel, secrets, o.submitBatchSize, (error) =>
+        fatal.fail(
+          new FlotillaError(
+            ErrorCode.Broker,
+            `cannot submit task runs to the broker at ${where}: ${String(error)}`,
+            {
+              cause: error,
+            },
+          ),
+        ),
+      );
+      const output = new OutputReader(channel, reader, (m) => handler.handle(m), timers);
+      const opened = new ClusterRunSession({
+        ctx,
+        cluster: session,
+        channel,
+        submitter,
+        reader: output,
+        watch,
+        secrets,
+        pending,
+      });
+      fatal.session = opened;
+      return opened;
+    } catch (error) {
+      fatal.closed = true;
+      secrets?.stop();
+      reader?.disconnect();
+      redis?.disconnect();
+      await settlesWithin(channel?.closeQueue() ?? Promise.resolve(), 2000);
+      await settlesWithin(session?.close() ?? Promise.resolve(), 30000);
+      throw error;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  submit(runs: readonly TaskRunRequest[]): void {
+    for (const run of runs) {
+      const id = jobId(run.slug, run.mapIndex);
+      let encoded: ReturnType<typeof encodeRun>;
+      try {
+        encoded = encodeRun(run);
+      } catch (error) {
+        this.#unsendable(run, error);
+        continue;
+      }
+      this.#pending.add(id);
+      const v = this.#secrets.version;
+      this.#submitter.add({ id, name: run.slug, data: v > 0 ? { r: [encoded], v } : { r: [encoded] } });
+    }
+    this.#cluster?.demandChanged();
+  }
+
+  /** A task run whose inputs cannot be serialised fails here, as its result. */
+  #unsendable(run: TaskRunRequest, error: unknown): void {
+    const at = run.mapIndex >= 0 ? `${run.slug}[${run.mapIndex}]` : run.slug;
+    const now = Date.now();
+    queueMicrotask(() =>
+      this.#ctx.onResult({
+        slug: run.slug,
+        mapIndex: run.mapIndex,
+        attempts: 0,
+        startedAt: now,
+        finishedAt: now,
+        state: {
+          type: "Failed",
+          message: `the inputs of task run "${at}" cannot be sent to a worker: ${error instanceof Error ? error.message : String(error)}`,
+          error: serializeError(error),
+        },
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watch.stop();
+    this.#secrets.stop();
+    this.#submitter.stop();
+    await settlesWithin(this.#reader.stop(), 1000);
+    // Queue and connections first, while the broker is still there: closed after a cluster
+    // stopped its broker, they would wait out their timeouts reconnecting to nothing.
+    if (this.#cluster === undefined) {
+      // A shared broker: leave it clean.
+      await settlesWithin(this.#channel.clear(), 2000);
+    }
+    await settlesWithin(this.#channel.closeQueue(), 2000);
+    this.#channel.close();
+    await settlesWithin(this.#cluster?.close() ?? Promise.resolve(), 30000);
+  }
+}
+
+/** The settings the runner publishes for its workers. */
+function runSettings(ctx: ExecutorContext, o: SessionOptions): RunSettings {
+  return {
+    protocol: PROTOCOL_VERSION,
+    runId: ctx.runId,
+    flow: ctx.flow.name,
+    fingerprint: ctx.fingerprint,
+    lockDurationMs: o.lockDurationMs,
+    stalledIntervalMs: o.stalledIntervalMs,
+    maxStalledCount: o.maxStalledCount,
+    heartbeatMs: o.heartbeatMs,
+  };
+}
+
+/** Start the executor's cluster for this run, if it has one. */
+async function startCluster(
+  ctx: ExecutorContext,
+  cluster: Cluster | undefined,
+  pending: Set<string>,
+  fatal: FatalOnce,
+): Promise<ClusterSession | undefined> {
+  if (cluster === undefined) return undefined;
+  const flow = ctx.flow;
+  if (flow.modulePath === undefined) {
+    throw new FlotillaError(
+      ErrorCode.OptionsInvalid,
+      `ClusterExecutor: flow "${flow.name}" was not loaded from a module file, so workers cannot load it`,
+      { hint: "export the flow from a .ts/.js module and load it with loadFlowModule (the CLI does)" },
+    );
+  }
+  return cluster.start(
+    {
+      runId: ctx.runId,
+      flowName: flow.name,
+      flowModule: flow.modulePath,
+      fingerprint: ctx.fingerprint,
+      logger: ctx.logger,
+    },
+    {
+      outstanding: () => pending.size,
+      onEvent: (e) => ctx.onEvent(e),
+      onFatal: (e) => fatal.report(e),
+    },
+  );
+}
+
+/** The run's fatal error, reported once and never after close. */
+class FatalOnce {
+  readonly #ctx: ExecutorContext;
+  session: ClusterRunSession | undefined;
+  closed = false;
+  #reported = false;
+
+  constructor(ctx: ExecutorContext) {
+    this.#ctx = ctx;
+  }
+
+  report(error: SerializedError): void {
+    if (this.closed || this.session?.closed || this.#reported) return;
+    this.#reported = true;
+    this.#ctx.onFatal(error);
+  }
+
+  fail(error: FlotillaError): void {
+    this.report(serializeError(error));
+  }
+}
+
+/** What each message of the output stream does on the runner. */
+class MessageHandler {
+  readonly #ctx: ExecutorContext;
+  readonly #pending: Set<string>;
+  readonly #fatal: FatalOnce;
+  readonly #cluster: ClusterSession | undefined;
+  readonly #secrets: RunnerSecrets;
+
+  constructor(
+    ctx: ExecutorContext,
+    pending: Set<string>,
+    fatal: FatalOnce,
+    cluster: ClusterSession | undefined,
+    secrets: RunnerSecrets,
+  ) {
+    this.#ctx = ctx;
+    this.#pending = pending;
+    this.#fatal = fatal;
+    this.#cluster = cluster;
+    this.#secrets = secrets;
+  }
+
+  handle(m: WorkerMessage): void {
+    const ctx = this.#ctx;
+    switch (m.t) {
+      case "result": {
+        const id = jobId(m.result.slug, m.result.mapIndex);
+        if (!this.#pending.delete(id)) return; // a duplicate from a lost worker
+        if (m.started !== undefined) {
+          // A start the worker held back (the task run finished within its delay).
+          ctx.onEvent({
+            type: "taskStarted",
+            slug: m.result.slug,
+            mapIndex: m.result.mapIndex,
+            attempt: m.started,
+            ...(m.result.worker !== undefined ? { worker: m.result.worker } : {}),
+          });
+        }
+        ctx.onResult(m.result);
+        return;
+      }
+      case "event":
+        ctx.onEvent(m.event);
+        return;
+      case "log":
+        relayLog(ctx, m.line);
+        return;
+      case "fatal":
+        this.#fatal.report(m.error); // as the worker sent it: code, message and hint
+        return;
+      case "phase":
+        this.#cluster?.observe(m.worker, m.phase, m.reason);
+        return;
+      case "secret":
+        this.#secrets.heard(m.value);
+        return;
+    }
+  }
+}
+
+/** Collects a turn's worth of jobs, then adds them in chunks; one flush at a time. */
+class Submitter {
+  readonly #channel: RedisRunChannel;
+  readonly #secrets: RunnerSecrets;
+  readonly #batchSize: number;
+  readonly #onError: (error: unknown) => void;
+  #buffer: SubmitJob[] = [];
+  #flushing: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(
+    channel: RedisRunChannel,
+    secrets: RunnerSecrets,
+    batchSize: number,
+    onError: (error: unknown) => void,
+  ) {
+    this.#channel = channel;
+    this.#secrets = secrets;
+    this.#batchSize = batchSize;
+    this.#onError = onError;
+  }
+
+  add(job: SubmitJob): void {
+    this.#buffer.push(job);
+    this.#schedule();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#buffer = [];
+  }
+
+  #schedule(): void {
+    if (this.#flushing !== undefined) return;
+    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#flush())
+      .finally(() => {
+        this.#flushing = undefined;
+        if (this.#buffer.length > 0) this.#schedule();
+      });
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#buffer.length > 0 && !this.#stopped) {
+      const chunk = this.#buffer.splice(0, this.#batchSize);
+      try {
+        // every secret a job's version counts is in the broker before the job
+        await this.#secrets.settled();
+        await this.#channel.submit(chunk);
+      } catch (error) {
+        this.#onError(error);
+        return;
+      }
+    }
+  }
+}
+
+/** Reads the run's output stream with XREAD BLOCK on its own connection, trimming what it read. */
+class OutputReader {
+  readonly #channel: RedisRunChannel;
+  readonly #reader: Redis;
+  readonly #handle: (m: WorkerMessage) => void;
+  readonly #timers: Timers;
+  readonly #loop: Promise<void>;
+  #stopped = false;
+
+  constructor(channel: RedisRunChannel, reader: Redis, handle: (m: WorkerMessage) => void, timers: Timers) {
+    this.#channel = channel;
+    this.#reader = reader;
+    this.#handle = handle;
+    this.#timers = timers;
+    this.#loop = this.#read();
+  }
+
+  async #read(): Promise<void> {
+    let last = "0-0";
+    let sinceTrim = 0;
+    while (!this.#stopped) {
+      let page: Awaited<ReturnType<RedisRunChannel["readOutput"]>>;
+      try {
+        page = await this.#channel.readOutput(this.#reader, last, 500, 1000);
+      } catch {
+        if (this.#stopped) return;
+        await new Promise((r) => this.#timers.setTimeout(() => r(undefined), 100));
+        continue;
+      }
+      if (page === null) continue;
+      last = page.last;
+      for (const m of page.messages) this.#handle(m);
+      sinceTrim += page.entries;
+      if (sinceTrim > 1000) {
+        sinceTrim = 0;
+        void this.#channel.trimOutput(last).catch(() => {});
+      }
+    }
+  }
+
+  /** Stop reading (disconnects the reader) and wait for the loop to end. */
+  stop(): Promise<void> {
+    this.#stopped = true;
+    this.#reader.disconnect();
+    return this.#loop;
+  }
+}
+
+/** Both runner connections report loss; a loss longer than the timeout calls `onLost`. */
+class BrokerWatch {
+  readonly #timer: unknown;
+  readonly #timers: Timers;
+
+  constructor(connections: readonly Redis[], timeoutMs: number, timers: Timers, onLost: () => void) {
+    this.#timers = timers;
+    let lostSince: number | undefined;
+    for (const c of connections) {
+      c.on("close", () => {
+        lostSince ??= timers.now();
+      });
+      c.on("ready", () => {
+        lostSince = undefined;
+      });
+      c.on("error", () => {});
+    }
+    this.#timer = timers.setInterval(() => {
+      if (lostSince !== undefined && timers.now() - lostSince > timeoutMs) onLost();
+    }, 250);
+  }
+
+  stop(): void {
+    this.#timers.clearInterval(this.#timer);
+  }
+}
+
+/** Re-log a worker's task log line on the runner's logger and as a `log` event. */
+function relayLog(ctx: ExecutorContext, line: string): void {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  const { level, msg, time: _time, ...fields } = rec;
+  const name = LOG_LEVELS[level as keyof typeof LOG_LEVELS] ?? "info";
+  const message = typeof msg === "string" ? msg : "";
+  ctx.logger[name](fields, message);
+  ctx.onEvent({
+    type: "log",
+    level: name,
+    message,
+    ...(typeof fields.task === "string" ? { slug: fields.task } : {}),
+    ...(typeof fields.mapIndex === "number" ? { mapIndex: fields.mapIndex } : {}),
+    ...(typeof fields.worker === "string" ? { worker: fields.worker } : {}),
+  });
+}
