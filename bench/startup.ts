@@ -7,18 +7,18 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import {
-  type Cluster,
-  type ClusterHooks,
-  type ClusterRun,
-  type ProviderEvent,
-  ReconcilingCluster,
-  type WorkerProvider,
-  type WorkerSpec,
+import type {
+  Cluster,
+  ClusterHooks,
+  ClusterRun,
+  ProviderEvent,
+  WorkerLaunch,
+  WorkerProvider,
 } from "../src/cluster/cluster.ts";
 import { LocalCluster, ProcessWorkerProvider } from "../src/cluster/local-cluster.ts";
+import { ReconcilingCluster } from "../src/cluster/reconciler.ts";
 import { silentLogger } from "../src/engine/logging.ts";
-import { ClusterExecutor } from "../src/executors/cluster.ts";
+import { ClusterExecutor } from "../src/executors/cluster-executor.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 
 const run = promisify(execFile);
@@ -53,7 +53,7 @@ class TimedProvider implements WorkerProvider {
   openBroker(r: ClusterRun) {
     return this.#inner.openBroker(r);
   }
-  start(spec: WorkerSpec) {
+  start(spec: WorkerLaunch) {
     this.spawnedAt.set(spec.workerId, now());
     return this.#inner.start(spec);
   }
