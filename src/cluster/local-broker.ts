@@ -51,6 +51,8 @@ const SUPERVISOR = [
   '( cat <&3 >/dev/null; kill -TERM "$r" 2>/dev/null ) &',
   "exec 3<&-",
   'wait "$r"; s=$?',
+  // its temp folder goes with it, even when the process that started it died first
+  'rm -rf "${1%/*}"',
   "exit $s",
 ].join("\n");
 

@@ -3,9 +3,11 @@
 // of Flotilla: `new ClusterExecutor({ cluster: new LocalCluster({ minWorkers: 1, maxWorkers: 4 }) })`.
 //
 // Invariants: options are compiled once, in the constructor; the broker password reaches workers
-// only through their environment; no worker outlives this process (each worker exits when its
-// stdin pipe, held by this process, closes), and none outlives the broker for longer than the
-// worker death timeout.
+// only through their environment; no worker outlives this process: each runs in its own process
+// group, removed with SIGTERM then, after `workerKillGraceMs`, SIGKILL of the whole group (a task
+// stuck in a CPU loop hears no SIGTERM), and every group left is SIGKILLed when this process exits;
+// a worker whose parent is gone exits (stdin pipe closed, parent watch); none outlives the broker
+// for longer than the worker death timeout.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -44,6 +46,8 @@ export interface LocalClusterOptions {
   brokerHost?: string;
   /** Workers exit when the broker is gone this long, in ms. @default 10000 */
   workerDeathTimeoutMs?: number;
+  /** After SIGTERM, how long a worker has before its process group is SIGKILLed, in ms. @default 3000 */
+  workerKillGraceMs?: number;
   /**
    * The script workers run, with `worker` arguments. @default this package's bin/flotilla.js (which
    * loads only the `worker` command's modules).
@@ -64,6 +68,7 @@ const Schema = z
     idleTimeoutMs: z.number().int().min(0).default(2000),
     brokerHost: z.string().min(1).default("127.0.0.1"),
     workerDeathTimeoutMs: z.number().int().min(100).default(10000),
+    workerKillGraceMs: z.number().int().min(0).default(3000),
     bin: z.string().min(1).optional(),
     env: z.record(z.string(), z.string()).default({}),
     redisServer: z.string().min(1).default("redis-server"),
@@ -159,7 +164,9 @@ export class ProcessWorkerProvider implements WorkerProvider {
     ];
     const env: NodeJS.ProcessEnv = { ...process.env, ...this.#o.env };
     if (spec.broker.password !== undefined) env.FLOTILLA_BROKER_PASSWORD = spec.broker.password;
-    const child = spawn(process.execPath, args, { env, stdio: ["pipe", "ignore", "pipe"] });
+    // its own process group: a terminal's Ctrl-C reaches only us, and a kill reaches its children too
+    const child = spawn(process.execPath, args, { env, stdio: ["pipe", "ignore", "pipe"], detached: true });
+    if (child.pid !== undefined) liveGroups.add(child.pid);
     const tail: string[] = [];
     child.stderr?.setEncoding("utf8");
     child.stderr?.on("data", (chunk: string) => {
@@ -168,16 +175,17 @@ export class ProcessWorkerProvider implements WorkerProvider {
     });
     const exited = new Promise<void>((resolve) => {
       const end = (reason: string, failed: boolean) => {
+        if (child.pid !== undefined) {
+          killGroup(child.pid, "SIGKILL"); // whatever the worker's tasks started goes with it
+          liveGroups.delete(child.pid);
+        }
         if (!this.#children.delete(spec.workerId)) return;
         this.#listener({ workerId: spec.workerId, phase: "exited", reason, failed });
         resolve();
       };
       child.once("exit", (code, signal) => {
-        const last = tail.slice(-3).map(lastMessage).join(" | ");
-        end(
-          signal ? `killed by ${signal}` : `exit code ${code}${code !== 0 && last ? `: ${last}` : ""}`,
-          code !== 0,
-        );
+        end(exitReason(code, signal, tail, killed.has(spec.workerId)), code !== 0);
+        killed.delete(spec.workerId);
       });
       // a process that never started emits "error" and no "exit": end it here, or remove() would wait forever
       child.once("error", (error) => {
@@ -188,11 +196,18 @@ export class ProcessWorkerProvider implements WorkerProvider {
     this.#children.set(spec.workerId, { child, tail, exited });
   }
 
+  /** SIGTERM (a drain), then SIGKILL of the worker's process group after the grace period. */
   async remove(workerId: string): Promise<void> {
     const entry = this.#children.get(workerId);
     if (entry === undefined) return;
-    entry.child.kill("SIGTERM");
-    const timer = setTimeout(() => entry.child.kill("SIGKILL"), 3000);
+    const pid = entry.child.pid;
+    killed.add(workerId);
+    if (pid !== undefined) killGroup(pid, "SIGTERM");
+    else entry.child.kill("SIGTERM");
+    const timer = setTimeout(() => {
+      if (pid !== undefined) killGroup(pid, "SIGKILL");
+      else entry.child.kill("SIGKILL");
+    }, this.#o.workerKillGraceMs);
     await entry.exited;
     clearTimeout(timer);
   }
@@ -205,6 +220,41 @@ export class ProcessWorkerProvider implements WorkerProvider {
   async close(): Promise<void> {
     await Promise.all([...this.#children.keys()].map((id) => this.remove(id)));
   }
+}
+
+/** Worker process groups alive in this process; SIGKILLed if it exits first (process.exit, a crash). */
+const liveGroups = new Set<number>();
+/** Workers this process asked to stop (their SIGKILL is ours, not the kernel's). */
+const killed = new Set<string>();
+process.on("exit", () => {
+  for (const pid of liveGroups) killGroup(pid, "SIGKILL");
+});
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group is gone already
+  }
+}
+
+/** Why a worker process ended, in words: out of memory and kills by others are said to be so. */
+export function exitReason(
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  stderrTail: readonly string[],
+  stoppedByUs: boolean,
+): string {
+  const text = stderrTail.join("\n");
+  if (/JavaScript heap out of memory|Allocation failed - process out of memory/i.test(text)) {
+    return "ran out of memory (JavaScript heap out of memory); give the worker more memory (NODE_OPTIONS=--max-old-space-size=MB) or make its task runs smaller";
+  }
+  if (signal === "SIGKILL" && !stoppedByUs) {
+    return "killed by SIGKILL, not by Flotilla (the kernel's out-of-memory killer sends SIGKILL: check dmesg)";
+  }
+  if (signal) return `killed by ${signal}`;
+  const last = stderrTail.slice(-3).map(lastMessage).join(" | ");
+  return `exit code ${code}${code !== 0 && last ? `: ${last}` : ""}`;
 }
 
 function lastMessage(line: string): string {

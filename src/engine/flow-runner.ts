@@ -119,7 +119,8 @@ export class FlowRunner {
     if (result.mapIndex >= 0) {
       const children = run.children;
       const slot = children?.[result.mapIndex];
-      if (children === undefined || slot === undefined || slot.state.type !== "Pending") return NONE;
+      const open = slot?.state.type === "Pending" || slot?.state.type === "Running";
+      if (children === undefined || slot === undefined || !open) return NONE;
       children[result.mapIndex] = record;
       this.#onEvent?.({
         type: "taskFinished",
@@ -133,6 +134,21 @@ export class FlowRunner {
       this.#finish(run, result.state);
     }
     return this.#flush();
+  }
+
+  /**
+   * A task run started (an executor's `taskStarted` event): its record shows Running until its
+   * result, so a run stopped while it runs says so rather than Pending.
+   */
+  started(slug: string, mapIndex: number, attempt: number, worker?: string): void {
+    const run = this.#runs.get(slug);
+    if (run === undefined || run.finished) return;
+    const record = mapIndex >= 0 ? run.children?.[mapIndex] : run.record;
+    if (record === undefined || (record.state.type !== "Pending" && record.state.type !== "Running")) return;
+    record.state = { type: "Running", attempt };
+    record.attempts = Math.max(record.attempts, attempt);
+    record.startedAt ??= this.#now();
+    if (worker !== undefined) record.worker = worker;
   }
 
   /** The executor failed for good: the run ends Failed with this error. */

@@ -60,7 +60,11 @@ export async function runFlow(
     fingerprint: flowFingerprint(flow),
     logger,
     onResult: (result) => apply(runner.handle(result)),
-    onEvent,
+    onEvent: (event) => {
+      if (event.type === "taskStarted")
+        runner.started(event.slug, event.mapIndex, event.attempt, event.worker);
+      onEvent(event);
+    },
     onFatal: (error) => {
       logger.error({ code: error.code }, error.message);
       apply(runner.fail(error));
@@ -70,6 +74,9 @@ export async function runFlow(
 
   // console.* and direct writes of tasks running here go through the scrubber, as in a worker
   const restoreOutput = scrubProcessOutput();
+  // A task whose promise never settles holds nothing open: without this the process would end
+  // (exit 13, unsettled await) with the run unfinished. The run waits until it ends or is cancelled.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   const onAbort = () => apply(runner.fail(new Error("the run was cancelled")));
   options.signal?.addEventListener("abort", onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
@@ -90,6 +97,7 @@ export async function runFlow(
     try {
       await session?.close();
     } finally {
+      clearInterval(keepAlive);
       restoreOutput();
     }
   }

@@ -135,12 +135,12 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
         onEvent,
         ...(report ? { runId: report.runId } : {}),
       });
-      const stop = () => void handle.cancel();
-      process.once("SIGINT", stop);
+      // SIGTERM does what Ctrl-C does; a second one stops at once (stopSignals)
+      const signals = stopSignals(() => void handle.cancel(), stderr);
       try {
         state = await handle.wait();
       } finally {
-        process.off("SIGINT", stop);
+        signals.off();
       }
     }
   } finally {
@@ -407,4 +407,34 @@ function positiveInt(flag: string, v: string): number {
     throw new FlotillaError(ErrorCode.Usage, `${flag} ${v}: expected a whole number >= 1`, { usage: true });
   }
   return n;
+}
+
+/**
+ * SIGINT and SIGTERM: the first calls `cancel` (the run stops, the summary is printed); a second
+ * one exits at once with 130/143, and the process's exit hooks kill what is left (LocalCluster
+ * kills its workers' process groups).
+ */
+export function stopSignals(
+  cancel: () => void,
+  stderr: NodeJS.WritableStream = process.stderr,
+): { off(): void } {
+  let seen = 0;
+  const on = (signal: NodeJS.Signals) => {
+    seen += 1;
+    if (seen === 1) {
+      stderr.write(`${signal}: cancelling the run (again to stop at once)\n`);
+      cancel();
+      return;
+    }
+    stderr.write(`${signal} again: stopping now\n`);
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.on("SIGINT", on);
+  process.on("SIGTERM", on);
+  return {
+    off() {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+    },
+  };
 }

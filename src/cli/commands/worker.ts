@@ -2,6 +2,7 @@
 // fallbacks for pods), then `runWorker`. Exit 0 after a drain, 1 when the broker was lost for
 // longer than the death timeout, 3 when the worker runs different code than the runner.
 
+import { Worker } from "node:worker_threads";
 import type { Command } from "commander";
 import { brokerFromEnv, parseBrokerUrl } from "../../cluster/broker.ts";
 import { runWorker, type WorkerExit } from "../../cluster/worker.ts";
@@ -112,13 +113,23 @@ export const workerCommand = (program: Command): void => {
     .option("--exit-with-stdin", "exit when stdin closes (used by LocalCluster)")
     .action(async (opts: WorkerCommandOptions) => {
       const controller = new AbortController();
-      const drain = () => controller.abort();
-      process.once("SIGTERM", drain);
-      process.once("SIGINT", drain);
+      // The first SIGTERM (or SIGINT) drains; a second one forces the worker out at once.
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (++signals === 1) {
+          controller.abort();
+          return;
+        }
+        process.stderr.write(`flotilla worker: ${signal} while draining: exiting now\n`);
+        process.exit(signal === "SIGINT" ? 130 : 143);
+      };
+      process.on("SIGTERM", onSignal);
+      process.on("SIGINT", onSignal);
       if (opts.exitWithStdin) {
         // The parent is gone: nobody will read our results; stop at once.
         process.stdin.on("end", () => process.exit(1));
         process.stdin.resume();
+        watchParent();
       }
       const result = await worker({ ...opts, signal: controller.signal });
       process.stdin.pause();
@@ -129,3 +140,18 @@ export const workerCommand = (program: Command): void => {
       process.exit(result.exitCode);
     });
 };
+
+/**
+ * A thread that SIGKILLs this process when its parent is gone (it was re-parented): it runs even
+ * while a task blocks the main thread in a CPU loop, where no stdin "end" or signal handler can.
+ */
+function watchParent(): void {
+  const code = `
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) process.kill(process.pid, "SIGKILL");
+    }, 500);
+  `;
+  const watcher = new Worker(code, { eval: true, stdout: false, stderr: false });
+  watcher.unref();
+}
