@@ -48,7 +48,9 @@ const TaskNode = memo(function TaskNode({ data }: NodeProps<Node<TaskNodeData>>)
       <Handle type="target" position={Position.Left} isConnectable={false} />
       <span className="tasknode-title">
         <span className="tasknode-slug">{s.slug}</span>
-        {s.mapped && <span className="mapcount">[{s.total.toLocaleString()}]</span>}
+        {s.mapped && (
+          <span className="mapcount">{s.total > 0 ? `[${s.total.toLocaleString()}]` : "mapped"}</span>
+        )}
       </span>
       <span className="tasknode-state">
         <StateBadge state={state} />
@@ -139,6 +141,8 @@ export function Dag({
   return (
     <div className="dag" data-layout={layout.engine} data-nodes={tasks.length}>
       <ReactFlow
+        // A small graph is fitted again when the task panel opens or closes beside it.
+        key={big ? "big" : selected ? "with-panel" : "alone"}
         nodes={big && !viewReady ? NONE : nodes}
         edges={big && !viewReady ? NO_EDGES : edges}
         onInit={() => setViewReady(true)}

@@ -1,12 +1,43 @@
 // Agents: each one's pool, when it was last seen, and the runs it has in flight.
 
 import { useEffect, useState } from "react";
-import { useResource } from "../api.ts";
+import { api, useResource } from "../api.ts";
 import { endpoints } from "../endpoints.ts";
 import { useLiveEvents, useThrottled } from "../events.ts";
 import { ago, formatTime } from "../format.ts";
 import { Link } from "../router.tsx";
-import { type Agent, items } from "../types.ts";
+import { type Agent, type FlowRun, items, type Page } from "../types.ts";
+
+/** States of a run an agent holds. */
+const LIVE = ["Pending", "Starting", "Running", "Cancelling"];
+
+/** The live runs by agent id (the server's runs list, one call per live state). */
+function useRunsInFlight(tick: number): Map<string, FlowRun[]> {
+  const [byAgent, setByAgent] = useState(new Map<string, FlowRun[]>());
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reloaded on each tick
+  useEffect(() => {
+    let live = true;
+    void Promise.all(
+      LIVE.map((state) =>
+        api<Page<FlowRun>>(endpoints.runs(new URLSearchParams({ state, limit: "500" }))).catch(
+          () => undefined,
+        ),
+      ),
+    ).then((pages) => {
+      if (!live) return;
+      const m = new Map<string, FlowRun[]>();
+      for (const r of pages.flatMap((p) => p?.items ?? [])) {
+        if (!r.agentId) continue;
+        m.set(r.agentId, [...(m.get(r.agentId) ?? []), r]);
+      }
+      setByAgent(m);
+    });
+    return () => {
+      live = false;
+    };
+  }, [tick]);
+  return byAgent;
+}
 
 /** An agent not seen for this long is shown as gone. */
 const STALE_MS = 60_000;
@@ -24,6 +55,7 @@ export function AgentsPage() {
     return () => clearInterval(t);
   }, [agents.reload]);
   const all = items(agents.data);
+  const inFlight = useRunsInFlight(now);
   return (
     <section aria-labelledby="agents-title">
       <div className="pagehead">
@@ -63,8 +95,8 @@ export function AgentsPage() {
                   <td>{a.pool}</td>
                   <td title={formatTime(a.lastSeenAt)}>{ago(a.lastSeenAt, now)}</td>
                   <td className="num">
-                    {a.runsInFlight ?? a.runs?.length ?? "—"}
-                    {a.runs?.slice(0, 3).map((id) => (
+                    {a.runsInFlight ?? a.runs?.length ?? inFlight.get(a.id)?.length ?? 0}
+                    {(a.runs ?? inFlight.get(a.id)?.map((r) => r.id) ?? []).slice(0, 3).map((id) => (
                       <Link key={id} to={`/runs/${encodeURIComponent(id)}`} className="mono small">
                         {" "}
                         {id.slice(0, 8)}

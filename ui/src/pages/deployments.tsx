@@ -115,7 +115,7 @@ export function DeploymentsPage() {
       {deployments.data && all.length === 0 && <p className="muted empty">No deployment yet.</p>}
       <ul className="cards">
         {all.map((d) => {
-          const mine = [...(d.schedules ?? []), ...scheds.filter((s) => s.deploymentId === d.id)].filter(
+          const mine = [...scheds.filter((s) => s.deploymentId === d.id), ...(d.schedules ?? [])].filter(
             (s, i, a) => a.findIndex((x) => x.id === s.id) === i,
           );
           return (

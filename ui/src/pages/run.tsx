@@ -189,7 +189,7 @@ export function RunPage({ id }: { id: string }) {
         )}
         <dl className="facts">
           <div>
-            <dt>Started</dt>
+            <dt>{r.startedAt ? "Started" : "Scheduled for"}</dt>
             <dd>{formatTime(r.startedAt ?? r.scheduledAt)}</dd>
           </div>
           <div>
