@@ -39,7 +39,7 @@ const commands: Record<string, CommandEntry> = {
     load: () => import("./commands/describe.ts").then((m) => m.describeCommand),
   },
   runs: {
-    summary: "flow runs on Kubernetes: list, get, logs, cancel",
+    summary: "flow runs on Kubernetes, or kept by a Flotilla server (--server): list, get, logs, cancel",
     load: () => import("./commands/runs.ts").then((m) => m.runsCommand),
   },
   build: {
@@ -91,6 +91,35 @@ const commands: Record<string, CommandEntry> = {
     args: "<flow-file>",
     hidden: true,
     load: () => import("./commands/healthcheck.ts").then((m) => m.healthcheckCommand),
+  },
+  deploy: {
+    summary: "register a flow with a Flotilla server as a deployment (optionally on a schedule)",
+    args: "<flow-file>",
+    load: () => import("./commands/deploy.ts").then((m) => m.deployCommand),
+  },
+  deployments: {
+    summary: "deployments of a Flotilla server: list, get, delete",
+    load: () => import("./commands/deployments.ts").then((m) => m.deploymentsCommand),
+  },
+  schedules: {
+    summary: "schedules of deployments: list, pause, resume",
+    load: () => import("./commands/deployments.ts").then((m) => m.schedulesCommand),
+  },
+  tokens: {
+    summary: "API tokens of a Flotilla server: create, list",
+    load: () => import("./commands/tokens.ts").then((m) => m.tokensCommand),
+  },
+  db: {
+    summary: "the server's database: vacuum (retention)",
+    load: () => import("./commands/db.ts").then((m) => m.dbCommand),
+  },
+  agent: {
+    summary: "claim and launch the runs of a pool from a Flotilla server",
+    load: () => import("./commands/agent.ts").then((m) => m.agentCommand),
+  },
+  agents: {
+    summary: "agents a Flotilla server heard from: list",
+    load: () => import("./commands/agent.ts").then((m) => m.agentsCommand),
   },
   // more commands are registered here
 };

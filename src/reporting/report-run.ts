@@ -37,6 +37,8 @@ export async function startReporting(o: {
   flow: Flow;
   parameters: Record<string, unknown>;
   runId?: string;
+  /** The server has the run already (an agent launched it): move it to Running. */
+  existing?: boolean;
   warn: (message: string) => void;
 }): Promise<RunReporting> {
   const runId = o.runId ?? randomUUID();
@@ -49,12 +51,16 @@ export async function startReporting(o: {
   let client: ApiClient;
   try {
     client = new ApiClient({ url: o.url, ...(o.token ? { token: o.token } : {}), timeoutMs: 5000 });
-    await client.post("/api/runs", {
-      id: runId,
-      flow: flowRegistration(o.flow),
-      parameters: o.parameters,
-      state: "Running",
-    });
+    if (o.existing) {
+      await client.post(`/api/runs/${encodeURIComponent(runId)}/state`, { state: "Running" });
+    } else {
+      await client.post("/api/runs", {
+        id: runId,
+        flow: flowRegistration(o.flow),
+        parameters: o.parameters,
+        state: "Running",
+      });
+    }
   } catch (e) {
     warn(`not reporting to ${o.url}: ${(e as Error).message}; the run goes on without it`);
     return { runId, onEvent: () => {}, logLine: () => {}, finish: async () => {} };

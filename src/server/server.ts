@@ -28,6 +28,8 @@ export interface ServerOptions {
   schedulerPeriodMs?: number;
   dashboard?: AppOptions["dashboard"];
   onRunsChanged?: () => void;
+  /** Run an embedded agent for this pool (the laptop's `local` pool). @default none */
+  agent?: { pool?: string; capacity?: number; pollMs?: number; leaseMs?: number };
 }
 
 export interface RunningServer {
@@ -37,6 +39,8 @@ export interface RunningServer {
   store: Store;
   bus: EventBus;
   app: FastifyInstance;
+  /** The embedded agent, when one was asked for. */
+  agent?: import("../agent/agent.ts").Agent;
   /** The home's admin token (for the CLI on this machine; never print it). */
   adminToken: string;
   adminTokenCreated: boolean;
@@ -55,11 +59,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   try {
     const { token, created } = await ensureAdminToken(store, home);
     const bus = new EventBus();
+    let agent: import("../agent/agent.ts").Agent | undefined;
+    const changed = () => {
+      agent?.wake();
+      options.onRunsChanged?.();
+    };
     const app = await buildApp({
       store,
       bus,
+      onRunsChanged: changed,
       ...(options.dashboard ? { dashboard: options.dashboard } : {}),
-      ...(options.onRunsChanged ? { onRunsChanged: options.onRunsChanged } : {}),
     });
     closers.push(() => app.close());
     const host = options.host ?? "127.0.0.1";
@@ -82,10 +91,38 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       bus,
       periodMs: options.schedulerPeriodMs ?? 1000,
       onError: (e) => process.emitWarning(`scheduler: ${(e as Error).message}`),
-      ...(options.onRunsChanged ? { onRunsCreated: options.onRunsChanged } : {}),
+      onRunsCreated: changed,
     });
     scheduler.start();
     closers.unshift(() => scheduler.stop());
+
+    if (options.agent) {
+      const [{ Agent }, { LocalLauncher }, { ApiClient }] = await Promise.all([
+        import("../agent/agent.ts"),
+        import("../agent/local-launcher.ts"),
+        import("./client.ts"),
+      ]);
+      const launcher = new LocalLauncher();
+      const a = new Agent({
+        client: new ApiClient({ url: `http://${shown}:${port}`, token }),
+        runnerToken: token,
+        pool: options.agent.pool ?? "local",
+        launcher,
+        id: `embedded-${options.agent.pool ?? "local"}`,
+        name: "embedded local agent",
+        ...(options.agent.capacity !== undefined ? { capacity: options.agent.capacity } : {}),
+        ...(options.agent.pollMs !== undefined ? { pollMs: options.agent.pollMs } : {}),
+        ...(options.agent.leaseMs !== undefined ? { leaseMs: options.agent.leaseMs } : {}),
+        onError: (e) => process.emitWarning(`embedded agent: ${(e as Error).message}`),
+      });
+      agent = a;
+      a.start();
+      // before the API closes: the runs it launched are cancelled and recorded
+      closers.unshift(async () => {
+        await a.shutdown();
+        launcher.killAll();
+      });
+    }
 
     const retention = options.retentionMs ?? 30 * DAY;
     if (retention > 0) {
@@ -108,6 +145,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       store,
       bus,
       app,
+      ...(agent ? { agent } : {}),
       adminToken: token,
       adminTokenCreated: created,
       close: () => {

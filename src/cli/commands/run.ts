@@ -3,7 +3,7 @@
 // (or with --sim) — showing progress and a final summary; exit 0 on Success, 1 on Failed.
 
 import { readFile } from "node:fs/promises";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { Executor, RunEvent } from "../../core/executor.ts";
 import type { Flow } from "../../core/flow.ts";
@@ -48,6 +48,8 @@ export interface RunCommandOptions {
   server?: string;
   /** The server's API token (default FLOTILLA_API_TOKEN, else the home's admin token). */
   token?: string;
+  /** A run the server already has (an agent launched it): report to it instead of creating one. */
+  runId?: string;
   /** Where progress and logs go. @default process.stderr */
   stderr?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Where the summary goes. @default process.stdout */
@@ -115,6 +117,7 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
           flow,
           parameters,
           ...(options.token !== undefined ? { token: options.token } : {}),
+          ...(options.runId !== undefined ? { runId: options.runId, existing: true } : {}),
           warn: (m) => progress.logStream.write(`warning: ${m}\n`),
         });
       }
@@ -385,6 +388,7 @@ export const runCommand = (program: Command): void => {
       "--token <token>",
       "the server's API token (default: $FLOTILLA_API_TOKEN, else the home's admin token)",
     )
+    .addOption(new Option("--run-id <id>", "report to this existing run (agents use it)").hideHelp())
     .option("--sim", "run the Kubernetes path on an embedded kube-sim")
     .option("--detach", "launch on Kubernetes, print the run id and return")
     .option("--dry-run", "print every Kubernetes object that would be created; change nothing")

@@ -11,6 +11,8 @@ export interface ServerCommandOptions {
   database?: string;
   home?: string;
   retentionDays?: string;
+  /** commander's --no-agent */
+  agent?: boolean;
   /** Where the URL goes. @default process.stdout */
   stdout?: NodeJS.WritableStream;
 }
@@ -52,6 +54,7 @@ export async function serve(o: ServerCommandOptions): Promise<{ url: string; sto
     port: port(o.port),
     home,
     retentionMs: retentionDays * 86_400_000,
+    ...(o.agent !== false ? { agent: { pool: "local" } } : {}),
     ...(o.host !== undefined ? { host: o.host } : {}),
     ...(o.database !== undefined ? { database: o.database } : {}),
     ...(dashboard ? { dashboard } : {}),
@@ -89,6 +92,7 @@ export const serverCommand = (program: Command): void => {
     )
     .option("--home <dir>", "the Flotilla home (default: $FLOTILLA_HOME, else ~/.flotilla)")
     .option("--retention-days <n>", "delete finished runs older than this, daily (0 keeps everything)", "30")
+    .option("--no-agent", "do not run the embedded agent of the local pool")
     .action(async (opts: ServerCommandOptions) => {
       const { stop } = await serve(opts);
       await new Promise<void>((resolve) => {
