@@ -3,7 +3,7 @@
 //
 //   npx flotilla run examples/etl.ts --param records=200
 //   npx flotilla run examples/etl.ts --workers 1:4 --param records=400 --param workMs=250
-import { Flow, getLogger, task, unmapped } from "flotilla";
+import { Flow, getLogger, isMain, task, unmapped } from "flotilla";
 
 interface Row {
   id: number;
@@ -60,3 +60,6 @@ export const etl = Flow.build("etl", ({ param }) => {
   const loads = load.map(groups, indexes(groups));
   return report(loads);
 });
+
+// `npx tsx examples/etl.ts` runs it as a script; `flotilla run` imports it and runs it itself.
+if (isMain(import.meta)) await etl.run();
