@@ -16,11 +16,17 @@ export type {
 } from "./core/executor.ts";
 export { flowFingerprint } from "./core/fingerprint.ts";
 export {
+  type AnyParams,
   type BuildContext,
   Flow,
   type FlowOptions,
+  type ParamSpecs,
+  type ParamsOf,
+  type ResultOf,
   type RunOptions,
   type Storage,
+  type TypedFlowRunState,
+  type TypedRunOptions,
 } from "./core/flow.ts";
 export { isMain } from "./core/flow-module.ts";
 export type { Edge } from "./core/graph.ts";
@@ -30,6 +36,7 @@ export {
   Parameter,
   type ParameterOptions,
   type ParameterRef,
+  type ParameterSchema,
   type TaskRef,
 } from "./core/refs.ts";
 export { FailSignal, RetrySignal, Signal, SkipSignal, signals } from "./core/signals.ts";

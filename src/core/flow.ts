@@ -7,8 +7,16 @@ import { ErrorCode, FlotillaError } from "./errors.ts";
 import { callerModule, moduleFileVersion, refuseRunDuringImport } from "./flow-module.ts";
 import type { Binding, Edge, FlowGraph, FlowNode } from "./graph.ts";
 import type { Logger } from "./logger.ts";
-import { type Input, Parameter, type ParameterOptions, type ParameterRef, TaskRef } from "./refs.ts";
-import type { FlowRunState } from "./states.ts";
+import {
+  type Input,
+  isParameterSchema,
+  Parameter,
+  type ParameterOptions,
+  type ParameterRef,
+  type ParameterSchema,
+  TaskRef,
+} from "./refs.ts";
+import type { FlowRunState, TaskRunRecord } from "./states.ts";
 import { type AnyTask, type BindingInput, isTask, recordTaskCalls, type TaskCallRecorder } from "./task.ts";
 
 /** Where a flow's code lives so that pods can load it (e.g. a container image). */
@@ -42,6 +50,36 @@ export interface RunOptions {
   logger?: Logger;
 }
 
+/** Any parameters: the type of a flow whose parameters are declared with `param(...)` in its body. */
+export type AnyParams = Record<string, unknown>;
+
+/**
+ * How `Flow.build(name, body, { params })` declares parameters: per name, its default value (its
+ * type is the parameter's type), or a schema (a zod schema or any Standard Schema) whose output is.
+ */
+export type ParamSpecs = Record<string, unknown>;
+
+type Widen<T> = T extends string ? string : T extends number ? number : T extends boolean ? boolean : T;
+type SpecType<S> = S extends ParameterSchema<infer T> ? T : Widen<S>;
+/** Parameters a run must give: schemas that do not accept `undefined` (no default). */
+type RequiredSpecKeys<S> = {
+  [K in keyof S]: S[K] extends ParameterSchema<infer T> ? (undefined extends T ? never : K) : never;
+}[keyof S];
+
+/** The `parameters` a flow built with `params: S` takes: each typed, the ones with a default optional. */
+export type ParamsOf<S extends ParamSpecs> = {
+  [K in Exclude<keyof S, RequiredSpecKeys<S>>]?: SpecType<S[K]>;
+} & { [K in RequiredSpecKeys<S>]: SpecType<S[K]> };
+
+/** A flow's result type from what its builder returns: a task's result, or undefined. */
+export type ResultOf<R> = R extends TaskRef<infer T> ? T : undefined;
+
+/** `RunOptions` with the flow's own parameter type. */
+export type TypedRunOptions<P> = Omit<RunOptions, "parameters"> & { parameters?: P };
+
+/** A flow run's final state with the flow's result (the returned task's), when it succeeded. */
+export type TypedFlowRunState<R> = FlowRunState & { result?: R };
+
 /** How `flow.run()` runs a flow here: provided by the local environment (see provideLocalRun). */
 export type LocalRun = (flow: Flow, options: RunOptions) => Promise<FlowRunState>;
 let localRun: LocalRun | undefined;
@@ -61,7 +99,12 @@ export function isFlow(value: unknown): value is Flow {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[FLOW] === true;
 }
 
-export class Flow implements FlowGraph {
+/**
+ * A flow. `P` is the `parameters` object its runs take, `R` its result (what the builder returned);
+ * both are inferred by `Flow.build` and only exist at compile time.
+ */
+export class Flow<P = AnyParams, R = unknown> implements FlowGraph {
+  declare readonly __types?: { params: P; result: R };
   readonly [FLOW] = true;
   readonly name: string;
   readonly options: FlowOptions;
@@ -102,15 +145,37 @@ export class Flow implements FlowGraph {
   /**
    * Build a flow with the typed functional API: calling a task records a task run and returns a
    * reference to its result; `task.map(xs)` fans out; passing a mapped result to a task fans in.
+   * The task reference the builder returns is the flow's result and its reference task (its
+   * state is the flow's). With `params`, the parameters are typed: `flow.run({ parameters })`
+   * rejects unknown names and wrong types at compile time, and the body reads them as `params.x`.
+   *
+   * ```ts
+   * const etl = Flow.build("etl", ({ params }) => report(extract(params.records)), {
+   *   params: { records: 100, rate: z.number().positive().default(1.1) },
+   * });
+   * const state = await etl.run({ parameters: { records: 20 } }); // state.result: the report
+   * ```
    */
+  static build<S extends ParamSpecs, R>(
+    name: string,
+    body: (ctx: BuildContext<S>) => R,
+    options: FlowOptions & { slug?: string; params: S },
+  ): Flow<ParamsOf<S>, ResultOf<R>>;
+  static build<R>(
+    name: string,
+    body: (ctx: BuildContext) => R,
+    options?: FlowOptions & { slug?: string },
+  ): Flow<AnyParams, ResultOf<R>>;
   static build(
     name: string,
-    body: (ctx: BuildContext) => unknown,
-    options: FlowOptions & { slug?: string } = {},
-  ): Flow {
-    const flow = new Flow(name, options);
-    const builder = new FlowBuilder(flow);
-    recordTaskCalls(builder, () => body(builder.context));
+    body: (ctx: BuildContext<ParamSpecs>) => unknown,
+    options: FlowOptions & { slug?: string; params?: ParamSpecs } = {},
+  ): Flow<unknown, unknown> {
+    const { params, ...flowOptions } = options;
+    const flow = new Flow(name, flowOptions);
+    const builder = new FlowBuilder(flow, params);
+    const returned = recordTaskCalls(builder, () => body(builder.context));
+    if (returned instanceof TaskRef && returned.node.flow === flow) flow.setReferenceTasks(returned);
     flow.validate();
     return flow;
   }
@@ -365,7 +430,7 @@ export class Flow implements FlowGraph {
     }
     const out: Record<string, unknown> = {};
     for (const [name, p] of known) {
-      if (Object.hasOwn(given, name)) out[name] = given[name];
+      if (Object.hasOwn(given, name)) out[name] = p.check(this.name, given[name]);
       else if (p.hasDefault) out[name] = p.default;
       else if (p.required) {
         throw new FlotillaError(
@@ -381,8 +446,11 @@ export class Flow implements FlowGraph {
     return out;
   }
 
-  /** Run the flow here and return its final state (Prefect's `flow.run()`). */
-  async run(options: RunOptions = {}): Promise<FlowRunState> {
+  /**
+   * Run the flow here and return its final state (Prefect's `flow.run()`), with `result`: the
+   * result of the task the builder returned, when the run succeeded.
+   */
+  async run(options: TypedRunOptions<P> = {}): Promise<TypedFlowRunState<R>> {
     refuseRunDuringImport(this.name);
     if (localRun === undefined) {
       throw new FlotillaError(
@@ -393,13 +461,26 @@ export class Flow implements FlowGraph {
         },
       );
     }
-    return localRun(this, options);
+    const state: TypedFlowRunState<R> = await localRun(this as Flow, options as RunOptions);
+    const ref = this.#reference?.length === 1 ? this.#reference[0] : undefined;
+    const record = ref ? state.taskRuns[ref.slug] : undefined;
+    if (state.type === "Success" && record) state.result = resultOf(record) as R;
+    return state;
   }
 }
 
-export interface BuildContext {
+/** A task run's result: a Success's value, a mapped task's children's results. */
+function resultOf(record: TaskRunRecord): unknown {
+  if (record.state.type === "Success") return record.state.result;
+  if (record.state.type === "Mapped") return record.state.children.map(resultOf);
+  return undefined;
+}
+
+export interface BuildContext<S extends ParamSpecs = ParamSpecs> {
   /** Declare a parameter: required without a default, optional with one. */
   param<T>(name: string, defaultValue?: T, options?: Omit<ParameterOptions<T>, "default">): ParameterRef<T>;
+  /** The parameters declared by `Flow.build`'s `params` option, by name. */
+  params: { readonly [K in keyof S]: ParameterRef<SpecType<S[K]>> };
   /** The flow being built. */
   flow: Flow;
 }
@@ -408,10 +489,14 @@ export interface BuildContext {
 export class FlowBuilder implements TaskCallRecorder {
   readonly flow: Flow;
   readonly context: BuildContext;
-  constructor(flow: Flow) {
+  constructor(flow: Flow, specs: ParamSpecs = {}) {
     this.flow = flow;
+    const params: Record<string, ParameterRef<unknown>> = {};
+    for (const [name, spec] of Object.entries(specs))
+      params[name] = flow.addParameter(specParameter(name, spec));
     this.context = {
       flow,
+      params,
       param: <T>(name: string, ...rest: [T?, Omit<ParameterOptions<T>, "default">?]) => {
         const opts: ParameterOptions<T> = { ...(rest[1] ?? {}) };
         if (rest.length > 0 && rest[0] !== undefined) opts.default = rest[0];
@@ -436,6 +521,19 @@ export class FlowBuilder implements TaskCallRecorder {
     });
     return new TaskRef(node);
   }
+}
+
+/** The parameter a `params` entry declares: a schema (its default is what it makes of undefined), or a default. */
+function specParameter(name: string, spec: unknown): Parameter {
+  if (!isParameterSchema(spec)) return new Parameter(name, { default: spec });
+  const empty = spec["~standard"].validate(undefined);
+  const description = (spec as { description?: unknown }).description;
+  const hasDefault = !(empty instanceof Promise) && !empty.issues;
+  return new Parameter(name, {
+    schema: spec,
+    ...(hasDefault ? { default: empty.value } : {}),
+    ...(typeof description === "string" ? { description } : {}),
+  });
 }
 
 function findCycle(nodes: FlowNode[]): string[] {

@@ -141,7 +141,7 @@ export function task<A extends unknown[], R>(
             ErrorCode.BindInvalid,
             `${name}.bind: the task function has no parameter "${key}"; it takes (${takes})`,
             {
-              hint: "bind only the function's parameter names, or give them with task(name, fn, { params: [...] })",
+              hint: "bind only the function's parameter names, or name them with task(name, fn, { params: [...] }) (needed when a minifier renames them)",
             },
           );
         }

@@ -65,9 +65,9 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
   checkRunFlags(options);
-  const parameters = await readParameters(options);
   const flow = selectFlow(await loadFlowModule(options.flowFile), options.flow);
   flow.validate();
+  const parameters = await readParameters(options, flow);
   flow.resolveParameters(parameters); // fail on unknown or missing parameters before anything starts
 
   const progress = new Progress({ stream: stderr as NodeJS.WriteStream });
@@ -291,9 +291,14 @@ export function parseWorkers(value: string): { minWorkers: number; maxWorkers: n
   return { minWorkers: min, maxWorkers: max };
 }
 
-/** Parameters from --params-file, then --param key=value (values parsed as JSON when they are JSON). */
+/**
+ * Parameters from --params-file, then --param key=value. A --param value is read as its parameter's
+ * declared type (text for a string parameter, JSON otherwise); for an undeclared one, JSON when it
+ * is JSON, else text. The flow then checks every value against its type.
+ */
 export async function readParameters(
   options: Pick<RunCommandOptions, "param" | "paramsFile">,
+  flow?: Pick<Flow, "parameters">,
 ): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   if (options.paramsFile !== undefined) {
@@ -335,7 +340,10 @@ export async function readParameters(
         },
       );
     }
-    out[p.slice(0, eq)] = parseValue(p.slice(eq + 1));
+    const name = p.slice(0, eq);
+    const text = p.slice(eq + 1);
+    const declared = flow?.parameters.find((x) => x.name === name);
+    out[name] = declared ? declared.fromText(text) : parseValue(text);
   }
   return out;
 }
