@@ -1,14 +1,34 @@
-// Kubeconfig files for kube-sim: plain http with skipTLSVerify (client-node 1.4 refuses http otherwise),
-// cluster and context "kube-sim", a bearer-token user.
+// Kubeconfig files for kube-sim: the https URL with the sim's own certificate as
+// `certificate-authority-data` (verified as on a real cluster), cluster and context "kube-sim", a
+// bearer-token user.
 import { writeFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 
-export function kubeconfigYaml(server: string, token: string, user: string, namespace = "default"): string {
+/** Where a kubeconfig points: the https URL and the PEM certificate that signs the server's. */
+export interface ClusterEndpoint {
+  server: string;
+  caCert: string;
+}
+
+export function kubeconfigYaml(
+  cluster: ClusterEndpoint,
+  token: string,
+  user: string,
+  namespace = "default",
+): string {
   return stringify({
     apiVersion: "v1",
     kind: "Config",
-    clusters: [{ name: "kube-sim", cluster: { server, "insecure-skip-tls-verify": true } }],
+    clusters: [
+      {
+        name: "kube-sim",
+        cluster: {
+          server: cluster.server,
+          "certificate-authority-data": Buffer.from(cluster.caCert).toString("base64"),
+        },
+      },
+    ],
     users: [{ name: user, user: { token } }],
     contexts: [{ name: "kube-sim", context: { cluster: "kube-sim", user, namespace } }],
     "current-context": "kube-sim",
@@ -18,12 +38,12 @@ export function kubeconfigYaml(server: string, token: string, user: string, name
 
 export function writeKubeconfig(
   path: string,
-  server: string,
+  cluster: ClusterEndpoint,
   token: string,
   user: string,
   namespace = "default",
 ): KubeConfig {
-  const text = kubeconfigYaml(server, token, user, namespace);
+  const text = kubeconfigYaml(cluster, token, user, namespace);
   writeFileSync(path, text, { mode: 0o600 });
   const kc = new KubeConfig();
   kc.loadFromString(text);

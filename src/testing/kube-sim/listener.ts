@@ -1,29 +1,36 @@
-// The self-signed TLS identity kube-sim serves https with (CN kube-sim, SAN 127.0.0.1/localhost), and a
-// listener that speaks http and https on one port by sniffing the first byte. https exists because
-// client-go (kubectl) never sends bearer tokens over plain http. The key is a local test fixture.
+// The self-signed TLS identity kube-sim serves https with (CN kube-sim, SAN 127.0.0.1/localhost), made
+// anew by each sim at start (no key ships in the package), and a listener that speaks http and https on
+// one port by sniffing the first byte. https exists because client-go (kubectl) never sends bearer
+// tokens over plain http.
 import { createServer as createHttpServer, type RequestListener, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
 import { Duplex } from "node:stream";
+import { generate } from "selfsigned";
 
-const KEY = `-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgphV+nJQN4mlZDtuZ
-u6uKlWGooE2oRfefkxg2j/r7c9+hRANCAATNWBRdJkwpYmGIz3ENHha0lz1VVeaR
-9y0XAYvhcBDDgskhy7/w9K2f9jqDrZmwgMDIqgrgw2oQdlWRXMxOmTat
------END PRIVATE KEY-----`;
-
-const CERT = `-----BEGIN CERTIFICATE-----
-MIIBtDCCAVmgAwIBAgIUDq9nN6/nZKbEsoTwJpLHhV1Pr6YwCgYIKoZIzj0EAwIw
-EzERMA8GA1UEAwwIa3ViZS1zaW0wIBcNMjYxMTI2MTM1OTE5WhgPMjEyNjExMDIx
-MzU5MTlaMBMxETAPBgNVBAMMCGt1YmUtc2ltMFkwEwYHKoZIzj0CAQYIKoZIzj0D
-AQcDQgAEzVgUXSZMKWJhiM9xDR4WtJc9VVXmkfctFwGL4XAQw4LJIcu/8PStn/Y6
-g62ZsIDAyKoK4MNqEHZVkVzMTpk2raOBiDCBhTAdBgNVHQ4EFgQUR0lg/8qaXp7j
-H5YFyTKzR441lWQwHwYDVR0jBBgwFoAUR0lg/8qaXp7jH5YFyTKzR441lWQwDwYD
-VR0TAQH/BAUwAwEB/zAyBgNVHREEKzAphwR/AAABgglsb2NhbGhvc3SCFmt1YmVy
-bmV0ZXMuZGVmYXVsdC5zdmMwCgYIKoZIzj0EAwIDSQAwRgIhAJ9uX+IlEa48JEiY
-mrU/37phWQsjhoLrxW8wH3WuBgu/AiEA4Ryw5fOxdg7K9l8TGwhhGKbNIbqHK2G/
-3p9t5xGgf60=
------END CERTIFICATE-----`;
+/** A fresh self-signed identity for this sim: EC P-256, SAN 127.0.0.1, localhost and kubernetes.default.svc. */
+async function selfSignedIdentity(): Promise<{ key: string; cert: string }> {
+  const pems = await generate([{ name: "commonName", value: "kube-sim" }], {
+    keyType: "ec",
+    curve: "P-256",
+    algorithm: "sha256",
+    notAfterDate: new Date(Date.now() + 365 * 24 * 3600 * 1000),
+    extensions: [
+      { name: "basicConstraints", cA: true },
+      { name: "keyUsage", digitalSignature: true, keyCertSign: true },
+      { name: "extKeyUsage", serverAuth: true },
+      {
+        name: "subjectAltName",
+        altNames: [
+          { type: 7, ip: "127.0.0.1" },
+          { type: 2, value: "localhost" },
+          { type: 2, value: "kubernetes.default.svc" },
+        ],
+      },
+    ],
+  });
+  return { key: pems.private, cert: pems.cert };
+}
 
 /**
  * A stream that yields `first` and then the socket's data. TLS wraps a net.Socket's native handle
@@ -58,14 +65,15 @@ function prepend(socket: Socket, first: Buffer): Duplex {
 /** http and https on one loopback port. */
 export class DualProtocolListener {
   readonly http: Server;
-  private readonly https: Server;
+  private https: Server | undefined;
+  /** the PEM certificate https is served with (set by listen) */
+  certificate = "";
   private readonly front = createNetServer({ pauseOnConnect: true }, (socket) => this.route(socket));
   private readonly sockets = new Set<Socket>();
 
-  constructor(handler: RequestListener) {
+  constructor(private readonly handler: RequestListener) {
     this.http = createHttpServer(handler);
-    this.https = createHttpsServer({ key: KEY, cert: CERT }, handler);
-    for (const s of [this.http, this.https]) s.keepAliveTimeout = 1000;
+    this.http.keepAliveTimeout = 1000;
   }
 
   private route(socket: Socket): void {
@@ -73,7 +81,7 @@ export class DualProtocolListener {
     socket.once("close", () => this.sockets.delete(socket));
     socket.once("data", (first: Buffer) => {
       socket.pause();
-      if (first[0] === 0x16) {
+      if (first[0] === 0x16 && this.https) {
         this.https.emit("connection", prepend(socket, first));
       } else {
         socket.unshift(first);
@@ -85,7 +93,12 @@ export class DualProtocolListener {
     socket.resume();
   }
 
-  listen(host: string): Promise<number> {
+  /** generate the TLS identity, then listen; resolves with the port */
+  async listen(host: string): Promise<number> {
+    const identity = await selfSignedIdentity();
+    this.certificate = identity.cert;
+    this.https = createHttpsServer(identity, this.handler);
+    this.https.keepAliveTimeout = 1000;
     return new Promise((resolve, reject) => {
       this.front.once("error", reject);
       this.front.listen(0, host, () => resolve((this.front.address() as AddressInfo).port));

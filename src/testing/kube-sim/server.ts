@@ -181,6 +181,11 @@ export class ApiServer {
     return this.listener.listen("127.0.0.1");
   }
 
+  /** the PEM certificate of the https side (after listen) */
+  get certificate(): string {
+    return this.listener.certificate;
+  }
+
   /** end streams, stop listening, drop connections */
   async close(): Promise<void> {
     this.closeStreams();

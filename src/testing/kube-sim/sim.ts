@@ -9,7 +9,7 @@ import { JobController } from "./controllers/job.ts";
 import { NamespaceController } from "./controllers/namespace.ts";
 import { EventRecorder } from "./events.ts";
 import type { ImageSpec } from "./images.ts";
-import { writeKubeconfig } from "./kubeconfig.ts";
+import { type ClusterEndpoint, writeKubeconfig } from "./kubeconfig.ts";
 import { Kubelet } from "./kubelet/kubelet.ts";
 import { nodeObject } from "./kubelet/node.ts";
 import type { KubeObject } from "./objects.ts";
@@ -87,6 +87,7 @@ export class KubeSim {
    */
   readonly serverUrl: string;
   private readonly adminKubeConfig: KubeConfig;
+  private readonly endpoint: ClusterEndpoint;
   private stopped: Promise<void> | undefined;
 
   private constructor(
@@ -103,9 +104,10 @@ export class KubeSim {
     this.url = url;
     this.serverUrl = url.replace(/^http:/, "https:");
     this.kubeconfigPath = kubeconfigPath;
+    this.endpoint = { server: this.serverUrl, caCert: api.certificate };
     this.adminKubeConfig = writeKubeconfig(
       kubeconfigPath,
-      this.serverUrl,
+      this.endpoint,
       authenticator.adminToken,
       "kube-sim-admin",
     );
@@ -119,7 +121,7 @@ export class KubeSim {
     const authorizer = new RbacAuthorizer(store);
     const registry = new Registry(store, authorizer);
     const events = new EventRecorder(store, registry);
-    let serverUrl = "";
+    let endpoint: ClusterEndpoint = { server: "", caCert: "" };
     const kubelet = new Kubelet({
       store,
       registry,
@@ -127,8 +129,8 @@ export class KubeSim {
       authenticator,
       images: options.images ?? {},
       privateRegistries: options.privateRegistries ?? [],
-      get apiUrl() {
-        return serverUrl;
+      get api() {
+        return endpoint;
       },
       baseDir: dir,
       backoffMs: 1,
@@ -143,7 +145,7 @@ export class KubeSim {
     ];
     const port = await api.listen();
     const url = `http://127.0.0.1:${port}`;
-    serverUrl = `https://127.0.0.1:${port}`;
+    endpoint = { server: `https://127.0.0.1:${port}`, caCert: api.certificate };
     registry.create(resourceById("nodes"), undefined, nodeObject(options.capacity ?? DEFAULT_CAPACITY), {
       user: ADMIN_USER,
     });
@@ -179,7 +181,7 @@ export class KubeSim {
     const path = join(this.dir, `kubeconfig-${namespace}-${name}-${Date.now().toString(36)}`);
     const kubeConfig = writeKubeconfig(
       path,
-      this.serverUrl,
+      this.endpoint,
       token,
       `system:serviceaccount:${namespace}:${name}`,
       namespace,

@@ -7,7 +7,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import type { EventRecorder } from "../events.ts";
 import { canonicalImage, type ImageSpec, pullImage } from "../images.ts";
-import { writeKubeconfig } from "../kubeconfig.ts";
+import { type ClusterEndpoint, writeKubeconfig } from "../kubeconfig.ts";
 import { isObject, type KubeObject, timestamp } from "../objects.ts";
 import type { TokenAuthenticator } from "../rbac.ts";
 import type { Registry } from "../registry.ts";
@@ -24,7 +24,8 @@ export interface KubeletContext {
   authenticator: TokenAuthenticator;
   images: Record<string, ImageSpec>;
   privateRegistries: string[];
-  apiUrl: string;
+  /** the API server's https URL and certificate, for the pod's kubeconfig */
+  api: ClusterEndpoint;
   /** per-pod host directories live under here */
   baseDir: string;
   /** scale for back-off delays (1 = kube-sim defaults) */
@@ -234,7 +235,7 @@ export class PodWorker {
     const token = this.ctx.authenticator.mintForServiceAccount(ns, saName, sa?.metadata.uid);
     writeKubeconfig(
       join(this.dir, "kubeconfig"),
-      this.ctx.apiUrl,
+      this.ctx.api,
       token,
       `system:serviceaccount:${ns}:${saName}`,
       ns,
