@@ -76,6 +76,79 @@ describe("kube-sim fidelity", { timeout: 60_000 }, () => {
     });
   });
 
+  describe("JSON Patch (RFC 6902) as the API server applies it", () => {
+    const patch = (name: string, ops: unknown) =>
+      request(`/api/v1/namespaces/default/configmaps/${name}`, {
+        method: "PATCH",
+        contentType: "application/json-patch+json",
+        body: JSON.stringify(ops),
+      });
+    before(async () => {
+      await core.createNamespacedConfigMap({
+        namespace: "default",
+        body: { metadata: { name: "jp", finalizers: ["a/x", "b/y", "c/z"] }, data: { a: "1", b: "2" } },
+      });
+    });
+    after(async () => {
+      await patch("jp", [{ op: "remove", path: "/metadata/finalizers" }]);
+    });
+
+    test("test compares by value (key order does not matter), then the next operations apply", async () => {
+      const res = await patch("jp", [
+        { op: "test", path: "/data", value: { b: "2", a: "1" } },
+        { op: "replace", path: "/data/a", value: "3" },
+      ]);
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(JSON.parse(res.text).data, { a: "3", b: "2" });
+    });
+
+    test("a failed test, a missing path or an index like 1e0 is the API server's generic 422", async () => {
+      for (const ops of [
+        [{ op: "test", path: "/data/a", value: "nope" }],
+        [{ op: "replace", path: "/data/missing", value: "x" }],
+        [{ op: "remove", path: "/metadata/finalizers/1e0" }],
+        [{ op: "remove", path: "/metadata/finalizers/ 1" }],
+        [{ op: "frobnicate", path: "/data" }],
+      ]) {
+        const res = await patch("jp", ops);
+        assert.equal(res.status, 422, JSON.stringify(ops));
+        assert.equal(
+          res.text,
+          `${JSON.stringify({
+            kind: "Status",
+            apiVersion: "v1",
+            metadata: {},
+            status: "Failure",
+            message: "the server rejected our request due to an error in our request",
+            reason: "Invalid",
+            details: {},
+            code: 422,
+          })}\n`,
+        );
+      }
+      const cm = await core.readNamespacedConfigMap({ namespace: "default", name: "jp" });
+      assert.deepEqual(cm.metadata?.finalizers, ["a/x", "b/y", "c/z"], "nothing applied");
+    });
+
+    test("array indexes are read as Go's Atoi reads them: 01 is 1, -1 is the last", async () => {
+      const res = await patch("jp", [
+        { op: "remove", path: "/metadata/finalizers/01" },
+        { op: "replace", path: "/metadata/finalizers/-1", value: "d/w" },
+      ]);
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(JSON.parse(res.text).metadata.finalizers, ["a/x", "d/w"]);
+    });
+
+    test("a body that is not a list of operations is 400", async () => {
+      const res = await patch("jp", { op: "add" });
+      assert.equal(res.status, 400);
+      assert.equal(
+        JSON.parse(res.text).message,
+        "error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp",
+      );
+    });
+  });
+
   describe("nodes", () => {
     test("the node is listable and readable by name, with the capacity the sim was given", async () => {
       const list = await core.listNode();

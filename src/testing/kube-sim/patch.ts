@@ -1,6 +1,7 @@
-// The PATCH content types: JSON Patch (RFC 6902), JSON Merge Patch (RFC 7386) and strategic merge patch
+// The PATCH content types: JSON Patch (RFC 6902, through fast-json-patch), JSON Merge Patch (RFC 7386) and strategic merge patch
 // (merge-key lists and `$patch` directives for the list fields of the kinds kube-sim serves).
-import { badRequest, unsupportedMediaType } from "./errors.ts";
+import jsonpatch, { type Operation } from "fast-json-patch";
+import { ApiError, badRequest, unsupportedMediaType } from "./errors.ts";
 import { clone, isObject } from "./objects.ts";
 
 export const PATCH_TYPES = {
@@ -19,118 +20,80 @@ export function patchTypeOf(contentType: string | undefined): PatchType {
 }
 
 // --- JSON Patch -------------------------------------------------------------------------------------
+// Applied by fast-json-patch, one operation at a time. Array indexes are first read as the API server's
+// JSON Patch library (evanphx/json-patch v4, Go's strconv.Atoi) reads them: an optional sign and
+// digits (`01` is 1, `+1` is 1) and negative indexes counted from the end; anything else (`1e0`, ` 1`)
+// is left for the library to reject. Every failure to apply is the API server's generic 422.
 
-interface JsonPatchOp {
-  op: string;
-  path: string;
-  value?: unknown;
-  from?: string;
-}
+/** Kubernetes' maxJSONPatchOperations */
+const MAX_JSON_PATCH_OPERATIONS = 10_000;
 
-function pointer(path: string): string[] {
-  if (path === "") return [];
-  if (!path.startsWith("/")) throw badRequest(`invalid JSON pointer: ${path}`);
+const APPLY_FAILED = () =>
+  new ApiError(422, "Invalid", "the server rejected our request due to an error in our request", {});
+
+function splitPointer(path: string): string[] {
   return path
     .slice(1)
     .split("/")
     .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
 }
 
-type Container = Record<string, unknown> | unknown[];
+function joinPointer(parts: string[]): string {
+  return parts.map((p) => `/${p.replace(/~/g, "~0").replace(/\//g, "~1")}`).join("");
+}
 
-function parentOf(doc: unknown, parts: string[], path: string): { parent: Container; last: string } {
+/** `path` with the array indexes spelled as the library expects them, resolved against `doc`. */
+function canonicalPath(doc: unknown, path: unknown, isAdd: boolean): unknown {
+  if (typeof path !== "string" || path === "" || !path.startsWith("/")) return path;
+  const parts = splitPointer(path);
   let cur: unknown = doc;
-  for (const p of parts.slice(0, -1)) {
-    if (Array.isArray(cur)) cur = cur[Number(p)];
-    else if (isObject(cur)) cur = cur[p];
+  for (const [i, part] of parts.entries()) {
+    if (Array.isArray(cur)) {
+      if (/^[+-]?\d+$/.test(part)) {
+        let n = Number(part);
+        const last = i === parts.length - 1;
+        if (n < 0) n += cur.length + (last && isAdd ? 1 : 0);
+        if (n >= 0) parts[i] = String(n);
+      }
+      cur = cur[Number(parts[i])];
+    } else if (isObject(cur)) cur = cur[part];
     else cur = undefined;
-    if (cur === undefined)
-      throw badRequest(
-        `the server rejected our request due to an error in our request: doc is missing path: "${path}"`,
-      );
   }
-  if (!Array.isArray(cur) && !isObject(cur)) throw badRequest(`doc is missing path: "${path}"`);
-  return { parent: cur, last: parts[parts.length - 1]! };
-}
-
-function getAt(doc: unknown, path: string): unknown {
-  let cur: unknown = doc;
-  for (const p of pointer(path)) {
-    if (Array.isArray(cur)) cur = cur[Number(p)];
-    else if (isObject(cur)) cur = cur[p];
-    else return undefined;
-  }
-  return cur;
-}
-
-function removeAt(doc: unknown, path: string): unknown {
-  const { parent, last } = parentOf(doc, pointer(path), path);
-  if (Array.isArray(parent)) {
-    const i = Number(last);
-    if (!(i >= 0 && i < parent.length)) throw badRequest(`unable to remove nonexistent key: ${last}`);
-    return parent.splice(i, 1)[0];
-  }
-  if (!Object.hasOwn(parent, last)) {
-    throw badRequest(
-      `the server rejected our request due to an error in our request: unable to remove nonexistent key: ${last}: missing value`,
-    );
-  }
-  const v = parent[last];
-  delete parent[last];
-  return v;
-}
-
-function addAt(doc: unknown, path: string, value: unknown, replace: boolean): unknown {
-  const parts = pointer(path);
-  if (parts.length === 0) return clone(value);
-  const { parent, last } = parentOf(doc, parts, path);
-  if (Array.isArray(parent)) {
-    const i = last === "-" ? parent.length : Number(last);
-    if (!(i >= 0 && i <= parent.length))
-      throw badRequest(`add operation does not apply: index out of bounds: ${last}`);
-    if (replace) parent[i] = clone(value);
-    else parent.splice(i, 0, clone(value));
-  } else {
-    if (replace && !Object.hasOwn(parent, last))
-      throw badRequest(`replace operation does not apply: doc is missing key: ${path}: missing value`);
-    parent[last] = clone(value);
-  }
-  return doc;
+  return joinPointer(parts);
 }
 
 export function applyJsonPatch(doc: unknown, ops: unknown): unknown {
-  if (!Array.isArray(ops)) {
-    throw badRequest("json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp");
+  if (!Array.isArray(ops) || ops.some((o) => !isObject(o))) {
+    const what = Array.isArray(ops)
+      ? "array"
+      : ops === null
+        ? "null"
+        : typeof ops === "object"
+          ? "object"
+          : typeof ops;
+    throw badRequest(
+      `error decoding patch: json: cannot unmarshal ${what} into Go value of type []handlers.jsonPatchOp`,
+    );
+  }
+  if (ops.length > MAX_JSON_PATCH_OPERATIONS) {
+    throw new ApiError(
+      413,
+      "RequestEntityTooLarge",
+      `Request entity too large: The allowed maximum operations in a JSON patch is ${MAX_JSON_PATCH_OPERATIONS}, got ${ops.length}`,
+    );
   }
   let out = clone(doc);
-  for (const raw of ops as JsonPatchOp[]) {
-    switch (raw.op) {
-      case "add":
-        out = addAt(out, raw.path, raw.value, false);
-        break;
-      case "replace":
-        out = addAt(out, raw.path, raw.value, true);
-        break;
-      case "remove":
-        removeAt(out, raw.path);
-        break;
-      case "move": {
-        const v = removeAt(out, raw.from ?? "");
-        out = addAt(out, raw.path, v, false);
-        break;
-      }
-      case "copy":
-        out = addAt(out, raw.path, getAt(out, raw.from ?? ""), false);
-        break;
-      case "test":
-        if (JSON.stringify(getAt(out, raw.path)) !== JSON.stringify(raw.value)) {
-          throw badRequest(
-            `the server rejected our request due to an error in our request: testing value ${raw.path} failed`,
-          );
-        }
-        break;
-      default:
-        throw badRequest(`Unexpected kind: ${raw.op}`);
+  for (const raw of ops as Record<string, unknown>[]) {
+    const op = {
+      ...raw,
+      path: canonicalPath(out, raw.path, raw.op === "add" || raw.op === "move" || raw.op === "copy"),
+      ...(raw.from !== undefined ? { from: canonicalPath(out, raw.from, false) } : {}),
+    } as unknown as Operation;
+    try {
+      out = jsonpatch.applyPatch(out, [op], true, false).newDocument;
+    } catch (e) {
+      if (e instanceof jsonpatch.JsonPatchError || e instanceof TypeError) throw APPLY_FAILED();
+      throw e;
     }
   }
   return out;
