@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { KubeSim } from "../src/testing/index.ts";
+import { apiError } from "./helpers/kube-sim.ts";
 
 let sim: KubeSim;
 let core: k8s.CoreV1Api;
@@ -13,6 +14,9 @@ before(async () => {
   core = sim.kubeConfig().makeApiClient(k8s.CoreV1Api);
 });
 after(() => sim.stop());
+
+/** a client-node model as plain JSON, for deepEqual */
+const plain = (v: unknown): unknown => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
 
 /** raw request as the admin, with a deadline */
 async function request(
@@ -146,6 +150,204 @@ describe("kube-sim fidelity", { timeout: 60_000 }, () => {
         JSON.parse(res.text).message,
         "error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp",
       );
+    });
+  });
+
+  describe("defaults and admission as a default API server applies them", () => {
+    test("Secret: type Opaque; stringData merged into data", async () => {
+      const s = await core.createNamespacedSecret({
+        namespace: "default",
+        body: { metadata: { name: "d-secret" }, stringData: { k: "v" } },
+      });
+      assert.equal(s.type, "Opaque");
+      assert.deepEqual(s.data, { k: Buffer.from("v").toString("base64") });
+      assert.equal(s.stringData, undefined);
+    });
+
+    test("Pod: container, probe, volume and env defaults; ServiceAccount, Priority and DefaultTolerationSeconds admission", async () => {
+      await core.createNamespacedServiceAccount({
+        namespace: "default",
+        body: { metadata: { name: "puller" }, imagePullSecrets: [{ name: "regcred" }] },
+      });
+      const pod = await core.createNamespacedPod({
+        namespace: "default",
+        body: {
+          metadata: { name: "d-pod" },
+          spec: {
+            serviceAccountName: "puller",
+            tolerations: [{ key: "gpu", operator: "Exists", effect: "NoSchedule" }],
+            volumes: [{ name: "scratch" }, { name: "cfg", secret: { secretName: "d-secret" } }],
+            containers: [
+              {
+                name: "a",
+                image: "nope.example/app",
+                resources: { limits: { cpu: "1" } },
+                readinessProbe: { httpGet: { port: 80 } },
+                env: [{ name: "NS", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } }],
+                ports: [{ containerPort: 80 }],
+              },
+              { name: "b", image: "nope.example/app:1.2" },
+              {
+                name: "c",
+                image:
+                  "nope.example/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+              },
+            ],
+          },
+        },
+      });
+      const spec = pod.spec!;
+      const [a, b, c] = spec.containers;
+      assert.deepEqual(
+        [a?.imagePullPolicy, b?.imagePullPolicy, c?.imagePullPolicy],
+        ["Always", "IfNotPresent", "IfNotPresent"],
+      );
+      assert.equal(a?.terminationMessagePath, "/dev/termination-log");
+      assert.equal(a?.terminationMessagePolicy, "File");
+      assert.deepEqual(plain(a?.resources?.requests), { cpu: "1" }, "requests default to limits");
+      assert.deepEqual(plain(a?.readinessProbe), {
+        httpGet: { port: 80, path: "/", scheme: "HTTP" },
+        timeoutSeconds: 1,
+        periodSeconds: 10,
+        successThreshold: 1,
+        failureThreshold: 3,
+      });
+      assert.equal(a?.env?.[0]?.valueFrom?.fieldRef?.apiVersion, "v1");
+      assert.equal(a?.ports?.[0]?.protocol, "TCP");
+      assert.deepEqual(plain(spec.volumes?.[0]), { name: "scratch", emptyDir: {} });
+      assert.equal(spec.volumes?.[1]?.secret?.defaultMode, 420);
+      assert.equal(spec.enableServiceLinks, true);
+      assert.equal(spec.restartPolicy, "Always");
+      assert.equal(spec.dnsPolicy, "ClusterFirst");
+      assert.equal(spec.schedulerName, "default-scheduler");
+      assert.equal(spec.terminationGracePeriodSeconds, 30);
+      assert.deepEqual(plain(spec.securityContext), {});
+      assert.equal(spec.priority, 0);
+      assert.equal(spec.preemptionPolicy, "PreemptLowerPriority");
+      assert.equal(spec.serviceAccount, "puller");
+      assert.deepEqual(plain(spec.imagePullSecrets), [{ name: "regcred" }], "copied from the ServiceAccount");
+      assert.deepEqual(
+        spec.tolerations?.map((t) => `${t.key}:${t.effect}:${t.tolerationSeconds ?? ""}`),
+        [
+          "gpu:NoSchedule:",
+          "node.kubernetes.io/not-ready:NoExecute:300",
+          "node.kubernetes.io/unreachable:NoExecute:300",
+        ],
+        "the admission appends to the pod's own tolerations",
+      );
+      const token = spec.volumes?.[2];
+      assert.match(token?.name ?? "", /^kube-api-access-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
+      assert.deepEqual(plain(token?.projected?.sources?.[0]), {
+        serviceAccountToken: { expirationSeconds: 3607, path: "token" },
+      });
+      for (const container of spec.containers)
+        assert.deepEqual(plain(container.volumeMounts), [
+          { name: token?.name, readOnly: true, mountPath: "/var/run/secrets/kubernetes.io/serviceaccount" },
+        ]);
+      await core.deleteNamespacedPod({ namespace: "default", name: "d-pod", gracePeriodSeconds: 0 });
+    });
+
+    test("automountServiceAccountToken: false mounts no token; a missing ServiceAccount is 403", async () => {
+      const pod = await core.createNamespacedPod({
+        namespace: "default",
+        body: {
+          metadata: { name: "d-notoken" },
+          spec: {
+            automountServiceAccountToken: false,
+            containers: [{ name: "a", image: "nope.example/app:1" }],
+          },
+        },
+      });
+      assert.equal(pod.spec?.serviceAccountName, "default");
+      assert.equal(pod.spec?.volumes, undefined);
+      assert.equal(pod.spec?.containers[0]?.volumeMounts, undefined);
+      await core.deleteNamespacedPod({ namespace: "default", name: "d-notoken", gracePeriodSeconds: 0 });
+      const err = await apiError(() =>
+        core.createNamespacedPod({
+          namespace: "default",
+          body: {
+            metadata: { generateName: "w-" },
+            spec: { serviceAccountName: "ghost", containers: [{ name: "a", image: "nope.example/app:1" }] },
+          },
+        }),
+      );
+      assert.equal(err.code, 403);
+      assert.equal(
+        err.message,
+        'pods "w-" is forbidden: error looking up service account default/ghost: serviceaccount "ghost" not found',
+      );
+    });
+
+    test("Job: SetDefaults_Job (completions only when parallelism is unset too, manualSelector, labels from the template) and a template without Pod-only defaults", async () => {
+      const batch = sim.kubeConfig().makeApiClient(k8s.BatchV1Api);
+      const job = await batch.createNamespacedJob({
+        namespace: "default",
+        body: {
+          metadata: { name: "d-job" },
+          spec: {
+            parallelism: 2,
+            suspend: true,
+            podFailurePolicy: {
+              rules: [
+                {
+                  action: "FailJob",
+                  onPodConditions: [
+                    { type: "DisruptionTarget" } as k8s.V1PodFailurePolicyOnPodConditionsPattern,
+                  ],
+                },
+              ],
+            },
+            template: {
+              metadata: { labels: { app: "d" } },
+              spec: { restartPolicy: "Never", containers: [{ name: "a", image: "nope.example/app:1" }] },
+            },
+          },
+        },
+      });
+      const spec = job.spec!;
+      assert.equal(spec.completions, undefined);
+      assert.equal(spec.parallelism, 2);
+      assert.equal(spec.backoffLimit, 6);
+      assert.equal(spec.manualSelector, false);
+      assert.equal(spec.completionMode, "NonIndexed");
+      assert.equal(spec.podReplacementPolicy, "Failed", "Failed when a podFailurePolicy is set");
+      assert.equal(spec.podFailurePolicy?.rules[0]?.onPodConditions?.[0]?.status, "True");
+      assert.deepEqual(job.metadata?.labels, { app: "d" });
+      const t = spec.template.spec!;
+      assert.equal(t.dnsPolicy, "ClusterFirst");
+      assert.equal(t.containers[0]?.imagePullPolicy, "IfNotPresent");
+      for (const podOnly of ["enableServiceLinks", "tolerations", "serviceAccountName", "priority"] as const)
+        assert.equal(t[podOnly], undefined, `${podOnly} is not defaulted in a template`);
+      await batch.deleteNamespacedJob({
+        namespace: "default",
+        name: "d-job",
+        propagationPolicy: "Background",
+      });
+    });
+
+    test("RoleBinding: roleRef.apiGroup defaulted; Event: no server-side count or type", async () => {
+      const rbac = sim.kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
+      const rb = await rbac.createNamespacedRoleBinding({
+        namespace: "default",
+        body: {
+          metadata: { name: "d-rb" },
+          roleRef: { kind: "Role", name: "r" } as k8s.V1RoleRef,
+          subjects: [{ kind: "User", name: "u" }],
+        },
+      });
+      assert.equal(rb.roleRef.apiGroup, "rbac.authorization.k8s.io");
+      assert.equal(rb.subjects?.[0]?.apiGroup, "rbac.authorization.k8s.io");
+      const ev = await core.createNamespacedEvent({
+        namespace: "default",
+        body: {
+          metadata: { name: "d-ev" },
+          involvedObject: { kind: "Pod", name: "x" },
+          reason: "R",
+          message: "m",
+        },
+      });
+      assert.equal(ev.count, undefined);
+      assert.equal(ev.type, undefined);
     });
   });
 

@@ -138,6 +138,109 @@ describe("Job controller", () => {
     assert.ok(done);
   });
 
+  describe("podReplacementPolicy (Kubernetes 1.29+)", () => {
+    // a pod that ignores SIGTERM, so it stays Terminating until SIGKILL at its 2 s grace deadline
+    const stubborn = (name: string, spec: Partial<k8s.V1JobSpec>) => {
+      const j = job(name, "trap '' TERM; sleep 60 & wait", spec);
+      j.spec!.template.spec!.terminationGracePeriodSeconds = 2;
+      return j;
+    };
+    const podsOf = (name: string) =>
+      sim.objects("pods", "default").filter((p) => p.metadata.labels?.["job-name"] === name);
+    const runningPod = async (name: string) => {
+      await sim.waitFor("jobs", "default", name, (j) => j?.status?.ready === 1);
+      const [pod] = podsOf(name);
+      await sim.waitFor("pods", "default", pod.metadata.name, (p) => p?.status?.phase === "Running");
+      return pod.metadata.name as string;
+    };
+
+    test("Failed, backoffLimit 0: a deleted pod is not replaced; once it has terminated the Job fails with BackoffLimitExceeded", async () => {
+      await batch.createNamespacedJob({
+        namespace: "default",
+        body: stubborn("prp-once", { backoffLimit: 0, podReplacementPolicy: "Failed" }),
+      });
+      const first = await runningPod("prp-once");
+      await core.deleteNamespacedPod({ namespace: "default", name: first });
+      const terminating = await sim.waitFor(
+        "jobs",
+        "default",
+        "prp-once",
+        (j) => j?.status?.terminating === 1,
+      );
+      assert.equal(terminating.status.failed, undefined, "a terminating pod is not yet a failure");
+      assert.deepEqual(condTypes(terminating), []);
+      assert.equal(podsOf("prp-once").length, 1, "no replacement while the old pod terminates");
+      const failed = await sim.waitFor("jobs", "default", "prp-once", (j) =>
+        condTypes(j).includes("Failed:BackoffLimitExceeded"),
+      );
+      assert.deepEqual(condTypes(failed), [
+        "FailureTarget:BackoffLimitExceeded",
+        "Failed:BackoffLimitExceeded",
+      ]);
+      assert.equal(failed.status.failed, 1);
+      assert.equal(failed.status.conditions[1].message, "Job has reached the specified backoff limit");
+      assert.equal(reasons("default", "prp-once").filter((r) => r === "SuccessfulCreate").length, 1);
+    });
+
+    test("TerminatingOrFailed (the default), backoffLimit 0: a deleted pod is a failure at once (FailureTarget while it terminates)", async () => {
+      await batch.createNamespacedJob({
+        namespace: "default",
+        body: stubborn("prp-default", { backoffLimit: 0 }),
+      });
+      const first = await runningPod("prp-default");
+      await core.deleteNamespacedPod({ namespace: "default", name: first });
+      const target = await sim.waitFor("jobs", "default", "prp-default", (j) =>
+        condTypes(j).includes("FailureTarget:BackoffLimitExceeded"),
+      );
+      assert.equal(target.status.failed, 1);
+      assert.ok(!condTypes(target).includes("Failed:BackoffLimitExceeded"), "Failed waits for the pod to go");
+      await sim.waitFor("jobs", "default", "prp-default", (j) =>
+        condTypes(j).includes("Failed:BackoffLimitExceeded"),
+      );
+      assert.equal(reasons("default", "prp-default").filter((r) => r === "SuccessfulCreate").length, 1);
+    });
+
+    test("backoffLimit 1: TerminatingOrFailed replaces a terminating pod at once, Failed only after it has terminated", async () => {
+      await batch.createNamespacedJob({
+        namespace: "default",
+        body: stubborn("prp-now", { backoffLimit: 1, podReplacementPolicy: "TerminatingOrFailed" }),
+      });
+      const a = await runningPod("prp-now");
+      await core.deleteNamespacedPod({ namespace: "default", name: a });
+      await sim.waitFor(
+        "jobs",
+        "default",
+        "prp-now",
+        (j) => j?.status?.active === 1 && j.status.terminating === 1,
+      );
+      assert.equal(podsOf("prp-now").length, 2, "old and new pod side by side");
+
+      await batch.createNamespacedJob({
+        namespace: "default",
+        body: stubborn("prp-later", { backoffLimit: 1, podReplacementPolicy: "Failed" }),
+      });
+      const b = await runningPod("prp-later");
+      await core.deleteNamespacedPod({ namespace: "default", name: b });
+      await sim.waitFor("jobs", "default", "prp-later", (j) => j?.status?.terminating === 1);
+      assert.equal(podsOf("prp-later").length, 1);
+      const replaced = await sim.waitFor(
+        "jobs",
+        "default",
+        "prp-later",
+        (j) => j?.status?.active === 1 && j.status.failed === 1,
+      );
+      assert.equal(replaced.status.terminating, 0);
+      assert.ok(!podsOf("prp-later").some((p) => p.metadata.name === b && p.status?.phase === "Running"));
+      for (const name of ["prp-now", "prp-later"])
+        await batch.deleteNamespacedJob({
+          namespace: "default",
+          name,
+          propagationPolicy: "Background",
+          gracePeriodSeconds: 0,
+        });
+    });
+  });
+
   test("a template restartPolicy Always is 422", async () => {
     const bad = job("bad", "true");
     bad.spec!.template.spec!.restartPolicy = "Always";

@@ -2,7 +2,8 @@
 // (generateName, AlreadyExists, namespace checks), get, list, update (optimistic concurrency), patch,
 // graceful and finalizer-aware delete with propagation policies, deletecollection, status subresources.
 
-import { defaultForCreate, prepareForStatusUpdate, prepareForUpdate } from "./defaults.ts";
+import { admitPodCreate } from "./admission.ts";
+import { defaultForCreate, prepareForStatusUpdate, prepareForUpdate, setDefaults } from "./defaults.ts";
 import {
   ApiError,
   alreadyExists,
@@ -117,6 +118,7 @@ export class Registry {
       obj.metadata.namespace = namespace;
     } else delete obj.metadata.namespace;
     this.checkEscalation(rt, namespace, obj, ctx.user);
+    if (rt.resource === "pods") admitPodCreate(this.store, rt, obj, namespace!);
     defaultForCreate(rt, obj, timestamp(this.clock()));
     const id = resourceId(rt);
     if (!obj.metadata.name && obj.metadata.generateName) {
@@ -440,6 +442,7 @@ export class Registry {
     obj.apiVersion = apiVersionOf(rt);
     obj.kind = rt.kind;
     if (!isObject(obj.metadata)) obj.metadata = {};
+    setDefaults(rt, obj);
     if (rt.namespaced && obj.metadata.namespace && namespace && obj.metadata.namespace !== namespace) {
       throw badRequest(
         "the namespace of the provided object does not match the namespace sent on the request",

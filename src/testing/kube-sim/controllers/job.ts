@@ -1,5 +1,5 @@
 // The Job controller: creates pods from the template (labels, controller ownerReference), counts
-// succeeded and failed pods, and drives the status and conditions as Kubernetes 1.32 does —
+// succeeded and failed pods (terminating ones as `podReplacementPolicy` says), and drives the status and conditions as Kubernetes 1.32 does —
 // SuccessCriteriaMet→Complete, FailureTarget→Failed (BackoffLimitExceeded, DeadlineExceeded) — plus
 // parallelism/completions, activeDeadlineSeconds and ttlSecondsAfterFinished.
 import { ApiError } from "../errors.ts";
@@ -21,6 +21,8 @@ interface Condition {
 }
 
 const JOBS = resourceById("jobs.batch");
+/** delay before a failed pod create is retried */
+const CREATE_RETRY_MS = 1000;
 const PODS = resourceById("pods");
 
 function condition(type: string, reason: string, message: string): Condition {
@@ -30,6 +32,10 @@ function condition(type: string, reason: string, message: string): Condition {
 
 function has(job: KubeObject, type: string): boolean {
   return (job.status?.conditions ?? []).some((c: Condition) => c.type === type && c.status === "True");
+}
+
+function parallelism0(spec: Record<string, unknown>): number {
+  return typeof spec.parallelism === "number" ? spec.parallelism : 1;
 }
 
 function ownerUid(pod: KubeObject): string | undefined {
@@ -55,6 +61,17 @@ export class JobController extends Controller {
       else this.queue.add(`${e.object.metadata.namespace}/${e.object.metadata.name}`);
     } else if (e.resource === "pods") {
       const uid = ownerUid(e.object);
+      // counted from the event itself, as the job-tracking finalizer lets the real controller do: a
+      // pod's last status and its removal may both have happened before the next reconcile reads it
+      if (uid && this.store.findByUid(uid)) {
+        const phase = e.object.status?.phase;
+        const counted = this.countsFor(uid);
+        const podUid = e.object.metadata.uid!;
+        if (!counted.succeeded.has(podUid) && !counted.failed.has(podUid)) {
+          if (phase === "Succeeded") counted.succeeded.add(podUid);
+          else if (phase === "Failed" || e.type === "DELETED") counted.failed.add(podUid);
+        }
+      }
       const job = uid ? this.store.findByUid(uid) : undefined;
       if (job) this.queue.add(`${job.namespace}/${job.name}`);
     }
@@ -67,11 +84,18 @@ export class JobController extends Controller {
     const uid = job.metadata.uid!;
     const spec = job.spec;
     const pods = this.store.list("pods", namespace).filter((p) => ownerUid(p) === uid);
-    const counted = this.counted.get(uid) ?? { succeeded: new Set<string>(), failed: new Set<string>() };
-    this.counted.set(uid, counted);
+    const counted = this.countsFor(uid);
+    // podReplacementPolicy (1.29+): with Failed (or a podFailurePolicy) a terminating pod is neither
+    // a failure nor replaced until it has reached phase Failed; with TerminatingOrFailed it counts as
+    // failed as soon as it is terminating, and is replaced at once
+    const onlyReplaceFailed = spec.podReplacementPolicy === "Failed" || spec.podFailurePolicy !== undefined;
     for (const p of pods) {
-      if (p.status?.phase === "Succeeded") counted.succeeded.add(p.metadata.uid!);
-      if (p.status?.phase === "Failed") counted.failed.add(p.metadata.uid!);
+      const uid = p.metadata.uid!;
+      if (counted.succeeded.has(uid) || counted.failed.has(uid)) continue;
+      const phase = p.status?.phase;
+      if (phase === "Succeeded") counted.succeeded.add(uid);
+      else if (phase === "Failed") counted.failed.add(uid);
+      else if (!onlyReplaceFailed && p.metadata.deletionTimestamp) counted.failed.add(uid);
     }
     const running = pods.filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed");
     const active = running.filter((p) => !p.metadata.deletionTimestamp);
@@ -91,7 +115,8 @@ export class JobController extends Controller {
       return;
     }
 
-    const completions: number = spec.completions ?? 1;
+    // a Job without completions (a work queue) is complete once one pod has succeeded
+    const completions: number = spec.completions ?? (counted.succeeded.size > 0 ? 1 : parallelism0(spec));
     const parallelism: number = spec.parallelism ?? 1;
     const backoffLimit: number = spec.backoffLimit ?? 6;
     let target = conditions.find((c) => c.type === "FailureTarget" || c.type === "SuccessCriteriaMet");
@@ -135,14 +160,17 @@ export class JobController extends Controller {
           this.events.record(job, "Warning", target.reason!, target.message!, "job-controller");
         }
       }
-    } else {
-      const want = Math.min(parallelism, completions - counted.succeeded.size) - active.length;
-      for (let i = 0; i < want; i++) this.createPod(job);
+    }
+    let created = 0;
+    if (!target) {
+      const want =
+        Math.min(parallelism, completions - counted.succeeded.size) -
+        active.length -
+        (onlyReplaceFailed ? terminating.length : 0);
+      for (let i = 0; i < want; i++) if (this.createPod(job)) created++;
     }
 
-    const activeCount = target
-      ? 0
-      : Math.max(active.length, Math.min(parallelism, completions - counted.succeeded.size));
+    const activeCount = target ? 0 : active.length + created;
     const next = {
       ...status,
       conditions: conditions.length ? conditions : undefined,
@@ -161,7 +189,17 @@ export class JobController extends Controller {
     if (updated && (has(updated, "Complete") || has(updated, "Failed"))) this.scheduleTtl(updated, key);
   }
 
-  private createPod(job: KubeObject): void {
+  private countsFor(uid: string): { succeeded: Set<string>; failed: Set<string> } {
+    let counted = this.counted.get(uid);
+    if (!counted) {
+      counted = { succeeded: new Set<string>(), failed: new Set<string>() };
+      this.counted.set(uid, counted);
+    }
+    return counted;
+  }
+
+  /** true if the pod was created */
+  private createPod(job: KubeObject): boolean {
     const template = job.spec.template ?? {};
     const pod = {
       metadata: {
@@ -190,10 +228,13 @@ export class JobController extends Controller {
         `Created pod: ${created.metadata.name}`,
         "job-controller",
       );
+      return true;
     } catch (e) {
       if (e instanceof ApiError) {
         this.events.record(job, "Warning", "FailedCreate", `Error creating: ${e.message}`, "job-controller");
-        return;
+        // the controller's work queue retries with back-off (e.g. until the ServiceAccount exists)
+        this.queue.addAfter(`${job.metadata.namespace}/${job.metadata.name}`, CREATE_RETRY_MS);
+        return false;
       }
       throw e;
     }

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { SERVICE_ACCOUNT_MOUNT_PATH } from "../admission.ts";
 import type { EventRecorder } from "../events.ts";
 import { canonicalImage, type ImageSpec, pullImage } from "../images.ts";
 import { type ClusterEndpoint, writeKubeconfig } from "../kubeconfig.ts";
@@ -358,7 +359,11 @@ export class PodWorker {
       ...(image.env ?? {}),
     };
     for (const [k, v] of env) processEnv[k] = swap(v);
-    processEnv.KUBECONFIG = join(this.dir, "kubeconfig");
+    // the API token a real kubelet mounts is, here, a kubeconfig: only where the ServiceAccount
+    // admission mounted the token volume (automountServiceAccountToken not false)
+    const mounts = Array.isArray(spec.volumeMounts) ? spec.volumeMounts : [];
+    if (mounts.some((m) => isObject(m) && m.mountPath === SERVICE_ACCOUNT_MOUNT_PATH))
+      processEnv.KUBECONFIG = join(this.dir, "kubeconfig");
     const resolved = resolveArgv(image, command, args, processEnv.PATH);
     const now = timestamp();
     c.log = new ContainerLog();
