@@ -5,6 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
+import { buildBrokerSecret, buildRunnerJob } from "../src/kubernetes/manifests.ts";
+import { compileOptions } from "../src/kubernetes/options.ts";
 import { KubeSim } from "../src/testing/index.ts";
 import { apiError, groupAlive, shPod, TEST_IMAGES } from "./helpers/kube-sim.ts";
 
@@ -15,7 +17,7 @@ const scratch = mkdtempSync(join(tmpdir(), "kube-sim-test-"));
 
 before(async () => {
   sim = await KubeSim.start({
-    images: TEST_IMAGES,
+    images: { ...TEST_IMAGES, "redis:*": { entrypoint: ["redis-server"] } },
     privateRegistries: ["registry.example.com"],
     capacity: { cpu: "4", memory: "8Gi" },
   });
@@ -720,6 +722,83 @@ describe("kubelet", () => {
     const orphan = Number(await core.readNamespacedPodLog({ name: "orphaner", namespace: "default" }));
     assert.ok(orphan > 0);
     assert.equal(groupAlive(orphan), false);
+  });
+});
+
+describe("Flotilla's broker sidecar", () => {
+  test("a successful runner pod: Redis gets SIGTERM as PID 1 and exits 0; the pod prints Completed, never Init:Error", async () => {
+    const run = {
+      flowName: "Broker",
+      runId: "5b1e2c3d-0000-4000-8000-000000000000",
+      namespace: "default",
+      image: "busybox:1",
+      flowModule: "flow.ts",
+    };
+    const secret = buildBrokerSecret(run, "p4ss-w0rd-1234");
+    await core.createNamespacedSecret({ namespace: "default", body: secret as k8s.V1Secret });
+    const { object: job } = buildRunnerJob(compileOptions({}).options, {}, run);
+    const broker = job.spec!.template.spec!.initContainers!.find((c) => c.restartPolicy === "Always")!;
+    await core.createNamespacedPod({
+      namespace: "default",
+      body: {
+        metadata: { name: "broker-sidecar" },
+        spec: {
+          restartPolicy: "Never",
+          initContainers: [broker as k8s.V1Container],
+          containers: [{ name: "main", image: "busybox:1", args: ["true"] }],
+        },
+      },
+    });
+    const pod = await sim.waitFor(
+      "pods",
+      "default",
+      "broker-sidecar",
+      (p) => p?.status?.phase === "Succeeded" && p.status.initContainerStatuses?.[0]?.state?.terminated,
+      20_000,
+    );
+    const sidecar = pod.status.initContainerStatuses[0];
+    assert.equal(sidecar.state.terminated.exitCode, 0, JSON.stringify(sidecar.state));
+    assert.equal(sidecar.state.terminated.reason, "Completed");
+    const res = await fetch(`${sim.url}/api/v1/namespaces/default/pods/broker-sidecar`, {
+      headers: {
+        Authorization: `Bearer ${sim.kubeConfig().getCurrentUser()?.token}`,
+        Accept: "application/json;as=Table;v=v1;g=meta.k8s.io",
+      },
+      signal: AbortSignal.timeout(10_000),
+    });
+    const table = (await res.json()) as { rows: { cells: unknown[] }[] };
+    assert.equal(table.rows[0]?.cells[2], "Completed");
+  });
+
+  test("the printer follows Kubernetes 1.32: a sidecar that ended non-zero after the pod completed still prints Completed", async () => {
+    await core.createNamespacedPod({
+      namespace: "default",
+      body: {
+        metadata: { name: "sidecar-143" },
+        spec: {
+          restartPolicy: "Never",
+          initContainers: [{ name: "side", image: "busybox:1", restartPolicy: "Always", args: ["sleep 60"] }],
+          containers: [{ name: "main", image: "busybox:1", args: ["true"] }],
+        },
+      },
+    });
+    const pod = await sim.waitFor(
+      "pods",
+      "default",
+      "sidecar-143",
+      (p) => p?.status?.phase === "Succeeded" && p.status.initContainerStatuses?.[0]?.state?.terminated,
+      20_000,
+    );
+    assert.notEqual(pod.status.initContainerStatuses[0].state.terminated.exitCode, 0);
+    const res = await fetch(`${sim.url}/api/v1/namespaces/default/pods/sidecar-143`, {
+      headers: {
+        Authorization: `Bearer ${sim.kubeConfig().getCurrentUser()?.token}`,
+        Accept: "application/json;as=Table;v=v1;g=meta.k8s.io",
+      },
+      signal: AbortSignal.timeout(10_000),
+    });
+    const table = (await res.json()) as { rows: { cells: unknown[] }[] };
+    assert.equal(table.rows[0]?.cells[2], "Completed");
   });
 });
 

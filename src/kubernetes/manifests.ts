@@ -215,11 +215,15 @@ export function buildBrokerSecret(
 
 /** The broker sidecar: Redis bound to the pod IP, password read from stdin config (never argv). */
 function buildBrokerContainer(options: KubeClusterOptions, run: RunIdentity): IContainer {
-  // `redis-server -` reads its config from stdin: printf is a shell builtin, so the password is in
-  // no process's argv (with `--requirepass $(VAR)` it would show in `ps` on the node).
+  // `redis-server -` reads its config from stdin, here a heredoc the shell expands, so the password
+  // is in no process's argv (with `--requirepass $(VAR)` it would show in `ps` on the node). `exec`
+  // makes redis-server the container's PID 1: the kubelet's SIGTERM reaches Redis, which shuts down
+  // with exit 0 (a shell as PID 1 ignores SIGTERM and is SIGKILLed at the grace deadline: exit 137,
+  // 30 s late).
   const script =
-    `printf 'requirepass %s\\n' "$${Env.brokerPassword}" | exec redis-server - --bind "$${Env.podIp}" --port ${BROKER_PORT}` +
-    ` --save '' --appendonly no --maxmemory 400mb --maxmemory-policy noeviction --protected-mode yes`;
+    `exec redis-server - --bind "$${Env.podIp}" --port ${BROKER_PORT}` +
+    ` --save '' --appendonly no --maxmemory 400mb --maxmemory-policy noeviction --protected-mode yes <<EOF\n` +
+    `requirepass $${Env.brokerPassword}\nEOF\n`;
   return {
     name: BROKER_CONTAINER,
     image: options.brokerImage,

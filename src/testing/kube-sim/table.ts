@@ -31,24 +31,48 @@ const age = (o: KubeObject) => humanDuration(Date.now() - Date.parse(String(o.me
 const name: Column = { name: "Name", type: "string", format: "name", cell: (o) => o.metadata.name ?? "" };
 const ageCol: Column = { name: "Age", type: "string", cell: age };
 
+// biome-ignore lint/suspicious/noExplicitAny: container statuses of arbitrary API JSON
+type ContainerStatus = any;
+
+function terminatedText(prefix: string, t: { reason?: string; signal?: number; exitCode?: number }): string {
+  if (t.reason) return `${prefix}${t.reason}`;
+  return t.signal ? `${prefix}Signal:${t.signal}` : `${prefix}ExitCode:${t.exitCode}`;
+}
+
+/** The STATUS column as Kubernetes 1.32's pod printer computes it (native sidecars included). */
 function podStatus(p: KubeObject): string {
-  if (p.metadata.deletionTimestamp) return "Terminating";
-  let reason: string = p.status?.reason ?? p.status?.phase ?? "Pending";
-  for (const c of p.status?.initContainerStatuses ?? []) {
-    if (c.state?.terminated && c.state.terminated.exitCode !== 0)
-      return `Init:${c.state.terminated.reason || "Error"}`;
-    if (c.state?.waiting && c.state.waiting.reason !== "PodInitializing")
-      return `Init:${c.state.waiting.reason}`;
+  const conditions: { type: string; status: string; reason?: string }[] = p.status?.conditions ?? [];
+  const isTrue = (type: string) => conditions.some((c) => c.type === type && c.status === "True");
+  let reason: string = p.status?.reason || p.status?.phase || "";
+  const sidecars = new Set(
+    (p.spec?.initContainers ?? [])
+      .filter((c: { restartPolicy?: string }) => c.restartPolicy === "Always")
+      .map((c: { name: string }) => c.name),
+  );
+  const inits: ContainerStatus[] = p.status?.initContainerStatuses ?? [];
+  let initializing = false;
+  for (const [i, c] of inits.entries()) {
+    if (c.state?.terminated && c.state.terminated.exitCode === 0) continue;
+    if (sidecars.has(c.name) && c.started) continue;
+    if (c.state?.terminated) reason = terminatedText("Init:", c.state.terminated);
+    else if (c.state?.waiting?.reason && c.state.waiting.reason !== "PodInitializing")
+      reason = `Init:${c.state.waiting.reason}`;
+    else reason = `Init:${i}/${(p.spec?.initContainers ?? []).length}`;
+    initializing = true;
+    break;
   }
-  for (const c of [...(p.status?.containerStatuses ?? [])].reverse()) {
-    if (c.state?.waiting?.reason && c.state.waiting.reason !== "") reason = c.state.waiting.reason;
-    else if (c.state?.terminated?.reason) reason = c.state.terminated.reason;
+  if (!initializing || isTrue("Initialized")) {
+    let hasRunning = false;
+    for (const c of [...(p.status?.containerStatuses ?? [])].reverse() as ContainerStatus[]) {
+      if (c.state?.waiting?.reason) reason = c.state.waiting.reason;
+      else if (c.state?.terminated) reason = terminatedText("", c.state.terminated);
+      else if (c.ready && c.state?.running) hasRunning = true;
+    }
+    if (reason === "Completed" && hasRunning) reason = isTrue("Ready") ? "Running" : "NotReady";
   }
-  if (
-    p.status?.phase === "Pending" &&
-    (p.status?.conditions ?? []).some((c: { reason?: string }) => c.reason === "Unschedulable")
-  )
-    return "Pending";
+  const terminal = p.status?.phase === "Succeeded" || p.status?.phase === "Failed";
+  if (p.metadata.deletionTimestamp && p.status?.reason === "NodeLost") reason = "Unknown";
+  else if (p.metadata.deletionTimestamp && !terminal) reason = "Terminating";
   return reason;
 }
 
