@@ -351,6 +351,90 @@ describe("kube-sim fidelity", { timeout: 60_000 }, () => {
     });
   });
 
+  describe("strategic merge patch driven by the types' patch strategies", () => {
+    const smp = (path: string, body: unknown) =>
+      request(path, {
+        method: "PATCH",
+        contentType: "application/strategic-merge-patch+json",
+        body: JSON.stringify(body),
+      });
+
+    test("ServiceAccount: secrets merge by name, imagePullSecrets (no strategy) is atomic", async () => {
+      await core.createNamespacedServiceAccount({
+        namespace: "default",
+        body: {
+          metadata: { name: "smp-sa", finalizers: ["a/x"] },
+          secrets: [{ name: "s1" }],
+          imagePullSecrets: [{ name: "p1" }, { name: "p2" }],
+        },
+      });
+      const res = await smp("/api/v1/namespaces/default/serviceaccounts/smp-sa", {
+        metadata: { finalizers: ["b/y"] },
+        secrets: [{ name: "s2" }],
+        imagePullSecrets: [{ name: "p3" }],
+      });
+      assert.equal(res.status, 200, res.text);
+      const sa = JSON.parse(res.text);
+      assert.deepEqual(sa.secrets, [{ name: "s1" }, { name: "s2" }]);
+      assert.deepEqual(sa.imagePullSecrets, [{ name: "p3" }]);
+      assert.deepEqual(sa.metadata.finalizers, ["a/x", "b/y"], "finalizers merge as a set");
+      const removed = await smp("/api/v1/namespaces/default/serviceaccounts/smp-sa", {
+        metadata: { "$deleteFromPrimitiveList/finalizers": ["a/x", "b/y"] },
+        secrets: [{ name: "s1", $patch: "delete" }],
+      });
+      const after = JSON.parse(removed.text);
+      assert.equal(after.metadata.finalizers, undefined);
+      assert.deepEqual(after.secrets, [{ name: "s2" }]);
+    });
+
+    test("Service: ports merge by port; Pod: tolerations are atomic (a patch replaces the list, so removing one is 422)", async () => {
+      await core.createNamespacedService({
+        namespace: "default",
+        body: {
+          metadata: { name: "smp-svc" },
+          spec: {
+            ports: [
+              { name: "a", port: 80 },
+              { name: "b", port: 81 },
+            ],
+          },
+        },
+      });
+      const svc = await smp("/api/v1/namespaces/default/services/smp-svc", {
+        spec: {
+          ports: [
+            { port: 81, name: "bb" },
+            { port: 82, name: "c" },
+          ],
+        },
+      });
+      assert.equal(svc.status, 200, svc.text);
+      assert.deepEqual(
+        JSON.parse(svc.text).spec.ports.map((p: { name: string; port: number }) => `${p.name}:${p.port}`),
+        ["a:80", "bb:81", "c:82"],
+      );
+      await core.createNamespacedPod({
+        namespace: "default",
+        body: {
+          metadata: { name: "smp-pod" },
+          spec: {
+            tolerations: [{ key: "x", operator: "Exists" }],
+            containers: [{ name: "c", image: "nope.example/app:1" }],
+          },
+        },
+      });
+      const pod = await smp("/api/v1/namespaces/default/pods/smp-pod", {
+        spec: { tolerations: [{ key: "y", operator: "Exists" }] },
+      });
+      assert.equal(pod.status, 422, pod.text);
+      assert.match(
+        JSON.parse(pod.text).message,
+        /spec\.tolerations: Forbidden: existing toleration can not be modified/,
+      );
+      await core.deleteNamespacedPod({ namespace: "default", name: "smp-pod", gracePeriodSeconds: 0 });
+    });
+  });
+
   describe("nodes", () => {
     test("the node is listable and readable by name, with the capacity the sim was given", async () => {
       const list = await core.listNode();

@@ -1,8 +1,10 @@
-// The PATCH content types: JSON Patch (RFC 6902, through fast-json-patch), JSON Merge Patch (RFC 7386) and strategic merge patch
-// (merge-key lists and `$patch` directives for the list fields of the kinds kube-sim serves).
+// The PATCH content types: JSON Patch (RFC 6902, through fast-json-patch), JSON Merge Patch (RFC 7386)
+// and strategic merge patch (driven by the types' patch strategies and merge keys, `$patch` directives).
 import jsonpatch, { type Operation } from "fast-json-patch";
 import { ApiError, badRequest, unsupportedMediaType } from "./errors.ts";
-import { clone, isObject } from "./objects.ts";
+import { clone, isObject, jsonEqual } from "./objects.ts";
+import { PATCH_STRATEGIES, type PatchMeta } from "./patch-strategies.ts";
+import { fieldType } from "./schema.ts";
 
 export const PATCH_TYPES = {
   json: "application/json-patch+json",
@@ -112,64 +114,65 @@ export function applyMergePatch(target: unknown, patch: unknown): unknown {
 }
 
 // --- Strategic merge patch --------------------------------------------------------------------------
+// Driven by the types: the object's client-node model gives each field's type, and PATCH_STRATEGIES
+// (the `patchStrategy`/`patchMergeKey` struct tags) says which lists merge, and by which key. A list
+// without a strategy is atomic and replaced whole; maps merge key by key; `null` deletes.
 
-/** patchMergeKey of list fields, by field name (the kinds kube-sim serves never reuse a name differently). */
-const MERGE_KEYS: Record<string, string> = {
-  containers: "name",
-  initContainers: "name",
-  ephemeralContainers: "name",
-  env: "name",
-  volumes: "name",
-  volumeMounts: "mountPath",
-  volumeDevices: "devicePath",
-  ports: "containerPort",
-  imagePullSecrets: "name",
-  conditions: "type",
-  ownerReferences: "uid",
-  tolerations: "key",
-  hostAliases: "ip",
-  topologySpreadConstraints: "topologyKey",
-  resourceClaims: "name",
-  secrets: "name",
-};
-
-/** Lists merged as sets of scalars (patchStrategy: merge on a primitive list). */
-const SET_LISTS = new Set(["finalizers"]);
-
-function mergeKeyFor(field: string, items: unknown[]): string | undefined {
-  const k = MERGE_KEYS[field];
-  if (field === "ports" && items.some((i) => isObject(i) && "port" in i && !("containerPort" in i)))
-    return "port";
-  return k;
+/** `V1PodSpec` → `PodSpec`: the Go struct whose tags describe a client-node model */
+function goStruct(model: string | undefined): string | undefined {
+  if (!model) return undefined;
+  if (model === "V1EphemeralContainer") return "EphemeralContainerCommon";
+  return model.replace(/^(CoreV1|V1)/, "");
 }
 
-function strategicList(field: string, target: unknown, patch: unknown[]): unknown[] {
+function elementType(type: string | undefined): string | undefined {
+  return type ? /^Array<(.+)>$/.exec(type)?.[1] : undefined;
+}
+
+function mapValueType(type: string | undefined): string | undefined {
+  return type ? /^\{ \[key: string\]: (.+); \}$/.exec(type)?.[1] : undefined;
+}
+
+function strategicList(
+  meta: PatchMeta | undefined,
+  itemType: string | undefined,
+  target: unknown,
+  patch: unknown[],
+): unknown[] {
+  if (!meta?.strategy.split(",").includes("merge")) {
+    return clone(
+      patch.filter((p) => !(isObject(p) && p.$patch !== undefined && Object.keys(p).length === 1)),
+    );
+  }
   const base = Array.isArray(target) ? clone(target) : [];
   if (patch.some((p) => isObject(p) && p.$patch === "replace")) {
-    return patch.filter((p) => !(isObject(p) && p.$patch === "replace"));
+    return clone(patch.filter((p) => !(isObject(p) && p.$patch === "replace")));
   }
-  if (SET_LISTS.has(field)) {
+  const key = meta.key;
+  if (!key) {
     const out = [...base];
-    for (const p of patch) if (!out.includes(p)) out.push(p);
+    for (const p of patch) if (!out.some((o) => jsonEqual(o, p))) out.push(clone(p));
     return out;
   }
-  const mk = mergeKeyFor(field, [...base, ...patch]);
-  if (!mk) return clone(patch);
   const out = base as Record<string, unknown>[];
   for (const p of patch) {
     if (!isObject(p)) continue;
-    const i = out.findIndex((o) => isObject(o) && o[mk] === p[mk]);
+    const i = out.findIndex((o) => isObject(o) && o[key] === p[key]);
     if (p.$patch === "delete") {
       if (i >= 0) out.splice(i, 1);
       continue;
     }
-    if (i >= 0) out[i] = applyStrategicMergePatch(out[i], p) as Record<string, unknown>;
-    else out.push(applyStrategicMergePatch({}, p) as Record<string, unknown>);
+    if (i >= 0) out[i] = applyStrategicMergePatch(out[i], p, itemType) as Record<string, unknown>;
+    else out.push(applyStrategicMergePatch({}, p, itemType) as Record<string, unknown>);
   }
   return out;
 }
 
-export function applyStrategicMergePatch(target: unknown, patch: unknown): unknown {
+/**
+ * Apply a strategic merge patch to `target`, an object of client-node model `model` (e.g. `V1Pod`);
+ * without a model, lists are atomic and maps merge.
+ */
+export function applyStrategicMergePatch(target: unknown, patch: unknown, model?: string): unknown {
   if (Array.isArray(patch)) {
     throw badRequest("json: cannot unmarshal array into Go value of type map[string]interface {}");
   }
@@ -179,23 +182,40 @@ export function applyStrategicMergePatch(target: unknown, patch: unknown): unkno
     return clone(rest);
   }
   if (patch.$patch === "delete") return undefined;
+  const struct = goStruct(model);
   const out: Record<string, unknown> = isObject(target) ? clone(target) : {};
+  const valueType = mapValueType(model);
   for (const [k, v] of Object.entries(patch)) {
-    if (k === "$patch" || k.startsWith("$setElementOrder/")) continue;
+    if (k === "$patch" || k.startsWith("$setElementOrder/") || k === "$retainKeys") continue;
     if (k.startsWith("$deleteFromPrimitiveList/")) {
       const field = k.slice("$deleteFromPrimitiveList/".length);
       const cur = out[field];
-      if (Array.isArray(cur) && Array.isArray(v)) out[field] = cur.filter((x) => !v.includes(x));
+      if (Array.isArray(cur) && Array.isArray(v))
+        out[field] = cur.filter((x) => !v.some((y) => jsonEqual(x, y)));
+      // list fields are omitempty: an emptied list is absent, as the API server serializes it
+      if (Array.isArray(out[field]) && (out[field] as unknown[]).length === 0) delete out[field];
       continue;
     }
-    if (k === "$retainKeys") continue;
+    const type = valueType ?? (model ? fieldType(model, k) : undefined);
     if (v === null) delete out[k];
-    else if (Array.isArray(v)) out[k] = strategicList(k, out[k], v);
-    else if (isObject(v)) {
-      const merged = applyStrategicMergePatch(out[k], v);
+    else if (Array.isArray(v)) {
+      const list = strategicList(
+        struct ? PATCH_STRATEGIES[struct]?.[k] : undefined,
+        elementType(type),
+        out[k],
+        v,
+      );
+      // list fields are omitempty: an emptied list is absent, as the API server serializes it
+      if (list.length === 0) delete out[k];
+      else out[k] = list;
+    } else if (isObject(v)) {
+      const merged = applyStrategicMergePatch(out[k], v, type);
       if (merged === undefined) delete out[k];
       else out[k] = merged;
     } else out[k] = v;
+  }
+  if (Array.isArray(patch.$retainKeys)) {
+    for (const k of Object.keys(out)) if (!(patch.$retainKeys as unknown[]).includes(k)) delete out[k];
   }
   return out;
 }

@@ -193,7 +193,7 @@ export class Registry {
     let patched: unknown;
     if (type === "json") patched = applyJsonPatch(base, patch);
     else if (type === "merge") patched = applyMergePatch(base, patch);
-    else patched = applyStrategicMergePatch(base, patch);
+    else patched = applyStrategicMergePatch(base, patch, rt.clientModel);
     if (!isObject(patched) || !isObject(patched.metadata))
       throw badRequest("patch produced an invalid object");
     const { obj: next, schemaErrors } = this.decodeBody(rt, patched, namespace, ctx);

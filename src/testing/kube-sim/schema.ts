@@ -53,3 +53,8 @@ export function unknownFields(obj: unknown, model: string): string[] {
   walk(obj, model, "", out);
   return out;
 }
+
+/** The client-node type of `field` in `model` (`V1PodSpec`, `Array<V1Container>`, `{ [key: string]: string; }`). */
+export function fieldType(model: string, field: string): string | undefined {
+  return attributesCached(model)?.get(field);
+}
