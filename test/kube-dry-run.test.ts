@@ -62,7 +62,10 @@ function runCommand(
 }
 
 const flotilla = (args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}) =>
-  runCommand(process.execPath, [flotillaBin(), ...args], { cwd, env: { ...env, ...extraEnv } });
+  runCommand(process.execPath, ["--conditions=flotilla-source", flotillaBin(), ...args], {
+    cwd,
+    env: { ...env, ...extraEnv },
+  });
 
 /** Resolves once `child` has exited; SIGKILLs it if it has not within timeoutMs. */
 function exited(child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -87,11 +90,15 @@ describe("--dry-run against `flotilla sim` with kubectl", { timeout: 180_000 }, 
     });
 
   before(async () => {
-    const child = spawn(process.execPath, [flotillaBin(), "sim", "--kubeconfig", kubeconfig], {
-      cwd: ROOT,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--conditions=flotilla-source", flotillaBin(), "sim", "--kubeconfig", kubeconfig],
+      {
+        cwd: ROOT,
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     sim = child;
     let out = "";
     let err = "";

@@ -4,6 +4,9 @@
 // models and silently drops fields it does not know; with the raw body and
 // `fieldValidation=Strict` the API server sees everything and rejects what it does not know.
 
+import { statSync } from "node:fs";
+import { homedir } from "node:os";
+import { delimiter, join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 
@@ -31,6 +34,16 @@ export interface KubeClients {
 export function connect(options: ConnectOptions = {}): KubeClients {
   let kc = options.kubeConfig;
   if (kc === undefined) {
+    if (!options.kubeconfig && !hasDefaultKubeconfig()) {
+      throw new FlotillaError(
+        ErrorCode.Kubernetes,
+        "no kubeconfig: $KUBECONFIG is not set, ~/.kube/config does not exist, and this is not a pod in a cluster",
+        {
+          hint: "pass --kubeconfig <file> (and --context <name>) as with kubectl; or try it on this machine without a cluster: `flotilla run <flow-file> --sim`, or `flotilla sim` for a simulated cluster",
+          usage: true,
+        },
+      );
+    }
     kc = new k8s.KubeConfig();
     try {
       if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
@@ -65,6 +78,26 @@ export function connect(options: ConnectOptions = {}): KubeClients {
     authorization: kc.makeApiClient(k8s.AuthorizationV1Api),
     defaultNamespace: ns && ns !== "" ? ns : "default",
   };
+}
+
+/**
+ * Whether client-node's `loadFromDefault` would find a real configuration: a file named by
+ * $KUBECONFIG, ~/.kube/config, or a pod's service-account token (in-cluster). Without any, it
+ * falls back to http://localhost:8080 and fails later with a message about TLS settings.
+ */
+function hasDefaultKubeconfig(env: NodeJS.ProcessEnv = process.env): boolean {
+  const exists = (file: string) => {
+    try {
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (env.KUBECONFIG) return env.KUBECONFIG.split(delimiter).some((f) => f !== "" && exists(f));
+  if (exists(join(env.HOME || homedir(), ".kube", "config"))) return true;
+  return (
+    env.KUBERNETES_SERVICE_HOST !== undefined && exists("/var/run/secrets/kubernetes.io/serviceaccount/token")
+  );
 }
 
 /**

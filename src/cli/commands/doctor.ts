@@ -1,17 +1,28 @@
-// `flotilla doctor [-n NS]`: check, with SelfSubjectAccessReview, that the current kubeconfig
-// identity holds every permission of the launcher (and, with --as-runner, of the runner pod),
-// naming each missing one and the fix. Uses the same table `flotilla rbac` prints.
+// `flotilla doctor [-n NS]`: check what a run needs, each with its reason and fix: the API server
+// answers and runs Kubernetes 1.29+ (native sidecars), the namespace exists, the current
+// kubeconfig identity holds every permission of the launcher (SelfSubjectAccessReview; with
+// --as-runner, of the runner pod), and the runner's ServiceAccount exists with its Role bound.
+// Exit 1 when anything is missing. Uses the same permission table `flotilla rbac` prints.
 
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import { type ConnectOptions, connect, type KubeClients } from "../../kubernetes/client.ts";
 import { apiCall } from "../../kubernetes/errors.ts";
+import { DEFAULT_SERVICE_ACCOUNT } from "../../kubernetes/options.ts";
+import {
+  checkNamespace,
+  checkRunnerAccount,
+  checkServerVersion,
+  type PreflightCheck,
+} from "../../kubernetes/preflight.ts";
 import { type AccessCheck, type Actor, accessChecks, describeCheck } from "../../kubernetes/rbac.ts";
 
 export interface DoctorOptions extends ConnectOptions {
   namespace?: string;
   /** Check the runner pod's permissions instead of the launcher's. */
   asRunner?: boolean;
+  /** The runner pods' ServiceAccount. @default "flotilla-runner" */
+  serviceAccount?: string;
   /** Injected clients (tests). */
   clients?: KubeClients;
 }
@@ -26,22 +37,48 @@ export interface DoctorCheck {
 export interface DoctorResult {
   namespace: string;
   actor: Actor;
+  /** Server, namespace and runner account checks, in order. */
+  preflight: PreflightCheck[];
   checks: DoctorCheck[];
+  /** Every missing permission and every missing preflight item. */
   missing: string[];
 }
 
-/** Check every permission; throws FLOTILLA_KUBERNETES naming the missing ones. */
+/** Check everything a run needs; throws FLOTILLA_KUBERNETES naming each missing item and its fix. */
 export async function doctor(options: DoctorOptions = {}): Promise<DoctorResult> {
   const clients = options.clients ?? connect(options);
   const namespace = options.namespace ?? clients.defaultNamespace;
   const actor: Actor = options.asRunner ? "runner" : "launcher";
-  const checks = await Promise.all(accessChecks(actor).map((c) => review(clients, namespace, c)));
-  const missing = checks.filter((c) => !c.allowed).map((c) => c.permission);
-  const result = { namespace, actor, checks, missing };
+  const server = await checkServerVersion(clients);
+  if (server.status !== "ok") {
+    throw new FlotillaError(ErrorCode.Kubernetes, `doctor: ${server.reason}`, {
+      ...(server.fix ? { hint: server.fix } : {}),
+    });
+  }
+  const [ns, checks, account] = await Promise.all([
+    checkNamespace(clients, namespace),
+    Promise.all(accessChecks(actor).map((c) => review(clients, namespace, c))),
+    options.asRunner
+      ? Promise.resolve([])
+      : checkRunnerAccount(clients, namespace, options.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT),
+  ]);
+  const preflight = [server, ns, ...account];
+  const missingPermissions = checks.filter((c) => !c.allowed).map((c) => c.permission);
+  const missingItems = preflight.filter((c) => c.status === "missing");
+  const missing = [...missingItems.map((c) => c.check), ...missingPermissions];
+  const result = { namespace, actor, preflight, checks, missing };
   if (missing.length > 0) {
+    const lines = [
+      ...missingItems.map((c) => `  ${c.reason ?? c.check}${c.fix ? ` (fix: ${c.fix})` : ""}`),
+      ...(missingPermissions.length > 0
+        ? [
+            `  the ${actor} identity lacks ${missingPermissions.length} permission(s) in namespace "${namespace}": ${missingPermissions.join(", ")}`,
+          ]
+        : []),
+    ];
     throw new FlotillaError(
       ErrorCode.Kubernetes,
-      `the ${actor} identity lacks ${missing.length} permission(s) in namespace "${namespace}": ${missing.join(", ")}`,
+      `doctor: ${missing.length} problem(s) in namespace "${namespace}"\n${lines.join("\n")}`,
       {
         hint: `apply them: \`flotilla rbac -n ${namespace} | kubectl apply -f -\` (and bind the ${actor} Role to this identity)`,
       },
@@ -85,8 +122,15 @@ export const doctorCommand = (program: Command): void => {
     .option("--kubeconfig <file>", "kubeconfig file")
     .option("--context <name>", "kubeconfig context")
     .option("--as-runner", "check the runner pod's permissions (run inside its service account)")
+    .option("--service-account <name>", "service account of the runner pods", DEFAULT_SERVICE_ACCOUNT)
     .action(async (opts: DoctorOptions) => {
       const r = await doctor(opts);
+      for (const c of r.preflight) {
+        const mark = c.status === "ok" ? "ok " : "?? ";
+        process.stdout.write(
+          `${mark} ${c.check}${c.reason && c.status === "ok" ? ` (${c.reason})` : ""}${c.status === "unknown" ? `: not checked: ${c.reason}${c.fix ? `; ${c.fix}` : ""}` : ""}\n`,
+        );
+      }
       for (const c of r.checks) process.stdout.write(`ok  ${c.permission}\n`);
       process.stdout.write(
         `all ${r.checks.length} permissions of the ${r.actor} present in namespace "${r.namespace}"\n`,

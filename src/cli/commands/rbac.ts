@@ -4,11 +4,12 @@
 
 import type { Command } from "commander";
 import { stringify } from "yaml";
+import { type ConnectOptions, connect } from "../../kubernetes/client.ts";
 import { buildRbac } from "../../kubernetes/rbac.ts";
 import { outputOption } from "../output.ts";
 
-export interface RbacCommandOptions {
-  /** @default "default" */
+export interface RbacCommandOptions extends ConnectOptions {
+  /** @default the kubeconfig context's namespace (where runs go), else "default" */
   namespace?: string;
   /** The runner pods' service account. @default "flotilla-runner" */
   serviceAccount?: string;
@@ -18,10 +19,22 @@ export interface RbacCommandOptions {
   output?: "yaml" | "json";
 }
 
+/**
+ * The namespace runs go to when no -n is given: the kubeconfig context's, as `flotilla run` uses
+ * it; with no kubeconfig at all, "default" (said on stderr by the command).
+ */
+export function contextNamespace(options: ConnectOptions): string | undefined {
+  try {
+    return connect(options).defaultNamespace;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The RBAC objects as a multi-document YAML (or JSON list) string. */
 export async function rbac(options: RbacCommandOptions = {}): Promise<string> {
   const objects = buildRbac({
-    namespace: options.namespace ?? "default",
+    namespace: options.namespace ?? contextNamespace(options) ?? "default",
     ...(options.serviceAccount ? { runnerServiceAccount: options.serviceAccount } : {}),
     ...(options.launcherServiceAccount ? { launcherServiceAccount: options.launcherServiceAccount } : {}),
   });
@@ -36,11 +49,18 @@ export const rbacCommand = (program: Command): void => {
     .description(
       "print the ServiceAccount, Roles and RoleBindings Flotilla needs (pipe to kubectl apply -f -)",
     )
-    .option("-n, --namespace <ns>", "namespace of the runs", "default")
+    .option("-n, --namespace <ns>", "namespace of the runs (default: the kubeconfig context's, as for runs)")
+    .option("--kubeconfig <file>", "kubeconfig file (for the context's namespace)")
+    .option("--context <name>", "kubeconfig context")
     .option("--service-account <name>", "service account of the runner pods", "flotilla-runner")
     .option("--launcher-service-account <name>", "also bind the launcher Role to this service account")
     .addOption(outputOption(["yaml", "json"]))
     .action(async (opts: RbacCommandOptions) => {
+      if (opts.namespace === undefined && contextNamespace(opts) === undefined) {
+        process.stderr.write(
+          'no kubeconfig (or its context is unknown): printing for namespace "default"; pass -n NS (or try runs without a cluster with --sim)\n',
+        );
+      }
       process.stdout.write(await rbac(opts));
     });
 };

@@ -1,0 +1,144 @@
+// `flotilla doctor` catches what makes a run fail, on kube-sim with RBAC enforced: a namespace
+// without the runner's ServiceAccount and Role binding is reported (reason and fix), and reported
+// clean once `flotilla rbac` is applied; a missing namespace is named; the server version is
+// shown. `flotilla rbac` prints for the context's namespace. With no kubeconfig at all, the
+// commands say so and suggest --sim instead of a TLS error.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import * as k8s from "@kubernetes/client-node";
+import { parseAllDocuments } from "yaml";
+import { doctor } from "../src/cli/commands/doctor.ts";
+import { rbac } from "../src/cli/commands/rbac.ts";
+import { FlotillaError } from "../src/core/errors.ts";
+import { connect } from "../src/kubernetes/client.ts";
+import { buildRbac } from "../src/kubernetes/rbac.ts";
+import { flotillaBin, KubeSim } from "../src/testing/index.ts";
+
+const NS = "fresh";
+let sim: KubeSim;
+const home = mkdtempSync(join(tmpdir(), "flotilla-doctor-"));
+
+before(async () => {
+  sim = await KubeSim.start({ namespaces: [NS] });
+});
+after(async () => {
+  await sim.stop();
+  rmSync(home, { recursive: true, force: true });
+});
+
+/** Apply what `flotilla rbac -n NS` prints, as an admin would with kubectl apply. */
+async function applyRbac(kc: k8s.KubeConfig, namespace: string): Promise<void> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const rbacApi = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+  for (const o of buildRbac({ namespace }) as { kind: string }[]) {
+    if (o.kind === "ServiceAccount")
+      await core.createNamespacedServiceAccount({ namespace, body: o as never });
+    if (o.kind === "Role") await rbacApi.createNamespacedRole({ namespace, body: o as never });
+    if (o.kind === "RoleBinding") await rbacApi.createNamespacedRoleBinding({ namespace, body: o as never });
+  }
+}
+
+describe("doctor", { timeout: 60_000 }, () => {
+  test("before `flotilla rbac`: the runner's ServiceAccount and Role binding are missing, with the fix; after: clean", async () => {
+    const clients = connect({ kubeConfig: sim.kubeConfig() });
+    await assert.rejects(doctor({ namespace: NS, clients }), (e: unknown) => {
+      assert.ok(e instanceof FlotillaError);
+      assert.match(e.message, /ServiceAccount "flotilla-runner" does not exist/);
+      assert.match(e.message, /no RoleBinding in namespace "fresh" binds Role "flotilla-runner"/);
+      assert.match(e.message, /flotilla rbac -n fresh \| kubectl apply -f -/);
+      return true;
+    });
+    await applyRbac(sim.kubeConfig(), NS);
+    const r = await doctor({ namespace: NS, clients });
+    assert.deepEqual(r.missing, []);
+    assert.deepEqual(
+      r.preflight.map((c) => [c.check, c.status]),
+      [
+        ["the API server answers and runs Kubernetes 1.29+", "ok"],
+        ['namespace "fresh" exists', "ok"],
+        ['the runner\'s ServiceAccount "flotilla-runner" exists in namespace "fresh"', "ok"],
+        ['Role "flotilla-runner" is bound to ServiceAccount "flotilla-runner"', "ok"],
+      ],
+    );
+    console.log(`# doctor: ${r.preflight[0]!.reason}`);
+  });
+
+  test("a namespace that does not exist is named, with how to create it", async () => {
+    const clients = connect({ kubeConfig: sim.kubeConfig() });
+    await assert.rejects(doctor({ namespace: "nope", clients }), (e: unknown) => {
+      assert.ok(e instanceof FlotillaError);
+      assert.match(e.message, /namespace "nope" does not exist/);
+      assert.match(e.message, /kubectl create namespace nope/);
+      return true;
+    });
+  });
+
+  test("an identity that may not read ServiceAccounts gets 'not checked', not a false ok", async () => {
+    const launcherSa = "ci-launcher";
+    await sim
+      .kubeConfig()
+      .makeApiClient(k8s.CoreV1Api)
+      .createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: launcherSa } } });
+    const binding = buildRbac({ namespace: NS, launcherServiceAccount: launcherSa }).find(
+      (o) => o.kind === "RoleBinding" && o.metadata?.name === "flotilla-launcher",
+    );
+    await sim
+      .kubeConfig()
+      .makeApiClient(k8s.RbacAuthorizationV1Api)
+      .createNamespacedRoleBinding({ namespace: NS, body: binding as never });
+    const { kubeConfig } = await sim.serviceAccountKubeconfig(NS, launcherSa);
+    const r = await doctor({ namespace: NS, clients: connect({ kubeConfig }) });
+    assert.deepEqual(r.missing, []);
+    const account = r.preflight.find((c) => c.check.startsWith("the runner's ServiceAccount"));
+    assert.equal(account?.status, "unknown");
+    assert.match(account?.reason ?? "", /may not get serviceaccounts/);
+  });
+});
+
+describe("rbac and a missing kubeconfig", { timeout: 60_000 }, () => {
+  test("`flotilla rbac` prints for the kubeconfig context's namespace", async () => {
+    const file = join(home, "team.kubeconfig");
+    const kc = sim.kubeConfig();
+    const ctx = kc.getContextObject(kc.getCurrentContext())!;
+    kc.loadFromOptions({
+      clusters: kc.clusters,
+      users: kc.users,
+      contexts: [{ ...ctx, namespace: "team-a" }],
+      currentContext: ctx.name,
+    });
+    writeFileSync(file, kc.exportConfig());
+    const docs = parseAllDocuments(await rbac({ kubeconfig: file })).map(
+      (d) => d.toJS() as { metadata: { namespace: string } },
+    );
+    assert.ok(docs.length >= 4);
+    for (const o of docs) assert.equal(o.metadata.namespace, "team-a");
+  });
+
+  test("no kubeconfig at all: doctor says so and suggests --sim (exit 2)", async () => {
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, ["--conditions=flotilla-source", flotillaBin(), "doctor"], {
+        env: { PATH: process.env.PATH ?? "", HOME: home },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (c: Buffer) => {
+        stderr += c;
+      });
+      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+      child.once("error", reject);
+      child.once("close", (code) => {
+        clearTimeout(timer);
+        resolve({ code, stderr });
+      });
+    });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /no kubeconfig: \$KUBECONFIG is not set, ~\/\.kube\/config does not exist/);
+    assert.match(result.stderr, /--sim/);
+    assert.doesNotMatch(result.stderr, /HTTP protocol is not allowed/);
+  });
+});
