@@ -49,7 +49,7 @@ export async function createObject<T>(
   const call = { verb: "create", resource: RESOURCES[kind], namespace, name };
   const params = { namespace, body: obj as never, fieldValidation: "Strict" };
   try {
-    return (await apiCall(call, () => {
+    return (await apiCall(call, (): Promise<unknown> => {
       switch (kind) {
         case "Secret":
           return clients.core.createNamespacedSecret(params, rawBody(obj));
