@@ -4,6 +4,7 @@
 // login page (POST /api/session) becomes an HTTP-only session cookie, and the address bar loses it.
 // Cookie-authenticated writes must come from the dashboard's own origin (no cross-site request).
 
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +24,25 @@ export interface DashboardOptions {
   root?: string;
   /** How long the session cookie lives (default 7 days). */
   sessionMaxAgeSeconds?: number;
+  /**
+   * The login code of the link `flotilla server` prints (see newLoginCode): valid while this
+   * process runs, accepted only here, and exchanged for a session holding `sessionToken()`, so the
+   * printed link never carries an API token.
+   */
+  loginCode?: string;
+  /** The token a login code's session holds (the home's admin token). */
+  sessionToken?: () => string | undefined;
+}
+
+/** A login code for the printed dashboard link (not an API token: the API refuses it). */
+export function newLoginCode(): string {
+  return `flt_login_${randomBytes(24).toString("base64url")}`;
+}
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** Where the package's built dashboard lives, from src/server or dist/server alike. */
@@ -137,8 +157,11 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
     const token = (req.query as Record<string, unknown> | undefined)?.token;
     if (typeof token === "string" && token !== "") {
       reply.header("referrer-policy", "no-referrer").header("cache-control", "no-store");
-      if (!(await valid(token))) return reply.redirect("/login?login=failed", 303);
-      setSession(req, reply, token);
+      const fromCode =
+        options.loginCode && same(token, options.loginCode) ? options.sessionToken?.() : undefined;
+      const session = fromCode ?? token;
+      if (!(await valid(session))) return reply.redirect("/login?login=failed", 303);
+      setSession(req, reply, session);
       return reply.redirect(withoutToken(url), 303);
     }
     // A built file (hashed names under assets/ never change), else the app itself.

@@ -49,7 +49,11 @@ export async function serve(o: ServerCommandOptions): Promise<{ url: string; sto
   const { adminTokenPath } = await import("../../server/auth.ts");
   const { flotillaHome } = await import("../../store/open.ts");
   const home = o.home ?? flotillaHome();
-  const dashboard = await loadDashboard();
+  // The dashboard's login link carries a code valid while this process runs, exchanged for a
+  // session holding the home's admin token (never printed).
+  const { dashboard, newLoginCode } = await import("../../server/dashboard.ts");
+  const loginCode = newLoginCode();
+  let adminToken: string | undefined;
   const server = await startServer({
     port: port(o.port),
     home,
@@ -57,25 +61,15 @@ export async function serve(o: ServerCommandOptions): Promise<{ url: string; sto
     ...(o.agent !== false ? { agent: { pool: "local" } } : {}),
     ...(o.host !== undefined ? { host: o.host } : {}),
     ...(o.database !== undefined ? { database: o.database } : {}),
-    ...(dashboard ? { dashboard } : {}),
+    dashboard: (app, context) => dashboard(app, { ...context, loginCode, sessionToken: () => adminToken }),
   });
+  adminToken = server.adminToken;
   stdout.write(
     `Flotilla server listening on ${server.url}  (API: ${server.url}/api/, store: ${server.store.kind})\n`,
   );
+  stdout.write(`Dashboard: ${server.url}/?token=${loginCode}\n`);
   if (server.adminTokenCreated) stdout.write(`admin token written to ${adminTokenPath(home)} (mode 0600)\n`);
   return { url: server.url, stop: () => server.close() };
-}
-
-/** The dashboard's routes, when this build has them (the ui part registers `src/server/dashboard.ts`). */
-async function loadDashboard(): Promise<import("../../server/app.ts").AppOptions["dashboard"]> {
-  const path = "../../server/dashboard.ts";
-  try {
-    const mod = (await import(path)) as { dashboard?: import("../../server/app.ts").AppOptions["dashboard"] };
-    return mod.dashboard;
-  } catch (e) {
-    if ((e as { code?: string }).code === "ERR_MODULE_NOT_FOUND") return undefined;
-    throw e;
-  }
 }
 
 export const serverCommand = (program: Command): void => {

@@ -1,0 +1,402 @@
+// The dashboard in a real browser (Debian's Chromium through playwright-core) against a real
+// `flotilla server` with a temp home, fed by real `flotilla run --server` runs (one on a
+// LocalCluster that scales 1 → 4 → 1) and by the reporting API a runner uses. Screenshots of each
+// page go to test-artifacts/ (gitignored). Targets are printed, never asserted.
+
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Page } from "playwright-core";
+import { type Browser, launchBrowser } from "./helpers/browser.ts";
+import { builtSize, ensureDashboardBuilt } from "./helpers/dashboard-build.ts";
+import {
+  flotilla,
+  removeDir,
+  type ServerProcess,
+  startFlotilla,
+  startServerProcess,
+  stopChild,
+  until,
+} from "./helpers/flotilla-server.ts";
+
+const FLOWS = "test/fixtures/dashboard-flows.ts";
+
+interface RunJson {
+  id: string;
+  state: string;
+  flowName: string;
+}
+
+/** Prints a measured figure (targets are printed, never asserted). */
+function figure(name: string, value: string, target: string): void {
+  process.stdout.write(`# dashboard: ${name}: ${value} (target ${target})\n`);
+}
+
+/** A run recorded the way a runner records one: with its flow's DAG, then reporter batches. */
+async function reportedRun(
+  server: ServerProcess,
+  name: string,
+  dag: {
+    tasks: { slug: string; mapped?: boolean; upstream: string[] }[];
+    edges: { upstream: string; downstream: string }[];
+  },
+): Promise<string> {
+  const id = randomUUID();
+  await server.api("POST", "/api/runs", {
+    id,
+    flow: { name, fingerprint: `fp-${name}`, dag, parameterSchema: [] },
+    parameters: {},
+    state: "Running",
+  });
+  return id;
+}
+
+describe("dashboard", { timeout: 600_000 }, () => {
+  let home: string;
+  let server: ServerProcess;
+  let browser: Browser;
+  let page: Page;
+  const env = () => ({ FLOTILLA_HOME: home, FLOTILLA_API_URL: server.url });
+
+  before(async () => {
+    await ensureDashboardBuilt();
+    home = await mkdtemp(path.join(tmpdir(), "flotilla-dashboard-"));
+    server = await startServerProcess(home);
+    browser = await launchBrowser();
+    page = browser.page;
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (home) await removeDir(home);
+  });
+
+  it("a wrong token shows the login page; the link flotilla server printed logs in with an HTTP-only cookie", async () => {
+    await page.goto(`${server.url}/?token=not-a-token`);
+    await page.getByRole("heading", { name: "Log in to Flotilla" }).waitFor();
+    await page.getByText("That token is not valid or has expired.").waitFor();
+    await browser.screenshot(page, "login");
+
+    assert.ok(server.dashboardUrl.startsWith(`${server.url}/?token=`), server.stdout());
+    assert.ok(!server.stdout().includes(server.token), "the admin token is never printed");
+    await page.goto(server.dashboardUrl);
+    await page.getByRole("heading", { name: "Runs" }).waitFor();
+    assert.equal(new URL(page.url()).search, "", "the token leaves the address bar");
+    const cookies = await browser.context.cookies(server.url);
+    const session = cookies.find((c) => c.name === "flotilla_session");
+    assert.ok(session, "a session cookie is set");
+    assert.equal(session.httpOnly, true);
+    assert.equal(await page.evaluate("document.cookie"), "", "scripts cannot read the session");
+  });
+
+  it("lists a run reported by flotilla run --server, with its state and tasks", async () => {
+    const r = await flotilla(["run", FLOWS, "--flow", "squares", "--param", "n=20"], env());
+    assert.equal(r.code, 0, r.stderr);
+    await page.goto(`${server.url}/`);
+    const row = page.locator("tr[data-state]", { hasText: "squares" }).first();
+    await row.waitFor();
+    await row.getByText("Success").waitFor();
+    await browser.screenshot(page, "runs");
+  });
+
+  it("shows a failed task's error and its logs", async () => {
+    const r = await flotilla(["run", FLOWS, "--flow", "failing"], env());
+    assert.equal(r.code, 1, r.stderr);
+    await page.goto(`${server.url}/`);
+    await page.locator("tr", { hasText: "orders" }).getByRole("link").first().click();
+    await page.getByRole("heading", { name: "orders" }).waitFor();
+    const node = page.locator('.tasknode[data-slug="price_orders"]');
+    await node.waitFor();
+    assert.equal(await node.getAttribute("data-state"), "Failed");
+    await node.click();
+    const error = page.getByTestId("task-error");
+    await error.waitFor();
+    assert.match((await error.textContent()) ?? "", /price list is missing SKU 4711/);
+    await page.locator(".taskpanel .loglines", { hasText: "pricing 3 orders" }).waitFor();
+    await browser.screenshot(page, "run-failed-task");
+
+    await page.getByRole("tab", { name: "Logs" }).click();
+    await page.locator(".loglines", { hasText: "fetched 3 orders" }).waitFor();
+    await browser.screenshot(page, "run-logs");
+  });
+
+  it("draws a 10,000-way mapped task as one node whose counts follow the run live", async () => {
+    const id = await reportedRun(server, "big-map", {
+      tasks: [
+        { slug: "numbers", upstream: [] },
+        { slug: "square", mapped: true, upstream: ["numbers"] },
+        { slug: "total", upstream: ["square"] },
+      ],
+      edges: [
+        { upstream: "numbers", downstream: "square" },
+        { upstream: "square", downstream: "total" },
+      ],
+    });
+    const t = Date.now();
+    const child = (i: number, state: string) => ({
+      slug: "square",
+      mapIndex: i,
+      attempt: 1,
+      state,
+      startedAt: t - 5000 + (i % 100),
+      ...(state === "Success" ? { endedAt: t - 4000 + (i % 500) } : {}),
+      worker: `worker-${i % 4}`,
+    });
+    await server.api("POST", `/api/runs/${id}/report`, {
+      taskRuns: [
+        {
+          slug: "numbers",
+          mapIndex: -1,
+          attempt: 1,
+          state: "Success",
+          startedAt: t - 6000,
+          endedAt: t - 5500,
+        },
+        { slug: "square", mapIndex: -1, attempt: 1, state: "Mapped", startedAt: t - 5500 },
+        ...Array.from({ length: 10_000 }, (_, i) =>
+          child(i, i < 6000 ? "Success" : i < 6400 ? "Running" : "Pending"),
+        ),
+      ],
+    });
+
+    await page.goto(`${server.url}/runs/${id}`);
+    const node = page.locator('.tasknode[data-slug="square"]');
+    await node.getByText("[10,000]").waitFor();
+    await node.getByText("6,000 Success").waitFor();
+    const paint = await page.evaluate(
+      () => performance.getEntriesByName("flotilla:graph-painted")[0]?.startTime,
+    );
+    figure(
+      "first meaningful paint of a run with 10,000 mapped task runs",
+      `${Math.round(paint ?? Number.NaN)} ms`,
+      "≤ 1000 ms",
+    );
+    assert.equal(await page.locator(".tasknode").count(), 3, "one node per task, not one per task run");
+    await browser.screenshot(page, "run-mapped-graph");
+
+    // The run goes on: 2,000 more children finish; the node's counts follow without a reload.
+    await server.api("POST", `/api/runs/${id}/report`, {
+      taskRuns: Array.from({ length: 2000 }, (_, i) => child(6000 + i, "Success")),
+    });
+    const changed = Date.now(); // the server has it from here on
+    await node.getByText("8,000 Success").waitFor();
+    figure("state change shown after it happened", `${Date.now() - changed} ms`, "≤ 1000 ms");
+
+    await node.click();
+    await page.locator(".taskpanel").getByText("Mapped over").waitFor();
+    await browser.screenshot(page, "run-mapped-task-panel");
+    await page.getByRole("tab", { name: "Timeline" }).click();
+    await page.locator(".gantt canvas").waitFor();
+    await browser.screenshot(page, "run-timeline");
+  });
+
+  it("shows the cluster panel of a LocalCluster that scaled 1 → 4 → 1, with each decision's reason", async () => {
+    const hold = path.join(home, `hold-${randomUUID()}`);
+    const release = path.join(home, `release-${randomUUID()}`);
+    const run = startFlotilla(
+      [
+        "run",
+        FLOWS,
+        "--flow",
+        "burst",
+        "--workers",
+        "1:4",
+        "--concurrency",
+        "1",
+        "--param",
+        `hold="${hold}"`,
+        "--param",
+        `release="${release}"`,
+      ],
+      env(),
+    );
+    try {
+      const id = await until("the burst run on the server", async () => {
+        const page1 = await server.api<{ items: RunJson[] }>("GET", "/api/runs?flow=burst&limit=1");
+        return page1.items[0]?.id;
+      });
+      const counts = () =>
+        server
+          .api<{ samples: { count: number }[] }>("GET", `/api/runs/${id}/cluster`)
+          .then((c) => c.samples.map((s) => s.count));
+      await until("4 workers", async () => ((await counts()).includes(4) ? true : undefined), 120_000);
+      await writeFile(hold, "go");
+      await until(
+        "the cluster back at 1 worker",
+        async () => {
+          const c = await counts();
+          return c.lastIndexOf(1) > c.indexOf(4) ? true : undefined;
+        },
+        120_000,
+      );
+      await writeFile(release, "go");
+      const r = await run.done;
+      assert.equal(r.code, 0, r.stderr);
+
+      await page.goto(`${server.url}/runs/${id}?tab=cluster`);
+      await page.getByTestId("workers-peak").getByText("4").waitFor();
+      const decisions = page.locator("table.decisions tbody tr");
+      await decisions.first().waitFor();
+      assert.ok((await decisions.count()) >= 2, "a decision up and one down");
+      await page.locator(".plot canvas").first().waitFor();
+      await browser.screenshot(page, "run-cluster");
+      await page.getByRole("tab", { name: "Timeline" }).click();
+      await page.locator(".gantt canvas").waitFor();
+      assert.ok((await page.locator("table.lanes tbody tr").count()) >= 2, "task runs on several workers");
+      await browser.screenshot(page, "run-cluster-timeline");
+    } finally {
+      await writeFile(hold, "go").catch(() => {});
+      await writeFile(release, "go").catch(() => {});
+      await stopChild(run.child);
+    }
+  });
+
+  it("cancels a run from its page after asking", async () => {
+    const release = path.join(home, `release-${randomUUID()}`);
+    const run = startFlotilla(["run", FLOWS, "--flow", "waiting", "--param", `release="${release}"`], env());
+    try {
+      const id = await until("the waiting run on the server", async () => {
+        const p = await server.api<{ items: RunJson[] }>("GET", "/api/runs?flow=waiting&limit=1");
+        return p.items[0]?.state === "Running" ? p.items[0].id : undefined;
+      });
+      await page.goto(`${server.url}/runs/${id}`);
+      await page.getByRole("button", { name: "Cancel run" }).click();
+      const dialog = page.getByRole("dialog");
+      await dialog.getByText("stops").waitFor();
+      await browser.screenshot(page, "run-cancel-confirm");
+      await dialog.getByRole("button", { name: "Cancel the run" }).click();
+      await page.locator(".runtitle .badge", { hasText: /Cancell(ing|ed)/ }).waitFor();
+      const state = (await server.api<RunJson>("GET", `/api/runs/${id}`)).state;
+      assert.match(state, /^Cancell(ing|ed)$/);
+      await browser.screenshot(page, "run-cancelled");
+    } finally {
+      await writeFile(release, "go").catch(() => {});
+      await stopChild(run.child);
+    }
+  });
+
+  it("starts a deployment from a form made from its parameters, and pauses and resumes its schedule", async () => {
+    const d = await flotilla(
+      [
+        ...["deploy", FLOWS, "--flow", "squares", "--name", "nightly-squares"],
+        ...["--schedule", "0 3 * * *", "--timezone", "UTC"],
+      ],
+      env(),
+    );
+    assert.equal(d.code, 0, d.stderr);
+    await page.goto(`${server.url}/deployments`);
+    const card = page.locator('[data-deployment="nightly-squares"]');
+    await card.getByText("cron 0 3 * * *").waitFor();
+    await card.getByText("✓ Active").waitFor();
+    await card.getByText(/next: .*3:00/).waitFor();
+    await browser.screenshot(page, "deployments");
+    await card.getByRole("button", { name: "Pause" }).click();
+    await card.getByText("– Paused").waitFor();
+    await card.getByRole("button", { name: "Resume" }).click();
+    await card.getByText("✓ Active").waitFor();
+
+    await card.getByRole("button", { name: "Run nightly-squares" }).click();
+    const dialog = page.getByRole("dialog");
+    const n = dialog.getByLabel(/^n/);
+    await n.waitFor();
+    assert.equal(await n.inputValue(), "20", "the field shows the flow's default");
+    await n.fill("7");
+    await browser.screenshot(page, "deployment-run-form");
+    await dialog.getByRole("button", { name: "Start the run" }).click();
+    await page.waitForURL(/\/runs\/[^/]+$/);
+    const id = decodeURIComponent(new URL(page.url()).pathname.split("/").pop() ?? "");
+    const run = await server.api<RunJson & { parameters: Record<string, unknown> }>("GET", `/api/runs/${id}`);
+    assert.equal(run.parameters.n, 7, "the form's value reaches the run as a number");
+    await page.locator(".runtitle .badge").waitFor();
+    await browser.screenshot(page, "deployment-run");
+  });
+
+  it("lists the agents with their pool and when they were last seen", async () => {
+    await page.goto(`${server.url}/agents`);
+    await page.getByRole("heading", { name: "Agents" }).waitFor();
+    await page.locator("tr[data-agent], td.empty").first().waitFor();
+    await browser.screenshot(page, "agents");
+  });
+
+  it("an unknown run is a 404 page with a link back", async () => {
+    await page.goto(`${server.url}/runs/no-such-run-0000`);
+    await page.getByRole("heading", { name: "No such run" }).waitFor();
+    await browser.screenshot(page, "not-found");
+    await page.getByRole("link", { name: /Back to all runs/ }).click();
+    await page.getByRole("heading", { name: "Runs" }).waitFor();
+  });
+
+  it("lays out a 1,000-node graph without freezing the page", async () => {
+    const n = 1000;
+    const tasks = Array.from({ length: n }, (_, i) => ({
+      slug: `t${i}`,
+      upstream: i === 0 ? [] : [`t${Math.floor((i - 1) / 3)}`],
+    }));
+    const edges = tasks.flatMap((t) => t.upstream.map((u) => ({ upstream: u, downstream: t.slug })));
+    const id = await reportedRun(server, "wide", { tasks, edges });
+    await page.goto(`${server.url}/`);
+    // Long tasks (main-thread blocks over 50 ms) are watched from before an in-app navigation to
+    // the run, so the observer sees the whole load, first paint and layout.
+    await page.evaluate(`(() => {
+      window.__longest = 0;
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) window.__longest = Math.max(window.__longest, e.duration);
+      }).observe({ type: "longtask" });
+      window.history.pushState(null, "", ${JSON.stringify(`/runs/${id}`)});
+      window.dispatchEvent(new PopStateEvent("popstate"));
+    })()`);
+    await page.locator('.dag[data-layout="dagre"]').waitFor({ timeout: 120_000 });
+    const longest = Number(await page.evaluate("window.__longest"));
+    figure("longest main-thread block while laying out 1,000 nodes", `${Math.round(longest)} ms`, "≤ 50 ms");
+    await browser.screenshot(page, "run-1000-nodes");
+  });
+
+  it("shows 'reconnecting' while the server is away and recovers by itself", async () => {
+    await page.goto(`${server.url}/`);
+    await page.getByRole("heading", { name: "Runs" }).waitFor();
+    const port = server.port;
+    await server.stop();
+    await page.getByTestId("reconnecting").waitFor({ timeout: 30_000 });
+    await browser.screenshot(page, "reconnecting");
+    server = await startServerProcess(home, port);
+    await page.getByTestId("reconnecting").waitFor({ state: "detached", timeout: 30_000 });
+    await page.locator("tr[data-state]").first().waitFor();
+  });
+
+  it("is readable on a narrow screen", async () => {
+    const narrow = await browser.context.newPage();
+    try {
+      await narrow.setViewportSize({ width: 390, height: 844 });
+      await narrow.goto(`${server.url}/`);
+      await narrow.locator("tr[data-state]").first().waitFor();
+      await browser.screenshot(narrow, "runs-narrow");
+      await narrow.locator("tr", { hasText: "orders" }).getByRole("link").first().click();
+      const node = narrow.locator('.tasknode[data-slug="price_orders"][data-state="Failed"]');
+      await node.waitFor();
+      await browser.screenshot(narrow, "run-narrow-graph");
+      // By keyboard: the node is a button.
+      await node.focus();
+      await narrow.keyboard.press("Enter");
+      await narrow.getByTestId("task-error").waitFor();
+      await browser.screenshot(narrow, "run-narrow");
+    } finally {
+      await narrow.close();
+    }
+  });
+
+  it("made no request that leaves the machine, and prints the assets' size", async () => {
+    const origin = new URL(server.url).origin;
+    const outside = browser.requests.filter((u) => !u.startsWith(origin) && !/^(data|blob):/.test(u));
+    assert.deepEqual(outside, []);
+    const size = builtSize();
+    figure(
+      "built assets",
+      `${(size.gzip / 1024).toFixed(0)} KB gzipped (${(size.raw / 1024).toFixed(0)} KB raw, ${size.files} files)`,
+      "≤ 500 KB gzipped",
+    );
+  });
+});
