@@ -407,20 +407,63 @@ describe("lifecycle", () => {
     assert.equal(state.type, "Failed");
   });
 
-  test("the runner pod deleted: every worker pod is garbage-collected", async () => {
-    const handle = await launch({ n: 2, sleepMs: 60_000 });
-    await until("a running worker", async () =>
-      (await workersOf(handle.runId)).some((p) => p.status?.phase === "Running"),
-    );
-    const runner = await runnerOf(handle.runId);
-    await adminClients.core.deleteNamespacedPod({
-      name: runner.metadata.name,
-      namespace: NS,
-      gracePeriodSeconds: 0,
+  for (const grace of [undefined, 0]) {
+    test(`the runner pod deleted (${grace === undefined ? "as kubectl delete pod does" : "grace 0"}): the run ends Failed saying so, no second runner ever starts, every worker pod is collected`, async () => {
+      const handle = await launch({ n: 2, sleepMs: 60_000 });
+      const runners = new Set<string>();
+      const watch = new PodWatch({
+        clients: adminClients,
+        namespace: NS,
+        labelSelector: `flotilla.io/flow-run-id=${handle.runId},flotilla.io/component=runner`,
+      });
+      let watching = true;
+      void (async () => {
+        let seen = -1;
+        while (watching) {
+          await watch.changed(seen, 1000);
+          seen = watch.version;
+          for (const p of watch.pods()) runners.add(p.metadata!.name!);
+        }
+      })();
+      try {
+        await until(
+          "a running worker",
+          async () => (await workersOf(handle.runId)).some((p) => p.status?.phase === "Running"),
+          REAL_KUBECONFIG ? 120_000 : 60_000, // a pod start takes seconds on a loaded 2-core machine
+        );
+        const runner = await runnerOf(handle.runId);
+        const waiting = handle.wait(); // the launcher follows the run, as `flotilla run` does
+        await adminClients.core.deleteNamespacedPod({
+          name: runner.metadata.name,
+          namespace: NS,
+          ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
+        });
+        const state = await waiting;
+        assert.equal(state.type, "Failed");
+        assert.match(
+          state.message,
+          new RegExp(`runner pod ${runner.metadata.name} was deleted before the run ended`),
+        );
+        // the Job fails (backoffLimit 0) instead of replacing its pod (podReplacementPolicy Failed)
+        await until("the runner Job to be Failed", async () => {
+          const job = (await ofRun("jobs", handle.runId))[0];
+          return (
+            job?.status?.conditions?.some((c: Loose) => c.type === "Failed" && c.status === "True") ?? false
+          );
+        });
+        await onlyTheJobLeft(handle.runId);
+        const job = (await ofRun("jobs", handle.runId))[0];
+        console.log(
+          `# runner pod deleted (grace ${grace ?? "default"}): Job ${job.status.conditions.map((c: Loose) => c.reason).join(",")}`,
+        );
+        assert.deepEqual([...runners], [runner.metadata.name], "one runner pod, never a second");
+      } finally {
+        watching = false;
+        watch.stop();
+        await handle.cancel();
+      }
     });
-    await onlyTheJobLeft(handle.runId);
-    await handle.cancel();
-  });
+  }
 
   test(
     "SIGTERM to the runner: workers retired and deleted, the run ends Failed",
