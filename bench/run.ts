@@ -59,4 +59,12 @@ if (want("cluster") && existsSync(`${here}cluster.ts`)) {
   if (mod.benchCluster) out.cluster = await mod.benchCluster();
 }
 
+if (want("server")) {
+  process.stderr.write("bench server...\n");
+  const { benchServer } = (await import(`${here}server.ts`)) as {
+    benchServer: () => Promise<Record<string, unknown>>;
+  };
+  out.server = await benchServer();
+}
+
 process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
