@@ -240,4 +240,30 @@ describe("fault matrix", { timeout: 600_000 }, () => {
     assert.match(cli.stdout(), /Flow run "never-settles" Failed: lost the broker/);
     await assertNothingLeft(cli);
   });
+
+  test("an error raised while loading a flow file reaches the user whole: every field, did-you-mean, file:line:col", async () => {
+    const cli = await startCli(["run", "test/fixtures/faults-bad-env.ts"]);
+    assert.equal(await cli.exit(), 1);
+    const err = cli.stderr();
+    assert.match(
+      err,
+      /cannot load flow file test\/fixtures\/faults-bad-env\.ts: .*invalid options \(at test\/fixtures\/faults-bad-env\.ts:\d+:\d+\)/,
+    );
+    assert.match(err, /maxWorkers: must be >= 0/);
+    assert.match(err, /Unrecognized key: "minWorkrs" \(did you mean "minWorkers"\?\)/);
+    await assertNothingLeft(cli);
+  });
+
+  test("a folder given as a flow file says it is a folder (exit 2)", async () => {
+    const cli = await startCli(["run", "test/fixtures"]);
+    assert.equal(await cli.exit(), 2);
+    assert.match(cli.stderr(), /flow file test\/fixtures is a folder, not a file/);
+  });
+
+  test("flotilla sim --kubeconfig <a folder> exits 2 at once, starting nothing", async () => {
+    const cli = await startCli(["sim", "--kubeconfig", "test/fixtures"]);
+    assert.equal(await cli.exit(30_000), 2);
+    assert.match(cli.stderr(), /--kubeconfig test\/fixtures: is a folder, not a file/);
+    await assertNothingLeft(cli);
+  });
 });

@@ -42,10 +42,17 @@ export async function loadFlowModule(file: string, cwd = process.cwd()): Promise
   const abs = path.resolve(cwd, file);
   let source: string;
   try {
-    const st = await stat(abs);
-    if (!st.isFile()) throw new Error("not a file");
+    const st = await stat(abs).catch(() => undefined);
+    if (st?.isDirectory()) {
+      throw new FlotillaError(ErrorCode.ModuleNotFound, `flow file ${file} is a folder, not a file`, {
+        hint: `give the flow module inside it, e.g. ${path.join(file, "flow.ts")}`,
+        usage: true,
+      });
+    }
+    if (st === undefined || !st.isFile()) throw new Error("not a file");
     source = await readFile(abs, "utf8");
-  } catch {
+  } catch (error) {
+    if (error instanceof FlotillaError) throw error;
     throw new FlotillaError(ErrorCode.ModuleNotFound, `flow file not found: ${file}`, {
       hint: "give the path of a .ts or .js module that exports a Flow",
       usage: true,
@@ -66,7 +73,7 @@ export async function loadFlowModule(file: string, cwd = process.cwd()): Promise
       `cannot load flow file ${file}: ${loadErrorMessage(error, abs)}`,
       {
         cause: error,
-        hint: `fix the flow file; \`node --import tsx ${path.relative(cwd, abs) || abs}\` shows the full stack`,
+        hint: `${innerHint(error)}fix the flow file; \`node --import tsx ${path.relative(cwd, abs) || abs}\` shows the full stack`,
       },
     );
   }
@@ -113,12 +120,21 @@ export function selectFlow(module: FlowModule, name?: string): Flow {
 function loadErrorMessage(error: unknown, abs: string): string {
   if (!(error instanceof Error)) return String(error);
   const rel = (p: string) => path.relative(process.cwd(), p) || p;
-  // esbuild (through tsx) reports syntax errors as "<file>:<line>:<col>: ERROR: <message>".
-  const syntax = /([^\s]+):(\d+):(\d+): ERROR: (.*)/.exec(error.message);
-  if (syntax) return `syntax error at ${rel(syntax[1]!)}:${syntax[2]}:${syntax[3]}: ${syntax[4]}`;
-  const first = error.message.split("\n").find((l) => l.trim() !== "") ?? error.message;
+  // esbuild (through tsx) reports syntax errors as "<file>:<line>:<col>: ERROR: <message>", one per error.
+  const syntax = [...error.message.matchAll(/([^\s]+):(\d+):(\d+): ERROR: (.*)/g)];
+  if (syntax.length > 0)
+    return syntax.map((m) => `syntax error at ${rel(m[1]!)}:${m[2]}:${m[3]}: ${m[4]}`).join("\n");
+  // every line of the message: an options error lists each bad field and its "did you mean"
+  const lines = error.message.split("\n").filter((l) => l.trim() !== "");
+  const [first = error.message, ...rest] = lines;
   const frame = error.stack?.split("\n").find((l) => l.includes(abs));
   const at = /\(?((?:file:\/\/)?\/[^()]*:\d+:\d+)\)?\s*$/.exec(frame ?? "")?.[1]?.replace(/^file:\/\//, "");
   const name = error.name && error.name !== "Error" ? `${error.name}: ` : "";
-  return `${name}${first}${at ? ` (at ${rel(at)})` : ""}`;
+  return [`${name}${first}${at ? ` (at ${rel(at)})` : ""}`, ...rest].join("\n");
+}
+
+/** The hint of a Flotilla error thrown by the module (e.g. how to fix its options), then "; ". */
+function innerHint(error: unknown): string {
+  const hint = (error as { hint?: unknown } | undefined)?.hint;
+  return typeof hint === "string" && hint !== "" ? `${hint}; ` : "";
 }

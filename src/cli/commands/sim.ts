@@ -1,5 +1,7 @@
 // `flotilla sim [--kubeconfig PATH]`: run kube-sim in the foreground — a simulated Kubernetes cluster
 // whose pods run as local processes — until SIGINT/SIGTERM, then stop every process it started.
+import { closeSync, openSync, rmSync, statSync } from "node:fs";
+import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import { defaultImages, type ImageSpec, KubeSim } from "../../testing/index.ts";
 
 /**
@@ -22,6 +24,7 @@ export interface SimOptions {
 /** Start kube-sim, print how to reach it, and resolve once it has stopped after a signal. */
 export async function sim(options: SimOptions = {}): Promise<void> {
   const print = options.print ?? ((line: string) => console.log(line));
+  if (options.kubeconfig !== undefined) assertWritableFile(options.kubeconfig);
   const cluster = await KubeSim.start({
     images: {
       ...defaultImages(process.cwd()),
@@ -60,3 +63,26 @@ export const simCommand = (program: import("commander").Command): void => {
       await sim(opts.kubeconfig !== undefined ? { kubeconfig: opts.kubeconfig } : {});
     });
 };
+
+/** A usage error (exit 2) before anything starts when `file` cannot be written as a kubeconfig. */
+function assertWritableFile(file: string): void {
+  const fail = (why: string) => {
+    throw new FlotillaError(ErrorCode.Usage, `--kubeconfig ${file}: ${why}`, {
+      hint: "give the path of a file to write, e.g. --kubeconfig ./sim.kubeconfig",
+      usage: true,
+    });
+  };
+  let existed = true;
+  try {
+    if (statSync(file).isDirectory()) fail("is a folder, not a file");
+  } catch (error) {
+    if (error instanceof FlotillaError) throw error;
+    existed = false;
+  }
+  try {
+    closeSync(openSync(file, "a"));
+    if (!existed) rmSync(file, { force: true });
+  } catch (error) {
+    fail(`cannot be written (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+}
