@@ -26,60 +26,39 @@ import type {
 } from "./cluster.ts";
 import { type LocalBrokerOptions, startLocalBroker } from "./local-broker.ts";
 import { ReconcilingCluster } from "./reconciler.ts";
+import { minNotAboveMax, SCALING_DEFAULTS, scalingSchema } from "./scaling.ts";
 
-/** Options of a LocalCluster. */
-export interface LocalClusterOptions {
-  /** Workers kept even when idle. @default 1 */
-  minWorkers?: number;
-  /** Most workers at once. @default 2 */
-  maxWorkers?: number;
-  /**
-   * Workers started with the cluster, clamped to `minWorkers..maxWorkers`; a starting size, not a
-   * floor (idle workers above `minWorkers` go after `idleTimeoutMs`). @default minWorkers
-   */
-  initialWorkers?: number;
-  /** Task runs per worker at once. @default 16 */
-  concurrency?: number;
-  /** Sustained idle time before scaling down, in ms. @default 2000 */
-  idleTimeoutMs?: number;
-  /** Address the broker binds to. @default "127.0.0.1" */
-  brokerHost?: string;
-  /** Workers exit when the broker is gone this long, in ms. @default 10000 */
-  workerDeathTimeoutMs?: number;
-  /** After SIGTERM, how long a worker has before its process group is SIGKILLed, in ms. @default 3000 */
-  workerKillGraceMs?: number;
-  /**
-   * The script workers run, with `worker` arguments. @default this package's bin/flotilla.js (which
-   * loads only the `worker` command's modules).
-   */
-  bin?: string;
-  /** Extra environment for workers. */
-  env?: Record<string, string>;
-  /** redis-server executable. @default "redis-server" */
-  redisServer?: string;
-}
-
-const Schema = z
-  .object({
-    minWorkers: z.number().int().min(0).default(1),
-    maxWorkers: z.number().int().min(1).default(2),
-    initialWorkers: z.number().int().min(0).optional(),
-    concurrency: z.number().int().min(1).max(10000).default(16),
-    idleTimeoutMs: z.number().int().min(0).default(2000),
+/** The options of a LocalCluster: the scaling vocabulary (scaling.ts) plus the local broker's and workers'. */
+const Schema = scalingSchema(SCALING_DEFAULTS.local)
+  .extend({
+    /** Address the broker binds to. @default "127.0.0.1" */
     brokerHost: z.string().min(1).default("127.0.0.1"),
-    workerDeathTimeoutMs: z.number().int().min(100).default(10000),
+    /** After SIGTERM, how long a worker has before its process group is SIGKILLed, in ms. @default 3000 */
     workerKillGraceMs: z.number().int().min(0).default(3000),
+    /**
+     * The script workers run, with `worker` arguments. @default this package's bin/flotilla.js (which
+     * loads only the `worker` command's modules).
+     */
     bin: z.string().min(1).optional(),
+    /** Extra environment for workers. */
     env: z.record(z.string(), z.string()).default({}),
+    /** redis-server executable. @default "redis-server" */
     redisServer: z.string().min(1).default("redis-server"),
   })
-  .refine(minNotAboveMax, { message: "minWorkers must be <= maxWorkers", path: ["minWorkers"] });
+  .superRefine((o, ctx) => {
+    const problem = minNotAboveMax(o);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, path: ["minWorkers"] });
+  });
 
-function minNotAboveMax(o: { minWorkers: number; maxWorkers: number }): boolean {
-  return o.minWorkers <= o.maxWorkers;
-}
+/**
+ * Options of a LocalCluster. Scaling (defaults in SCALING_DEFAULTS.local): `minWorkers` 1,
+ * `maxWorkers` 2, `initialWorkers` minWorkers, `concurrency` 16 task runs per worker,
+ * `idleTimeoutMs` 2000, `workerDeathTimeoutMs` 10000.
+ */
+export type LocalClusterOptions = z.input<typeof Schema>;
 
-export type ResolvedLocalClusterOptions = z.infer<typeof Schema>;
+/** The compiled options of a LocalCluster. */
+export type ResolvedLocalClusterOptions = z.output<typeof Schema>;
 
 export class LocalCluster implements Cluster {
   readonly kind = "local";

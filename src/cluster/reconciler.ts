@@ -33,9 +33,13 @@ import type {
 } from "./cluster.ts";
 import type { Heartbeat, WorkerPhase } from "./protocol.ts";
 import { type ReconcilerChannel, RedisRunChannel } from "./run-channel.ts";
+import { SCALING_DEFAULTS } from "./scaling.ts";
 import { systemTimers, type Timers } from "./timers.ts";
 
-/** Options of the reconciling core (LocalCluster and KubeCluster pass theirs through). */
+/**
+ * Options of the reconciling core (LocalCluster and KubeCluster pass theirs through; the scaling
+ * ones default to LocalCluster's, SCALING_DEFAULTS.local).
+ */
 export interface ReconcilerOptions {
   /** @default 1 */
   minWorkers: number;
@@ -75,12 +79,12 @@ async function openRedisChannel(broker: BrokerEndpoint, runId: string): Promise<
 }
 
 const defaultReconcilerOptions: ReconcilerOptions = {
-  minWorkers: 1,
-  maxWorkers: 2,
-  concurrency: 16,
-  idleTimeoutMs: 2000,
+  minWorkers: SCALING_DEFAULTS.local.minWorkers,
+  maxWorkers: SCALING_DEFAULTS.local.maxWorkers,
+  concurrency: SCALING_DEFAULTS.local.concurrency,
+  idleTimeoutMs: SCALING_DEFAULTS.local.idleTimeoutMs,
   adaptIntervalMs: 200,
-  workerDeathTimeoutMs: 10000,
+  workerDeathTimeoutMs: SCALING_DEFAULTS.local.workerDeathTimeoutMs,
   closeGraceMs: 10000,
   startFailureWindowMs: 5000,
   maxStartFailures: 3,

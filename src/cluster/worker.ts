@@ -35,6 +35,7 @@ import {
   type WorkerPhase,
 } from "./protocol.ts";
 import { type JobConsumer, RedisRunChannel } from "./run-channel.ts";
+import { SCALING_DEFAULTS, scalingFields } from "./scaling.ts";
 import { WorkerSecrets } from "./secret-channel.ts";
 import { systemTimers, type Timers } from "./timers.ts";
 
@@ -45,13 +46,13 @@ export interface WorkerOptions {
   flowModule: string;
   /** The flow's name or export name, when the module exports several. */
   flow?: string;
-  /** Task runs at once in this worker. @default 16 */
+  /** Task runs at once in this worker. @default 16 (SCALING_DEFAULTS.worker) */
   concurrency?: number;
   /** The run to work for. @default the broker's current run (`flotilla:current-run`) */
   runId?: string;
   /** This worker's id (a pod name in Kubernetes). @default `<hostname>-<pid>` */
   workerId?: string;
-  /** Exit (code 1) when the broker has been unreachable this long, in ms. @default 60000 */
+  /** Exit (code 1) when the broker has been unreachable this long, in ms. @default 30000 (SCALING_DEFAULTS.worker) */
   deathTimeoutMs?: number;
   /** Log line format on stderr. @default "json" */
   logFormat?: LogFormat;
@@ -77,8 +78,8 @@ export interface WorkerExit {
 }
 
 const OptionsSchema = z.object({
-  concurrency: z.number().int().min(1).max(10000).default(16),
-  deathTimeoutMs: z.number().int().min(100).default(60000),
+  concurrency: scalingFields.concurrency.default(SCALING_DEFAULTS.worker.concurrency),
+  deathTimeoutMs: scalingFields.workerDeathTimeoutMs.default(SCALING_DEFAULTS.worker.workerDeathTimeoutMs),
   workerId: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-'")

@@ -4,6 +4,7 @@
 // compiled, trusted `KubeClusterOptions` and never re-checks it.
 
 import { z } from "zod";
+import { SCALING_DEFAULTS, scalingFields, minNotAboveMax as scalingRule } from "../cluster/scaling.ts";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 
 /** CPU/memory quantities as Kubernetes spells them (`"500m"`, `"512Mi"`). */
@@ -138,13 +139,12 @@ const resourceList = z.record(
   z.string().regex(QUANTITY, "must be a Kubernetes quantity such as 500m or 512Mi"),
 );
 const resources = z.strictObject({ requests: resourceList.optional(), limits: resourceList.optional() });
-const count = z.number().int("must be an integer").min(0, "must be >= 0");
-const durationMs = z.number().int("must be an integer number of milliseconds").min(0, "must be >= 0");
 const specFile = z.union([z.string().min(1, "must be a non-empty path"), z.instanceof(URL)]);
 
 const schema = z.strictObject({
-  minWorkers: count.default(1),
-  maxWorkers: count.min(1, "must be >= 1 (a run needs a worker)").default(2),
+  // The scaling vocabulary (src/cluster/scaling.ts), with the Kubernetes defaults.
+  minWorkers: scalingFields.minWorkers.default(SCALING_DEFAULTS.kubernetes.minWorkers),
+  maxWorkers: scalingFields.maxWorkers.default(SCALING_DEFAULTS.kubernetes.maxWorkers),
   privateRegistry: z.boolean().default(false),
   dockerSecret: z.string().min(1).optional(),
   schedulerSpecFile: specFile.optional(),
@@ -158,18 +158,16 @@ const schema = z.strictObject({
   image: z.string().min(1).optional(),
   workerResources: resources.optional(),
   runnerResources: resources.optional(),
-  workerConcurrency: z.number().int("must be an integer").min(1, "must be >= 1").optional(),
+  workerConcurrency: scalingFields.concurrency.optional(),
   workerStartTimeoutMs: z
     .number()
     .int("must be an integer number of milliseconds")
     .min(1, "must be > 0")
     .default(120_000),
-  idleTimeoutMs: durationMs.default(30_000),
-  workerDeathTimeoutMs: z
-    .number()
-    .int("must be an integer number of milliseconds")
+  idleTimeoutMs: scalingFields.idleTimeoutMs.default(SCALING_DEFAULTS.kubernetes.idleTimeoutMs),
+  workerDeathTimeoutMs: scalingFields.workerDeathTimeoutMs
     .min(1000, "must be >= 1000 (a worker must survive a broker hiccup)")
-    .default(30_000),
+    .default(SCALING_DEFAULTS.kubernetes.workerDeathTimeoutMs),
   ttlSecondsAfterFinished: z.number().int("must be an integer number of seconds").min(0).default(3600),
   brokerImage: z.string().min(1).default(DEFAULT_BROKER_IMAGE),
   kubeconfig: z.string().min(1).optional(),
@@ -181,10 +179,7 @@ type Parsed = z.infer<typeof schema>;
 /** A rule over several options: returns the problem, or undefined. */
 type Rule = (o: Parsed, given: KubeClusterEnvironmentOptions) => string | undefined;
 
-const minNotAboveMax: Rule = (o) =>
-  o.minWorkers > o.maxWorkers
-    ? `minWorkers (${o.minWorkers}) must be <= maxWorkers (${o.maxWorkers}); set them equal for a fixed-size cluster`
-    : undefined;
+const minNotAboveMax: Rule = (o) => scalingRule(o);
 
 const RULES: Rule[] = [minNotAboveMax];
 
@@ -259,7 +254,7 @@ export function compileOptions(given: KubeClusterEnvironmentOptions = {}): Compi
       image: o.image,
       workerResources: o.workerResources ?? DEFAULT_WORKER_RESOURCES,
       runnerResources: o.runnerResources ?? DEFAULT_RUNNER_RESOURCES,
-      workerConcurrency: o.workerConcurrency ?? 1,
+      workerConcurrency: o.workerConcurrency ?? SCALING_DEFAULTS.kubernetes.concurrency,
       workerConcurrencyExplicit: o.workerConcurrency !== undefined,
       workerStartTimeoutMs: o.workerStartTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs,

@@ -4,7 +4,9 @@
 
 import { Worker } from "node:worker_threads";
 import type { Command } from "commander";
+import type { z } from "zod";
 import { brokerFromEnv, parseBrokerUrl } from "../../cluster/broker.ts";
+import { SCALING_DEFAULTS, scalingFields } from "../../cluster/scaling.ts";
 import { runWorker, type WorkerExit } from "../../cluster/worker.ts";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { LogFormat } from "../../engine/logging.ts";
@@ -16,13 +18,13 @@ export interface WorkerCommandOptions {
   flowModule?: string;
   /** @default $FLOTILLA_FLOW */
   flow?: string;
-  /** @default $FLOTILLA_CONCURRENCY, else 16 */
+  /** @default $FLOTILLA_CONCURRENCY, else SCALING_DEFAULTS.worker.concurrency (16) */
   concurrency?: number;
   /** @default $FLOTILLA_RUN_ID, else the broker's current run */
   runId?: string;
   /** @default $FLOTILLA_WORKER_ID (the pod name), else `<hostname>-<pid>` */
   workerId?: string;
-  /** @default 60000 */
+  /** @default SCALING_DEFAULTS.worker.workerDeathTimeoutMs (30000) */
   deathTimeoutMs?: number;
   logFormat?: LogFormat;
   /** Exit when stdin closes (the parent process is gone); LocalCluster sets it. */
@@ -75,13 +77,15 @@ function intFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
   return n;
 }
 
-function int(flag: string) {
+/** A flag parsed and checked by its scaling field (scaling.ts), so the CLI and the library agree. */
+function scalingFlag(flag: string, field: z.ZodNumber) {
   return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) {
-      throw new FlotillaError(ErrorCode.Usage, `${flag} ${v}: expected a whole number >= 1`, { usage: true });
+    const parsed = field.safeParse(Number(v));
+    if (!parsed.success) {
+      const why = parsed.error.issues[0]?.message ?? "invalid";
+      throw new FlotillaError(ErrorCode.Usage, `${flag} ${v}: ${why}`, { usage: true });
     }
-    return n;
+    return parsed.data;
   };
 }
 
@@ -99,15 +103,15 @@ export const workerCommand = (program: Command): void => {
     .option("--flow <name>", "the flow, when the module exports several; env FLOTILLA_FLOW")
     .option(
       "--concurrency <n>",
-      "task runs at once (default 16); env FLOTILLA_CONCURRENCY",
-      int("--concurrency"),
+      `task runs at once (default ${SCALING_DEFAULTS.worker.concurrency}); env FLOTILLA_CONCURRENCY`,
+      scalingFlag("--concurrency", scalingFields.concurrency),
     )
     .option("--run-id <id>", "the run to work for (default: the broker's current run); env FLOTILLA_RUN_ID")
     .option("--worker-id <id>", "this worker's id (default: hostname-pid); env FLOTILLA_WORKER_ID")
     .option(
       "--death-timeout-ms <ms>",
-      "exit when the broker is unreachable this long (default 60000)",
-      int("--death-timeout-ms"),
+      `exit when the broker is unreachable this long (default ${SCALING_DEFAULTS.worker.workerDeathTimeoutMs})`,
+      scalingFlag("--death-timeout-ms", scalingFields.workerDeathTimeoutMs),
     )
     .option("--log-format <format>", "json or pretty", "json")
     .option("--exit-with-stdin", "exit when stdin closes (used by LocalCluster)")
