@@ -155,6 +155,55 @@ test("kubectl get nodes / get node <name> / get pods --watch=True", async (t) =>
   assert.match(watched.stdout, /^NAME\s+STATUS.*\nkube-sim-node\s+Ready/, watched.stderr);
 });
 
+test("kubectl create role / rolebinding / namespace / configmap (protobuf bodies) take effect", async (t) => {
+  if (!KUBECTL) {
+    t.skip(NO_KUBECTL);
+    return;
+  }
+  assert.equal((await kubectl("create", "namespace", "pb")).stdout.trim(), "namespace/pb created");
+  assert.equal(
+    (await kubectl("-n", "pb", "create", "serviceaccount", "reader")).stdout.trim(),
+    "serviceaccount/reader created",
+  );
+  const role = await kubectl(
+    "-n",
+    "pb",
+    "create",
+    "role",
+    "read-cm",
+    "--verb=get,list",
+    "--resource=configmaps",
+  );
+  assert.equal(role.stdout.trim(), "role.rbac.authorization.k8s.io/read-cm created", role.stderr);
+  const binding = await kubectl(
+    "-n",
+    "pb",
+    "create",
+    "rolebinding",
+    "read-cm",
+    "--role=read-cm",
+    "--serviceaccount=pb:reader",
+  );
+  assert.equal(
+    binding.stdout.trim(),
+    "rolebinding.rbac.authorization.k8s.io/read-cm created",
+    binding.stderr,
+  );
+  const stored = sim.objects("rolebindings", "pb")[0];
+  assert.deepEqual(stored.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "read-cm" });
+  assert.deepEqual(stored.subjects, [{ kind: "ServiceAccount", name: "reader", namespace: "pb" }]);
+  assert.deepEqual(sim.objects("roles", "pb")[0].rules, [
+    { verbs: ["get", "list"], apiGroups: [""], resources: ["configmaps"] },
+  ]);
+  const cm = await kubectl("-n", "pb", "create", "configmap", "c", "--from-literal=a=1");
+  assert.equal(cm.stdout.trim(), "configmap/c created", cm.stderr);
+  const token = (await kubectl("-n", "pb", "create", "token", "reader")).stdout.trim();
+  const can = await kubectl("--token", token, "-n", "pb", "auth", "can-i", "list", "configmaps");
+  assert.equal(can.stdout.trim(), "yes", can.stderr);
+  const cannot = await kubectl("--token", token, "-n", "pb", "auth", "can-i", "delete", "configmaps");
+  assert.equal(cannot.stdout.trim(), "no");
+});
+
 /** Resolves once `child` has exited; SIGKILLs it if it has not within timeoutMs. */
 function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);

@@ -1,9 +1,17 @@
-// Decoding of Kubernetes protobuf request bodies for the few kinds kubectl's typed clients POST
-// (`create sa|ns|configmap|secret|token`, `auth can-i`): the `k8s\0` envelope around runtime.Unknown,
-// and a field table per message taken from the types' generated.proto. Responses are always JSON.
-import { unsupportedMediaType } from "./errors.ts";
+// Decoding of Kubernetes protobuf request bodies for the kinds kubectl's typed clients POST
+// (`create sa|ns|configmap|secret|token|role|rolebinding`, `auth can-i`): the `k8s\0` envelope around
+// runtime.Unknown, and a field table per message taken from the types' generated.proto (v0.32.4). A
+// field number the table does not know is a 400, never silently dropped. Responses are always JSON.
+import { badRequest, unsupportedMediaType } from "./errors.ts";
 
-type FieldType = "string" | "bytes" | "int" | "bool" | { message: Schema } | { map: "string" | "bytes" };
+type FieldType =
+  | "string"
+  | "bytes"
+  | "int"
+  | "bool"
+  | "skip"
+  | { message: Schema }
+  | { map: "string" | "bytes" };
 interface Field {
   name: string;
   type: FieldType;
@@ -23,24 +31,61 @@ const OBJECT_META: Schema = {
   1: { name: "name", type: "string" },
   2: { name: "generateName", type: "string" },
   3: { name: "namespace", type: "string" },
+  4: { name: "selfLink", type: "skip" },
   5: { name: "uid", type: "string" },
   6: { name: "resourceVersion", type: "string" },
+  7: { name: "generation", type: "skip" },
+  8: { name: "creationTimestamp", type: "skip" },
+  9: { name: "deletionTimestamp", type: "skip" },
+  10: { name: "deletionGracePeriodSeconds", type: "skip" },
   11: { name: "labels", type: { map: "string" } },
   12: { name: "annotations", type: { map: "string" } },
   13: { name: "ownerReferences", type: { message: OWNER_REFERENCE }, repeated: true },
   14: { name: "finalizers", type: "string", repeated: true },
+  17: { name: "managedFields", type: "skip" },
+};
+const POLICY_RULE: Schema = {
+  1: { name: "verbs", type: "string", repeated: true },
+  2: { name: "apiGroups", type: "string", repeated: true },
+  3: { name: "resources", type: "string", repeated: true },
+  4: { name: "resourceNames", type: "string", repeated: true },
+  5: { name: "nonResourceURLs", type: "string", repeated: true },
+};
+const SUBJECT: Schema = {
+  1: { name: "kind", type: "string" },
+  2: { name: "apiGroup", type: "string" },
+  3: { name: "name", type: "string" },
+  4: { name: "namespace", type: "string" },
+};
+const ROLE_REF: Schema = {
+  1: { name: "apiGroup", type: "string" },
+  2: { name: "kind", type: "string" },
+  3: { name: "name", type: "string" },
 };
 const LOCAL_REF: Schema = { 1: { name: "name", type: "string" } };
 const OBJECT_REF: Schema = { 1: { name: "kind", type: "string" }, 3: { name: "name", type: "string" } };
 
 const KINDS: Record<string, Schema> = {
+  Role: {
+    1: { name: "metadata", type: { message: OBJECT_META } },
+    2: { name: "rules", type: { message: POLICY_RULE }, repeated: true },
+  },
+  RoleBinding: {
+    1: { name: "metadata", type: { message: OBJECT_META } },
+    2: { name: "subjects", type: { message: SUBJECT }, repeated: true },
+    3: { name: "roleRef", type: { message: ROLE_REF } },
+  },
   ServiceAccount: {
     1: { name: "metadata", type: { message: OBJECT_META } },
     2: { name: "secrets", type: { message: OBJECT_REF }, repeated: true },
     3: { name: "imagePullSecrets", type: { message: LOCAL_REF }, repeated: true },
     4: { name: "automountServiceAccountToken", type: "bool" },
   },
-  Namespace: { 1: { name: "metadata", type: { message: OBJECT_META } } },
+  Namespace: {
+    1: { name: "metadata", type: { message: OBJECT_META } },
+    2: { name: "spec", type: "skip" },
+    3: { name: "status", type: "skip" },
+  },
   ConfigMap: {
     1: { name: "metadata", type: { message: OBJECT_META } },
     2: { name: "data", type: { map: "string" } },
@@ -76,6 +121,7 @@ const KINDS: Record<string, Schema> = {
         },
       },
     },
+    3: { name: "status", type: "skip" },
   },
   SelfSubjectAccessReview: {
     1: { name: "metadata", type: { message: OBJECT_META } },
@@ -104,6 +150,7 @@ const KINDS: Record<string, Schema> = {
         },
       },
     },
+    3: { name: "status", type: "skip" },
   },
 };
 
@@ -154,18 +201,27 @@ function fields(buf: Buffer): { num: number; wire: number; value: Buffer | numbe
   return out;
 }
 
-function decodeMessage(buf: Buffer, schema: Schema): Record<string, unknown> {
+function decodeMessage(buf: Buffer, schema: Schema, path: string): Record<string, unknown> {
   const obj: Record<string, unknown> = {};
   for (const f of fields(buf)) {
     const def = schema[f.num];
-    if (!def) continue;
+    // a field this decoder does not know would be lost: refuse the body instead of dropping it
+    if (!def) {
+      throw badRequest(
+        `kube-sim cannot decode this protobuf body: unknown field number ${f.num} in ${path} (send it as JSON, e.g. kubectl --output-version or a client that sends application/json)`,
+      );
+    }
     let value: unknown;
     const t = def.type;
-    if (t === "string") value = (f.value as Buffer).toString("utf8");
-    else if (t === "bytes") value = (f.value as Buffer).toString("base64");
+    if (t === "skip") continue;
+    if (t === "string") {
+      value = (f.value as Buffer).toString("utf8");
+      // gogo-protobuf writes every non-pointer string; empty is Go's zero value, omitted in JSON
+      if (value === "" && !def.repeated) continue;
+    } else if (t === "bytes") value = (f.value as Buffer).toString("base64");
     else if (t === "int") value = f.value as number;
     else if (t === "bool") value = f.value !== 0;
-    else if ("message" in t) value = decodeMessage(f.value as Buffer, t.message);
+    else if ("message" in t) value = decodeMessage(f.value as Buffer, t.message, `${path}.${def.name}`);
     else {
       const entry = fields(f.value as Buffer);
       const key = (entry.find((e) => e.num === 1)?.value as Buffer | undefined)?.toString("utf8") ?? "";
@@ -196,5 +252,5 @@ export function decodeProtobuf(body: Buffer, contentType: string): Record<string
   const raw = (unknown.find((f) => f.num === 2)?.value as Buffer | undefined) ?? Buffer.alloc(0);
   const schema = KINDS[kind];
   if (!schema) throw unsupportedMediaType(`${contentType} (kind ${kind})`);
-  return { apiVersion, kind, ...decodeMessage(raw, schema) };
+  return { apiVersion, kind, ...decodeMessage(raw, schema, kind) };
 }
