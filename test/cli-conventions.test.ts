@@ -213,7 +213,15 @@ describe("colours", { timeout: 120_000 }, () => {
       {
         cwd: root,
         encoding: "utf8",
-        env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined },
+        // A user's terminal: Node's hasColors() says 1 bit of colour when TERM is unset or when
+        // CI is set (as .ci/run sets it), so both are fixed here, not inherited.
+        env: {
+          ...process.env,
+          NO_COLOR: undefined,
+          FORCE_COLOR: undefined,
+          CI: undefined,
+          TERM: "xterm-256color",
+        },
         timeout: 60_000,
       },
     );
