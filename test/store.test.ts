@@ -71,6 +71,19 @@ function contract(name: string, open: () => Promise<Store>) {
       assert.equal(await store.transitionRun("no-such-run", "Running", T0), undefined);
     });
 
+    it("a Cancelling run no agent holds, whose runner reports Failed (stopped by the cancel), ends Cancelled", async () => {
+      const run = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      assert.ok((await store.transitionRun(run.id, "Cancelling", T0 + 1))?.ok);
+      const r = await store.transitionRun(run.id, "Failed", T0 + 2, { reason: "the run was cancelled" });
+      assert.ok(r?.ok);
+      assert.equal((await store.getRun(run.id))?.state, "Cancelled");
+      assert.equal(
+        (await store.transitionRun(run.id, "Cancelled", T0 + 3))?.ok,
+        true,
+        "the agent's mark is a no-op",
+      );
+    });
+
     it("keeps a task run's final state when a late, older report arrives", async () => {
       const run = await store.createRun({ flowName: "f", state: "Running" }, T0);
       await store.report(run.id, {

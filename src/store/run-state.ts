@@ -43,6 +43,18 @@ export function isRunState(value: string): value is RunStateName {
 }
 
 /**
+ * The state a reported `to` lands in. A Cancelling run whose runner then reports Failed or Crashed
+ * (it was stopped by the cancel) was cancelled, not failed: when an agent holds the run it stays
+ * Cancelling until that agent has seen its infrastructure gone and marks it Cancelled; a run no
+ * agent holds (reported by `flotilla run --server`) has no other infrastructure, so it ends
+ * Cancelled at once.
+ */
+export function settledState(from: RunStateName, to: RunStateName, heldByAgent: boolean): RunStateName {
+  if (from !== "Cancelling" || (to !== "Failed" && to !== "Crashed")) return to;
+  return heldByAgent ? "Cancelling" : "Cancelled";
+}
+
+/**
  * Why `from → to` is refused, or undefined when it is allowed. Same-state is not a transition
  * (callers treat it as a no-op). Cancelled is reached through Cancelling, except from Scheduled
  * (no agent holds the run, so there is no infrastructure to remove).

@@ -5,7 +5,13 @@
 import { randomUUID } from "node:crypto";
 import type { SqlDriver, SqlExec, SqlValue } from "./driver.ts";
 import { MIGRATIONS, migrationSql, statements } from "./migrations.ts";
-import { LIVE_STATES, type RunStateName, refuseTransition, TERMINAL_STATES } from "./run-state.ts";
+import {
+  LIVE_STATES,
+  type RunStateName,
+  refuseTransition,
+  settledState,
+  TERMINAL_STATES,
+} from "./run-state.ts";
 import type {
   AgentRecord,
   DeploymentRecord,
@@ -497,7 +503,7 @@ export class SqlStore implements Store {
 
   async transitionRun(
     id: string,
-    to: RunStateName,
+    reported: RunStateName,
     now: number,
     details: { reason?: string; infraRef?: string } = {},
   ): Promise<TransitionResult | undefined> {
@@ -505,6 +511,7 @@ export class SqlStore implements Store {
       for (let attempt = 0; attempt < 5; attempt++) {
         const run = await this.#runRow(tx, id);
         if (run === undefined) return undefined;
+        const to = settledState(run.state, reported, run.agentId !== undefined);
         if (run.state === to) {
           if (details.infraRef !== undefined && details.infraRef !== run.infraRef) {
             await tx.run("UPDATE flow_runs SET infra_ref = ?, updated_at = ? WHERE id = ?", [
