@@ -57,6 +57,10 @@ describe("documented TypeScript examples run", { timeout: 10 * 60_000 }, () => {
     project = await mkdtemp(path.join(tmpdir(), "flotilla-docs-"));
     await mkdir(path.join(project, "node_modules"));
     await symlink(root, path.join(project, "node_modules", "flotilla"), "dir");
+    // Examples may import what a user installs beside Flotilla for them (zod for typed parameters).
+    for (const dep of ["zod"]) {
+      await symlink(path.join(root, "node_modules", dep), path.join(project, "node_modules", dep), "dir");
+    }
     await writeFile(path.join(project, "package.json"), JSON.stringify({ type: "module", private: true }));
   });
   after(async () => {

@@ -1,6 +1,7 @@
 // `flotilla sim [--kubeconfig PATH]`: run kube-sim in the foreground — a simulated Kubernetes cluster
 // whose pods run as local processes — until SIGINT/SIGTERM, then stop every process it started.
-import { closeSync, openSync, rmSync, statSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, rmSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import { defaultImages, type ImageSpec, KubeSim } from "../../testing/index.ts";
 
@@ -80,6 +81,8 @@ function assertWritableFile(file: string): void {
     existed = false;
   }
   try {
+    // kube-sim creates the missing folders of the path, as kubectl's own --kubeconfig writers do
+    mkdirSync(dirname(file), { recursive: true });
     closeSync(openSync(file, "a"));
     if (!existed) rmSync(file, { force: true });
   } catch (error) {
