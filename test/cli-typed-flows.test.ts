@@ -74,6 +74,12 @@ describe("typed flows", { timeout: 180_000 }, () => {
     const hello = await cli(["run", "examples/hello.ts", "--param", "name=123", "-o", "json"]);
     assert.equal(hello.code, 0, hello.stderr);
     assert.equal(JSON.parse(hello.stdout).tasks[0].result, "Hello, 123!");
+    const quoted = await cli(["run", "examples/hello.ts", "--param", 'name="Ada L"', "-o", "json"]);
+    assert.equal(
+      JSON.parse(quoted.stdout).tasks[0].result,
+      "Hello, Ada L!",
+      "a JSON string literal is its string",
+    );
     const typed = await cli([
       "run",
       "test/types/typed-flow.ts",

@@ -143,7 +143,7 @@ export class Parameter<T = unknown> extends ParameterRef<T> {
    * for a string parameter, JSON for the others, and either for an untyped one.
    */
   fromText(text: string): unknown {
-    if (this.expectedType === "string") return text;
+    if (this.expectedType === "string") return jsonString(text) ?? text;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -158,6 +158,17 @@ export class Parameter<T = unknown> extends ParameterRef<T> {
   #accepts(value: unknown): boolean {
     const result = this.schema?.["~standard"].validate(value);
     return result !== undefined && !(result instanceof Promise) && !result.issues;
+  }
+}
+
+/** The string a JSON string literal (`"a b"`) spells, or undefined when `text` is not one. */
+function jsonString(text: string): string | undefined {
+  if (text.length < 2 || !text.startsWith('"') || !text.endsWith('"')) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "string" ? value : undefined;
+  } catch {
+    return undefined;
   }
 }
 
