@@ -14,12 +14,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { cancelRun } from "../src/cli/commands/runs.ts";
 import { createLogger } from "../src/engine/logging.ts";
 import { connect, type KubeClients } from "../src/kubernetes/client.ts";
 import { isKubeClusterEnvironment, KubeClusterEnvironment } from "../src/kubernetes/environment.ts";
 import { PodWatch } from "../src/kubernetes/pod-watch.ts";
 import { buildRbac, PERMISSIONS } from "../src/kubernetes/rbac.ts";
+import { cancelRun } from "../src/kubernetes/runs.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import { defaultImages, KubeSim } from "../src/testing/index.ts";
 
@@ -558,7 +558,7 @@ describe("flotilla run --sim", () => {
     "the seed min/max example runs to Success on its own embedded kube-sim, launched as the printed launcher account",
     simOnly("--sim starts its own kube-sim"),
     async () => {
-      const { runOnKubernetes } = await import("../src/kubernetes/run-on-kubernetes.ts");
+      const { runOnKubernetes } = await import("../src/cli/commands/run-on-kubernetes.ts");
       const flow = selectFlow(await loadFlowModule("examples/seed-min-max/flow.ts"));
       const out: string[] = [];
       const started = Date.now();

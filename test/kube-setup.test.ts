@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { doctor } from "../src/cli/commands/doctor.ts";
-import { cancelRun, getRun } from "../src/cli/commands/runs.ts";
 import { FlotillaError } from "../src/core/errors.ts";
 import { Flow } from "../src/core/flow.ts";
 import { task } from "../src/core/task.ts";
@@ -16,6 +15,7 @@ import { KubeClusterEnvironment } from "../src/kubernetes/environment.ts";
 import { PodWatch } from "../src/kubernetes/pod-watch.ts";
 import { ensurePullSecret } from "../src/kubernetes/pull-secret.ts";
 import { buildRbac } from "../src/kubernetes/rbac.ts";
+import { cancelRun, getRun } from "../src/kubernetes/runs.ts";
 import { scrub } from "../src/secrets/redact.ts";
 import { KubeSim } from "../src/testing/index.ts";
 

@@ -7,17 +7,17 @@ import { fileURLToPath } from "node:url";
 import { Job } from "kubernetes-models/batch/v1";
 import { Pod } from "kubernetes-models/v1";
 import type { IEnvVar } from "kubernetes-models/v1/EnvVar";
+import { runOnKubernetes } from "../src/cli/commands/run-on-kubernetes.ts";
+import { Env } from "../src/cluster/process-env.ts";
 import { createLogger } from "../src/engine/logging.ts";
 import {
   buildBrokerSecret,
   buildRunnerJob,
   buildWorkerPod,
-  Env,
   planWorkers,
   setEnv,
 } from "../src/kubernetes/manifests.ts";
 import { compileOptions, type KubeClusterEnvironmentOptions } from "../src/kubernetes/options.ts";
-import { runOnKubernetes } from "../src/kubernetes/run-on-kubernetes.ts";
 import {
   loadWorkerSpec,
   parseSpec,

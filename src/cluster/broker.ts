@@ -8,6 +8,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import { withDeadline } from "../engine/deadline.ts";
 import { registerSecret } from "../secrets/redact.ts";
+import { Env } from "./process-env.ts";
 
 /** Where a broker is and how to log in. */
 export interface BrokerEndpoint {
@@ -71,9 +72,9 @@ export function parseBrokerUrl(url: string, password?: string): BrokerEndpoint {
 
 /** The broker from `FLOTILLA_BROKER_URL` and `FLOTILLA_BROKER_PASSWORD`, or undefined. */
 export function brokerFromEnv(env: NodeJS.ProcessEnv = process.env): BrokerEndpoint | undefined {
-  const url = env.FLOTILLA_BROKER_URL;
+  const url = env[Env.brokerUrl];
   if (url === undefined || url === "") return undefined;
-  return parseBrokerUrl(url, env.FLOTILLA_BROKER_PASSWORD || undefined);
+  return parseBrokerUrl(url, env[Env.brokerPassword] || undefined);
 }
 
 function redactUrl(url: string): string {

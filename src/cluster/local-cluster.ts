@@ -25,6 +25,7 @@ import type {
   WorkerProvider,
 } from "./cluster.ts";
 import { type LocalBrokerOptions, startLocalBroker } from "./local-broker.ts";
+import { Env } from "./process-env.ts";
 import { ReconcilingCluster } from "./reconciler.ts";
 import { minNotAboveMax, SCALING_DEFAULTS, scalingSchema } from "./scaling.ts";
 
@@ -142,7 +143,7 @@ export class ProcessWorkerProvider implements WorkerProvider {
       "--exit-with-stdin",
     ];
     const env: NodeJS.ProcessEnv = { ...process.env, ...this.#o.env };
-    if (spec.broker.password !== undefined) env.FLOTILLA_BROKER_PASSWORD = spec.broker.password;
+    if (spec.broker.password !== undefined) env[Env.brokerPassword] = spec.broker.password;
     // its own process group: a terminal's Ctrl-C reaches only us, and a kill reaches its children too
     const child = spawn(process.execPath, args, { env, stdio: ["pipe", "ignore", "pipe"], detached: true });
     if (child.pid !== undefined) liveGroups.add(child.pid);

@@ -83,3 +83,30 @@ function prettyLine(json: string): string {
 export function silentLogger(): Logger {
   return pino({ level: "silent" });
 }
+
+/** One pino JSON line, read back: its level's name, its message and its other fields. */
+export interface RelayedLine {
+  level: pino.Level;
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+/**
+ * Re-log one pino JSON line another process wrote (a worker's task log, the runner pod's output)
+ * on `logger`, which scrubs it again. Returns what was relayed, or undefined for a line that is
+ * not a JSON object (the caller decides what a plain line is).
+ */
+export function relayLogLine(line: string, logger: Logger): RelayedLine | undefined {
+  let rec: unknown;
+  try {
+    rec = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (rec === null || typeof rec !== "object" || Array.isArray(rec)) return undefined;
+  const { level, msg, time: _time, ...fields } = rec as Record<string, unknown>;
+  const name = LOG_LEVELS[level as keyof typeof LOG_LEVELS] ?? "info";
+  const message = typeof msg === "string" ? msg : msg === undefined ? "" : String(msg);
+  logger[name](fields, message);
+  return { level: name, message, fields };
+}

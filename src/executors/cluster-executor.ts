@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { type BrokerEndpoint, brokerFromEnv, parseBrokerUrl } from "../cluster/broker.ts";
 import type { Cluster } from "../cluster/cluster.ts";
+import { Env } from "../cluster/process-env.ts";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import type { Executor, ExecutorContext, ExecutorSession } from "../core/executor.ts";
 import { ClusterRunSession } from "./cluster-session.ts";
@@ -65,7 +66,7 @@ export class ClusterExecutor implements Executor {
         options.brokerUrl !== undefined
           ? parseBrokerUrl(
               options.brokerUrl,
-              options.brokerPassword ?? (process.env.FLOTILLA_BROKER_PASSWORD || undefined),
+              options.brokerPassword ?? (process.env[Env.brokerPassword] || undefined),
             )
           : brokerFromEnv();
       if (this.#broker === undefined) {

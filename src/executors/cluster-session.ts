@@ -24,7 +24,7 @@ import { systemTimers, type Timers } from "../cluster/timers.ts";
 import { ErrorCode, FlotillaError, type SerializedError, serializeError } from "../core/errors.ts";
 import type { ExecutorContext, ExecutorSession, TaskRunRequest } from "../core/executor.ts";
 import { settlesWithin } from "../engine/deadline.ts";
-import { LOG_LEVELS } from "../engine/logging.ts";
+import { relayLogLine } from "../engine/logging.ts";
 
 /** The compiled ClusterExecutor options a session uses. */
 export interface SessionOptions {
@@ -462,19 +462,12 @@ class BrokerWatch {
 
 /** Re-log a worker's task log line on the runner's logger and as a `log` event. */
 function relayLog(ctx: ExecutorContext, line: string): void {
-  let rec: Record<string, unknown>;
-  try {
-    rec = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return;
-  }
-  const { level, msg, time: _time, ...fields } = rec;
-  const name = LOG_LEVELS[level as keyof typeof LOG_LEVELS] ?? "info";
-  const message = typeof msg === "string" ? msg : "";
-  ctx.logger[name](fields, message);
+  const relayed = relayLogLine(line, ctx.logger);
+  if (relayed === undefined) return;
+  const { level, message, fields } = relayed;
   ctx.onEvent({
     type: "log",
-    level: name,
+    level,
     message,
     ...(typeof fields.task === "string" ? { slug: fields.task } : {}),
     ...(typeof fields.mapIndex === "number" ? { mapIndex: fields.mapIndex } : {}),

@@ -122,7 +122,9 @@ export class KubeClusterEnvironment implements Environment, PlannableEnvironment
    */
   async execute(
     flow: Flow,
-    options: RunOptions & KubeCallOptions & Partial<Pick<LaunchOptions, "resyncIntervalMs">> = {},
+    options: RunOptions &
+      KubeCallOptions &
+      Partial<Pick<LaunchOptions, "resyncIntervalMs" | "onProgress">> = {},
   ): Promise<RunHandle> {
     const clients = this.clients(options);
     return launchRun(this, flow, clients, {

@@ -1,12 +1,12 @@
 // `flotilla/kubernetes`: run each flow run on its own temporary, autoscaling worker cluster on
 // Kubernetes. The curated surface: the environment and its options, the pure manifest builders
-// (for inspection and tests), RBAC, and the launcher entry the CLI uses.
+// (for inspection and tests), RBAC, and runs: plan, launch, follow, list, logs, cancel (runs.ts).
 
 export type { RegistryCredentials } from "../storage/docker-credentials.ts";
 export { type ConnectOptions, connect, type KubeClients } from "./client.ts";
 export { isKubeClusterEnvironment, type KubeCallOptions, KubeClusterEnvironment } from "./environment.ts";
 export { type ApiCall, translateApiError } from "./errors.ts";
-export { flowModuleInImage } from "./launcher.ts";
+export { flowModuleInImage, type LaunchProgress } from "./launcher.ts";
 export {
   type Built,
   buildBrokerSecret,
@@ -31,5 +31,19 @@ export {
 } from "./plan.ts";
 export { buildPullSecret, ensurePullSecret } from "./pull-secret.ts";
 export { accessChecks, buildRbac, PERMISSIONS, type Permission, type RbacOptions } from "./rbac.ts";
-export { type RunOnKubernetesOptions, runOnKubernetes, SIM_IMAGE } from "./run-on-kubernetes.ts";
+export {
+  cancelRun,
+  environmentOf,
+  followRunLogs,
+  getRun,
+  type KubernetesRunHandle,
+  type KubernetesRunOptions,
+  type LaunchKubernetesRunOptions,
+  launchKubernetesRun,
+  listRuns,
+  planKubernetesRun,
+  type RunInfo,
+  type RunsOptions,
+  runLogs,
+} from "./runs.ts";
 export { decodeTermination, encodeTermination, summarize, type TerminationSummary } from "./termination.ts";

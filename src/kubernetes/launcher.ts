@@ -25,9 +25,24 @@ import { podStartFailure, type StartFailure } from "./pod-status.ts";
 import { PodWatch } from "./pod-watch.ts";
 import { decodeTermination, type TerminationSummary } from "./termination.ts";
 
+/**
+ * One step of a run from launch to its first task, as the launcher sees it on the cluster: the
+ * Job created, the runner pod scheduled, its image pulling, the broker sidecar ready, the runner
+ * started, then the worker pods (running of those created).
+ */
+export type LaunchProgress =
+  | { step: "created"; job: string; namespace: string }
+  | { step: "scheduled"; pod: string; node?: string | undefined }
+  | { step: "pulling"; pod: string; image: string }
+  | { step: "broker-ready"; pod: string }
+  | { step: "runner-started"; pod: string }
+  | { step: "workers"; running: number; target: number };
+
 /** Options of one launch (RunOptions plus where, and injected effects). */
 export interface LaunchOptions extends RunOptions {
   namespace: string;
+  /** Each step from launch to the first task (see LaunchProgress). */
+  onProgress?: ((p: LaunchProgress) => void) | undefined;
   /** Overrides the flow's image. */
   image?: string | undefined;
   /**

@@ -21,6 +21,7 @@ import type { IEnvVar } from "kubernetes-models/v1/EnvVar";
 import type { IPod } from "kubernetes-models/v1/Pod";
 import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import type { ISecret } from "kubernetes-models/v1/Secret";
+import { Env } from "../cluster/process-env.ts";
 import {
   BROKER_CONTAINER,
   BROKER_PASSWORD_KEY,
@@ -72,23 +73,6 @@ export interface OwnerPod {
   name: string;
   uid: string;
 }
-
-/** The environment variables Flotilla sets by name. */
-export const Env = {
-  runId: "FLOTILLA_RUN_ID",
-  flowModule: "FLOTILLA_FLOW_MODULE",
-  flow: "FLOTILLA_FLOW",
-  brokerUrl: "FLOTILLA_BROKER_URL",
-  brokerPassword: "FLOTILLA_BROKER_PASSWORD",
-  workerId: "FLOTILLA_WORKER_ID",
-  concurrency: "FLOTILLA_CONCURRENCY",
-  namespace: "FLOTILLA_NAMESPACE",
-  terminationMessagePath: "FLOTILLA_TERMINATION_MESSAGE_PATH",
-  image: "FLOTILLA_IMAGE",
-  parameters: "FLOTILLA_PARAMETERS",
-  podName: "POD_NAME",
-  podIp: "POD_IP",
-} as const;
 
 /** How a worker spec's container args were read (the seed's are `dask-worker` args). */
 export interface WorkerPlan {

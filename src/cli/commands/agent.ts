@@ -7,6 +7,8 @@
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { AgentRecord } from "../../store/store.ts";
+import { positiveInt } from "../flags.ts";
+import { stopSignals } from "../signals.ts";
 import { clientFor, type ServerCallOptions, table } from "./runs-server.ts";
 
 export interface AgentCommandOptions extends ServerCallOptions {
@@ -17,11 +19,7 @@ export interface AgentCommandOptions extends ServerCallOptions {
 }
 
 function positive(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1)
-    throw new FlotillaError(ErrorCode.Usage, `${flag} ${v}: expected a whole number >= 1`, { usage: true });
-  return n;
+  return v === undefined ? undefined : positiveInt(flag, v);
 }
 
 export const agentCommand = (program: Command): void => {
@@ -67,10 +65,9 @@ export const agentCommand = (program: Command): void => {
       });
       agent.start();
       process.stderr.write(`agent ${agent.id} claiming runs of pool ${o.pool} from ${client.url}\n`);
-      await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-      });
+      const signals = stopSignals();
+      await signals.stopped;
+      signals.off();
       await agent.stop();
     });
 };

@@ -8,6 +8,7 @@
 
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
+import { Env } from "../../cluster/process-env.ts";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { Logger } from "../../core/logger.ts";
 import type { FlowRunState } from "../../core/states.ts";
@@ -18,11 +19,11 @@ import { connect, type KubeClients } from "../../kubernetes/client.ts";
 import { isKubeClusterEnvironment, KubeClusterEnvironment } from "../../kubernetes/environment.ts";
 import { apiCall } from "../../kubernetes/errors.ts";
 import { KubeCluster } from "../../kubernetes/kube-cluster.ts";
-import { Env } from "../../kubernetes/manifests.ts";
 import { runSelector } from "../../kubernetes/names.ts";
 import { encodeTermination, summarize } from "../../kubernetes/termination.ts";
 import { registerSecret } from "../../secrets/redact.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
+import { stopSignals } from "../signals.ts";
 
 export interface ExecuteOptions {
   /** @default process.env */
@@ -149,16 +150,13 @@ export const executeCommand = (program: Command): void => {
       "run a flow inside its Kubernetes runner Job (the Job's entrypoint; configured by FLOTILLA_* env)",
     )
     .action(async () => {
-      const controller = new AbortController();
-      const onTerm = () => controller.abort();
-      process.once("SIGTERM", onTerm);
-      process.once("SIGINT", onTerm);
+      // SIGTERM (the kubelet stopping the pod) cancels the run; its final state is still written
+      const signals = stopSignals();
       try {
-        const state = await execute({ signal: controller.signal });
+        const state = await execute({ signal: signals.signal });
         process.exitCode = state.type === "Success" ? 0 : 1;
       } finally {
-        process.off("SIGTERM", onTerm);
-        process.off("SIGINT", onTerm);
+        signals.off();
       }
     });
 };

@@ -12,14 +12,15 @@ import type { FlowRunState } from "../../core/states.ts";
 import { createLogger, type LogFormat } from "../../engine/logging.ts";
 import { LocalEnvironment } from "../../executors/local-environment.ts";
 import { LocalExecutor } from "../../executors/local-executor.ts";
-import type { RunOnKubernetesOptions } from "../../kubernetes/run-on-kubernetes.ts";
 import type { RunReporting } from "../../reporting/report-run.ts";
 import { scrub } from "../../secrets/redact.ts";
 import { serverUrl } from "../../server/client.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
 import { colorEnabled } from "../color.ts";
+import { collect, parseWorkers, positiveIntFlag } from "../flags.ts";
 import { checkOutput, DOCUMENT_FORMATS, outputOption, renderDocument } from "../output.ts";
 import { Progress } from "../progress.ts";
+import { stopSignals } from "../signals.ts";
 import { renderTable, summarizeTasks } from "../summary.ts";
 
 export interface RunCommandOptions {
@@ -92,12 +93,13 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
   let state: FlowRunState | undefined;
   try {
     if (kubernetes) {
-      const k8s = await importKubernetes();
-      const outcome = await k8s.runOnKubernetes(flow, {
+      const { runOnKubernetes } = await import("./run-on-kubernetes.ts");
+      const outcome = await runOnKubernetes(flow, {
         parameters,
         logger,
         onEvent: progress.onEvent,
         stdout,
+        stderr,
         ...(options.sim !== undefined ? { sim: options.sim } : {}),
         ...(options.detach !== undefined ? { detach: options.detach } : {}),
         ...(options.dryRun ? { dryRun: output === "json" ? "json" : "yaml" } : {}),
@@ -139,7 +141,11 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
         ...(report ? { runId: report.runId } : {}),
       });
       // SIGTERM does what Ctrl-C does; a second one stops at once (stopSignals)
-      const signals = stopSignals(() => void handle.cancel(), stderr);
+      const signals = stopSignals({
+        stopping: "cancelling the run",
+        stderr,
+        onStop: () => void handle.cancel(),
+      });
       try {
         state = await handle.wait();
       } finally {
@@ -276,21 +282,6 @@ async function chooseExecutor(flow: Flow, options: RunCommandOptions, logger: Lo
   return flow.options.executor;
 }
 
-/** "MIN:MAX" or "N" (a fixed size). */
-export function parseWorkers(value: string): { minWorkers: number; maxWorkers: number } {
-  const m = /^(\d+)(?::(\d+))?$/.exec(value.trim());
-  const min = m ? Number(m[1]) : Number.NaN;
-  const max = m ? Number(m[2] ?? m[1]) : Number.NaN;
-  if (!m || max < 1 || min > max) {
-    throw new FlotillaError(
-      ErrorCode.Usage,
-      `--workers ${value}: expected MIN:MAX with 0 <= MIN <= MAX and MAX >= 1 (e.g. 1:4), or N for a fixed size`,
-      { usage: true },
-    );
-  }
-  return { minWorkers: min, maxWorkers: max };
-}
-
 /**
  * Parameters from --params-file, then --param key=value. A --param value is read as its parameter's
  * declared type (text for a string parameter, JSON otherwise); for an undeclared one, JSON when it
@@ -356,26 +347,6 @@ function parseValue(raw: string): unknown {
   }
 }
 
-interface KubernetesModule {
-  runOnKubernetes(
-    flow: Flow,
-    options: RunOnKubernetesOptions,
-  ): Promise<{ state?: FlowRunState; exitCode?: number }>;
-}
-
-async function importKubernetes(): Promise<KubernetesModule> {
-  const mod = (await import("../../kubernetes/index.ts")) as Partial<KubernetesModule>;
-  if (typeof mod.runOnKubernetes !== "function") {
-    throw new FlotillaError(ErrorCode.Internal, "this build of flotilla cannot run flows on Kubernetes yet", {
-      hint: "run it here with --local",
-      usage: true,
-    });
-  }
-  return mod as KubernetesModule;
-}
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-
 export const runCommand = (program: Command): void => {
   program
     .command("run")
@@ -387,8 +358,10 @@ export const runCommand = (program: Command): void => {
     .addOption(outputOption(DOCUMENT_FORMATS).default(undefined, "table; yaml with --dry-run"))
     .option("--local", "run here, in this process, whatever environment the flow names")
     .option("--workers <min:max>", "run on a local worker cluster of MIN to MAX worker processes")
-    .option("--concurrency <n>", "task runs at once (per worker with --workers)", (v) =>
-      positiveInt("--concurrency", v),
+    .option(
+      "--concurrency <n>",
+      "task runs at once (per worker with --workers)",
+      positiveIntFlag("--concurrency"),
     )
     .option("--log-format <format>", "pretty or json", "pretty")
     .option("--server <url>", "report the run to this Flotilla server (default: $FLOTILLA_API_URL)")
@@ -412,41 +385,3 @@ export const runCommand = (program: Command): void => {
       process.exitCode = result.exitCode;
     });
 };
-
-function positiveInt(flag: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new FlotillaError(ErrorCode.Usage, `${flag} ${v}: expected a whole number >= 1`, { usage: true });
-  }
-  return n;
-}
-
-/**
- * SIGINT and SIGTERM: the first calls `cancel` (the run stops, the summary is printed); a second
- * one exits at once with 130/143, and the process's exit hooks kill what is left (LocalCluster
- * kills its workers' process groups).
- */
-export function stopSignals(
-  cancel: () => void,
-  stderr: NodeJS.WritableStream = process.stderr,
-): { off(): void } {
-  let seen = 0;
-  const on = (signal: NodeJS.Signals) => {
-    seen += 1;
-    if (seen === 1) {
-      stderr.write(`${signal}: cancelling the run (again to stop at once)\n`);
-      cancel();
-      return;
-    }
-    stderr.write(`${signal} again: stopping now\n`);
-    process.exit(signal === "SIGINT" ? 130 : 143);
-  };
-  process.on("SIGINT", on);
-  process.on("SIGTERM", on);
-  return {
-    off() {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-    },
-  };
-}

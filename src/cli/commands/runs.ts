@@ -1,150 +1,22 @@
-// `flotilla runs list|get|logs|cancel`: flow runs on Kubernetes, found by their runner Jobs'
-// labels. `cancel` deletes the Job with propagationPolicy Background, so its pod, the pod's
-// worker pods and the broker Secret (all owned, directly or not, by the Job) go with it.
+// `flotilla runs list|get|logs|cancel`: flow runs on Kubernetes (src/kubernetes/runs.ts finds them
+// by their runner Jobs' labels), printed as `-o` asks. `cancel` deletes the run's Job and
+// everything it owns.
 
 import type { Command } from "commander";
-import { ErrorCode, FlotillaError } from "../../core/errors.ts";
-import { type ConnectOptions, connect, type KubeClients } from "../../kubernetes/client.ts";
-import { apiCall } from "../../kubernetes/errors.ts";
-import { deleteQuietly } from "../../kubernetes/launcher.ts";
 import {
-  brokerSecretNameOfJob,
-  FLOTILLA_CONTAINER,
-  Label,
-  labelValue,
-  MANAGED_BY,
-  runSelector,
-} from "../../kubernetes/names.ts";
-import { fatalReason } from "../../kubernetes/pod-status.ts";
-import { decodeTermination } from "../../kubernetes/termination.ts";
+  cancelRun,
+  getRun,
+  listRuns,
+  type RunInfo,
+  type RunsOptions,
+  runLogs,
+} from "../../kubernetes/runs.ts";
 import { colorEnabled, paintState } from "../color.ts";
 import { LIST_FORMATS, type OutputFormat, outputOption, renderColumns, renderDocument } from "../output.ts";
 import { runsServerCommand, wantsServer } from "./runs-server.ts";
 
-export interface RunsOptions extends ConnectOptions {
-  namespace?: string;
-  clients?: KubeClients;
-}
-
 interface RunsCliOptions extends RunsOptions {
   output: OutputFormat;
-}
-
-/** One run as `flotilla runs` shows it. */
-export interface RunInfo {
-  runId: string;
-  flow: string;
-  job: string;
-  /**
-   * Pending, Running, Succeeded, Failed (from the Job); the final state's type once known; `Stuck`
-   * when the runner pod cannot start (image pull, crash loop, unschedulable): `message` says why.
-   */
-  status: string;
-  message?: string;
-  startedAt?: string;
-}
-
-function clientsOf(o: RunsOptions): { clients: KubeClients; namespace: string } {
-  const clients = o.clients ?? connect(o);
-  return { clients, namespace: o.namespace ?? clients.defaultNamespace };
-}
-
-async function runJobs(clients: KubeClients, namespace: string, runId?: string) {
-  const selector = `${Label.component}=runner,${Label.managedBy}=${MANAGED_BY}${runId ? `,${Label.runId}=${labelValue(runId)}` : ""}`;
-  const list = await apiCall({ verb: "list", resource: "jobs.batch", namespace }, () =>
-    clients.batch.listNamespacedJob({ namespace, labelSelector: selector }),
-  );
-  return list.items;
-}
-
-async function runnerPod(clients: KubeClients, namespace: string, runId: string) {
-  const pods = await apiCall({ verb: "list", resource: "pods", namespace }, () =>
-    clients.core.listNamespacedPod({
-      namespace,
-      labelSelector: runSelector(runId, "runner"),
-    }),
-  );
-  return pods.items[0];
-}
-
-/** The runs in the namespace, newest first. */
-export async function listRuns(o: RunsOptions = {}): Promise<RunInfo[]> {
-  const { clients, namespace } = clientsOf(o);
-  const jobs = await runJobs(clients, namespace);
-  return jobs
-    .map((j) => {
-      const s = j.status;
-      const status = s?.succeeded ? "Succeeded" : s?.failed ? "Failed" : s?.active ? "Running" : "Pending";
-      return {
-        runId: j.metadata?.labels?.[Label.runId] ?? "?",
-        flow: j.metadata?.labels?.[Label.flow] ?? "?",
-        job: j.metadata?.name ?? "?",
-        status,
-        ...(j.metadata?.creationTimestamp
-          ? { startedAt: new Date(j.metadata.creationTimestamp).toISOString() }
-          : {}),
-      };
-    })
-    .sort((a, b) => (b.startedAt ?? "").localeCompare(a.startedAt ?? ""));
-}
-
-/** One run, with the final state's message from the runner's termination message. */
-export async function getRun(runId: string, o: RunsOptions = {}): Promise<RunInfo> {
-  const { clients, namespace } = clientsOf(o);
-  const info = (await listRuns({ ...o, clients, namespace })).find((r) => r.runId === labelValue(runId));
-  if (!info) {
-    throw new FlotillaError(ErrorCode.Usage, `no run ${runId} in namespace "${namespace}"`, {
-      hint: "give the full run id from `flotilla runs list` (finished runs are kept until their ttlSecondsAfterFinished)",
-      usage: true,
-    });
-  }
-  const pod = await runnerPod(clients, namespace, runId);
-  const term = pod?.status?.containerStatuses?.find((c) => c.name === FLOTILLA_CONTAINER)?.state?.terminated;
-  const summary = decodeTermination(term?.message);
-  if (summary) return { ...info, status: summary.type, message: summary.message };
-  // a detached run has no follower to fail it fast: say why its runner pod cannot start
-  const stuck = pod && !term ? fatalReason(pod) : undefined;
-  return stuck
-    ? {
-        ...info,
-        status: "Stuck",
-        message: `runner pod ${pod?.metadata?.name}: ${stuck.reason}: ${stuck.detail}; it will not start by itself: \`flotilla runs cancel ${info.runId}\`, fix the cause, run again`,
-      }
-    : info;
-}
-
-/** The runner container's output. */
-export async function runLogs(runId: string, o: RunsOptions = {}): Promise<string> {
-  const { clients, namespace } = clientsOf(o);
-  const pod = await runnerPod(clients, namespace, runId);
-  if (!pod?.metadata?.name) {
-    throw new FlotillaError(ErrorCode.Usage, `run ${runId} has no runner pod in namespace "${namespace}"`, {
-      usage: true,
-    });
-  }
-  const name = pod.metadata.name;
-  return apiCall({ verb: "get", resource: "pods/log", namespace, name }, () =>
-    clients.core.readNamespacedPodLog({ name, namespace, container: FLOTILLA_CONTAINER }),
-  );
-}
-
-/** Delete the run's Job and everything it owns. */
-export async function cancelRun(runId: string, o: RunsOptions = {}): Promise<RunInfo[]> {
-  const { clients, namespace } = clientsOf(o);
-  const jobs = await runJobs(clients, namespace, runId);
-  if (jobs.length === 0) {
-    throw new FlotillaError(ErrorCode.Usage, `no run ${runId} in namespace "${namespace}"`, {
-      hint: "give the full run id from `flotilla runs list` (and -n for another namespace)",
-      usage: true,
-    });
-  }
-  const out: RunInfo[] = [];
-  for (const j of jobs) {
-    const job = j.metadata!.name!;
-    await deleteQuietly(clients, namespace, job, brokerSecretNameOfJob(job));
-    out.push({ runId, flow: j.metadata?.labels?.[Label.flow] ?? "?", job, status: "Cancelled" });
-  }
-  return out;
 }
 
 /** Runs as `-o` asks: a table (wide adds the Job and the message), one id a line, or a document. */

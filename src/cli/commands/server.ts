@@ -4,6 +4,7 @@
 
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
+import { stopSignals } from "../signals.ts";
 
 export interface ServerCommandOptions {
   port?: string;
@@ -89,15 +90,9 @@ export const serverCommand = (program: Command): void => {
     .option("--no-agent", "do not run the embedded agent of the local pool")
     .action(async (opts: ServerCommandOptions) => {
       const { stop } = await serve(opts);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          process.off("SIGINT", done);
-          process.off("SIGTERM", done);
-          resolve();
-        };
-        process.once("SIGINT", done);
-        process.once("SIGTERM", done);
-      });
+      const signals = stopSignals();
+      await signals.stopped;
+      signals.off();
       await stop();
     });
 };

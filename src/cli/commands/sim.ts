@@ -4,6 +4,7 @@ import { closeSync, mkdirSync, openSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import { defaultImages, type ImageSpec, KubeSim } from "../../testing/index.ts";
+import { stopSignals } from "../signals.ts";
 
 /**
  * `busybox` runs a container's args as a host command line, as the real image (no ENTRYPOINT) does:
@@ -39,18 +40,17 @@ export async function sim(options: SimOptions = {}): Promise<void> {
   print(`kube-sim is running at ${cluster.serverUrl}`);
   print(`kubeconfig: ${cluster.kubeconfigPath}`);
   print(`try: KUBECONFIG=${cluster.kubeconfigPath} kubectl get pods -A`);
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      options.signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    process.once("SIGINT", done);
-    process.once("SIGTERM", done);
-    if (options.signal?.aborted) done();
-    else options.signal?.addEventListener("abort", done, { once: true });
-  });
+  const signals = stopSignals();
+  try {
+    if (!options.signal?.aborted) {
+      await Promise.race([
+        signals.stopped,
+        new Promise((resolve) => options.signal?.addEventListener("abort", resolve, { once: true })),
+      ]);
+    }
+  } finally {
+    signals.off();
+  }
   await cluster.stop();
   print("kube-sim stopped");
 }

@@ -4,12 +4,14 @@
 
 import { Worker } from "node:worker_threads";
 import type { Command } from "commander";
-import type { z } from "zod";
 import { brokerFromEnv, parseBrokerUrl } from "../../cluster/broker.ts";
+import { Env } from "../../cluster/process-env.ts";
 import { SCALING_DEFAULTS, scalingFields } from "../../cluster/scaling.ts";
 import { runWorker, type WorkerExit } from "../../cluster/worker.ts";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { LogFormat } from "../../engine/logging.ts";
+import { numberFlag, positiveIntFromEnv } from "../flags.ts";
+import { stopSignals } from "../signals.ts";
 
 export interface WorkerCommandOptions {
   /** `redis://host:port`; the password may come from FLOTILLA_BROKER_PASSWORD. @default $FLOTILLA_BROKER_URL */
@@ -35,7 +37,7 @@ export interface WorkerCommandOptions {
 
 export async function worker(options: WorkerCommandOptions): Promise<WorkerExit> {
   const env = options.env ?? process.env;
-  const password = env.FLOTILLA_BROKER_PASSWORD || undefined;
+  const password = env[Env.brokerPassword] || undefined;
   const broker = options.broker !== undefined ? parseBrokerUrl(options.broker, password) : brokerFromEnv(env);
   if (broker === undefined) {
     throw new FlotillaError(ErrorCode.Usage, "flotilla worker: no broker given", {
@@ -43,17 +45,17 @@ export async function worker(options: WorkerCommandOptions): Promise<WorkerExit>
       usage: true,
     });
   }
-  const flowModule = options.flowModule ?? env.FLOTILLA_FLOW_MODULE;
+  const flowModule = options.flowModule ?? env[Env.flowModule];
   if (flowModule === undefined || flowModule === "") {
     throw new FlotillaError(ErrorCode.Usage, "flotilla worker: no flow module given", {
       hint: "pass --flow-module PATH or set FLOTILLA_FLOW_MODULE",
       usage: true,
     });
   }
-  const concurrency = options.concurrency ?? intFromEnv(env, "FLOTILLA_CONCURRENCY");
-  const flow = options.flow ?? (env.FLOTILLA_FLOW || undefined);
-  const runId = options.runId ?? (env.FLOTILLA_RUN_ID || undefined);
-  const workerId = options.workerId ?? (env.FLOTILLA_WORKER_ID || undefined);
+  const concurrency = options.concurrency ?? positiveIntFromEnv(env, Env.concurrency);
+  const flow = options.flow ?? (env[Env.flow] || undefined);
+  const runId = options.runId ?? (env[Env.runId] || undefined);
+  const workerId = options.workerId ?? (env[Env.workerId] || undefined);
   return runWorker({
     broker,
     flowModule,
@@ -65,28 +67,6 @@ export async function worker(options: WorkerCommandOptions): Promise<WorkerExit>
     ...(options.logFormat !== undefined ? { logFormat: options.logFormat } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   });
-}
-
-function intFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
-  const v = env[name];
-  if (v === undefined || v === "") return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new FlotillaError(ErrorCode.Usage, `${name}=${v}: expected a whole number >= 1`, { usage: true });
-  }
-  return n;
-}
-
-/** A flag parsed and checked by its scaling field (scaling.ts), so the CLI and the library agree. */
-function scalingFlag(flag: string, field: z.ZodNumber) {
-  return (v: string): number => {
-    const parsed = field.safeParse(Number(v));
-    if (!parsed.success) {
-      const why = parsed.error.issues[0]?.message ?? "invalid";
-      throw new FlotillaError(ErrorCode.Usage, `${flag} ${v}: ${why}`, { usage: true });
-    }
-    return parsed.data;
-  };
 }
 
 export const workerCommand = (program: Command): void => {
@@ -104,38 +84,27 @@ export const workerCommand = (program: Command): void => {
     .option(
       "--concurrency <n>",
       `task runs at once (default ${SCALING_DEFAULTS.worker.concurrency}); env FLOTILLA_CONCURRENCY`,
-      scalingFlag("--concurrency", scalingFields.concurrency),
+      numberFlag("--concurrency", scalingFields.concurrency),
     )
     .option("--run-id <id>", "the run to work for (default: the broker's current run); env FLOTILLA_RUN_ID")
     .option("--worker-id <id>", "this worker's id (default: hostname-pid); env FLOTILLA_WORKER_ID")
     .option(
       "--death-timeout-ms <ms>",
       `exit when the broker is unreachable this long (default ${SCALING_DEFAULTS.worker.workerDeathTimeoutMs})`,
-      scalingFlag("--death-timeout-ms", scalingFields.workerDeathTimeoutMs),
+      numberFlag("--death-timeout-ms", scalingFields.workerDeathTimeoutMs),
     )
     .option("--log-format <format>", "json or pretty", "json")
     .option("--exit-with-stdin", "exit when stdin closes (used by LocalCluster)")
     .action(async (opts: WorkerCommandOptions) => {
-      const controller = new AbortController();
       // The first SIGTERM (or SIGINT) drains; a second one forces the worker out at once.
-      let signals = 0;
-      const onSignal = (signal: NodeJS.Signals) => {
-        if (++signals === 1) {
-          controller.abort();
-          return;
-        }
-        process.stderr.write(`flotilla worker: ${signal} while draining: exiting now\n`);
-        process.exit(signal === "SIGINT" ? 130 : 143);
-      };
-      process.on("SIGTERM", onSignal);
-      process.on("SIGINT", onSignal);
+      const signals = stopSignals({ prefix: "flotilla worker: " });
       if (opts.exitWithStdin) {
         // The parent is gone: nobody will read our results; stop at once.
         process.stdin.on("end", () => process.exit(1));
         process.stdin.resume();
         watchParent();
       }
-      const result = await worker({ ...opts, signal: controller.signal });
+      const result = await worker({ ...opts, signal: signals.signal });
       process.stdin.pause();
       if (result.exitCode !== 0) process.stderr.write(`flotilla worker: ${result.reason}\n`);
       // Exit now: everything a drain owes the runner was awaited by runWorker, and after a lost

@@ -1,0 +1,149 @@
+// `flotilla run` on Kubernetes, the CLI side: `--dry-run` prints every object the run would create
+// and changes nothing; `--detach` prints the run id and returns; `--sim` runs the whole path on an
+// embedded kube-sim (flow image → this checkout); otherwise the run is followed to its end with the
+// runner's output (task logs included) relayed through the caller's logger. SIGINT and SIGTERM
+// cancel the run (the summary is still printed), a second one exits at once. The launching,
+// following and cancelling themselves are src/kubernetes/runs.ts's.
+
+import { stringify } from "yaml";
+import type { RunEvent } from "../../core/executor.ts";
+import type { Flow } from "../../core/flow.ts";
+import type { Logger } from "../../core/logger.ts";
+import type { FlowRunState } from "../../core/states.ts";
+import { relayLogLine } from "../../engine/logging.ts";
+import type { KubeClients } from "../../kubernetes/client.ts";
+import { flowModuleInImage, type LaunchProgress } from "../../kubernetes/launcher.ts";
+import { chooseImage, printablePlan } from "../../kubernetes/plan.ts";
+import {
+  environmentOf,
+  followRunLogs,
+  type KubernetesRunHandle,
+  launchKubernetesRun,
+  planKubernetesRun,
+} from "../../kubernetes/runs.ts";
+import { stopSignals } from "../signals.ts";
+import { SIM_IMAGE, SIM_NAMESPACE, type SimCluster, startSimCluster } from "../sim-cluster.ts";
+
+/** What `flotilla run` passes for a Kubernetes run. */
+export interface RunOnKubernetesOptions {
+  parameters: Record<string, unknown>;
+  logger: Logger;
+  onEvent: (e: RunEvent) => void;
+  /** Each step from launch to the first task (the status line shows them). */
+  onProgress?: (p: LaunchProgress) => void;
+  /** Where --dry-run output and --detach's run id go. */
+  stdout: NodeJS.WritableStream;
+  /** Where the signal lines go. @default process.stderr */
+  stderr?: NodeJS.WritableStream;
+  sim?: boolean;
+  detach?: boolean;
+  dryRun?: "yaml" | "json";
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  /** The image runner and workers run, over the flow's storage and the environment's `image`. */
+  image?: string;
+  /** Injected clients (tests). */
+  clients?: KubeClients;
+}
+
+/** Plan, launch or follow a run of `flow` on Kubernetes; the state when followed to its end. */
+export async function runOnKubernetes(
+  flow: Flow,
+  options: RunOnKubernetesOptions,
+): Promise<{ state?: FlowRunState; exitCode?: number }> {
+  const env = environmentOf(flow);
+  // where the image holds the flow: checked first, so a flow outside any project fails at once
+  const { projectDir } = flowModuleInImage(flow);
+  // --sim maps the run's image to this checkout: the chosen one, else a stand-in name
+  const simImage = options.sim ? (tryImage(env, flow, options.image) ?? SIM_IMAGE) : undefined;
+  const image = simImage ?? options.image;
+  if (options.dryRun) {
+    const plan = planKubernetesRun(flow, {
+      parameters: options.parameters,
+      ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
+      ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}),
+      ...(options.context !== undefined ? { context: options.context } : {}),
+      ...(image !== undefined ? { image } : {}),
+    });
+    for (const w of plan.warnings) options.logger.warn(w);
+    for (const n of plan.notes) options.logger.info(n);
+    const objects = printablePlan(plan);
+    options.stdout.write(
+      options.dryRun === "json"
+        ? `${JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2)}\n`
+        : objects.map((o) => stringify(o)).join("---\n"),
+    );
+    return { exitCode: 0 };
+  }
+
+  // SIGTERM does what Ctrl-C does, from the first moment: the sim's start included
+  let handle: KubernetesRunHandle | undefined;
+  const signals = options.detach
+    ? undefined
+    : stopSignals({
+        stopping: "cancelling the run",
+        ...(options.stderr !== undefined ? { stderr: options.stderr } : {}),
+        onStop: () => void handle?.cancel().catch(() => {}),
+      });
+  let sim: SimCluster | undefined;
+  try {
+    if (simImage !== undefined) sim = await startSimCluster(simImage, projectDir);
+    if (signals?.signal.aborted) return { state: cancelledBeforeLaunch(flow) };
+    handle = await launchKubernetesRun(flow, {
+      parameters: options.parameters,
+      logger: options.logger,
+      ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
+      ...(sim ? { clients: sim.clients, namespace: SIM_NAMESPACE } : {}),
+      ...(!sim && options.clients ? { clients: options.clients } : {}),
+      ...(!sim && options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}),
+      ...(!sim && options.context !== undefined ? { context: options.context } : {}),
+      ...(!sim && options.namespace !== undefined ? { namespace: options.namespace } : {}),
+      ...(image !== undefined ? { image } : {}),
+    });
+    if (options.detach) {
+      options.stdout.write(`${handle.runId}\n`);
+      return { exitCode: 0 };
+    }
+    // a signal while the objects were being created: cancel now (the handler saw no handle)
+    if (signals?.signal.aborted) await handle.cancel().catch(() => {});
+    const logger = options.logger;
+    const follow = followRunLogs(
+      handle.runId,
+      { clients: handle.clients, namespace: handle.namespace },
+      (line) => {
+        if (relayLogLine(line, logger) === undefined) logger.info(line);
+      },
+    );
+    try {
+      return { state: await handle.wait() };
+    } finally {
+      follow.stop();
+    }
+  } finally {
+    signals?.off();
+    await sim?.stop();
+  }
+}
+
+/** The image the flow names (call, storage, options, worker spec), or undefined when none. */
+function tryImage(env: Parameters<typeof chooseImage>[0], flow: Flow, override?: string): string | undefined {
+  try {
+    return chooseImage(env, flow, override).image;
+  } catch {
+    return undefined;
+  }
+}
+
+function cancelledBeforeLaunch(flow: Flow): FlowRunState {
+  const now = Date.now();
+  return {
+    type: "Failed",
+    message: "run cancelled before it was launched",
+    flow: flow.name,
+    runId: "-",
+    taskRuns: {},
+    startedAt: now,
+    finishedAt: now,
+  };
+}
