@@ -28,6 +28,8 @@ const scenarios = {
   fanout5k: () => Flow.build("fanout5k", () => sum(noop.map(rangeTask(5000)()))),
   /** 100,000 mapped no-op tasks: runner memory per task run. */
   map100k: () => Flow.build("map100k", () => noop.map(rangeTask(100_000)())),
+  /** 1,000,000 mapped no-op tasks: runner memory per task run at scale. */
+  map1m: () => Flow.build("map1m", () => noop.map(rangeTask(1_000_000)())),
 } as const;
 type Scenario = keyof typeof scenarios;
 const taskCount: Record<Scenario, number> = {
@@ -35,19 +37,21 @@ const taskCount: Record<Scenario, number> = {
   chain1k: 1000,
   fanout5k: 5001,
   map100k: 100_000,
+  map1m: 1_000_000,
 };
 
 async function measure(name: Scenario, repeats: number) {
   const flow = scenarios[name]();
   const executor = new LocalExecutor({ concurrency: 256 });
-  const memoryOnly = name === "map100k";
+  const memoryOnly = name === "map100k" || name === "map1m";
   if (!memoryOnly) await flow.run({ executor, logger }); // warm-up
   const gc = (globalThis as { gc?: () => void }).gc;
   const times: number[] = [];
   let heapPerTaskBytes: number | undefined;
+  let rssPerTaskBytes: number | undefined;
   for (let r = 0; r < repeats; r++) {
     gc?.();
-    const heapBefore = process.memoryUsage().heapUsed;
+    const { heapUsed: heapBefore, rss: rssBefore } = process.memoryUsage();
     const t0 = process.hrtime.bigint();
     const state = await flow.run({ executor, logger });
     const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -56,7 +60,10 @@ async function measure(name: Scenario, repeats: number) {
     if (memoryOnly) {
       gc?.();
       // The final state (every task run's record and result) is still referenced here.
-      heapPerTaskBytes = Math.round((process.memoryUsage().heapUsed - heapBefore) / taskCount[name]);
+      const after = process.memoryUsage();
+      heapPerTaskBytes = Math.round((after.heapUsed - heapBefore) / taskCount[name]);
+      // The process's resident growth over the run (heap, array buffers, allocator slack).
+      rssPerTaskBytes = Math.round((after.rss - rssBefore) / taskCount[name]);
       if (Object.keys(state.taskRuns).length === 0) throw new Error("no state");
     }
   }
@@ -72,6 +79,7 @@ async function measure(name: Scenario, repeats: number) {
     tasksPerSecond: Math.round(n / (median / 1000)),
     peakRssMiB: round(process.resourceUsage().maxRSS / 1024),
     ...(heapPerTaskBytes !== undefined ? { runnerHeapBytesPerTaskRun: heapPerTaskBytes } : {}),
+    ...(rssPerTaskBytes !== undefined ? { runnerRssBytesPerTaskRun: rssPerTaskBytes } : {}),
   };
 }
 
@@ -100,7 +108,7 @@ if (name === "build") process.stdout.write(`${JSON.stringify(measureBuild())}\n`
 else if (name !== undefined) {
   if (!(name in scenarios))
     throw new Error(`unknown scenario ${name}; one of ${Object.keys(scenarios).join(", ")}`);
-  const result = await measure(name, name === "map100k" ? 1 : 5);
+  const result = await measure(name, name === "map100k" || name === "map1m" ? 1 : 5);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

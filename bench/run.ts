@@ -1,11 +1,15 @@
 // `npm run bench`: every benchmark, one JSON document on stdout. Never asserted in tests.
-// Anchors (measured on a machine like this one) are quoted beside our figures for comparison.
+// The anchors run in the same invocation where they are installed: raw BullMQ (always, same
+// worker count and concurrency as ours) and Dask distributed (bench/dask.ts, when Debian's
+// python3-distributed is present; about 3 minutes); each figure carries its ratio to them.
+// Older anchor measurements are quoted beside them. `npm run bench -- local cluster` runs parts
+// (local, startup, dask, cluster, server); `--no-dask` skips Dask.
 
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { benchDask, type DaskFigures } from "./dask.ts";
 
 const run = promisify(execFile);
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -21,7 +25,9 @@ async function local(scenario: string): Promise<unknown> {
   return JSON.parse(stdout.trim().split("\n").pop()!);
 }
 
-const only = process.argv.slice(2);
+const args = process.argv.slice(2);
+const noDask = args.includes("--no-dask");
+const only = args.filter((a) => !a.startsWith("--"));
 const want = (suite: string) => only.length === 0 || only.includes(suite);
 
 const out: Record<string, unknown> = {
@@ -30,7 +36,7 @@ const out: Record<string, unknown> = {
 
 if (want("local")) {
   const results: Record<string, unknown> = {};
-  for (const s of ["map10k", "chain1k", "fanout5k", "map100k", "build"]) {
+  for (const s of ["map10k", "chain1k", "fanout5k", "map100k", "map1m", "build"]) {
     process.stderr.write(`bench local ${s}...\n`);
     results[s] = await local(s);
   }
@@ -40,7 +46,7 @@ if (want("local")) {
       "dask sync scheduler, 10,000 delayed no-ops (us/task)": 112,
       "dask threaded scheduler, 10,000 delayed no-ops (us/task)": 141,
       "flow build, 20,000 calls of one task, before the per-slug suffix counter (ms)": 15_600,
-      target: "<= 10 us/task on map10k; <= 1 KB runner memory per task run on map100k",
+      target: "<= 10 us/task on map10k; <= 300 B runner memory per task run on map1m",
     },
   };
 }
@@ -51,12 +57,18 @@ if (want("startup")) {
   out.startup = await benchStartup();
 }
 
-if (want("cluster") && existsSync(`${here}cluster.ts`)) {
+let dask: DaskFigures | undefined;
+if ((want("dask") || want("cluster")) && !noDask) {
+  process.stderr.write("bench dask (the same-run Dask distributed anchor, about 3 minutes)...\n");
+  const result = await benchDask();
+  out.dask = result;
+  if ("figures" in result) dask = result.figures;
+}
+
+if (want("cluster")) {
   process.stderr.write("bench cluster...\n");
-  const mod = (await import(`${here}cluster.ts`)) as {
-    benchCluster?: () => Promise<Record<string, unknown>>;
-  };
-  if (mod.benchCluster) out.cluster = await mod.benchCluster();
+  const { benchCluster } = await import(`${here}cluster.ts`);
+  out.cluster = await benchCluster(dask);
 }
 
 if (want("server")) {
