@@ -1,256 +1,190 @@
-// Decoding of Kubernetes protobuf request bodies for the kinds kubectl's typed clients POST
-// (`create sa|ns|configmap|secret|token|role|rolebinding`, `auth can-i`): the `k8s\0` envelope around
-// runtime.Unknown, and a field table per message taken from the types' generated.proto (v0.32.4). A
-// field number the table does not know is a 400, never silently dropped. Responses are always JSON.
+// Decoding of Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`, what kubectl's
+// typed clients send for `create secret|configmap|sa|ns|role|rolebinding|job|service|token`, `run` and
+// `auth can-i`): the `k8s\0` envelope around runtime.Unknown, decoded by protobufjs with the schema in
+// protobuf-schema.ts (the wire facts of k8s.io/api v0.32.4), then turned into the JSON object the API
+// server would have decoded, following Go's JSON encoding of each field (pointers, omitempty, inlined
+// structs, Time/Quantity/IntOrString). A field the schema does not know is a 400 naming it, never
+// silently dropped. Responses are always JSON.
+import protobuf from "protobufjs";
 import { badRequest, unsupportedMediaType } from "./errors.ts";
+import { GO_JSON, LIST_MESSAGES, PROTO_DESCRIPTOR } from "./protobuf-schema.ts";
+import { resourceForKind } from "./resources.ts";
 
-type FieldType =
-  | "string"
-  | "bytes"
-  | "int"
-  | "bool"
-  | "skip"
-  | { message: Schema }
-  | { map: "string" | "bytes" };
-interface Field {
-  name: string;
-  type: FieldType;
-  repeated?: boolean;
+const root = protobuf.Root.fromJSON(PROTO_DESCRIPTOR as unknown as protobuf.INamespace);
+root.resolveAll();
+const UNKNOWN = root.lookupType("runtime.Unknown");
+const LISTS = new Set(LIST_MESSAGES);
+
+/** the message type of each kind kube-sim decodes, by apiVersion/kind */
+const KIND_TYPES: Record<string, string> = {
+  "v1/Pod": "core.v1.Pod",
+  "v1/Secret": "core.v1.Secret",
+  "v1/ConfigMap": "core.v1.ConfigMap",
+  "v1/ServiceAccount": "core.v1.ServiceAccount",
+  "v1/Namespace": "core.v1.Namespace",
+  "v1/Service": "core.v1.Service",
+  "v1/Node": "core.v1.Node",
+  "v1/Event": "core.v1.Event",
+  "batch/v1/Job": "batch.v1.Job",
+  "rbac.authorization.k8s.io/v1/Role": "rbac.v1.Role",
+  "rbac.authorization.k8s.io/v1/RoleBinding": "rbac.v1.RoleBinding",
+  "authorization.k8s.io/v1/SelfSubjectAccessReview": "authorization.v1.SelfSubjectAccessReview",
+  "authentication.k8s.io/v1/TokenRequest": "authentication.v1.TokenRequest",
+};
+
+type Decoded = protobuf.Message & Record<string, unknown> & { $unknowns?: Uint8Array[] };
+
+function bodyError(message: string): Error {
+  return badRequest(
+    `kube-sim cannot decode this protobuf body: ${message} (kube-sim knows the fields of Kubernetes v1.32.4; send the object as JSON to have unknown fields handled by fieldValidation)`,
+  );
 }
-type Schema = Record<number, Field>;
 
-const OWNER_REFERENCE: Schema = {
-  1: { name: "kind", type: "string" },
-  3: { name: "name", type: "string" },
-  4: { name: "uid", type: "string" },
-  5: { name: "apiVersion", type: "string" },
-  6: { name: "controller", type: "bool" },
-  7: { name: "blockOwnerDeletion", type: "bool" },
-};
-const OBJECT_META: Schema = {
-  1: { name: "name", type: "string" },
-  2: { name: "generateName", type: "string" },
-  3: { name: "namespace", type: "string" },
-  4: { name: "selfLink", type: "skip" },
-  5: { name: "uid", type: "string" },
-  6: { name: "resourceVersion", type: "string" },
-  7: { name: "generation", type: "skip" },
-  8: { name: "creationTimestamp", type: "skip" },
-  9: { name: "deletionTimestamp", type: "skip" },
-  10: { name: "deletionGracePeriodSeconds", type: "skip" },
-  11: { name: "labels", type: { map: "string" } },
-  12: { name: "annotations", type: { map: "string" } },
-  13: { name: "ownerReferences", type: { message: OWNER_REFERENCE }, repeated: true },
-  14: { name: "finalizers", type: "string", repeated: true },
-  17: { name: "managedFields", type: "skip" },
-};
-const POLICY_RULE: Schema = {
-  1: { name: "verbs", type: "string", repeated: true },
-  2: { name: "apiGroups", type: "string", repeated: true },
-  3: { name: "resources", type: "string", repeated: true },
-  4: { name: "resourceNames", type: "string", repeated: true },
-  5: { name: "nonResourceURLs", type: "string", repeated: true },
-};
-const SUBJECT: Schema = {
-  1: { name: "kind", type: "string" },
-  2: { name: "apiGroup", type: "string" },
-  3: { name: "name", type: "string" },
-  4: { name: "namespace", type: "string" },
-};
-const ROLE_REF: Schema = {
-  1: { name: "apiGroup", type: "string" },
-  2: { name: "kind", type: "string" },
-  3: { name: "name", type: "string" },
-};
-const LOCAL_REF: Schema = { 1: { name: "name", type: "string" } };
-const OBJECT_REF: Schema = { 1: { name: "kind", type: "string" }, 3: { name: "name", type: "string" } };
+/** the field number of a raw unknown field (its tag's varint, shifted) */
+function fieldNumber(raw: Uint8Array): number {
+  return protobuf.Reader.create(raw).uint32() >>> 3;
+}
 
-const KINDS: Record<string, Schema> = {
-  Role: {
-    1: { name: "metadata", type: { message: OBJECT_META } },
-    2: { name: "rules", type: { message: POLICY_RULE }, repeated: true },
-  },
-  RoleBinding: {
-    1: { name: "metadata", type: { message: OBJECT_META } },
-    2: { name: "subjects", type: { message: SUBJECT }, repeated: true },
-    3: { name: "roleRef", type: { message: ROLE_REF } },
-  },
-  ServiceAccount: {
-    1: { name: "metadata", type: { message: OBJECT_META } },
-    2: { name: "secrets", type: { message: OBJECT_REF }, repeated: true },
-    3: { name: "imagePullSecrets", type: { message: LOCAL_REF }, repeated: true },
-    4: { name: "automountServiceAccountToken", type: "bool" },
-  },
-  Namespace: {
-    1: { name: "metadata", type: { message: OBJECT_META } },
-    2: { name: "spec", type: "skip" },
-    3: { name: "status", type: "skip" },
-  },
-  ConfigMap: {
-    1: { name: "metadata", type: { message: OBJECT_META } },
-    2: { name: "data", type: { map: "string" } },
-    3: { name: "binaryData", type: { map: "bytes" } },
-    4: { name: "immutable", type: "bool" },
-  },
-  Secret: {
-    1: { name: "metadata", type: { message: OBJECT_META } },
-    2: { name: "data", type: { map: "bytes" } },
-    3: { name: "type", type: "string" },
-    4: { name: "stringData", type: { map: "string" } },
-    5: { name: "immutable", type: "bool" },
-  },
-  TokenRequest: {
-    1: { name: "metadata", type: { message: OBJECT_META } },
-    2: {
-      name: "spec",
-      type: {
-        message: {
-          1: { name: "audiences", type: "string", repeated: true },
-          3: {
-            name: "boundObjectRef",
-            type: {
-              message: {
-                1: { name: "kind", type: "string" },
-                2: { name: "apiVersion", type: "string" },
-                3: { name: "name", type: "string" },
-                4: { name: "uid", type: "string" },
-              },
-            },
-          },
-          4: { name: "expirationSeconds", type: "int" },
-        },
-      },
-    },
-    3: { name: "status", type: "skip" },
-  },
-  SelfSubjectAccessReview: {
-    1: { name: "metadata", type: { message: OBJECT_META } },
-    2: {
-      name: "spec",
-      type: {
-        message: {
-          1: {
-            name: "resourceAttributes",
-            type: {
-              message: {
-                1: { name: "namespace", type: "string" },
-                2: { name: "verb", type: "string" },
-                3: { name: "group", type: "string" },
-                4: { name: "version", type: "string" },
-                5: { name: "resource", type: "string" },
-                6: { name: "subresource", type: "string" },
-                7: { name: "name", type: "string" },
-              },
-            },
-          },
-          2: {
-            name: "nonResourceAttributes",
-            type: { message: { 1: { name: "path", type: "string" }, 2: { name: "verb", type: "string" } } },
-          },
-        },
-      },
-    },
-    3: { name: "status", type: "skip" },
-  },
-};
+function toNumber(v: unknown): number {
+  return typeof v === "number" ? v : Number(String(v));
+}
 
-class Reader {
-  pos = 0;
-  constructor(readonly buf: Buffer) {}
-  get done(): boolean {
-    return this.pos >= this.buf.length;
-  }
-  varint(): number {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = this.buf[this.pos++];
-      if (b === undefined) throw new Error("truncated varint");
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7;
+function isZero(v: unknown): boolean {
+  return v === "" || v === false || v === 0 || (typeof v === "object" && v !== null && toNumber(v) === 0);
+}
+
+/**
+ * Go's metav1.Time / MicroTime JSON (RFC 3339 in UTC; Time keeps seconds, MicroTime microseconds). An empty
+ * message is the zero time, which Go writes as null (a template's `creationTimestamp: null`).
+ */
+function timeJSON(msg: Decoded, micro: boolean): string | null {
+  const has = (k: string) => Object.hasOwn(msg, k) && msg[k] !== undefined && msg[k] !== null;
+  if (!has("seconds") && !has("nanos")) return null;
+  const seconds = has("seconds") ? toNumber(msg.seconds) : 0;
+  const nanos = has("nanos") ? toNumber(msg.nanos) : 0;
+  const iso = new Date(seconds * 1000).toISOString().slice(0, 19);
+  return micro ? `${iso}.${String(Math.floor(nanos / 1000)).padStart(6, "0")}Z` : `${iso}Z`;
+}
+
+/** The JSON value of a message that Go encodes by a MarshalJSON of its own; `undefined` when it is not one. */
+function specialJSON(type: protobuf.Type, msg: Decoded): { value: unknown } | undefined {
+  switch (type.fullName) {
+    case ".meta.v1.Time":
+      return { value: timeJSON(msg, false) };
+    case ".meta.v1.MicroTime":
+      return { value: timeJSON(msg, true) };
+    case ".resource.Quantity":
+      return { value: Object.hasOwn(msg, "string") ? msg.string : "0" };
+    case ".intstr.IntOrString":
+      return { value: toNumber(msg.type) === 1 ? msg.strVal : msg.intVal };
+    case ".meta.v1.FieldsV1":
+    case ".runtime.RawExtension": {
+      const raw = (Object.hasOwn(msg, "Raw") ? msg.Raw : msg.raw) as Uint8Array | undefined;
+      if (!raw || raw.length === 0) return { value: null };
+      try {
+        return { value: JSON.parse(Buffer.from(raw).toString("utf8")) };
+      } catch {
+        throw bodyError(`${type.name} holds no JSON`);
+      }
     }
-  }
-  bytes(): Buffer {
-    const len = this.varint();
-    const out = this.buf.subarray(this.pos, this.pos + len);
-    this.pos += len;
-    return out;
-  }
-  skip(wire: number): void {
-    if (wire === 0) this.varint();
-    else if (wire === 1) this.pos += 8;
-    else if (wire === 2) this.bytes();
-    else if (wire === 5) this.pos += 4;
-    else throw new Error(`unsupported wire type ${wire}`);
+    default:
+      return undefined;
   }
 }
 
-/** decode a message; returns [fieldNumber, raw] pairs for length-delimited and varint fields */
-function fields(buf: Buffer): { num: number; wire: number; value: Buffer | number }[] {
-  const r = new Reader(buf);
-  const out: { num: number; wire: number; value: Buffer | number }[] = [];
-  while (!r.done) {
-    const tag = r.varint();
-    const num = Math.floor(tag / 8);
-    const wire = tag & 7;
-    if (wire === 0) out.push({ num, wire, value: r.varint() });
-    else if (wire === 2) out.push({ num, wire, value: r.bytes() });
-    else r.skip(wire);
+function scalarJSON(field: protobuf.Field, v: unknown): unknown {
+  if (field.type === "bytes") return Buffer.from(v as Uint8Array).toString("base64");
+  if (
+    field.type === "int64" ||
+    field.type === "uint64" ||
+    field.type === "sint64" ||
+    field.type === "fixed64"
+  )
+    return toNumber(v);
+  return v;
+}
+
+function valueJSON(field: protobuf.Field, v: unknown, path: string): unknown {
+  const rt = field.resolvedType;
+  if (rt instanceof protobuf.Type) return messageJSON(rt, v as Decoded, path);
+  return scalarJSON(field, v);
+}
+
+/** Go's JSON encoding of one decoded message; unknown fields refused, naming their number and where */
+function messageJSON(type: protobuf.Type, msg: Decoded, path: string): unknown {
+  const unknown = msg.$unknowns;
+  if (unknown && unknown.length > 0) {
+    const numbers = [...new Set(unknown.map(fieldNumber))].join(", ");
+    throw bodyError(`unknown field number ${numbers} in ${path} (${type.fullName.slice(1)})`);
+  }
+  const special = specialJSON(type, msg);
+  if (special) return special.value;
+  if (LISTS.has(type.fullName.slice(1))) {
+    const items = msg.items as unknown[] | undefined;
+    return items && items.length > 0 ? items : undefined;
+  }
+  const go = GO_JSON[type.fullName.slice(1)] ?? {};
+  const out: Record<string, unknown> = {};
+  for (const field of type.fieldsArray) {
+    const [flags = "", jsonName = field.name] = (go[field.name] ?? "").split(":");
+    if (jsonName === "-") continue;
+    const present =
+      Object.hasOwn(msg, field.name) && msg[field.name] !== undefined && msg[field.name] !== null;
+    if (!present) continue;
+    const v = msg[field.name];
+    const where = `${path}.${jsonName}`;
+    let json: unknown;
+    if (field instanceof protobuf.MapField) {
+      const entries = Object.entries(v as Record<string, unknown>);
+      // a nil and an empty map are one thing on the wire; JSON leaves it out either way
+      if (entries.length === 0) continue;
+      json = Object.fromEntries(entries.map(([k, x]) => [k, valueJSON(field, x, `${where}[${k}]`)]));
+    } else if (field.repeated) {
+      const items = v as unknown[];
+      if (items.length === 0) continue;
+      json = items.map((x, i) => valueJSON(field, x, `${where}[${i}]`));
+    } else {
+      json = valueJSON(field, v, where);
+      if (json === undefined) continue;
+      const pointer = flags.includes("p");
+      // Go writes every non-pointer scalar; its JSON leaves a zero out only under omitempty
+      if (!pointer && flags.includes("e") && !(field.resolvedType instanceof protobuf.Type) && isZero(json))
+        continue;
+    }
+    if (flags.includes("i") && json && typeof json === "object") Object.assign(out, json);
+    else out[jsonName] = json;
   }
   return out;
 }
 
-function decodeMessage(buf: Buffer, schema: Schema, path: string): Record<string, unknown> {
-  const obj: Record<string, unknown> = {};
-  for (const f of fields(buf)) {
-    const def = schema[f.num];
-    // a field this decoder does not know would be lost: refuse the body instead of dropping it
-    if (!def) {
-      throw badRequest(
-        `kube-sim cannot decode this protobuf body: unknown field number ${f.num} in ${path} (send it as JSON, e.g. kubectl --output-version or a client that sends application/json)`,
-      );
-    }
-    let value: unknown;
-    const t = def.type;
-    if (t === "skip") continue;
-    if (t === "string") {
-      value = (f.value as Buffer).toString("utf8");
-      // gogo-protobuf writes every non-pointer string; empty is Go's zero value, omitted in JSON
-      if (value === "" && !def.repeated) continue;
-    } else if (t === "bytes") value = (f.value as Buffer).toString("base64");
-    else if (t === "int") value = f.value as number;
-    else if (t === "bool") value = f.value !== 0;
-    else if ("message" in t) value = decodeMessage(f.value as Buffer, t.message, `${path}.${def.name}`);
-    else {
-      const entry = fields(f.value as Buffer);
-      const key = (entry.find((e) => e.num === 1)?.value as Buffer | undefined)?.toString("utf8") ?? "";
-      const raw = entry.find((e) => e.num === 2)?.value as Buffer | undefined;
-      const map = (obj[def.name] as Record<string, string> | undefined) ?? {};
-      map[key] =
-        t.map === "bytes"
-          ? (raw ?? Buffer.alloc(0)).toString("base64")
-          : (raw ?? Buffer.alloc(0)).toString("utf8");
-      obj[def.name] = map;
-      continue;
-    }
-    if (def.repeated) obj[def.name] = [...((obj[def.name] as unknown[]) ?? []), value];
-    else obj[def.name] = value;
-  }
-  return obj;
-}
-
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
+
+function decode(type: protobuf.Type, bytes: Uint8Array, what: string): Decoded {
+  const reader = protobuf.Reader.create(bytes);
+  reader.discardUnknown = false;
+  try {
+    return type.decode(reader) as Decoded;
+  } catch (err) {
+    throw bodyError(`${what}: ${(err as Error).message}`);
+  }
+}
 
 /** Decode a `application/vnd.kubernetes.protobuf` body into the JSON object it stands for. */
 export function decodeProtobuf(body: Buffer, contentType: string): Record<string, unknown> {
   if (!body.subarray(0, 4).equals(MAGIC)) throw unsupportedMediaType(contentType);
-  const unknown = fields(body.subarray(4));
-  const typeMeta = fields((unknown.find((f) => f.num === 1)?.value as Buffer | undefined) ?? Buffer.alloc(0));
-  const apiVersion = (typeMeta.find((f) => f.num === 1)?.value as Buffer | undefined)?.toString("utf8") ?? "";
-  const kind = (typeMeta.find((f) => f.num === 2)?.value as Buffer | undefined)?.toString("utf8") ?? "";
-  const raw = (unknown.find((f) => f.num === 2)?.value as Buffer | undefined) ?? Buffer.alloc(0);
-  const schema = KINDS[kind];
-  if (!schema) throw unsupportedMediaType(`${contentType} (kind ${kind})`);
-  return { apiVersion, kind, ...decodeMessage(raw, schema, kind) };
+  const envelope = decode(UNKNOWN, body.subarray(4), "the runtime.Unknown envelope");
+  const typeMeta = (envelope.typeMeta ?? {}) as { apiVersion?: string; kind?: string };
+  const apiVersion = typeMeta.apiVersion ?? "";
+  const kind = typeMeta.kind ?? "";
+  const typeName = KIND_TYPES[`${apiVersion}/${kind}`];
+  if (!typeName) {
+    const served = resourceForKind(apiVersion, kind);
+    throw served
+      ? bodyError(`no protobuf schema for ${apiVersion} ${kind}`)
+      : unsupportedMediaType(`${contentType} (kind ${kind})`);
+  }
+  const type = root.lookupType(typeName);
+  const raw = (envelope.raw as Uint8Array | undefined) ?? new Uint8Array();
+  const object = messageJSON(type, decode(type, raw, kind), kind) as Record<string, unknown>;
+  return { apiVersion, kind, ...object };
 }

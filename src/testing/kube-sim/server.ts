@@ -177,9 +177,14 @@ export class ApiServer {
   }
 
   /** listen on 127.0.0.1 (http and https on one port); resolves with the port */
-  listen(): Promise<number> {
-    return this.listener.listen("127.0.0.1");
+  async listen(): Promise<number> {
+    const port = await this.listener.listen("127.0.0.1");
+    this.address = `127.0.0.1:${port}`;
+    return port;
   }
+
+  /** host:port the API server answers on (GET /api's serverAddressByClientCIDRs) */
+  private address = "";
 
   /** the PEM certificate of the https side (after listen) */
   get certificate(): string {
@@ -219,11 +224,8 @@ export class ApiServer {
       });
     }
     const path = url.pathname.replace(/\/+$/, "") || "/";
-    const nonResource = this.nonResource(
-      path,
-      url.searchParams,
-      `${req.socket.localAddress}:${req.socket.localPort}`,
-    );
+    // the https side's sockets are wrapped streams with no address of their own: the listener's is the one
+    const nonResource = this.nonResource(path, url.searchParams, this.address);
     if (nonResource !== undefined) {
       await readBody(req);
       if (method !== "GET") throw methodNotAllowed();
