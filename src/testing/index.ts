@@ -2,4 +2,4 @@
 // whose pods run as local processes.
 export { defaultImages, flotillaBin } from "./kube-sim/default-images.ts";
 export type { ImageSpec } from "./kube-sim/images.ts";
-export { KubeSim, type KubeSimOptions, type SimProcess } from "./kube-sim/sim.ts";
+export { KubeSim, type KubeSimOptions, type SimProcess, type SimRecording } from "./kube-sim/sim.ts";

@@ -10,7 +10,7 @@ import { NamespaceController } from "./controllers/namespace.ts";
 import { EventRecorder } from "./events.ts";
 import type { ImageSpec } from "./images.ts";
 import { type ClusterEndpoint, writeKubeconfig } from "./kubeconfig.ts";
-import { Kubelet } from "./kubelet/kubelet.ts";
+import { Kubelet, type KubeletContext } from "./kubelet/kubelet.ts";
 import { nodeObject } from "./kubelet/node.ts";
 import type { KubeObject } from "./objects.ts";
 import { ADMIN_USER, RbacAuthorizer, TokenAuthenticator } from "./rbac.ts";
@@ -35,6 +35,16 @@ export interface KubeSimOptions {
   logLevel?: "silent" | "info";
   /** watch events kept for resuming; older resourceVersions get 410 Expired @default 5000 */
   watchHistory?: number;
+}
+
+/** What a KubeSim saw from `record()` on: see {@link KubeSim.record}. */
+export interface SimRecording {
+  /** every version of every object written (created, changed, deleted), as JSON, in order */
+  objects(): string[];
+  /** everything each container instance printed, stdout and stderr interleaved */
+  output(): { namespace: string; pod: string; container: string; text: string }[];
+  /** stop recording (what was recorded stays readable) */
+  stop(): void;
 }
 
 export interface SimProcess {
@@ -122,6 +132,7 @@ export class KubeSim {
     const registry = new Registry(store, authorizer);
     const events = new EventRecorder(store, registry);
     let endpoint: ClusterEndpoint = { server: "", caCert: "" };
+    const taps = new Set<NonNullable<KubeletContext["onOutput"]>>();
     const kubelet = new Kubelet({
       store,
       registry,
@@ -135,6 +146,9 @@ export class KubeSim {
       baseDir: dir,
       backoffMs: 1,
       onError: log,
+      onOutput: (where, chunk) => {
+        for (const tap of taps) tap(where, chunk);
+      },
     });
     const api = new ApiServer({ store, registry, authenticator, authorizer, logs: kubelet });
     const controllers = [
@@ -156,6 +170,7 @@ export class KubeSim {
     const kubeconfigPath = options.kubeconfigPath ?? join(dir, "kubeconfig");
     mkdirSync(dirname(kubeconfigPath), { recursive: true });
     const sim = new KubeSim(store, api, authenticator, kubelet, controllers, dir, true, url, kubeconfigPath);
+    sim.taps = taps;
     live.add(sim);
     installExitHook();
     // the default service accounts exist before start() resolves
@@ -238,6 +253,34 @@ export class KubeSim {
       };
       check();
     });
+  }
+
+  private taps = new Set<NonNullable<KubeletContext["onOutput"]>>();
+
+  /**
+   * Record, from now on, every version of every object written and everything every container prints,
+   * including objects and pods deleted since: for tests that scan a whole run for what must never
+   * appear anywhere (a secret in any encoding). Unbounded: stop() it when done.
+   */
+  record(): SimRecording {
+    const objects: string[] = [];
+    const output = new Map<string, { namespace: string; pod: string; container: string; text: string }>();
+    const unsubscribe = this.store.subscribe((e) => objects.push(JSON.stringify(e.object)));
+    const tap: NonNullable<KubeletContext["onOutput"]> = (where, chunk) => {
+      const key = `${where.namespace}/${where.pod}/${where.container}`;
+      const entry = output.get(key) ?? { ...where, text: "" };
+      entry.text += chunk.toString();
+      output.set(key, entry);
+    };
+    this.taps.add(tap);
+    return {
+      objects: () => [...objects],
+      output: () => [...output.values()].map((o) => ({ ...o })),
+      stop: () => {
+        unsubscribe();
+        this.taps.delete(tap);
+      },
+    };
   }
 
   /** Kill every process (SIGTERM, then SIGKILL), close the server. Idempotent. */

@@ -32,6 +32,8 @@ export interface KubeletContext {
   /** scale for back-off delays (1 = kube-sim defaults) */
   backoffMs: number;
   onError: (e: unknown) => void;
+  /** every chunk any container writes (stdout and stderr), for KubeSim.record() */
+  onOutput?: (where: { namespace: string; pod: string; container: string }, chunk: Buffer | string) => void;
 }
 
 type ContainerKind = "init" | "sidecar" | "main";
@@ -371,7 +373,15 @@ export class PodWorker {
       this.failStart(c, resolved.error, now);
       return false;
     }
-    const launched = launch(resolved.argv, image.cwd ?? cdir, processEnv, (chunk) => c.log.append(chunk));
+    const where = {
+      namespace: this.pod.metadata.namespace!,
+      pod: this.pod.metadata.name!,
+      container: c.name,
+    };
+    const launched = launch(resolved.argv, image.cwd ?? cdir, processEnv, (chunk) => {
+      c.log.append(chunk);
+      this.ctx.onOutput?.(where, chunk);
+    });
     if ("startError" in launched) {
       this.failStart(c, launched.startError, now);
       return false;
