@@ -11,6 +11,7 @@ import type { RunHandle } from "../core/environment.ts";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import type { Flow } from "../core/flow.ts";
 import type { Logger } from "../core/logger.ts";
+import { resolveRunId } from "../core/run-id.ts";
 import { newRunId } from "../engine/run.ts";
 import { type ConnectOptions, connect, type KubeClients } from "./client.ts";
 import { isKubeClusterEnvironment, KubeClusterEnvironment } from "./environment.ts";
@@ -178,10 +179,29 @@ export async function listRuns(o: RunsOptions = {}): Promise<RunInfo[]> {
     .sort((a, b) => (b.startedAt ?? "").localeCompare(a.startedAt ?? ""));
 }
 
-/** One run, with the final state's message from the runner's termination message. */
-export async function getRun(runId: string, o: RunsOptions = {}): Promise<RunInfo> {
+/** The full id of the run `given` names in the namespace: the id, or a unique prefix (the 8 characters logs show). */
+async function resolveIn(clients: KubeClients, namespace: string, given: string): Promise<string> {
+  const jobs = await runJobs(clients, namespace);
+  return resolveRunId(
+    given,
+    jobs.map((j) => j.metadata?.labels?.[Label.runId] ?? ""),
+    ` in namespace "${namespace}"`,
+  );
+}
+
+/**
+ * One run, with the final state's message from the runner's termination message. `given` is the
+ * run id or a unique prefix of it (an ambiguous one is a usage error listing the candidates).
+ */
+export async function getRun(given: string, o: RunsOptions = {}): Promise<RunInfo> {
   const { clients, namespace } = target(o);
-  const info = (await listRuns({ ...o, clients, namespace })).find((r) => r.runId === labelValue(runId));
+  const runs = await listRuns({ ...o, clients, namespace });
+  const runId = resolveRunId(
+    given,
+    runs.map((r) => r.runId),
+    ` in namespace "${namespace}"`,
+  );
+  const info = runs.find((r) => r.runId === labelValue(runId));
   if (!info) {
     throw new FlotillaError(ErrorCode.Usage, `no run ${runId} in namespace "${namespace}"`, {
       hint: "give the full run id from `flotilla runs list` (finished runs are kept until their ttlSecondsAfterFinished)",
@@ -203,9 +223,10 @@ export async function getRun(runId: string, o: RunsOptions = {}): Promise<RunInf
     : info;
 }
 
-/** The runner container's output so far. */
-export async function runLogs(runId: string, o: RunsOptions = {}): Promise<string> {
+/** The runner container's output so far (`given`: the run id or a unique prefix). */
+export async function runLogs(given: string, o: RunsOptions = {}): Promise<string> {
   const { clients, namespace } = target(o);
+  const runId = await resolveIn(clients, namespace, given);
   const pod = await runnerPod(clients, namespace, runId);
   if (!pod?.metadata?.name) {
     throw new FlotillaError(ErrorCode.Usage, `run ${runId} has no runner pod in namespace "${namespace}"`, {
@@ -218,9 +239,10 @@ export async function runLogs(runId: string, o: RunsOptions = {}): Promise<strin
   );
 }
 
-/** Delete the run's Job and everything it owns. */
-export async function cancelRun(runId: string, o: RunsOptions = {}): Promise<RunInfo[]> {
+/** Delete the run's Job and everything it owns (`given`: the run id or a unique prefix). */
+export async function cancelRun(given: string, o: RunsOptions = {}): Promise<RunInfo[]> {
   const { clients, namespace } = target(o);
+  const runId = await resolveIn(clients, namespace, given);
   const jobs = await runJobs(clients, namespace, runId);
   if (jobs.length === 0) {
     throw new FlotillaError(ErrorCode.Usage, `no run ${runId} in namespace "${namespace}"`, {

@@ -2,7 +2,8 @@
 // answers and runs Kubernetes 1.29+ (native sidecars), the namespace exists, the current
 // kubeconfig identity holds every permission of the launcher (SelfSubjectAccessReview; with
 // --as-runner, of the runner pod), and the runner's ServiceAccount exists with its Role bound.
-// Exit 1 when anything is missing. Uses the same permission table `flotilla rbac` prints.
+// Exit 1 when anything is missing; `-o json|yaml` prints every check, missing ones included.
+// Uses the same permission table `flotilla rbac` prints.
 
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
@@ -16,6 +17,7 @@ import {
   type PreflightCheck,
 } from "../../kubernetes/preflight.ts";
 import { type AccessCheck, type Actor, accessChecks, describeCheck } from "../../kubernetes/rbac.ts";
+import { DOCUMENT_FORMATS, type OutputFormat, outputOption, renderDocument } from "../output.ts";
 
 export interface DoctorOptions extends ConnectOptions {
   namespace?: string;
@@ -44,16 +46,17 @@ export interface DoctorResult {
   missing: string[];
 }
 
-/** Check everything a run needs; throws FLOTILLA_KUBERNETES naming each missing item and its fix. */
-export async function doctor(options: DoctorOptions = {}): Promise<DoctorResult> {
+/**
+ * Check everything a run needs and report each item, missing or not (what `doctor -o json`
+ * prints). When the API server does not answer (or is too old), the rest is not checked.
+ */
+export async function doctorReport(options: DoctorOptions = {}): Promise<DoctorResult> {
   const clients = options.clients ?? connect(options);
   const namespace = options.namespace ?? clients.defaultNamespace;
   const actor: Actor = options.asRunner ? "runner" : "launcher";
   const server = await checkServerVersion(clients);
   if (server.status !== "ok") {
-    throw new FlotillaError(ErrorCode.Kubernetes, `doctor: ${server.reason}`, {
-      ...(server.fix ? { hint: server.fix } : {}),
-    });
+    return { namespace, actor, preflight: [server], checks: [], missing: [server.check] };
   }
   const [ns, checks, account] = await Promise.all([
     checkNamespace(clients, namespace),
@@ -66,7 +69,21 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorResult>
   const missingPermissions = checks.filter((c) => !c.allowed).map((c) => c.permission);
   const missingItems = preflight.filter((c) => c.status === "missing");
   const missing = [...missingItems.map((c) => c.check), ...missingPermissions];
-  const result = { namespace, actor, preflight, checks, missing };
+  return { namespace, actor, preflight, checks, missing };
+}
+
+/** Check everything a run needs; throws FLOTILLA_KUBERNETES naming each missing item and its fix. */
+export async function doctor(options: DoctorOptions = {}): Promise<DoctorResult> {
+  const result = await doctorReport(options);
+  const { actor, namespace, missing, preflight, checks } = result;
+  const server = preflight[0]!;
+  if (server.status !== "ok") {
+    throw new FlotillaError(ErrorCode.Kubernetes, `doctor: ${server.reason}`, {
+      ...(server.fix ? { hint: server.fix } : {}),
+    });
+  }
+  const missingPermissions = checks.filter((c) => !c.allowed).map((c) => c.permission);
+  const missingItems = preflight.filter((c) => c.status === "missing");
   if (missing.length > 0) {
     const lines = [
       ...missingItems.map((c) => `  ${c.reason ?? c.check}${c.fix ? ` (fix: ${c.fix})` : ""}`),
@@ -123,7 +140,15 @@ export const doctorCommand = (program: Command): void => {
     .option("--context <name>", "kubeconfig context")
     .option("--as-runner", "check the runner pod's permissions (run inside its service account)")
     .option("--service-account <name>", "service account of the runner pods", DEFAULT_SERVICE_ACCOUNT)
-    .action(async (opts: DoctorOptions) => {
+    .addOption(outputOption(DOCUMENT_FORMATS))
+    .action(async (opts: DoctorOptions & { output: OutputFormat }) => {
+      if (opts.output === "json" || opts.output === "yaml") {
+        // the whole report, missing items included; the exit code still says whether any are
+        const report = await doctorReport(opts);
+        process.stdout.write(await renderDocument(report, opts.output));
+        if (report.missing.length > 0) process.exitCode = 1;
+        return;
+      }
       const r = await doctor(opts);
       for (const c of r.preflight) {
         const mark = c.status === "ok" ? "ok " : "?? ";

@@ -54,20 +54,24 @@ export const runsCommand = (program: Command): void => {
   common(runs.command("list").description("list runs (newest first)")).action(async (o: RunsCliOptions) => {
     process.stdout.write(await print(await listRuns(o), o.output));
   });
-  common(runs.command("get").argument("<run-id>").description("show one run and its final state")).action(
-    async (id: string, o: RunsCliOptions) => {
-      const r = await getRun(id, o);
-      const text = await print([r], o.output, true);
-      process.stdout.write(o.output === "table" && r.message ? `${text}${r.message}\n` : text);
-    },
-  );
-  connection(runs.command("logs").argument("<run-id>").description("print the runner's output")).action(
-    async (id: string, o: RunsOptions) => {
-      process.stdout.write(await runLogs(id, o));
-    },
-  );
+  const runIdArg = "the run id, or its first characters (the 8 every log line shows)";
   common(
-    runs.command("cancel").argument("<run-id>").description("delete the run's Job and everything it owns"),
+    runs.command("get").argument("<run-id>", runIdArg).description("show one run and its final state"),
+  ).action(async (id: string, o: RunsCliOptions) => {
+    const r = await getRun(id, o);
+    const text = await print([r], o.output, true);
+    process.stdout.write(o.output === "table" && r.message ? `${text}${r.message}\n` : text);
+  });
+  connection(
+    runs.command("logs").argument("<run-id>", runIdArg).description("print the runner's output"),
+  ).action(async (id: string, o: RunsOptions) => {
+    process.stdout.write(await runLogs(id, o));
+  });
+  common(
+    runs
+      .command("cancel")
+      .argument("<run-id>", runIdArg)
+      .description("delete the run's Job and everything it owns"),
   ).action(async (id: string, o: RunsCliOptions) => {
     process.stdout.write(await print(await cancelRun(id, o), o.output));
   });
