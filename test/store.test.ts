@@ -272,6 +272,23 @@ function contract(name: string, open: () => Promise<Store>) {
       assert.ok((await store.countTokens()) >= 1);
     });
 
+    it("two deployments of one flow version keep their own image and module path", async () => {
+      const flow = await store.registerFlow({
+        name: `flow-img-${name}`,
+        fingerprint: "same",
+        image: "example.com/a:1",
+        dag: { tasks: [] },
+        parameterSchema: [],
+      });
+      const base = { flowId: flow.id, parameters: {}, pool: "kubernetes" };
+      await store.putDeployment({ ...base, name: `img-a-${name}`, image: "example.com/a:1", module: "a.ts" });
+      await store.putDeployment({ ...base, name: `img-b-${name}`, image: "example.com/b:2", module: "b.ts" });
+      const a = await store.getDeployment(`img-a-${name}`);
+      const b = await store.getDeployment(`img-b-${name}`);
+      assert.deepEqual([a?.image, a?.module], ["example.com/a:1", "a.ts"]);
+      assert.deepEqual([b?.image, b?.module], ["example.com/b:2", "b.ts"]);
+    });
+
     it("keeps agents it heard from", async () => {
       await store.heartbeatAgent({ id: `a-${name}`, pool: "local", name: "laptop" }, T0);
       await store.heartbeatAgent({ id: `a-${name}`, pool: "local", name: "laptop" }, T0 + 5);

@@ -25,12 +25,21 @@ export interface LaunchOutcome {
   ok: boolean;
   /** The OS or Kubernetes reason, for a Crashed run. */
   reason: string;
+  /**
+   * The final state the runner left where the launcher can read it (a Kubernetes termination
+   * message), recorded when the runner could not report it itself.
+   */
+  final?: { state: "Success" | "Failed"; message: string };
+  /** The launcher stopped following the run (its agent is going away): nothing to record. */
+  detached?: boolean;
 }
 
 export interface Launched {
   /** What was created (a pid, a Job name), kept on the run. */
   infraRef: string;
   ended: Promise<LaunchOutcome>;
+  /** Resolves when the runner runs (the run is then Running, whether or not the runner reports). */
+  started?: Promise<void>;
   /** Remove the infrastructure; resolves once it is gone. */
   cancel(): Promise<void>;
 }
@@ -167,6 +176,7 @@ export class Agent {
       if (launched) {
         const held: Held = { run, launched };
         this.#held.set(run.id, held);
+        this.#whenStarted(held);
         void this.#watch(held);
       } else if (run.state === "Pending") {
         // claimed but never launched before the restart: launch it now
@@ -197,6 +207,7 @@ export class Agent {
         token: this.#o.runnerToken,
       });
       await this.#state(run.id, "Starting", { infraRef: held.launched.infraRef });
+      this.#whenStarted(held);
       void this.#watch(held);
     } catch (e) {
       this.#held.delete(run.id);
@@ -206,12 +217,27 @@ export class Agent {
     }
   }
 
+  /** The runner runs: the run is Running (refused, and ignored, once it has moved past it). */
+  #whenStarted(held: Held): void {
+    void held.launched?.started?.then(() =>
+      held.cancelling ? undefined : this.#state(held.run.id, "Running").catch((e) => this.#o.onError?.(e)),
+    );
+  }
+
   async #watch(held: Held): Promise<void> {
     const outcome = await held.launched!.ended;
+    if (outcome.detached) {
+      this.#held.delete(held.run.id);
+      return;
+    }
     try {
       const run = await this.#o.client.get<FlowRunRecord>(`/api/runs/${held.run.id}`);
       if (held.cancelling || run.state === "Cancelling") {
         await this.#state(run.id, "Cancelled", { reason: "cancelled; its runner is gone" });
+      } else if (!isTerminal(run.state) && outcome.final) {
+        // the runner could not report its end; its termination message did
+        if (run.state !== "Running") await this.#state(run.id, "Running");
+        await this.#state(run.id, outcome.final.state, { reason: outcome.final.message });
       } else if (!isTerminal(run.state)) {
         await this.#state(run.id, "Crashed", {
           reason: outcome.reason || "the runner exited without reporting a final state",

@@ -46,6 +46,11 @@ export interface LaunchOptions extends RunOptions {
   /** Overrides the flow's image. */
   image?: string | undefined;
   /**
+   * The flow module's path inside the image, when the caller knows it without the file (an agent
+   * launching a deployment); otherwise it is found from the flow's file and its project.
+   */
+  flowModule?: string | undefined;
+  /**
    * The runner pod is followed by a watch; this is the longest pause between two looks at it
    * without any change (to notice a deleted Job), in ms. @default 2000
    */
@@ -94,7 +99,7 @@ export async function launchRun(
   const plan = planRun(env, flow, {
     runId,
     namespace,
-    flowModule: flowModuleInImage(flow).modulePath,
+    flowModule: options.flowModule ?? flowModuleInImage(flow).modulePath,
     image: options.image,
     parameters: options.parameters,
     password,

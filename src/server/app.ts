@@ -537,6 +537,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         parameters: b.parameters,
         pool: b.pool,
         ...(b.concurrencyLimit !== undefined ? { concurrencyLimit: b.concurrencyLimit } : {}),
+        ...(b.flow.image !== undefined ? { image: b.flow.image } : {}),
+        ...(b.flow.module !== undefined ? { module: b.flow.module } : {}),
       });
       const schedule = await store.setSchedule(d.id, b.schedule, Date.now());
       publish({ type: "deployment", data: { deployment: d } });
@@ -556,8 +558,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
               parameterSchema: flow.parameterSchema,
               dag: flow.dag,
               fingerprint: flow.fingerprint,
-              image: flow.image,
-              module: flow.module,
+              image: d.image ?? flow.image,
+              module: d.module ?? flow.module,
             }
           : {}),
       };

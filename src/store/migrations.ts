@@ -149,6 +149,14 @@ CREATE TABLE agents (
 ALTER TABLE flow_runs ADD COLUMN flow_id TEXT;
 `,
   },
+  {
+    version: 3,
+    name: "a deployment keeps its own image and module path",
+    sql: `
+ALTER TABLE deployments ADD COLUMN image TEXT;
+ALTER TABLE deployments ADD COLUMN module TEXT;
+`,
+  },
 ];
 
 /** The migration's SQL for a dialect. */

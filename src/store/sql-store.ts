@@ -71,6 +71,8 @@ function deploymentOf(r: Row): DeploymentRecord {
     parameters: json(r.parameters) as Record<string, unknown>,
     pool: String(r.pool),
     concurrencyLimit: num(r.concurrency_limit),
+    image: r.image === null || r.image === undefined ? undefined : String(r.image),
+    module: r.module === null || r.module === undefined ? undefined : String(r.module),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   });
@@ -163,7 +165,7 @@ function agentOf(r: Row): AgentRecord {
 const RUN_COLUMNS =
   "id, flow_name, flow_id, deployment_id, schedule_id, scheduled_at, state, reason, parameters, pool, agent_id, lease_until, infra_ref, retry_of, created_at, started_at, ended_at, updated_at";
 const DEPLOYMENT_SELECT =
-  "SELECT d.id, d.name, d.flow_id, f.name AS flow_name, d.parameters, d.pool, d.concurrency_limit, d.created_at, d.updated_at FROM deployments d JOIN flows f ON f.id = d.flow_id";
+  "SELECT d.id, d.name, d.flow_id, f.name AS flow_name, d.parameters, d.pool, d.concurrency_limit, d.image, d.module, d.created_at, d.updated_at FROM deployments d JOIN flows f ON f.id = d.flow_id";
 
 function encodeCursor(createdAt: number, id: string): string {
   return Buffer.from(`${createdAt}:${id}`).toString("base64url");
@@ -278,10 +280,12 @@ export class SqlStore implements Store {
     parameters: Record<string, unknown>;
     pool: string;
     concurrencyLimit?: number;
+    image?: string;
+    module?: string;
   }): Promise<DeploymentRecord> {
     const now = Date.now();
     await this.#db.run(
-      "INSERT INTO deployments (id, name, flow_id, parameters, pool, concurrency_limit, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET flow_id = excluded.flow_id, parameters = excluded.parameters, pool = excluded.pool, concurrency_limit = excluded.concurrency_limit, updated_at = excluded.updated_at",
+      "INSERT INTO deployments (id, name, flow_id, parameters, pool, concurrency_limit, image, module, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET flow_id = excluded.flow_id, parameters = excluded.parameters, pool = excluded.pool, concurrency_limit = excluded.concurrency_limit, image = excluded.image, module = excluded.module, updated_at = excluded.updated_at",
       [
         randomUUID(),
         d.name,
@@ -289,6 +293,8 @@ export class SqlStore implements Store {
         JSON.stringify(d.parameters),
         d.pool,
         d.concurrencyLimit ?? null,
+        d.image ?? null,
+        d.module ?? null,
         now,
         now,
       ],

@@ -29,6 +29,10 @@ export interface DeploymentRecord {
   parameters: Record<string, unknown>;
   pool: Pool;
   concurrencyLimit?: number;
+  /** The image its runs run (a flow version may be deployed with several). */
+  image?: string;
+  /** Where its runner loads the flow: a file here (local pool) or a path in the image. */
+  module?: string;
   createdAt: number;
   updatedAt: number;
 }
@@ -209,6 +213,8 @@ export interface Store {
     parameters: Record<string, unknown>;
     pool: Pool;
     concurrencyLimit?: number;
+    image?: string;
+    module?: string;
   }): Promise<DeploymentRecord>;
   /** By name or id. */
   getDeployment(nameOrId: string): Promise<DeploymentRecord | undefined>;

@@ -9,6 +9,7 @@ import { describeFlow } from "../../core/describe.ts";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { Flow } from "../../core/flow.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
+import { moduleInProject } from "../../storage/project.ts";
 import type { DeploymentRecord, ScheduleRecord } from "../../store/store.ts";
 import { clientFor, parseParams, type ServerCallOptions } from "./runs-server.ts";
 
@@ -83,7 +84,12 @@ export function deploymentBody(flow: Flow, file: string, o: DeployOptions) {
       name: d.name,
       fingerprint: d.fingerprint,
       ...(image ? { image } : {}),
-      module: path.resolve(file),
+      // where the runner loads the flow: for a Kubernetes flow or pool its path in the image
+      // (relative to the project DockerStorage packs), else this file
+      module:
+        pool === "kubernetes" || flow.environment?.kind === "kubernetes"
+          ? moduleInProject(file).modulePath
+          : path.resolve(file),
       dag: { tasks: d.tasks, edges: d.edges, parameterInputs: d.parameterInputs },
       parameterSchema: d.parameters,
     },
