@@ -1,22 +1,25 @@
 // The worker's output stream writer: batches messages (results, events, log lines) into one
 // entry per event-loop turn on the run's output stream (appended through the run channel). `push` is fire-and-forget; `pushDurable`
 // resolves once the message is stored in Redis, which a worker awaits before acknowledging a job
-// (so a result can be duplicated by a lost worker, never lost).
+// (so a result can be duplicated by a lost worker, never lost). A message may carry done marks
+// (protocol.ts `doneMark`): they are written with the entry that holds it, in one MULTI.
 //
 // Invariants: messages keep their order; at most one XADD is in flight, the next batch collects
-// meanwhile (natural batching under load); a failed write is retried with the next batch.
+// meanwhile (natural batching under load); a failed write is retried with the next batch, marks
+// included.
 
 import { encodeBatch, encodeMessage, type WorkerMessage } from "./protocol.ts";
 
 export class OutputStream {
-  readonly #append: (entry: Buffer) => Promise<void>;
+  readonly #append: (entry: Buffer, done: readonly string[]) => Promise<void>;
   #batch: Buffer[] = [];
+  #marks: string[] = [];
   #waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   #scheduled = false;
   #inFlight: Promise<void> | undefined;
 
   /** `append` stores one entry (RedisRunChannel.appendOutput). */
-  constructor(append: (entry: Buffer) => Promise<void>) {
+  constructor(append: (entry: Buffer, done: readonly string[]) => Promise<void>) {
     this.#append = append;
   }
 
@@ -26,12 +29,13 @@ export class OutputStream {
     this.#schedule();
   }
 
-  /** Queue a message and wait until it is stored. */
-  pushDurable(message: WorkerMessage): Promise<void> {
+  /** Queue a message (with the done marks stored with it) and wait until it is stored. */
+  pushDurable(message: WorkerMessage, marks: readonly string[] = []): Promise<void> {
     this.#batch.push(encodeMessage(message));
-    const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    for (const mark of marks) this.#marks.push(mark);
+    const stored = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     this.#schedule();
-    return done;
+    return stored;
   }
 
   /** Wait until everything queued so far is written. */
@@ -55,9 +59,11 @@ export class OutputStream {
     if (this.#inFlight !== undefined || this.#batch.length === 0) return;
     const batch = this.#batch;
     const waiters = this.#waiters;
+    const marks = this.#marks;
     this.#batch = [];
     this.#waiters = [];
-    this.#inFlight = this.#append(encodeBatch(batch))
+    this.#marks = [];
+    this.#inFlight = this.#append(encodeBatch(batch), marks)
       .then(
         () => {
           for (const w of waiters) w.resolve();
@@ -66,6 +72,7 @@ export class OutputStream {
           // Keep the messages for the next attempt (the broker may come back).
           this.#batch = [...batch, ...this.#batch];
           this.#waiters = [...waiters, ...this.#waiters];
+          this.#marks = [...marks, ...this.#marks];
           throw error;
         },
       )

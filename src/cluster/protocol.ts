@@ -4,19 +4,37 @@
 // (keys, streams, the queue) is run-channel.ts. Both sides import this file, so a change here is a
 // change of protocol (bump PROTOCOL_VERSION).
 //
-// Invariants: a job's id is `jobId` of its first task run (idempotent); a result message is
-// written before the job is acknowledged, so a lost worker can cause a duplicate result (ignored
-// by the runner) but never a lost one.
+// Invariants: a job carries a batch of task runs (batching.ts sizes it) under an id unique in the
+// run (`batchJobId`); each member's result message is written, together with the member's mark
+// in the run's done set (`doneMark`), before the job is acknowledged, so a job re-run after its
+// worker was lost skips the members already reported: nothing is lost and no success is
+// duplicated. Members a worker hands back (`returned`) are marked done in that job the same way,
+// and the runner submits them again in new jobs.
 
 import { type SerializedError, serializeError } from "../core/errors.ts";
 import type { RunEvent, TaskRunRequest, TaskRunResult } from "../core/executor.ts";
 import { deserialize, serialize } from "./serializer.ts";
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
-/** The job id of a task run: idempotent, so submitting twice adds one job. */
-export function jobId(slug: string, mapIndex: number): string {
+/** The key of a task run within its run: slug and map index. */
+export function taskRunKey(slug: string, mapIndex: number): string {
   return `${slug}#${mapIndex}`;
+}
+
+/**
+ * The job id of a batch: its first task run's key, plus the member count and a sequence number
+ * of the runner's session unless it is a first submission of one task run (a member handed back
+ * goes out again in a new job, under a new id).
+ */
+export function batchJobId(first: EncodedRun, size: number, seq: number, again: boolean): string {
+  const key = taskRunKey(first.s, first.i);
+  return size === 1 && !again ? key : `${key}+${size}.${seq}`;
+}
+
+/** A member's mark in the run's done set: this job has reported (or handed back) this task run. */
+export function doneMark(job: string, run: EncodedRun): string {
+  return `${job} ${taskRunKey(run.s, run.i)}`;
 }
 
 /** What the runner tells its workers before the first job. */
@@ -77,6 +95,11 @@ export type WorkerPhase = "starting" | "running" | "draining" | "exited";
 export type WorkerMessage =
   /** `started`: the attempt of a `taskStarted` the worker held back (DeferredStarts); the runner emits it first. */
   | { t: "result"; result: TaskRunResult; started?: number }
+  /**
+   * Members of a batch the worker did not start and gives back (the batch ran longer than the
+   * hand-back time, or the worker drains); `ms`: how long the member that held them back had run.
+   */
+  | { t: "returned"; runs: EncodedRun[]; slug: string; ms: number }
   | { t: "event"; event: RunEvent }
   /** A pino JSON line of a task's logger (or of console output inside a task). */
   | { t: "log"; line: string }

@@ -10,9 +10,10 @@
 // formats are in protocol.ts.
 //
 // Invariants: one BullMQ queue per run (`queueName(runId)`); a job carries a batch of task runs
-// (`JobData.r`) under an idempotent id (`jobId` of its first task run); every worker-to-runner
-// message goes through the run's one output stream, many messages per entry; the settings are
-// written before the first job; a retire request is a set member, idempotent.
+// (`JobData.r`) under an id unique in the run (`batchJobId`); every worker-to-runner message goes
+// through the run's one output stream, many messages per entry; an entry and the done marks of
+// the results it carries are written in one MULTI (a re-run job skips what was reported); the
+// settings are written before the first job; a retire request is a set member, idempotent.
 
 import { Worker as BullWorker, type Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
@@ -44,6 +45,8 @@ export function keys(runId: string) {
     retire: `${base}:retire`,
     /** Set: the secret values any process of the run read (see secret-channel.ts). */
     secrets: `${base}:secrets`,
+    /** Set: `doneMark`s, the members each job reported or handed back (protocol.ts). */
+    done: `${base}:done`,
   } as const;
 }
 
@@ -92,7 +95,7 @@ export interface ConsumeOptions {
   stalledIntervalMs: number;
   maxStalledCount: number;
   /** BullMQ gave up on a job (its worker was lost too often): report its task runs. */
-  onGaveUp(data: JobData, error: Error): void;
+  onGaveUp(job: string, data: JobData, error: Error): void;
   onError(error: Error): void;
 }
 
@@ -182,7 +185,7 @@ export class RedisRunChannel implements ReconcilerChannel {
     await Promise.all([
       this.#queue.obliterate({ force: true }).catch(() => {}),
       this.#redis
-        .del(this.#k.meta, this.#k.out, this.#k.workers, this.#k.retire, this.#k.secrets)
+        .del(this.#k.meta, this.#k.out, this.#k.workers, this.#k.retire, this.#k.secrets, this.#k.done)
         .catch(() => {}),
     ]);
   }
@@ -223,9 +226,29 @@ export class RedisRunChannel implements ReconcilerChannel {
     return json === null ? null : (JSON.parse(json) as RunSettings);
   }
 
-  /** Append one entry (a batch of encoded messages) to the output stream. */
-  async appendOutput(entry: Buffer): Promise<void> {
-    await this.#redis.xadd(this.#k.out, "*", "m", entry);
+  /**
+   * Append one entry (a batch of encoded messages) to the output stream, with the done marks of
+   * the members it reports, atomically.
+   */
+  async appendOutput(entry: Buffer, done: readonly string[] = []): Promise<void> {
+    if (done.length === 0) {
+      await this.#redis.xadd(this.#k.out, "*", "m", entry);
+      return;
+    }
+    const replies = await this.#redis
+      .multi()
+      .xadd(this.#k.out, "*", "m", entry)
+      .sadd(this.#k.done, ...done)
+      .exec();
+    const failed = replies?.find(([error]) => error !== null)?.[0];
+    if (replies === null || failed) throw failed ?? new Error("the output entry was not written");
+  }
+
+  /** Which of these done marks are not in the run's done set (in order). */
+  async notDone(marks: readonly string[]): Promise<boolean[]> {
+    if (marks.length === 0) return [];
+    const found = (await this.#redis.smismember(this.#k.done, ...marks)) as number[];
+    return found.map((f) => f !== 1);
   }
 
   /** Write a worker's heartbeat; resolves true when the runner asked it to retire. */
@@ -240,13 +263,13 @@ export class RedisRunChannel implements ReconcilerChannel {
 
   /** Take the run's jobs with `process` (BullMQ: locks, stalled-job recovery, concurrency). */
   consume(
-    process: (data: JobData, attemptsStarted: number) => Promise<void>,
+    process: (job: string, data: JobData, attemptsStarted: number) => Promise<void>,
     o: ConsumeOptions,
   ): JobConsumer {
     const bull = new BullWorker<JobData, number>(
       queueName(this.runId),
       async (job: Job<JobData>) => {
-        await process(job.data, job.attemptsStarted ?? 1);
+        await process(job.id ?? job.name, job.data, job.attemptsStarted ?? 1);
         return 0;
       },
       {
@@ -262,7 +285,7 @@ export class RedisRunChannel implements ReconcilerChannel {
     bull.on("error", o.onError);
     // Only BullMQ itself fails jobs (the processor never throws): a job whose worker was lost too often.
     bull.on("failed", (job, err) => {
-      if (job !== undefined) o.onGaveUp(job.data, err);
+      if (job !== undefined) o.onGaveUp(job.id ?? job.name, job.data, err);
     });
     return { run: () => bull.run(), close: (force) => bull.close(force) };
   }

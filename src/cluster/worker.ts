@@ -23,11 +23,13 @@ import { createLogger, type LogFormat } from "../engine/logging.ts";
 import { runTask, type TaskRunnerEnv } from "../engine/task-runner.ts";
 import { scrubProcessOutput } from "../secrets/process-output.ts";
 import { loadFlowModule, selectFlow } from "../storage/module.ts";
+import { BATCHING_DEFAULTS } from "./batching.ts";
 import { type BrokerEndpoint, connectBroker, describeBroker } from "./broker.ts";
 import { DeferredStarts } from "./deferred-starts.ts";
 import { OutputStream } from "./output.ts";
 import {
   decodeRun,
+  doneMark,
   type EncodedRun,
   type JobData,
   PROTOCOL_VERSION,
@@ -174,7 +176,7 @@ export class Worker {
     const joined = await this.#join(control);
     if ("exitCode" in joined) return joined;
     const { channel, settings } = joined;
-    this.#output = new OutputStream((entry) => channel.appendOutput(entry));
+    this.#output = new OutputStream((entry, done) => channel.appendOutput(entry, done));
     const refusal = this.#handshake(settings, flow, fingerprint);
     if (refusal !== undefined) return this.#refuse(channel, refusal);
     return this.#serve(channel, settings, flow, fingerprint);
@@ -346,6 +348,8 @@ class Serving {
   readonly #env: TaskRunnerEnv;
   readonly #consumer: JobConsumer;
   readonly #secrets: WorkerSecrets;
+  /** The batches running now (a drain hands their unstarted members back). */
+  readonly #batches = new Set<BatchRun>();
   #active = 0;
   #draining: string | undefined;
   #stopping = false;
@@ -379,14 +383,14 @@ class Serving {
     };
     this.#secrets = new WorkerSecrets(parts.channel, (m) => parts.out.pushDurable(m));
     const s = parts.settings;
-    this.#consumer = parts.channel.consume((data, attemptsStarted) => this.#process(data, attemptsStarted), {
+    this.#consumer = parts.channel.consume((job, data, started) => this.#process(job, data, started), {
       connectionName: `flotilla-worker-${parts.id}`,
       concurrency: parts.concurrency,
       lockDurationMs: s.lockDurationMs,
       stalledIntervalMs: s.stalledIntervalMs,
       maxStalledCount: s.maxStalledCount,
       onError: (e) => parts.logger.debug({ err: e.message }, "queue connection error"),
-      onGaveUp: (data, err) => this.#gaveUp(data, err),
+      onGaveUp: (job, data, err) => this.#gaveUp(job, data, err),
     });
   }
 
@@ -409,50 +413,97 @@ class Serving {
       .catch((e: unknown) => p.logger.error({ err: String(e) }, "the worker loop stopped"));
   }
 
-  /** Run a job's task runs, one after the other; each result is stored before the job is acknowledged. */
-  async #process(data: JobData, attemptsStarted: number): Promise<void> {
+  /**
+   * Run a job's task runs (a batch), one after the other; each result is stored, with its done
+   * mark, before the job is acknowledged. A job run again after its worker was lost skips the
+   * members already reported and counts the attempt of the others. Members not started when the
+   * batch has run longer than the hand-back time (or when the worker drains) go back to the runner.
+   */
+  async #process(job: string, data: JobData, attemptsStarted: number): Promise<void> {
     const p = this.#p;
     await this.#secrets.catchUp(data.v);
-    for (const run of data.r) {
-      this.#active++;
-      try {
-        let result: TaskRunResult;
-        try {
-          const request = decodeRun(run);
-          // A task run that lost its worker starts again with its attempt counted.
-          request.attempt += Math.max(0, attemptsStarted - 1);
-          result = await runTask(taskOf(p.flow, request.slug), request, this.#env);
-        } catch (error) {
-          result = failedResult(run, p.id, error);
-        }
-        const started = p.deferred.take(result.slug, result.mapIndex);
-        await p.out.pushDurable(
-          started === undefined ? { t: "result", result } : { t: "result", result, started },
-        );
-      } finally {
-        this.#active--;
-      }
+    let runs = data.r;
+    if (attemptsStarted > 1) {
+      const open = await p.channel.notDone(runs.map((r) => doneMark(job, r)));
+      runs = runs.filter((_, k) => open[k]);
     }
+    // A task run that lost its worker starts again with its attempt counted.
+    const lost = Math.max(0, attemptsStarted - 1);
+    const batch = new BatchRun(
+      job,
+      runs,
+      lost,
+      p.out,
+      p.timers,
+      BATCHING_DEFAULTS.handBackMs,
+      () => this.#batches.size,
+    );
+    this.#batches.add(batch);
+    const stored: Promise<void>[] = [];
+    try {
+      let turn = p.timers.now();
+      for (let k = 0; k < runs.length; k++) {
+        if (!batch.begin(k)) break;
+        const run = runs[k]!;
+        this.#active++;
+        try {
+          let result: TaskRunResult;
+          try {
+            const request = decodeRun(run);
+            request.attempt += lost;
+            result = await runTask(taskOf(p.flow, request.slug), request, this.#env);
+          } catch (error) {
+            result = failedResult(run, p.id, error);
+          }
+          const started = p.deferred.take(result.slug, result.mapIndex);
+          stored.push(
+            p.out.pushDurable(
+              started === undefined ? { t: "result", result } : { t: "result", result, started },
+              [doneMark(job, run)],
+            ),
+          );
+        } finally {
+          this.#active--;
+          batch.finished();
+        }
+        // Tiny synchronous tasks never yield: let timers, I/O and other jobs in now and then.
+        if (p.timers.now() - turn >= YIELD_MS) {
+          await new Promise((r) => setImmediate(r));
+          turn = p.timers.now();
+        }
+      }
+    } finally {
+      batch.end();
+      this.#batches.delete(batch);
+    }
+    stored.push(batch.handedBack);
+    await Promise.all(stored);
   }
 
-  /** BullMQ gave up on a job: a task run whose worker was lost too often. */
-  #gaveUp(data: JobData, err: Error): void {
+  /** BullMQ gave up on a job: a task run whose worker was lost too often (members reported or handed back excepted). */
+  #gaveUp(job: string, data: JobData, err: Error): void {
     const p = this.#p;
-    for (const run of data.r) {
-      const at = run.i >= 0 ? `${run.s}[${run.i}]` : run.s;
-      p.out.push({
-        t: "result",
-        result: failedResult(
-          run,
-          p.id,
-          new FlotillaError(
-            ErrorCode.WorkerStart,
-            `task run "${at}" lost its worker more than ${p.settings.maxStalledCount} times (${err.message}); ` +
-              "a worker died or blocked its event loop longer than the lock duration",
-          ),
-        ),
+    void p.channel
+      .notDone(data.r.map((r) => doneMark(job, r)))
+      .catch(() => data.r.map(() => true))
+      .then((open) => {
+        data.r.forEach((run, k) => {
+          if (!open[k]) return;
+          const at = run.i >= 0 ? `${run.s}[${run.i}]` : run.s;
+          p.out.push({
+            t: "result",
+            result: failedResult(
+              run,
+              p.id,
+              new FlotillaError(
+                ErrorCode.WorkerStart,
+                `task run "${at}" lost its worker more than ${p.settings.maxStalledCount} times (${err.message}); ` +
+                  "a worker died or blocked its event loop longer than the lock duration",
+              ),
+            ),
+          });
+        });
       });
-    }
   }
 
   /** Write the heartbeat; true when the runner asked this worker to retire. */
@@ -502,6 +553,7 @@ class Serving {
     const p = this.#p;
     this.#draining = reason;
     p.deferred.flushAll();
+    for (const batch of this.#batches) batch.handBack();
     if (!abandon) {
       p.phase("draining", reason);
       p.logger.info({ active: this.#active }, `draining: ${reason}`);
@@ -518,6 +570,122 @@ class Serving {
     this.#restoreOutput();
     p.channel.close();
     this.#resolveExit({ exitCode, reason });
+  }
+}
+
+/** Yield to the event loop after this long of back-to-back task runs, in ms. */
+const YIELD_MS = 5;
+
+/**
+ * One job's batch as a worker runs it: which member may start next, and the hand-back of the
+ * members not started once the batch has used `handBackMs` of its own run time, or at once when
+ * the worker drains. Its own time is its members' time, each shared with the batches that ran
+ * beside it on this worker (they interleave at every await), so ten batches of tiny tasks side by
+ * side are not taken for slow ones; checked between members and by a timer while a member runs
+ * (a slow one, or one waiting out a retry delay). Handed-back members are marked done in this job with the `returned`
+ * message, so a re-run of the job skips them.
+ */
+class BatchRun {
+  readonly #job: string;
+  readonly #runs: readonly EncodedRun[];
+  readonly #lost: number;
+  readonly #out: OutputStream;
+  readonly #timers: Timers;
+  readonly #handBackMs: number;
+  /** How many batches run on this worker now (this one included). */
+  readonly #beside: () => number;
+  /** Run time of the finished members, ms. */
+  #usedMs = 0;
+  /** When the running member started, or undefined between members. */
+  #memberStartedAt: number | undefined;
+  #lastMemberMs = 0;
+  #current = -1;
+  #cutoff: number;
+  #timer: unknown;
+  handedBack: Promise<void> = Promise.resolve();
+
+  constructor(
+    job: string,
+    runs: readonly EncodedRun[],
+    lost: number,
+    out: OutputStream,
+    timers: Timers,
+    handBackMs: number,
+    beside: () => number,
+  ) {
+    this.#beside = beside;
+    this.#job = job;
+    this.#runs = runs;
+    this.#lost = lost;
+    this.#out = out;
+    this.#timers = timers;
+    this.#handBackMs = handBackMs;
+    this.#cutoff = runs.length;
+    if (runs.length > 1) this.#arm(handBackMs);
+  }
+
+  /** May member `k` start? False once the rest was handed back. */
+  begin(k: number): boolean {
+    if (k >= this.#cutoff) return false;
+    if (k > 0 && this.#usedMs >= this.#handBackMs) {
+      this.#handBackFrom(k, this.#lastMemberMs);
+      return false;
+    }
+    this.#current = k;
+    this.#memberStartedAt = this.#timers.now();
+    return true;
+  }
+
+  /** The member that began last has finished. */
+  finished(): void {
+    if (this.#memberStartedAt === undefined) return;
+    this.#lastMemberMs = (this.#timers.now() - this.#memberStartedAt) / Math.max(1, this.#beside());
+    this.#usedMs += this.#lastMemberMs;
+    this.#memberStartedAt = undefined;
+  }
+
+  /** Hand back every member after the one running now. */
+  handBack(): void {
+    this.#handBackFrom(
+      this.#current + 1,
+      this.#memberStartedAt === undefined ? this.#lastMemberMs : this.#running(),
+    );
+  }
+
+  /** The running member's share of time so far, ms. */
+  #running(): number {
+    if (this.#memberStartedAt === undefined) return 0;
+    return (this.#timers.now() - this.#memberStartedAt) / Math.max(1, this.#beside());
+  }
+
+  end(): void {
+    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#cutoff = Math.min(this.#cutoff, this.#current + 1);
+  }
+
+  #arm(ms: number): void {
+    this.#timer = this.#timers.setTimeout(() => this.#onTimer(), ms);
+  }
+
+  /** While a member runs: hand back once the batch's own time is used up, else look again then. */
+  #onTimer(): void {
+    this.#timer = undefined;
+    if (this.#current + 1 >= this.#cutoff) return;
+    const left = this.#handBackMs - this.#usedMs - this.#running();
+    if (left <= 0 && this.#memberStartedAt !== undefined) this.handBack();
+    else this.#arm(Math.max(1, left));
+  }
+
+  #handBackFrom(k: number, heldMs: number): void {
+    if (k >= this.#cutoff) return;
+    const rest = this.#runs.slice(k, this.#cutoff);
+    this.#cutoff = k;
+    const slug = this.#runs[Math.max(0, k - 1)]!.s;
+    this.handedBack = this.#out.pushDurable(
+      { t: "returned", runs: rest.map((r) => ({ ...r, a: r.a + this.#lost })), slug, ms: heldMs },
+      rest.map((r) => doneMark(this.#job, r)),
+    );
   }
 }
 

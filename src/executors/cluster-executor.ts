@@ -1,10 +1,11 @@
 // ClusterExecutor: the producer side of a cluster run. Task runs go to the run's BullMQ queue in
-// batches (addBulk, idempotent job ids); results, events and task logs come back on ONE Redis
+// batches (many task runs per job, many jobs per addBulk); results, events and task logs come back on ONE Redis
 // stream read with XREAD BLOCK (no subscription per job); workers come from a Cluster (LocalCluster,
 // KubeCluster) or are started by hand against `brokerUrl`. This file compiles the options; each
 // run is a ClusterRunSession (cluster-session.ts).
 
 import { z } from "zod";
+import { BATCHING_DEFAULTS } from "../cluster/batching.ts";
 import { type BrokerEndpoint, brokerFromEnv, parseBrokerUrl } from "../cluster/broker.ts";
 import type { Cluster } from "../cluster/cluster.ts";
 import { Env } from "../cluster/process-env.ts";
@@ -37,6 +38,13 @@ export interface ClusterExecutorOptions {
   brokerLostTimeoutMs?: number;
   /** Jobs per addBulk call. @default 1000 */
   submitBatchSize?: number;
+  /**
+   * The most task runs one queue job carries. Ready task runs of a task travel in batches sized by
+   * its observed duration (about 20 ms of work each, one for long tasks); a worker hands a batch's
+   * unstarted members back after 50 ms, so a slow one never holds the others. 1: one job per task run.
+   * @default 500
+   */
+  maxBatchSize?: number;
 }
 
 const Schema = z.object({
@@ -46,6 +54,7 @@ const Schema = z.object({
   heartbeatMs: z.number().int().min(50).default(500),
   brokerLostTimeoutMs: z.number().int().min(100).default(5000),
   submitBatchSize: z.number().int().min(1).default(1000),
+  maxBatchSize: z.number().int().min(1).max(10_000).default(BATCHING_DEFAULTS.maxBatch),
 });
 
 export class ClusterExecutor implements Executor {

@@ -1,21 +1,27 @@
 // One cluster run as ClusterExecutor carries it out, in named parts: the cluster (workers and
-// broker, when the executor has one), the run settings, the submitter (ready task runs to queue
-// jobs, batched per event-loop turn), the output reader (results, events, logs from the run's one
-// stream), the broker-loss watch, and close. Every Redis operation goes through the run channel.
+// broker, when the executor has one), the run settings, the batcher (ready task runs of a slug cut
+// into queue jobs of many task runs, sized by the task's observed duration: batching.ts), the
+// submitter (jobs to the queue, many per addBulk, per event-loop turn), the output reader
+// (results, events, logs, handed-back task runs from the run's one stream), the broker-loss
+// watch, and close. Every Redis operation goes through the run channel.
 //
 // Invariants: the run settings are in the broker before the first job; each submitted task run is
-// reported exactly once (duplicates from a lost worker are dropped); a broker unreachable for
+// reported exactly once (duplicates from a lost worker are dropped); task runs a worker hands back
+// go out again in new jobs, their attempt unchanged; a broker unreachable for
 // longer than `brokerLostTimeoutMs` fails the run with an error naming the broker; `close()`
 // releases queue, connections and cluster, whatever state they are in.
 
 import type { Redis } from "ioredis";
+import { BATCHING_DEFAULTS, batchSize, cut, DurationEstimates } from "../cluster/batching.ts";
 import { type BrokerEndpoint, connectBroker, describeBroker } from "../cluster/broker.ts";
 import type { Cluster, ClusterSession } from "../cluster/cluster.ts";
 import {
+  batchJobId,
+  type EncodedRun,
   encodeRun,
-  jobId,
   PROTOCOL_VERSION,
   type RunSettings,
+  taskRunKey,
   type WorkerMessage,
 } from "../cluster/protocol.ts";
 import { RedisRunChannel, type SubmitJob } from "../cluster/run-channel.ts";
@@ -34,6 +40,8 @@ export interface SessionOptions {
   heartbeatMs: number;
   brokerLostTimeoutMs: number;
   submitBatchSize: number;
+  /** The most task runs one queue job carries (1: one job per task run). */
+  maxBatchSize: number;
 }
 
 /** The runner's side of a cluster run. */
@@ -45,7 +53,8 @@ export class ClusterRunSession implements ExecutorSession {
   readonly #reader: OutputReader;
   readonly #watch: BrokerWatch;
   readonly #secrets: RunnerSecrets;
-  /** Job ids submitted and not reported yet. */
+  readonly #batcher: Batcher;
+  /** Task run keys submitted and not reported yet. */
   readonly #pending: Set<string>;
   #closed = false;
 
@@ -57,6 +66,7 @@ export class ClusterRunSession implements ExecutorSession {
     reader: OutputReader;
     watch: BrokerWatch;
     secrets: RunnerSecrets;
+    batcher: Batcher;
     pending: Set<string>;
   }) {
     this.#ctx = parts.ctx;
@@ -66,6 +76,7 @@ export class ClusterRunSession implements ExecutorSession {
     this.#reader = parts.reader;
     this.#watch = parts.watch;
     this.#secrets = parts.secrets;
+    this.#batcher = parts.batcher;
     this.#pending = parts.pending;
   }
 
@@ -104,7 +115,6 @@ export class ClusterRunSession implements ExecutorSession {
           ),
         ),
       );
-      const handler = new MessageHandler(ctx, pending, fatal, session, secrets);
       const submitter = new Submitter(channel, secrets, o.submitBatchSize, (error) =>
         fatal.fail(
           new FlotillaError(
@@ -116,6 +126,8 @@ export class ClusterRunSession implements ExecutorSession {
           ),
         ),
       );
+      const batcher = new Batcher(submitter, secrets, o.maxBatchSize);
+      const handler = new MessageHandler(ctx, pending, fatal, session, secrets, batcher);
       const output = new OutputReader(channel, reader, (m) => handler.handle(m), timers);
       const opened = new ClusterRunSession({
         ctx,
@@ -125,6 +137,7 @@ export class ClusterRunSession implements ExecutorSession {
         reader: output,
         watch,
         secrets,
+        batcher,
         pending,
       });
       fatal.session = opened;
@@ -145,19 +158,17 @@ export class ClusterRunSession implements ExecutorSession {
   }
 
   submit(runs: readonly TaskRunRequest[]): void {
+    const encoded: EncodedRun[] = [];
     for (const run of runs) {
-      const id = jobId(run.slug, run.mapIndex);
-      let encoded: ReturnType<typeof encodeRun>;
       try {
-        encoded = encodeRun(run);
+        encoded.push(encodeRun(run));
       } catch (error) {
         this.#unsendable(run, error);
         continue;
       }
-      this.#pending.add(id);
-      const v = this.#secrets.version;
-      this.#submitter.add({ id, name: run.slug, data: v > 0 ? { r: [encoded], v } : { r: [encoded] } });
+      this.#pending.add(taskRunKey(run.slug, run.mapIndex));
     }
+    this.#batcher.enqueue(encoded, false);
     this.#cluster?.demandChanged();
   }
 
@@ -275,6 +286,7 @@ class MessageHandler {
   readonly #fatal: FatalOnce;
   readonly #cluster: ClusterSession | undefined;
   readonly #secrets: RunnerSecrets;
+  readonly #batcher: Batcher;
 
   constructor(
     ctx: ExecutorContext,
@@ -282,20 +294,23 @@ class MessageHandler {
     fatal: FatalOnce,
     cluster: ClusterSession | undefined,
     secrets: RunnerSecrets,
+    batcher: Batcher,
   ) {
     this.#ctx = ctx;
     this.#pending = pending;
     this.#fatal = fatal;
     this.#cluster = cluster;
     this.#secrets = secrets;
+    this.#batcher = batcher;
   }
 
   handle(m: WorkerMessage): void {
     const ctx = this.#ctx;
     switch (m.t) {
       case "result": {
-        const id = jobId(m.result.slug, m.result.mapIndex);
-        if (!this.#pending.delete(id)) return; // a duplicate from a lost worker
+        const r = m.result;
+        if (!this.#pending.delete(taskRunKey(r.slug, r.mapIndex))) return; // a duplicate from a lost worker
+        this.#batcher.estimates.observe(r.slug, r.finishedAt - r.startedAt);
         if (m.started !== undefined) {
           // A start the worker held back (the task run finished within its delay).
           ctx.onEvent({
@@ -307,6 +322,13 @@ class MessageHandler {
           });
         }
         ctx.onResult(m.result);
+        return;
+      }
+      case "returned": {
+        // A worker gave back task runs of a batch it had not started: they go out again.
+        this.#batcher.estimates.observe(m.slug, m.ms);
+        const open = m.runs.filter((r) => this.#pending.has(taskRunKey(r.s, r.i)));
+        this.#batcher.enqueue(open, true);
         return;
       }
       case "event":
@@ -324,6 +346,39 @@ class MessageHandler {
       case "secret":
         this.#secrets.heard(m.value);
         return;
+    }
+  }
+}
+
+/** Cuts ready task runs into jobs of many, per slug, sized by the slug's estimated duration. */
+class Batcher {
+  readonly estimates = new DurationEstimates();
+  readonly #submitter: Submitter;
+  readonly #secrets: RunnerSecrets;
+  readonly #options: typeof BATCHING_DEFAULTS;
+  #seq = 0;
+
+  constructor(submitter: Submitter, secrets: RunnerSecrets, maxBatchSize: number) {
+    this.#submitter = submitter;
+    this.#secrets = secrets;
+    this.#options = { ...BATCHING_DEFAULTS, maxBatch: maxBatchSize };
+  }
+
+  /** `again`: task runs handed back by a worker (their jobs get new ids). */
+  enqueue(runs: readonly EncodedRun[], again: boolean): void {
+    const bySlug = new Map<string, EncodedRun[]>();
+    for (const run of runs) {
+      const list = bySlug.get(run.s);
+      if (list === undefined) bySlug.set(run.s, [run]);
+      else list.push(run);
+    }
+    const v = this.#secrets.version;
+    for (const [slug, list] of bySlug) {
+      const size = batchSize(list.length, this.estimates.get(slug), this.#options);
+      for (const batch of cut(list, size)) {
+        const id = batchJobId(batch[0]!, batch.length, ++this.#seq, again);
+        this.#submitter.add({ id, name: slug, data: v > 0 ? { r: batch, v } : { r: batch } });
+      }
     }
   }
 }
