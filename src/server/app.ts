@@ -50,6 +50,8 @@ const name = z.object({ name: z.string().min(1).max(200) });
 const stateName = z.enum(RUN_STATES);
 const json = z.record(z.string(), z.unknown());
 
+/** Task runs a `task-runs` event carries at most; a bigger batch's event has only their count. */
+const LIVE_TASK_RUNS_MAX = 5000;
 const taskRunUpdate = z.object({
   slug: z.string().min(1),
   mapIndex: z.number().int().min(-1),
@@ -443,8 +445,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       mayTouch(req, run);
       const b = req.body as Parameters<Store["report"]>[1];
       await store.report(run.id, b);
-      if (b.taskRuns?.length)
-        publish({ type: "task-runs", runId: run.id, data: { runId: run.id, count: b.taskRuns.length } });
+      if (b.taskRuns?.length) {
+        // The changed task runs themselves, so a watching dashboard applies them without fetching
+        // the run's every task run again; a batch too big for one event says only how many.
+        publish({
+          type: "task-runs",
+          runId: run.id,
+          data: {
+            runId: run.id,
+            count: b.taskRuns.length,
+            ...(b.taskRuns.length <= LIVE_TASK_RUNS_MAX ? { taskRuns: b.taskRuns } : {}),
+          },
+        });
+      }
       if (b.logs?.length)
         publish({
           type: "logs",

@@ -78,6 +78,23 @@ export function taskState(s: TaskSummary): string {
   );
 }
 
+/**
+ * Task runs by state over every task: a mapped task's children (not its parent), a plain task's
+ * run; with `live`, a task of the DAG that has not run yet counts as Pending.
+ */
+export function taskCounts(summaries: Iterable<TaskSummary>, live: boolean): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of summaries) {
+    if (s.mapped && s.total === 0) continue; // not expanded yet: its children are unknown
+    if (!s.mapped && !s.head) {
+      if (live) out.Pending = (out.Pending ?? 0) + 1;
+      continue;
+    }
+    for (const [state, n] of Object.entries(s.counts)) out[state] = (out[state] ?? 0) + n;
+  }
+  return out;
+}
+
 /** Done and total task runs of a run, from its counts. */
 export function doneTotal(run: FlowRun): { done: number; total: number } | undefined {
   if (!run.taskCounts)

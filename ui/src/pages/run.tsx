@@ -16,15 +16,9 @@ import { useLiveEvents, useThrottled } from "../events.ts";
 import { between, formatDuration, formatTime, number } from "../format.ts";
 import { Link, navigate, setQuery, useRoute } from "../router.tsx";
 import { isFinal, SegmentedBar, StateBadge } from "../states.tsx";
-import { doneTotal, summarizeTasks } from "../tasks.ts";
-import {
-  type FlowRun,
-  items,
-  type LogLine,
-  type ScalingDecision,
-  type TaskRun,
-  type WorkerSample,
-} from "../types.ts";
+import { useTaskRuns } from "../task-runs.ts";
+import { doneTotal, summarizeTasks, taskCounts } from "../tasks.ts";
+import { type FlowRun, items, type LogLine, type ScalingDecision, type WorkerSample } from "../types.ts";
 import { NotFoundPage } from "./not-found.tsx";
 
 const TABS = [
@@ -54,7 +48,7 @@ export function RunPage({ id }: { id: string }) {
   const selectedIndex = query.get("index");
 
   const run = useResource<FlowRun>(endpoints.run(id));
-  const taskRuns = useResource<TaskRun[] | { items: TaskRun[] }>(run.data ? endpoints.taskRuns(id) : null);
+  const taskRuns = useTaskRuns(run.data ? id : null);
   const logs = useResource<LogLine[] | { items: LogLine[] }>(
     run.data && (tab === "logs" || selected) ? endpoints.logs(id) : null,
   );
@@ -63,7 +57,6 @@ export function RunPage({ id }: { id: string }) {
   );
 
   const reloadRun = useThrottled(run.reload, 300);
-  const reloadTasks = useThrottled(taskRuns.reload, 300);
   const reloadLogs = useThrottled(logs.reload, 500);
   const reloadCluster = useThrottled(cluster.reload, 500);
   useLiveEvents(
@@ -76,26 +69,31 @@ export function RunPage({ id }: { id: string }) {
         cluster.reload();
         return;
       }
+      // task-runs events are applied by useTaskRuns
       const t = e.type;
-      if (/task/.test(t)) reloadTasks();
-      else if (/log/.test(t)) reloadLogs();
+      if (/task/.test(t)) return;
+      if (/log/.test(t)) reloadLogs();
       else if (/work|scal|sample|cluster/.test(t)) reloadCluster();
       else {
         reloadRun();
-        reloadTasks();
-        reloadLogs();
-        reloadCluster();
-      }
-      if (/report|batch/.test(t)) {
-        reloadTasks();
         reloadLogs();
         reloadCluster();
       }
     },
   );
 
-  const trs = useMemo(() => items(taskRuns.data), [taskRuns.data]);
+  const trs = useMemo(() => taskRuns.taskRuns ?? [], [taskRuns.taskRuns]);
   const summaries = useMemo(() => summarizeTasks(trs, run.data?.dag), [trs, run.data?.dag]);
+  // The header's counts follow the live task runs once they are here (the run's own counts are
+  // as of its last fetch); a mapped task counts its children, not its parent.
+  const liveCounts = useMemo(
+    () => (taskRuns.taskRuns ? taskCounts(summaries.values(), !isFinal(run.data?.state)) : undefined),
+    [taskRuns.taskRuns, summaries, run.data?.state],
+  );
+  useEffect(() => {
+    if (taskRuns.appliedAt !== undefined)
+      performance.mark("flotilla:task-runs-applied", { detail: { at: Date.now() } });
+  }, [taskRuns.appliedAt]);
   const tasks = useMemo(() => [...summaries.values()], [summaries]);
   const live = run.data ? !isFinal(run.data.state) : false;
   const now = useNow(live);
@@ -128,8 +126,9 @@ export function RunPage({ id }: { id: string }) {
         Could not load run {id}: {run.error.message}
       </p>
     );
-  const r = run.data;
-  if (!r) return <p className="muted">Loading run…</p>;
+  const r0 = run.data;
+  if (!r0) return <p className="muted">Loading run…</p>;
+  const r = liveCounts ? { ...r0, taskCounts: liveCounts } : r0;
   const dt = doneTotal(r);
   const canCancel = !isFinal(r.state) && r.state !== "Cancelling";
   const canRetry = isFinal(r.state) && r.state !== "Success";
