@@ -21,14 +21,20 @@ import {
   stopChild,
   until,
 } from "./helpers/flotilla-server.ts";
+import { seedHistory } from "./helpers/seed-runs.ts";
 
 const FLOWS = "test/fixtures/dashboard-flows.ts";
+/** Finished runs already in the store when the server starts (a long history to page through). */
+const HISTORY = 100_000;
 
 interface RunJson {
   id: string;
   state: string;
   flowName: string;
 }
+
+/** The run id of the runs list's first row, as a page expression. */
+const FIRST_ROW = `document.querySelector("tbody tr[data-run]")?.getAttribute("data-run")`;
 
 /** Prints a measured figure (targets are printed, never asserted). */
 function figure(name: string, value: string, target: string): void {
@@ -64,6 +70,14 @@ describe("dashboard", { timeout: 600_000 }, () => {
   before(async () => {
     await ensureDashboardBuilt();
     home = await mkdtemp(path.join(tmpdir(), "flotilla-dashboard-"));
+    // 100,000 finished runs, one every 5 s back from 10 minutes ago (within the retention)
+    const seeded = await seedHistory(home, {
+      runs: HISTORY,
+      newestAt: Date.now() - 10 * 60_000,
+      spacingMs: 5000,
+      withFigures: 500,
+    });
+    process.stdout.write(`# dashboard: seeded ${seeded.runs} runs in ${Math.round(seeded.ms)} ms\n`);
     server = await startServerProcess(home);
     browser = await launchBrowser();
     page = browser.page;
@@ -101,6 +115,92 @@ describe("dashboard", { timeout: 600_000 }, () => {
     await row.waitFor();
     await row.getByText("Success").waitFor();
     await browser.screenshot(page, "runs");
+  });
+
+  it("pages through 100,000 runs and filters them by flow, state and time on the server", async () => {
+    await page.goto(`${server.url}/`);
+    const rows = page.locator("tbody tr[data-state]");
+    await page.getByText("50 runs on this page").waitFor();
+    // a seeded row shows its tasks done/total and its workers peak from the list answer
+    const seededRow = rows.filter({ hasText: "nightly-etl" }).first();
+    await seededRow.locator(".tasks-text").waitFor();
+    assert.match((await seededRow.locator(".tasks-text").textContent()) ?? "", /^\d+\/\d+$/);
+    assert.match((await seededRow.locator("td.num").textContent()) ?? "", /^\d+$/);
+    const first = await rows.first().getAttribute("data-run");
+
+    // pages, measured in the page from the click to the new rows being drawn
+    const pageTimes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const before = await rows.first().getAttribute("data-run");
+      const t = await page.evaluate(`(() => {
+        window.__pageShown = undefined;
+        const body = document.querySelector("table.runs tbody");
+        const first = body.querySelector("tr[data-run]").dataset.run;
+        new MutationObserver((_, o) => {
+          const now = body.querySelector("tr[data-run]")?.dataset.run;
+          if (now && now !== first) { window.__pageShown = performance.now(); o.disconnect(); }
+        }).observe(body, { subtree: true, childList: true, attributes: true });
+        return performance.now();
+      })()`);
+      await page.getByRole("button", { name: "Older →" }).click();
+      await page.waitForFunction(`${FIRST_ROW} !== ${JSON.stringify(before)}`);
+      await page.waitForFunction("window.__pageShown !== undefined");
+      pageTimes.push(Number(await page.evaluate("window.__pageShown")) - Number(t));
+    }
+    await browser.screenshot(page, "runs-paged");
+    await page.getByRole("button", { name: "← Newer" }).click();
+    await page.getByRole("button", { name: "← Newer" }).click();
+    await page.getByRole("button", { name: "← Newer" }).click();
+    await page.getByRole("button", { name: "← Newer" }).click();
+    await page.getByRole("button", { name: "← Newer" }).click();
+    await page.waitForFunction(`${FIRST_ROW} === ${JSON.stringify(first)}`);
+    assert.equal(await page.getByRole("button", { name: "← Newer" }).isDisabled(), true);
+
+    // the API: first page and a page 50,000 runs deep, by cursor
+    const apiFirst = performance.now();
+    await server.api("GET", "/api/runs?limit=50");
+    const firstMs = performance.now() - apiFirst;
+    let cursor: string | undefined;
+    for (let i = 0; i < 100; i++) {
+      cursor = (
+        await server.api<{ next?: string }>("GET", `/api/runs?limit=500${cursor ? `&cursor=${cursor}` : ""}`)
+      ).next;
+    }
+    const apiDeep = performance.now();
+    const deep = await server.api<{ items: RunJson[] }>("GET", `/api/runs?limit=50&cursor=${cursor}`);
+    const deepMs = performance.now() - apiDeep;
+    assert.equal(deep.items.length, 50);
+    figure(
+      `a page of the run list with ${HISTORY.toLocaleString("en")} runs`,
+      `${pageTimes.map((x) => Math.round(x)).join(", ")} ms in the browser (click to rows); API first page ${Math.round(firstMs)} ms, 50,000 deep ${Math.round(deepMs)} ms`,
+      "none",
+    );
+
+    // filters go to the server: state and time together, then flow
+    await page.getByLabel("State").selectOption("Failed");
+    await page.getByLabel("Created").selectOption("1h");
+    await page.waitForFunction(`(() => {
+      const r = [...document.querySelectorAll("tbody tr[data-state]")];
+      return r.length > 0 && r.every((x) => x.getAttribute("data-state") === "Failed");
+    })()`);
+    const failed = await server.api<{ items: RunJson[] }>(
+      "GET",
+      `/api/runs?state=Failed&since=${Date.now() - 3600_000}&limit=500`,
+    );
+    assert.ok(failed.items.length < 500, "the last hour holds a few of the 100,000");
+    assert.equal(await rows.count(), Math.min(50, failed.items.length), "the server's answer, all of it");
+    await browser.screenshot(page, "runs-filtered");
+    await page.getByLabel("State").selectOption("");
+    await page.getByLabel("Created").selectOption("");
+    await page.getByLabel("Flow").fill("squares");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.waitForFunction(`(() => {
+      const r = [...document.querySelectorAll("tbody tr[data-state] .flowname")];
+      return r.length > 0 && r.every((x) => x.textContent === "squares");
+    })()`);
+    await page.getByLabel("Flow").fill("");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.getByText("50 runs on this page").waitFor();
   });
 
   it("shows a failed task's error and its logs", async () => {

@@ -172,6 +172,43 @@ function contract(name: string, open: () => Promise<Store>) {
       assert.deepEqual(await store.findRunIds(prefix, 5), [ids[3]]);
     });
 
+    it("filters the run list by time, and gives each row its task counts and workers peak", async () => {
+      const flowName = `timed-${name}`;
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await store.createRun({ flowName }, T0 + i * 1000)).id);
+      const page = await store.listRuns({ flowName, since: T0 + 1000, until: T0 + 4000 });
+      assert.deepEqual(
+        page.items.map((r) => r.id),
+        [ids[3], ids[2], ids[1]],
+        "created in [since, until), newest first",
+      );
+      const paged = await store.listRuns({ flowName, since: T0 + 1000, limit: 2 });
+      const rest = await store.listRuns({ flowName, since: T0 + 1000, limit: 2, cursor: paged.next! });
+      assert.deepEqual([...paged.items, ...rest.items].map((r) => r.id), [ids[4], ids[3], ids[2], ids[1]]);
+      assert.equal(rest.next, undefined);
+
+      await store.report(ids[1]!, {
+        taskRuns: [
+          { slug: "a", mapIndex: -1, attempt: 1, state: "Success" },
+          { slug: "b", mapIndex: 0, attempt: 1, state: "Running" },
+          { slug: "b", mapIndex: 1, attempt: 1, state: "Failed" },
+        ],
+        samples: [
+          { ts: T0, count: 2, pending: 0 },
+          { ts: T0 + 1, count: 5, pending: 1 },
+          { ts: T0 + 2, count: 1, pending: 0 },
+        ],
+      });
+      const figures = await store.runListFigures([ids[1]!, ids[2]!]);
+      assert.deepEqual(figures.get(ids[1]!), {
+        taskCounts: { Success: 1, Running: 1, Failed: 1 },
+        tasksTotal: 3,
+        tasksDone: 2,
+        workersPeak: 5,
+      });
+      assert.deepEqual(figures.get(ids[2]!), { taskCounts: {}, tasksTotal: 0, tasksDone: 0 });
+    });
+
     it("claims each run once and never past a deployment's concurrency limit", async () => {
       const d = await deployment(`claims-${name}`, 2);
       for (let i = 0; i < 5; i++) {

@@ -258,6 +258,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           state: stateName.optional(),
           deployment: z.string().optional(),
           flow: z.string().optional(),
+          since: z.coerce.number().int().min(0).optional(),
+          until: z.coerce.number().int().min(0).optional(),
           limit: z.coerce.number().int().min(1).max(500).default(50),
           cursor: z.string().optional(),
         }),
@@ -268,18 +270,31 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         state?: (typeof RUN_STATES)[number];
         deployment?: string;
         flow?: string;
+        since?: number;
+        until?: number;
         limit: number;
         cursor?: string;
       };
       let deploymentId: string | undefined;
       if (q.deployment !== undefined) deploymentId = (await findDeployment(q.deployment)).id;
-      return store.listRuns({
+      const page = await store.listRuns({
         limit: q.limit,
         ...(q.state ? { state: q.state } : {}),
         ...(deploymentId ? { deploymentId } : {}),
         ...(q.flow ? { flowName: q.flow } : {}),
+        ...(q.since !== undefined ? { since: q.since } : {}),
+        ...(q.until !== undefined ? { until: q.until } : {}),
         ...(q.cursor ? { cursor: q.cursor } : {}),
       });
+      // each row's task counts (done/total) and workers peak, for this page only
+      const figures = await store.runListFigures(page.items.map((r) => r.id));
+      return {
+        ...page,
+        items: page.items.map((r) => {
+          const f = figures.get(r.id);
+          return { ...r, taskCounts: {}, tasksTotal: 0, tasksDone: 0, ...f };
+        }),
+      };
     },
   });
   z$.route({

@@ -157,6 +157,14 @@ ALTER TABLE deployments ADD COLUMN image TEXT;
 ALTER TABLE deployments ADD COLUMN module TEXT;
 `,
   },
+  {
+    version: 4,
+    name: "the run list filtered by flow or state pages by an index",
+    sql: `
+CREATE INDEX flow_runs_flow_created ON flow_runs (flow_name, created_at, id);
+CREATE INDEX flow_runs_state_created ON flow_runs (state, created_at, id);
+`,
+  },
 ];
 
 /** The migration's SQL for a dialect. */

@@ -23,6 +23,7 @@ import type {
   NewRun,
   Page,
   RunEventRecord,
+  RunListFigures,
   RunReport,
   ScalingDecision,
   ScheduleRecord,
@@ -493,6 +494,14 @@ export class SqlStore implements Store {
       where.push("flow_name = ?");
       params.push(q.flowName);
     }
+    if (q.since !== undefined) {
+      where.push("created_at >= ?");
+      params.push(q.since);
+    }
+    if (q.until !== undefined) {
+      where.push("created_at < ?");
+      params.push(q.until);
+    }
     const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     if (cursor !== undefined) {
       where.push("(created_at < ? OR (created_at = ? AND id < ?))");
@@ -505,6 +514,33 @@ export class SqlStore implements Store {
     const items = rows.slice(0, limit).map(runOf);
     const last = items[items.length - 1];
     return rows.length > limit && last ? { items, next: encodeCursor(last.createdAt, last.id) } : { items };
+  }
+
+  async runListFigures(runIds: readonly string[]): Promise<Map<string, RunListFigures>> {
+    const out = new Map<string, RunListFigures>();
+    if (runIds.length === 0) return out;
+    for (const id of runIds) out.set(id, { taskCounts: {}, tasksTotal: 0, tasksDone: 0 });
+    const marks = runIds.map(() => "?").join(", ");
+    const counts = await this.#db.all<Row>(
+      `SELECT run_id, state, COUNT(*) AS n, SUM(terminal) AS done FROM task_runs WHERE run_id IN (${marks}) GROUP BY run_id, state`,
+      [...runIds],
+    );
+    for (const c of counts) {
+      const f = out.get(String(c.run_id));
+      if (!f) continue;
+      f.taskCounts[String(c.state)] = Number(c.n);
+      f.tasksTotal += Number(c.n);
+      f.tasksDone += Number(c.done);
+    }
+    const peaks = await this.#db.all<Row>(
+      `SELECT run_id, MAX(count) AS peak FROM worker_samples WHERE run_id IN (${marks}) GROUP BY run_id`,
+      [...runIds],
+    );
+    for (const p of peaks) {
+      const f = out.get(String(p.run_id));
+      if (f && p.peak !== null) f.workersPeak = Number(p.peak);
+    }
+    return out;
   }
 
   async transitionRun(

@@ -158,10 +158,23 @@ export interface ListRunsQuery {
   state?: RunStateName;
   deploymentId?: string;
   flowName?: string;
+  /** Only runs created at or after this time (ms since the epoch). */
+  since?: number;
+  /** Only runs created before this time. */
+  until?: number;
   /** Page size, 1..500. */
   limit?: number;
   /** The `next` cursor of the previous page. */
   cursor?: string;
+}
+
+/** A run list row's figures: its task runs by state and the most workers it ran at once. */
+export interface RunListFigures {
+  taskCounts: Record<string, number>;
+  /** Task runs in all, and those in a final state. */
+  tasksTotal: number;
+  tasksDone: number;
+  workersPeak?: number;
 }
 
 export interface Page<T> {
@@ -248,6 +261,8 @@ export interface Store {
   findRunIds(prefix: string, limit: number): Promise<string[]>;
   /** Newest first, keyset-paged. */
   listRuns(q: ListRunsQuery): Promise<Page<FlowRunRecord>>;
+  /** Task counts and workers peak of these runs (a page of the run list), by run id. */
+  runListFigures(runIds: readonly string[]): Promise<Map<string, RunListFigures>>;
   /** Move a run forward; refused (and not recorded) when it would go back or leave a final state. */
   transitionRun(
     id: string,
