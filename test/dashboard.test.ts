@@ -33,9 +33,6 @@ interface RunJson {
   flowName: string;
 }
 
-/** The run id of the runs list's first row, as a page expression. */
-const FIRST_ROW = `document.querySelector("tbody tr[data-run]")?.getAttribute("data-run")`;
-
 /** Prints a measured figure (targets are printed, never asserted). */
 function figure(name: string, value: string, target: string): void {
   process.stdout.write(`# dashboard: ${name}: ${value} (target ${target})\n`);
@@ -126,7 +123,8 @@ describe("dashboard", { timeout: 600_000 }, () => {
     await seededRow.locator(".tasks-text").waitFor();
     assert.match((await seededRow.locator(".tasks-text").textContent()) ?? "", /^\d+\/\d+$/);
     assert.match((await seededRow.locator("td.num").textContent()) ?? "", /^\d+$/);
-    const first = await rows.first().getAttribute("data-run");
+    const firstRun = () => rows.first().getAttribute("data-run");
+    const first = await firstRun();
 
     // pages, measured in the page from the click to the new rows being drawn
     const pageTimes: number[] = [];
@@ -143,8 +141,12 @@ describe("dashboard", { timeout: 600_000 }, () => {
         return performance.now();
       })()`);
       await page.getByRole("button", { name: "Older →" }).click();
-      await page.waitForFunction(`${FIRST_ROW} !== ${JSON.stringify(before)}`);
-      await page.waitForFunction("window.__pageShown !== undefined");
+      await until("the next page", async () => ((await firstRun()) !== before ? true : undefined), 20_000);
+      await until(
+        "the page drawn",
+        async () => (await page.evaluate("window.__pageShown")) ?? undefined,
+        20_000,
+      );
       pageTimes.push(Number(await page.evaluate("window.__pageShown")) - Number(t));
     }
     await browser.screenshot(page, "runs-paged");
@@ -153,7 +155,11 @@ describe("dashboard", { timeout: 600_000 }, () => {
     await page.getByRole("button", { name: "← Newer" }).click();
     await page.getByRole("button", { name: "← Newer" }).click();
     await page.getByRole("button", { name: "← Newer" }).click();
-    await page.waitForFunction(`${FIRST_ROW} === ${JSON.stringify(first)}`);
+    await until(
+      "the first page again",
+      async () => ((await firstRun()) === first ? true : undefined),
+      20_000,
+    );
     assert.equal(await page.getByRole("button", { name: "← Newer" }).isDisabled(), true);
 
     // the API: first page and a page 50,000 runs deep, by cursor
@@ -179,10 +185,15 @@ describe("dashboard", { timeout: 600_000 }, () => {
     // filters go to the server: state and time together, then flow
     await page.getByLabel("State").selectOption("Failed");
     await page.getByLabel("Created").selectOption("1h");
-    await page.waitForFunction(`(() => {
-      const r = [...document.querySelectorAll("tbody tr[data-state]")];
-      return r.length > 0 && r.every((x) => x.getAttribute("data-state") === "Failed");
-    })()`);
+    await until(
+      "only failed runs",
+      async () =>
+        (await rows.count()) > 0 &&
+        (await page.locator('tbody tr[data-state]:not([data-state="Failed"])').count()) === 0
+          ? true
+          : undefined,
+      20_000,
+    );
     const failed = await server.api<{ items: RunJson[] }>(
       "GET",
       `/api/runs?state=Failed&since=${Date.now() - 3600_000}&limit=500`,
@@ -194,10 +205,14 @@ describe("dashboard", { timeout: 600_000 }, () => {
     await page.getByLabel("Created").selectOption("");
     await page.getByLabel("Flow").fill("squares");
     await page.getByRole("button", { name: "Filter" }).click();
-    await page.waitForFunction(`(() => {
-      const r = [...document.querySelectorAll("tbody tr[data-state] .flowname")];
-      return r.length > 0 && r.every((x) => x.textContent === "squares");
-    })()`);
+    await until(
+      "only squares runs",
+      async () => {
+        const names = await page.locator("tbody tr[data-state] .flowname").allTextContents();
+        return names.length > 0 && names.every((x) => x === "squares") ? true : undefined;
+      },
+      20_000,
+    );
     await page.getByLabel("Flow").fill("");
     await page.getByRole("button", { name: "Filter" }).click();
     await page.getByText("50 runs on this page").waitFor();
@@ -464,17 +479,35 @@ describe("dashboard", { timeout: 600_000 }, () => {
     await page.goto(`${server.url}/`);
     // Long tasks (main-thread blocks over 50 ms) are watched from before an in-app navigation to
     // the run, so the observer sees the whole load, first paint and layout.
+    // The gaps between animation frames are watched too: the longest one is the longest block
+    // even when no long task (over 50 ms) happened.
     await page.evaluate(`(() => {
-      window.__longest = 0;
+      window.__long = [];
+      window.__gap = 0;
       new PerformanceObserver((list) => {
-        for (const e of list.getEntries()) window.__longest = Math.max(window.__longest, e.duration);
+        for (const e of list.getEntries()) window.__long.push(e.duration);
       }).observe({ type: "longtask" });
+      let last = performance.now();
+      const frame = (t) => { window.__gap = Math.max(window.__gap, t - last); last = t; window.__frames = requestAnimationFrame(frame); };
+      window.__frames = requestAnimationFrame(frame);
+      window.__navAt = performance.now();
       window.history.pushState(null, "", ${JSON.stringify(`/runs/${id}`)});
       window.dispatchEvent(new PopStateEvent("popstate"));
     })()`);
-    await page.locator('.dag[data-layout="dagre"]').waitFor({ timeout: 120_000 });
-    const longest = Number(await page.evaluate("window.__longest"));
-    figure("longest main-thread block while laying out 1,000 nodes", `${Math.round(longest)} ms`, "≤ 50 ms");
+    await page.locator('.dag[data-layout="dagre"][data-drawn="all"]').waitFor({ timeout: 120_000 });
+    const m = (await page.evaluate(`(() => {
+      cancelAnimationFrame(window.__frames);
+      return { long: window.__long, gap: window.__gap, drawn: performance.now() - window.__navAt };
+    })()`)) as { long: number[]; gap: number; drawn: number };
+    figure(
+      "longest main-thread block while laying out 1,000 nodes",
+      `${m.long.length ? `${Math.round(Math.max(...m.long))} ms (${m.long.length} long tasks)` : "no long task (none over 50 ms)"}, longest frame gap ${Math.round(m.gap)} ms; laid out and drawn ${Math.round(m.drawn)} ms after the click`,
+      "≤ 50 ms",
+    );
+    // it opens on the first task, not on an empty stretch of a 60,000-pixel-tall graph
+    await page.locator('.tasknode[data-slug="t0"]').waitFor();
+    await page.locator('.tasknode[data-slug="t0"]').click();
+    await page.locator(".taskpanel").getByRole("heading", { name: "t0" }).waitFor();
     await browser.screenshot(page, "run-1000-nodes");
   });
 

@@ -184,7 +184,10 @@ function contract(name: string, open: () => Promise<Store>) {
       );
       const paged = await store.listRuns({ flowName, since: T0 + 1000, limit: 2 });
       const rest = await store.listRuns({ flowName, since: T0 + 1000, limit: 2, cursor: paged.next! });
-      assert.deepEqual([...paged.items, ...rest.items].map((r) => r.id), [ids[4], ids[3], ids[2], ids[1]]);
+      assert.deepEqual(
+        [...paged.items, ...rest.items].map((r) => r.id),
+        [ids[4], ids[3], ids[2], ids[1]],
+      );
       assert.equal(rest.next, undefined);
 
       await store.report(ids[1]!, {

@@ -1,8 +1,9 @@
-// Lays out a DAG for the graph view: synchronously with dagre for small graphs, and for big ones a
-// fast layered layout at once, replaced by dagre's from a Web Worker when it is ready.
+// Lays out a DAG for the graph view: synchronously with dagre for small graphs, and for big ones
+// with dagre in a Web Worker (the graph shows "laying out" until then: drawing a first layout and
+// then dagre's would draw every visible node twice on the main thread).
 
 import { useEffect, useMemo, useState } from "react";
-import { dagreLayout, fastLayout, type LayoutInput, type LayoutResult } from "./layout.ts";
+import { dagreLayout, type LayoutInput, type LayoutResult } from "./layout.ts";
 
 /** Above this many nodes, dagre runs in a worker. */
 export const WORKER_THRESHOLD = 150;
@@ -26,10 +27,15 @@ function layoutInWorker(input: LayoutInput): Promise<LayoutResult> {
   });
 }
 
-/** `input` must keep its identity while the graph's shape is unchanged: it is laid out again when it changes. */
+const PENDING: LayoutResult = { positions: {}, engine: "pending", ms: 0 };
+
+/**
+ * `input` must keep its identity while the graph's shape is unchanged: it is laid out again when
+ * it changes. A big graph's result is `engine: "pending"` (no positions) until the worker answers.
+ */
 export function useLayout(input: LayoutInput): LayoutResult {
   const big = input.nodes.length > WORKER_THRESHOLD;
-  const initial = useMemo(() => (big ? fastLayout(input) : dagreLayout(input)), [input, big]);
+  const initial = useMemo(() => (big ? PENDING : dagreLayout(input)), [input, big]);
   const [better, setBetter] = useState<{ input: LayoutInput; result: LayoutResult } | undefined>();
   useEffect(() => {
     if (!big) return;

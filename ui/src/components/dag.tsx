@@ -13,9 +13,10 @@ import {
   ReactFlow,
 } from "@xyflow/react";
 import "@xyflow/react/dist/base.css";
-import { memo, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { formatDuration } from "../format.ts";
-import type { LayoutInput } from "../layout.ts";
+import { handoverBatches, openingViewport, type Viewport } from "../graph-view.ts";
+import type { LayoutInput, LayoutResult } from "../layout.ts";
 import { SegmentedBar, StateBadge, stateGroup } from "../states.tsx";
 import { type TaskSummary, taskState } from "../tasks.ts";
 import { useLayout, WORKER_THRESHOLD } from "../use-layout.ts";
@@ -29,6 +30,10 @@ interface TaskNodeData extends Record<string, unknown> {
 const NODE_W = 230;
 const NODE_H = 62;
 const MAPPED_H = 112;
+/** A big graph's opening zoom, and how many of its visible nodes are drawn per frame. */
+const BIG_ZOOM = 0.75;
+const PER_FRAME = 8;
+const OFFSCREEN_BATCH = 200;
 
 const TaskNode = memo(function TaskNode({ data }: NodeProps<Node<TaskNodeData>>) {
   const s = data.summary;
@@ -129,40 +134,93 @@ export function Dag({
     [input],
   );
 
-  // A big graph's nodes are handed over once the view knows its size, so only the visible ones
-  // are ever drawn (before that, React Flow would mount every node once).
+  // A big graph opens on its first root at a readable zoom, and its nodes are handed to React Flow
+  // once the view knows its size (before that React Flow would mount every node once), those in
+  // view a few a frame, so no frame draws more than a handful (off-screen ones are never drawn).
   const big = tasks.length > WORKER_THRESHOLD;
+  const wrap = useRef<HTMLDivElement>(null);
+  const [opening, setOpening] = useState<{ layout: LayoutResult; viewport: Viewport; batches: string[][] }>();
+  useLayoutEffect(() => {
+    if (!big || layout.engine === "pending" || opening?.layout === layout) return;
+    const view = { width: wrap.current?.clientWidth ?? 1200, height: wrap.current?.clientHeight ?? 600 };
+    const boxes = input.nodes.map((n) => ({ ...n, ...(layout.positions[n.id] ?? { x: 0, y: 0 }) }));
+    const root = tasks.find((t) => t.upstream.length === 0) ?? tasks[0];
+    const viewport = openingViewport(
+      boxes.find((b) => b.id === root?.slug),
+      view,
+      BIG_ZOOM,
+    );
+    setOpening({
+      layout,
+      viewport,
+      batches: handoverBatches(boxes, viewport, view, PER_FRAME, OFFSCREEN_BATCH),
+    });
+    setHanded(0);
+  }, [big, layout, input, tasks, opening]);
   const [viewReady, setViewReady] = useState(false);
+  const [handed, setHanded] = useState(0);
+  const batches = opening?.layout === layout ? opening.batches : undefined;
+  const done = !big || (batches !== undefined && handed >= batches.length);
   useEffect(() => {
-    if (tasks.length > 0) onPainted?.({ nodes: tasks.length, engine: layout.engine, layoutMs: layout.ms });
+    if (!big || !viewReady || !batches || handed >= batches.length) return;
+    const f = requestAnimationFrame(() => setHanded((h) => h + 1));
+    return () => cancelAnimationFrame(f);
+  }, [big, viewReady, batches, handed]);
+  const shownIds = useMemo(
+    () => (batches && !done ? new Set(batches.slice(0, handed).flat()) : undefined),
+    [batches, handed, done],
+  );
+  const shownNodes = useMemo(
+    () => (shownIds ? nodes.filter((n) => shownIds.has(n.id)) : nodes),
+    [nodes, shownIds],
+  );
+  const shownEdges = useMemo(
+    () => (shownIds ? edges.filter((e) => shownIds.has(e.source) && shownIds.has(e.target)) : edges),
+    [edges, shownIds],
+  );
+
+  useEffect(() => {
+    if (tasks.length > 0 && layout.engine !== "pending")
+      onPainted?.({ nodes: tasks.length, engine: layout.engine, layoutMs: layout.ms });
   }, [layout, tasks.length, onPainted]);
 
   if (tasks.length === 0) return <p className="muted empty">No task has run yet.</p>;
   return (
-    <div className="dag" data-layout={layout.engine} data-nodes={tasks.length}>
-      <ReactFlow
-        // A small graph is fitted again when the task panel opens or closes beside it.
-        key={big ? "big" : selected ? "with-panel" : "alone"}
-        nodes={big && !viewReady ? NONE : nodes}
-        edges={big && !viewReady ? NO_EDGES : edges}
-        onInit={() => setViewReady(true)}
-        nodeTypes={nodeTypes}
-        // A big graph opens at a readable zoom on its first tasks (only what is visible is drawn);
-        // a small one is fitted to the view.
-        fitView={!big}
-        fitViewOptions={{ padding: 0.15, maxZoom: 1.1 }}
-        defaultViewport={{ x: 16, y: 16, zoom: 0.75 }}
-        minZoom={0.05}
-        onNodeClick={(_e, node) => onSelect(node.id)}
-        nodesDraggable={false}
-        nodesConnectable={false}
-        elementsSelectable={false}
-        onlyRenderVisibleElements={big}
-        colorMode="light"
-      >
-        <Background gap={24} size={1} />
-        <Controls showInteractive={false} />
-      </ReactFlow>
+    <div
+      className="dag"
+      ref={wrap}
+      data-layout={layout.engine}
+      data-nodes={tasks.length}
+      data-drawn={done ? "all" : "some"}
+    >
+      {big && !batches ? (
+        <p className="muted empty" role="status">
+          Laying out {tasks.length.toLocaleString()} tasks…
+        </p>
+      ) : (
+        <ReactFlow
+          // A small graph is fitted again when the task panel opens or closes beside it.
+          key={big ? "big" : selected ? "with-panel" : "alone"}
+          nodes={big && !viewReady ? NONE : shownNodes}
+          edges={big && !viewReady ? NO_EDGES : shownEdges}
+          onInit={() => setViewReady(true)}
+          nodeTypes={nodeTypes}
+          // A small graph is fitted to the view; a big one opens on its first root.
+          fitView={!big}
+          fitViewOptions={{ padding: 0.15, maxZoom: 1.1 }}
+          defaultViewport={opening?.viewport ?? { x: 16, y: 16, zoom: BIG_ZOOM }}
+          minZoom={0.05}
+          onNodeClick={(_e, node) => onSelect(node.id)}
+          nodesDraggable={false}
+          nodesConnectable={false}
+          elementsSelectable={false}
+          onlyRenderVisibleElements={big}
+          colorMode="light"
+        >
+          <Background gap={24} size={1} />
+          <Controls showInteractive={false} />
+        </ReactFlow>
+      )}
     </div>
   );
 }

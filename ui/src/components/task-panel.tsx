@@ -111,6 +111,12 @@ export function TaskPanel({
       </div>
       {!summary && <p className="muted">This task has not run.</p>}
       {summary && !summary.mapped && head && <RunFacts r={head} now={now} />}
+      {summary && !summary.mapped && !head && (
+        <p className="muted">
+          Not started yet
+          {summary.upstream.length > 0 ? `: it runs after ${summary.upstream.join(", ")}` : ""}.
+        </p>
+      )}
       {summary?.mapped && (
         <>
           <p>

@@ -270,9 +270,12 @@ export function RunPage({ id }: { id: string }) {
       </div>
       <div className="runbody">
         <section id="tabpanel" role="tabpanel" aria-labelledby={`tab-${tab}`} className="tabpanel">
-          {tab === "graph" && (
-            <Dag tasks={tasks} selected={selected} onSelect={onSelect} onPainted={onPainted} />
-          )}
+          {tab === "graph" &&
+            (taskRuns.taskRuns ? (
+              <Dag tasks={tasks} selected={selected} onSelect={onSelect} onPainted={onPainted} />
+            ) : (
+              <p className="muted empty">Loading task runs…</p>
+            ))}
           {tab === "timeline" && <Gantt taskRuns={trs} onSelect={onSelect} now={now} />}
           {tab === "logs" && <Logs lines={items(logs.data)} />}
           {tab === "cluster" && (
