@@ -11,6 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
+import { ValidatingAdmissionPolicy } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
+import { ValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
 import { parseAllDocuments } from "yaml";
 import { doctor } from "../src/cli/commands/doctor.ts";
 import { rbac } from "../src/cli/commands/rbac.ts";
@@ -18,6 +20,9 @@ import { FlotillaError } from "../src/core/errors.ts";
 import { connect } from "../src/kubernetes/client.ts";
 import { buildRbac } from "../src/kubernetes/rbac.ts";
 import { flotillaBin, KubeSim } from "../src/testing/index.ts";
+
+// biome-ignore lint/suspicious/noExplicitAny: assertions over printed API objects
+type Loose = any;
 
 const NS = "fresh";
 let sim: KubeSim;
@@ -63,6 +68,7 @@ describe("doctor", { timeout: 60_000 }, () => {
         ['namespace "fresh" exists', "ok"],
         ['the runner\'s ServiceAccount "flotilla-runner" exists in namespace "fresh"', "ok"],
         ['Role "flotilla-runner" is bound to ServiceAccount "flotilla-runner"', "ok"],
+        ['the workers\' ServiceAccount "flotilla-worker" exists in namespace "fresh"', "ok"],
       ],
     );
     console.log(`# doctor: ${r.preflight[0]!.reason}`);
@@ -117,6 +123,49 @@ describe("rbac and a missing kubeconfig", { timeout: 60_000 }, () => {
     );
     assert.ok(docs.length >= 4);
     for (const o of docs) assert.equal(o.metadata.namespace, "team-a");
+  });
+
+  test("`flotilla rbac --admission-policy` prints a ValidatingAdmissionPolicy and its binding that confine the runner's pods", async () => {
+    const docs = parseAllDocuments(await rbac({ namespace: "team-b", admissionPolicy: true })).map(
+      (d) => d.toJS() as Record<string, never>,
+    );
+    assert.deepEqual(
+      docs.map((d) => `${d.apiVersion}/${d.kind}`),
+      [
+        "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",
+        "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding",
+      ],
+    );
+    // valid against the official schemas (kubernetes-models validates with them)
+    new ValidatingAdmissionPolicy(docs[0] as never).validate();
+    new ValidatingAdmissionPolicyBinding(docs[1] as never).validate();
+    const policy = docs[0] as unknown as {
+      metadata: { name: string };
+      spec: { matchConditions: { expression: string }[]; validations: { expression: string }[] };
+    };
+    const binding = docs[1] as unknown as { spec: { policyName: string; validationActions: string[] } };
+    assert.equal(binding.spec.policyName, policy.metadata.name);
+    assert.deepEqual(binding.spec.validationActions, ["Deny"]);
+    assert.match(policy.spec.matchConditions[0]!.expression, /system:serviceaccount:team-b:flotilla-runner/);
+    const rules = policy.spec.validations.map((v) => v.expression).join("\n");
+    assert.match(rules, /serviceAccountName == 'flotilla-worker'/);
+    assert.match(rules, /automountServiceAccountToken == false/);
+    assert.match(rules, /flotilla\.io\/flow-run-id/);
+    // the RBAC printed beside it: a worker account without a token, a launcher Role without Secret reads
+    const objects = parseAllDocuments(await rbac({ namespace: "team-b" })).map((d) => d.toJS() as Loose);
+    const worker = objects.find((o) => o.kind === "ServiceAccount" && o.metadata.name === "flotilla-worker");
+    assert.equal(worker?.automountServiceAccountToken, false);
+    const launcherRole = objects.find((o) => o.kind === "Role" && o.metadata.name === "flotilla-launcher");
+    const secretRules = launcherRole.rules.filter((r: Loose) => r.resources.includes("secrets"));
+    assert.deepEqual(secretRules, [
+      { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+      {
+        apiGroups: [""],
+        resources: ["secrets"],
+        resourceNames: ["docker-registry-credentials"],
+        verbs: ["get"],
+      },
+    ]);
   });
 
   test("no kubeconfig at all: doctor says so and suggests --sim (exit 2)", async () => {

@@ -164,6 +164,13 @@ describe("--dry-run against `flotilla sim` with kubectl", { timeout: 180_000 }, 
     assert.match(worker.metadata.annotations["flotilla.io/added-at-launch"], /created by the runner pod/);
     assert.match(planned.stderr, /dask-worker args translated/, "the merge warnings are shown");
 
+    // as a user does first: the printed RBAC (the worker pods' own ServiceAccount among it), applied
+    const printed = await flotilla(["rbac", "-n", "default"], EXAMPLE_DIR, { KUBECONFIG: kubeconfig });
+    assert.equal(printed.code, 0, printed.stderr);
+    const rbacApplied = await kubectl(["apply", "-f", "-"], printed.stdout);
+    assert.equal(rbacApplied.code, 0, rbacApplied.stderr);
+    assert.match(rbacApplied.stdout, /serviceaccount\/flotilla-worker created/);
+
     const applied = await kubectl(["apply", "--dry-run=server", "-f", "-"], planned.stdout);
     assert.equal(applied.code, 0, applied.stderr);
     for (const line of [

@@ -261,9 +261,60 @@ describe("seed examples", () => {
     assert.equal(state.type, "Success", state.message);
     console.log(`# seed-min-max: ${elapsedMs} ms from launch to final state`);
     assert.ok(seen.length > 0, "a worker pod ran");
-    for (const w of seen) assert.equal(w.metadata.ownerReferences[0].kind, "Pod");
+    for (const w of seen) {
+      assert.equal(w.metadata.ownerReferences[0].kind, "Pod");
+      // least privilege: the workers' own account, no API token in the pod
+      assert.equal(w.spec.serviceAccountName, "flotilla-worker");
+      assert.equal(w.spec.automountServiceAccountToken, false);
+      assert.ok(!(w.spec.volumes ?? []).some((v: Loose) => v.projected), "no token volume in a worker pod");
+    }
     await onlyTheJobLeft(handle.runId);
     assert.equal((await ofRun("jobs", handle.runId)).length, 1, "the finished Job is kept until its TTL");
+  });
+});
+
+describe("least privilege", () => {
+  /** What SelfSubjectAccessReview answers for the launcher's identity. */
+  const may = async (verb: string, resource: string, name?: string) =>
+    (
+      await launcher.authorization.createSelfSubjectAccessReview({
+        body: {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SelfSubjectAccessReview",
+          spec: { resourceAttributes: { namespace: NS, verb, resource, ...(name ? { name } : {}) } },
+        },
+      })
+    ).status?.allowed === true;
+
+  test("the launcher may create Secrets, read only the image pull Secret, and patch, delete, list or read no other", async () => {
+    assert.equal(await may("create", "secrets"), true);
+    assert.equal(await may("get", "secrets", "docker-registry-credentials"), true);
+    for (const verb of ["get", "list", "watch", "patch", "update", "delete", "deletecollection"])
+      assert.equal(await may(verb, "secrets"), false, `${verb} secrets is gone`);
+    assert.equal(await may("get", "secrets", "someone-elses"), false);
+    for (const verb of ["patch", "delete"])
+      assert.equal(await may(verb, "secrets", "docker-registry-credentials"), false);
+  });
+
+  test("the run's Secret is owned by its Job from its creation and goes with it; the run still succeeds", async () => {
+    const handle = await launch({ n: 1, sleepMs: 10 });
+    const job = (await ofRun("jobs", handle.runId))[0];
+    const secret = (await ofRun("secrets", handle.runId))[0];
+    assert.deepEqual(
+      secret.metadata.ownerReferences.map((r: Loose) => [r.kind, r.uid]),
+      [["Job", job.metadata.uid]],
+    );
+    const state = await handle.wait();
+    assert.equal(state.type, "Success", state.message);
+    await adminClients.batch.deleteNamespacedJob({
+      name: job.metadata.name,
+      namespace: NS,
+      propagationPolicy: "Background",
+    });
+    await until(
+      "the run's Secret collected with its Job",
+      async () => (await ofRun("secrets", handle.runId)).length === 0,
+    );
   });
 });
 

@@ -1,9 +1,11 @@
-// The launcher side of a run on Kubernetes: create the per-run broker Secret and the runner Job,
-// then follow the runner pod to its end and read the final state from its termination message.
-// Invariants: nothing is left behind when a create fails midway (the Secret is deleted again);
-// the Secret is owned by the Job, so deleting the Job (propagationPolicy Background) removes
-// everything; a runner pod that cannot start (image pull, unschedulable, config error) fails the
-// run at once with the pod's reason and last events instead of hanging (Prefect #2645).
+// The launcher side of a run on Kubernetes: create the runner Job suspended, then the per-run
+// Secret owned by it (the Job's uid is known then), then resume the Job; follow the runner pod to
+// its end and read the final state from its termination message. Invariants: the launcher never
+// reads, patches or deletes a Secret (its Role has only `create secrets`): the Secret is owned by
+// the Job from its creation, so deleting the Job (propagationPolicy Background) removes
+// everything, also when a create fails midway (the Job is deleted again); no pod exists before
+// the Secret it reads; a runner pod that cannot start (image pull, unschedulable, config error)
+// fails the run at once with the pod's reason and last events instead of hanging (Prefect #2645).
 
 import { randomBytes } from "node:crypto";
 import path from "node:path";
@@ -109,37 +111,46 @@ export async function launchRun(
   for (const n of plan.notes) logger?.info(n);
   await options.beforeCreate?.(plan);
   const name = plan.jobName;
-  const secretName = plan.brokerSecretName;
-  const secretRef = { kind: "Secret", name: secretName, namespace } as const;
   const jobRef = { kind: "Job", name, namespace } as const;
 
-  await createObject(clients, plan.brokerSecret);
+  // suspended: no runner pod before the Secret it reads exists
+  const suspended = structuredClone(plan.job);
+  suspended.spec = { ...suspended.spec!, suspend: true };
+  const created =
+    (await createObject<IJob>(clients, suspended)) ??
+    ((await apiCall({ verb: "get", resource: "jobs.batch", namespace, name }, () =>
+      clients.batch.readNamespacedJob({ name, namespace }),
+    )) as unknown as IJob);
   try {
-    const created =
-      (await createObject<IJob>(clients, plan.job)) ??
-      ((await apiCall({ verb: "get", resource: "jobs.batch", namespace, name }, () =>
-        clients.batch.readNamespacedJob({ name, namespace }),
-      )) as unknown as IJob);
-    const owner = [
-      { apiVersion: "batch/v1", kind: "Job", name, uid: created.metadata!.uid!, blockOwnerDeletion: false },
-    ];
-    const patch = { metadata: { ownerReferences: owner } };
-    await apiCall({ verb: "patch", resource: "secrets", namespace, name: secretName }, () =>
-      clients.core.patchNamespacedSecret(
-        { name: secretName, namespace, body: patch },
-        rawBody(patch, "application/merge-patch+json"),
+    const owner = {
+      apiVersion: "batch/v1",
+      kind: "Job",
+      name,
+      uid: created.metadata!.uid!,
+      blockOwnerDeletion: false,
+    };
+    const secret = structuredClone(plan.brokerSecret);
+    secret.metadata = { ...secret.metadata, ownerReferences: [owner] };
+    await createObject(clients, secret);
+    const resume = { spec: { suspend: false } };
+    await apiCall({ verb: "patch", resource: "jobs.batch", namespace, name }, () =>
+      clients.batch.patchNamespacedJob(
+        { name, namespace, body: resume },
+        rawBody(resume, "application/merge-patch+json"),
       ),
     );
   } catch (error) {
-    await Promise.all([deleteObject(clients, jobRef), deleteObject(clients, secretRef)]).catch(() => {});
+    // the Secret, when it was made, goes with its Job
+    await deleteObject(clients, jobRef).catch(() => {});
     throw error;
   }
+  options.onProgress?.({ step: "created", job: name, namespace });
   logger?.info({ job: name, namespace }, `run ${runId} launched as Job ${name}`);
   const controller = new AbortController();
   if (options.signal) options.signal.addEventListener("abort", () => controller.abort(), { once: true });
   const cancel = async () => {
     controller.abort();
-    await Promise.all([deleteObject(clients, jobRef), deleteObject(clients, secretRef)]);
+    await deleteObject(clients, jobRef);
   };
   let waiting: Promise<FlowRunState> | undefined;
   return {
@@ -161,19 +172,11 @@ export async function launchRun(
 }
 
 /**
- * Delete the Job (pods with it: Background propagation) and the broker Secret; 404s are fine,
- * other failures are translated (verb, resource, namespace, the fix).
+ * Delete a run's Job; its pods and its Secret go with it (Background propagation, owner
+ * references). A 404 is fine, other failures are translated (verb, resource, namespace, the fix).
  */
-export async function deleteQuietly(
-  clients: KubeClients,
-  namespace: string,
-  job: string,
-  secret: string,
-): Promise<void> {
-  await Promise.all([
-    deleteObject(clients, { kind: "Job", name: job, namespace }),
-    deleteObject(clients, { kind: "Secret", name: secret, namespace }),
-  ]);
+export async function deleteRunJob(clients: KubeClients, namespace: string, job: string): Promise<void> {
+  await deleteObject(clients, { kind: "Job", name: job, namespace });
 }
 
 interface Followed {

@@ -10,6 +10,8 @@
 //   duplicated), the container's args (the worker/runner entrypoint);
 // - kept: the user's other env vars, resources, nodeSelector, tolerations, affinity,
 //   serviceAccountName, volumes, command, annotations, everything else;
+// - defaulted when the spec leaves them out: the service account (the runner's; for workers their
+//   own, with `automountServiceAccountToken: false`: a worker calls no Kubernetes API);
 // - `imagePullSecrets` appended, deduplicated by name;
 // - the container Flotilla runs is the one named `flotilla`, else the first;
 // - a missing image is filled with the flow's image; a different image is kept, with a warning.
@@ -364,6 +366,10 @@ export function buildWorkerPod(
     );
   }
   spec.restartPolicy = "Never";
+  // least privilege: a worker calls no Kubernetes API, so it gets an account with no Role and no
+  // token (the admission policy `flotilla rbac --admission-policy` prints holds runners to this)
+  spec.serviceAccountName ??= options.workerServiceAccountName;
+  spec.automountServiceAccountToken ??= false;
   let container = pickContainer(spec.containers);
   if (container === undefined) {
     container = { name: FLOTILLA_CONTAINER };

@@ -57,6 +57,11 @@ export interface KubeClusterEnvironmentOptions {
    * @default "flotilla-runner"
    */
   serviceAccountName?: string;
+  /**
+   * Service account of the worker pods: no Role, no API token mounted
+   * (`automountServiceAccountToken: false`); `flotilla rbac` prints it. @default "flotilla-worker"
+   */
+  workerServiceAccountName?: string;
   /** Image of runner and workers when the flow has no image storage (`DockerStorage`). */
   image?: string;
   /**
@@ -104,6 +109,7 @@ export interface KubeClusterOptions {
   readonly workerSpecFile: string | URL | undefined;
   readonly namespace: string | undefined;
   readonly serviceAccountName: string;
+  readonly workerServiceAccountName: string;
   readonly image: string | undefined;
   readonly workerResources: ResourceRequirements;
   readonly runnerResources: ResourceRequirements;
@@ -122,6 +128,8 @@ export interface KubeClusterOptions {
 export const DEFAULT_DOCKER_SECRET = "DOCKER_REGISTRY_CREDENTIALS";
 export const DEFAULT_BROKER_IMAGE = "redis:7.0.15-alpine";
 export const DEFAULT_SERVICE_ACCOUNT = "flotilla-runner";
+/** The worker pods' service account: no Role bound, no token mounted. */
+export const DEFAULT_WORKER_SERVICE_ACCOUNT = "flotilla-worker";
 export const DEFAULT_WORKER_RESOURCES: ResourceRequirements = {
   requests: { cpu: "500m", memory: "512Mi" },
   limits: { memory: "1Gi" },
@@ -155,6 +163,7 @@ const schema = z.strictObject({
     .max(63)
     .optional(),
   serviceAccountName: z.string().min(1).default(DEFAULT_SERVICE_ACCOUNT),
+  workerServiceAccountName: z.string().min(1).default(DEFAULT_WORKER_SERVICE_ACCOUNT),
   image: z.string().min(1).optional(),
   workerResources: resources.optional(),
   runnerResources: resources.optional(),
@@ -251,6 +260,7 @@ export function compileOptions(given: KubeClusterEnvironmentOptions = {}): Compi
       workerSpecFile: o.workerSpecFile,
       namespace: o.namespace,
       serviceAccountName: o.serviceAccountName,
+      workerServiceAccountName: o.workerServiceAccountName,
       image: o.image,
       workerResources: o.workerResources ?? DEFAULT_WORKER_RESOURCES,
       runnerResources: o.runnerResources ?? DEFAULT_RUNNER_RESOURCES,

@@ -194,9 +194,12 @@ export function printablePlan(plan: RunPlan): object[] {
   objects.push(
     annotate(
       plan.brokerSecret,
-      `metadata.ownerReferences: the runner Job ${plan.jobName} (its uid exists once it is created); stringData: the broker password (generated) and the run's parameters`,
+      `metadata.ownerReferences: the runner Job ${plan.jobName} (created after the Job, with its uid; garbage collection deletes it with the Job); stringData: the broker password (generated) and the run's parameters`,
     ),
-    plan.job,
+    annotate(
+      plan.job,
+      "created with spec.suspend: true, resumed once the run's Secret (owned by this Job) exists",
+    ),
     ...plan.workers.map((w) =>
       annotate(
         w,

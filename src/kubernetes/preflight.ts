@@ -1,6 +1,7 @@
 // Preflight checks of a cluster for Flotilla, beyond RBAC verbs: the API server answers and is
 // recent enough (native sidecar containers, which run the broker, need Kubernetes 1.29+), the
-// namespace exists, the runner's ServiceAccount exists and its Role is bound to it. Each check
+// namespace exists, the runner's ServiceAccount exists and its Role is bound to it, the workers'
+// ServiceAccount exists. Each check
 // gives a reason and a fix; a check this identity may not make is "unknown", never a false "ok".
 // `flotilla doctor` prints them; the launcher names the same reasons when a run hits one.
 
@@ -152,6 +153,28 @@ export async function checkRunnerAccount(
     );
   }
   return out;
+}
+
+/** Whether the workers' ServiceAccount exists (the runner creates worker pods under it). */
+export async function checkWorkerAccount(
+  clients: Pick<KubeClients, "core">,
+  namespace: string,
+  serviceAccount: string,
+): Promise<PreflightCheck> {
+  const check = `the workers' ServiceAccount "${serviceAccount}" exists in namespace "${namespace}"`;
+  try {
+    await clients.core.readNamespacedServiceAccount({ name: serviceAccount, namespace });
+    return { check, status: "ok" };
+  } catch (error) {
+    if (!isNotFound(error))
+      return unknown(check, error, { verb: "get", resource: "serviceaccounts", namespace });
+    return {
+      check,
+      status: "missing",
+      reason: `ServiceAccount "${serviceAccount}" does not exist: Kubernetes refuses to create the worker pods`,
+      fix: `apply the printed RBAC: \`flotilla rbac -n ${namespace} | kubectl apply -f -\``,
+    };
+  }
 }
 
 function unknown(

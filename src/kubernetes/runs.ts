@@ -16,15 +16,8 @@ import { newRunId } from "../engine/run.ts";
 import { type ConnectOptions, connect, type KubeClients } from "./client.ts";
 import { isKubeClusterEnvironment, KubeClusterEnvironment } from "./environment.ts";
 import { apiCall } from "./errors.ts";
-import { deleteQuietly, flowModuleInImage, type LaunchProgress } from "./launcher.ts";
-import {
-  brokerSecretNameOfJob,
-  FLOTILLA_CONTAINER,
-  Label,
-  labelValue,
-  MANAGED_BY,
-  runSelector,
-} from "./names.ts";
+import { deleteRunJob, flowModuleInImage, type LaunchProgress } from "./launcher.ts";
+import { FLOTILLA_CONTAINER, Label, labelValue, MANAGED_BY, runSelector } from "./names.ts";
 import { planRun, type RunPlan } from "./plan.ts";
 import { fatalReason } from "./pod-status.ts";
 import { decodeTermination } from "./termination.ts";
@@ -253,7 +246,7 @@ export async function cancelRun(given: string, o: RunsOptions = {}): Promise<Run
   const out: RunInfo[] = [];
   for (const j of jobs) {
     const job = j.metadata!.name!;
-    await deleteQuietly(clients, namespace, job, brokerSecretNameOfJob(job));
+    await deleteRunJob(clients, namespace, job);
     out.push({ runId, flow: j.metadata?.labels?.[Label.flow] ?? "?", job, status: "Cancelled" });
   }
   return out;

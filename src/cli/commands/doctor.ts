@@ -1,7 +1,8 @@
 // `flotilla doctor [-n NS]`: check what a run needs, each with its reason and fix: the API server
 // answers and runs Kubernetes 1.29+ (native sidecars), the namespace exists, the current
 // kubeconfig identity holds every permission of the launcher (SelfSubjectAccessReview; with
-// --as-runner, of the runner pod), and the runner's ServiceAccount exists with its Role bound.
+// --as-runner, of the runner pod), the runner's ServiceAccount exists with its Role bound, and the
+// workers' ServiceAccount exists.
 // Exit 1 when anything is missing; `-o json|yaml` prints every check, missing ones included.
 // Uses the same permission table `flotilla rbac` prints.
 
@@ -9,11 +10,12 @@ import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import { type ConnectOptions, connect, type KubeClients } from "../../kubernetes/client.ts";
 import { apiCall } from "../../kubernetes/errors.ts";
-import { DEFAULT_SERVICE_ACCOUNT } from "../../kubernetes/options.ts";
+import { DEFAULT_SERVICE_ACCOUNT, DEFAULT_WORKER_SERVICE_ACCOUNT } from "../../kubernetes/options.ts";
 import {
   checkNamespace,
   checkRunnerAccount,
   checkServerVersion,
+  checkWorkerAccount,
   type PreflightCheck,
 } from "../../kubernetes/preflight.ts";
 import { type AccessCheck, type Actor, accessChecks, describeCheck } from "../../kubernetes/rbac.ts";
@@ -25,6 +27,8 @@ export interface DoctorOptions extends ConnectOptions {
   asRunner?: boolean;
   /** The runner pods' ServiceAccount. @default "flotilla-runner" */
   serviceAccount?: string;
+  /** The worker pods' ServiceAccount. @default "flotilla-worker" */
+  workerServiceAccount?: string;
   /** Injected clients (tests). */
   clients?: KubeClients;
 }
@@ -63,7 +67,14 @@ export async function doctorReport(options: DoctorOptions = {}): Promise<DoctorR
     Promise.all(accessChecks(actor).map((c) => review(clients, namespace, c))),
     options.asRunner
       ? Promise.resolve([])
-      : checkRunnerAccount(clients, namespace, options.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT),
+      : Promise.all([
+          checkRunnerAccount(clients, namespace, options.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT),
+          checkWorkerAccount(
+            clients,
+            namespace,
+            options.workerServiceAccount ?? DEFAULT_WORKER_SERVICE_ACCOUNT,
+          ),
+        ]).then(([runner, worker]) => [...runner, worker]),
   ]);
   const preflight = [server, ns, ...account];
   const missingPermissions = checks.filter((c) => !c.allowed).map((c) => c.permission);
@@ -120,6 +131,7 @@ async function review(clients: KubeClients, namespace: string, c: AccessCheck): 
               group: c.apiGroup,
               resource: c.resource,
               ...(c.subresource ? { subresource: c.subresource } : {}),
+              ...(c.name !== undefined ? { name: c.name } : {}),
             },
           },
         },
@@ -140,6 +152,11 @@ export const doctorCommand = (program: Command): void => {
     .option("--context <name>", "kubeconfig context")
     .option("--as-runner", "check the runner pod's permissions (run inside its service account)")
     .option("--service-account <name>", "service account of the runner pods", DEFAULT_SERVICE_ACCOUNT)
+    .option(
+      "--worker-service-account <name>",
+      "service account of the worker pods",
+      DEFAULT_WORKER_SERVICE_ACCOUNT,
+    )
     .addOption(outputOption(DOCUMENT_FORMATS))
     .action(async (opts: DoctorOptions & { output: OutputFormat }) => {
       if (opts.output === "json" || opts.output === "yaml") {
