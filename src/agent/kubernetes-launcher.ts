@@ -14,9 +14,8 @@ import type { Logger } from "../core/logger.ts";
 import type { KubeClients } from "../kubernetes/client.ts";
 import { KubeClusterEnvironment } from "../kubernetes/environment.ts";
 import { apiCall, isNotFound } from "../kubernetes/errors.ts";
-import { deleteQuietly, launchRun } from "../kubernetes/launcher.ts";
+import { deleteRunJob, launchRun } from "../kubernetes/launcher.ts";
 import {
-  brokerSecretNameOfJob,
   FLOTILLA_CONTAINER,
   jobName,
   Label,
@@ -123,7 +122,6 @@ export class KubernetesLauncher implements AgentLauncher {
 
   #follow(runId: string, job: string): Launched {
     const namespace = this.#o.namespace;
-    const secret = brokerSecretNameOfJob(job);
     let markRunning: () => void = () => {};
     const started = new Promise<void>((resolve) => {
       markRunning = resolve;
@@ -139,7 +137,7 @@ export class KubernetesLauncher implements AgentLauncher {
         const look = await this.#look(runId, job, watch.pods(), state);
         if (look.kind === "running") markRunning();
         if (look.kind === "ended") {
-          if (look.remove) await deleteQuietly(this.#o.clients, namespace, job, secret).catch(() => {});
+          if (look.remove) await deleteRunJob(this.#o.clients, namespace, job).catch(() => {});
           return look.outcome;
         }
       }
@@ -149,7 +147,7 @@ export class KubernetesLauncher implements AgentLauncher {
       ended,
       started,
       cancel: async () => {
-        await deleteQuietly(this.#o.clients, namespace, job, secret);
+        await deleteRunJob(this.#o.clients, namespace, job);
         await ended;
       },
     };
