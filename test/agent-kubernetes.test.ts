@@ -1,5 +1,7 @@
 // The Kubernetes agent end to end, on kube-sim with RBAC enforced: a real flotilla server (SQLite,
-// temp home), an agent of the kubernetes pool that holds only the launcher Role, and deployments
+// temp home), an agent of the kubernetes pool that holds exactly the identity `flotilla agent
+// install kubernetes --rbac` prints (applied with kubectl; SelfSubjectAccessReview shows it can do
+// what it calls and nothing more), and deployments
 // of a flow in the image kube-sim maps to this checkout. What a user sees on the server: a run
 // launched as a runner Job ends Success (its final state read from the termination message); a
 // runner pod deleted or its container SIGKILLed, and an image that cannot be pulled, end Crashed
@@ -8,22 +10,25 @@
 // a second Job; a deployment's concurrency slot is free again after a crash.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
+import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { parseAllDocuments, stringify } from "yaml";
 import { Agent } from "../src/agent/agent.ts";
 import { KubernetesLauncher } from "../src/agent/kubernetes-launcher.ts";
 import { deploymentBody } from "../src/cli/commands/deploy.ts";
 import { connect, type KubeClients } from "../src/kubernetes/client.ts";
-import { buildRbac } from "../src/kubernetes/rbac.ts";
 import { ApiClient } from "../src/server/client.ts";
 import { type RunningServer, startServer } from "../src/server/server.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import type { FlowRunRecord } from "../src/store/store.ts";
 import { defaultImages, KubeSim } from "../src/testing/index.ts";
+import { kubectlPath } from "./helpers/system.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over arbitrary API objects
 type Loose = any;
@@ -39,7 +44,39 @@ let sim: KubeSim;
 let server: RunningServer;
 let agentClients: KubeClients;
 let agentToken: string;
+let installed = "";
+let appliedOutput = "";
+let deploymentObject: Loose;
 const agents: { agent: Agent; launcher: KubernetesLauncher }[] = [];
+
+function cli(args: string[], timeoutMs = 60_000) {
+  return exec(process.execPath, [path.join(root, "bin/flotilla.js"), ...args], undefined, timeoutMs);
+}
+
+/** Run a program to its end (bounded), with `input` on its stdin. */
+function exec(file: string, args: string[], input?: string, timeoutMs = 60_000) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(file, args, {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1", FLOTILLA_HOME: home, FLOTILLA_API_URL: "" },
+    });
+    child.stdin.end(input ?? "");
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(
+        new Error(`${path.basename(file)} ${args.join(" ")} did not finish in ${timeoutMs} ms\n${stderr}`),
+      );
+    }, timeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
 
 const api = async <T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> => {
   const res = await fetch(`${server.url}${p}`, {
@@ -145,21 +182,6 @@ before(async () => {
       },
     },
   });
-  const admin = sim.kubeConfig();
-  const core = admin.makeApiClient(k8s.CoreV1Api);
-  const rbac = admin.makeApiClient(k8s.RbacAuthorizationV1Api);
-  await core.createNamespacedServiceAccount({
-    namespace: NS,
-    body: { metadata: { name: "flotilla-agent" } },
-  });
-  for (const o of buildRbac({ namespace: NS, launcherServiceAccount: "flotilla-agent" }) as Loose[]) {
-    if (o.kind === "ServiceAccount") await core.createNamespacedServiceAccount({ namespace: NS, body: o });
-    if (o.kind === "Role") await rbac.createNamespacedRole({ namespace: NS, body: o });
-    if (o.kind === "RoleBinding") await rbac.createNamespacedRoleBinding({ namespace: NS, body: o });
-  }
-  agentClients = connect({
-    kubeConfig: (await sim.serviceAccountKubeconfig(NS, "flotilla-agent")).kubeConfig,
-  });
   server = await startServer({
     port: 0,
     home,
@@ -169,6 +191,44 @@ before(async () => {
   const t = await api<{ token: string }>("POST", "/api/tokens", { name: "k8s-agent", scope: "agent" });
   assert.equal(t.status, 201);
   agentToken = t.body.token;
+  // the agent's identity is exactly what `flotilla agent install kubernetes --rbac` prints,
+  // applied with kubectl
+  const printed = await cli([
+    "agent",
+    "install",
+    "kubernetes",
+    "--rbac",
+    "-n",
+    NS,
+    "--server",
+    server.url,
+    "--image",
+    IMAGE,
+    "--pool",
+    "in-cluster",
+  ]);
+  assert.equal(printed.code, 0, printed.stderr);
+  installed = printed.stdout;
+  const docs = parseAllDocuments(installed).map((d) => d.toJS() as Loose);
+  deploymentObject = docs.find((d) => d.kind === "Deployment");
+  // kube-sim serves no apps/v1 (no Deployment controller): the RBAC objects are applied, the
+  // Deployment is checked against the official schema and its pod started as its ReplicaSet would
+  const kubeconfig = path.join(home, "admin.kubeconfig");
+  writeFileSync(kubeconfig, sim.kubeConfig().exportConfig());
+  // kubectl talks to the kube-sim of this process: spawned, never spawnSync
+  const applied = await exec(
+    kubectlPath(),
+    ["--kubeconfig", kubeconfig, "apply", "-f", "-"],
+    docs
+      .filter((d) => d.kind !== "Deployment")
+      .map((d) => stringify(d))
+      .join("---\n"),
+  );
+  assert.equal(applied.code, 0, applied.stderr);
+  appliedOutput = applied.stdout;
+  agentClients = connect({
+    kubeConfig: (await sim.serviceAccountKubeconfig(NS, "flotilla-agent")).kubeConfig,
+  });
 });
 
 after(async () => {
@@ -185,6 +245,74 @@ describe("the Kubernetes agent on kube-sim (RBAC enforced)", { timeout: 480_000 
     await deploy("limited", "kubernetes", { concurrencyLimit: 1 });
     await deploy("unpullable", "kubernetes", {}, "example.com/no-such-image:1");
     main = startAgent("kubernetes", "k8s-main");
+  });
+
+  it("agent install kubernetes --rbac: applied by kubectl; the agent may do what it calls and nothing more", async () => {
+    assert.match(appliedOutput, /role\.rbac\.authorization\.k8s\.io\/flotilla-agent created/);
+    assert.match(appliedOutput, /rolebinding\.rbac\.authorization\.k8s\.io\/flotilla-runner created/);
+    assert.ok(!installed.includes("'*'") && !/- "?\*"?$/m.test(installed), "no * in any rule");
+    assert.doesNotMatch(installed, new RegExp(agentToken), "no token in the output");
+    new Deployment(deploymentObject).validate(); // the official apps/v1 schema
+    assert.equal(deploymentObject.spec.replicas, 1);
+    assert.equal(deploymentObject.spec.strategy.type, "Recreate");
+    assert.equal(deploymentObject.spec.template.spec.serviceAccountName, "flotilla-agent");
+    const can = async (verb: string, resource: string, group = "", namespace = NS) => {
+      const r = await agentClients.authorization.createSelfSubjectAccessReview({
+        body: { spec: { resourceAttributes: { verb, resource, group, namespace } } },
+      });
+      return r.status?.allowed === true;
+    };
+    const allowed: [string, string, string?][] = [
+      ["create", "jobs", "batch"],
+      ["get", "jobs", "batch"],
+      ["list", "jobs", "batch"],
+      ["delete", "jobs", "batch"],
+      ["create", "secrets"],
+      ["patch", "secrets"],
+      ["delete", "secrets"],
+      ["list", "pods"],
+      ["watch", "pods"],
+      ["list", "events"],
+    ];
+    for (const [verb, resource, group] of allowed)
+      assert.ok(await can(verb, resource, group), `may ${verb} ${resource}`);
+    const denied: [string, string, string?][] = [
+      ["get", "secrets"],
+      ["list", "secrets"],
+      ["create", "pods"],
+      ["delete", "pods"],
+      ["get", "pods"],
+      ["patch", "jobs", "batch"],
+      ["update", "jobs", "batch"],
+      ["create", "deployments", "apps"],
+      ["create", "roles", "rbac.authorization.k8s.io"],
+      ["create", "serviceaccounts"],
+    ];
+    for (const [verb, resource, group] of denied)
+      assert.ok(!(await can(verb, resource, group)), `may not ${verb} ${resource}`);
+    assert.ok(!(await can("create", "jobs", "batch", "default")), "nothing in another namespace");
+  });
+
+  it("the installed agent, run as its Deployment's pod under its ServiceAccount, launches a run to Success", async () => {
+    const core = sim.kubeConfig().makeApiClient(k8s.CoreV1Api);
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: { metadata: { name: "flotilla-agent-token" }, stringData: { token: agentToken } },
+    });
+    const template = deploymentObject.spec.template;
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: { metadata: { name: "flotilla-agent-0", labels: template.metadata.labels }, spec: template.spec },
+    });
+    try {
+      await deploy("in-cluster", "in-cluster");
+      const run = await start("in-cluster", { n: 1, sleepMs: 10 });
+      const done = await until(run.id, terminal);
+      assert.equal(done.state, "Success", done.reason);
+      assert.equal(done.agentId, `flotilla-agent-${NS}-in-cluster`);
+    } finally {
+      await core.deleteNamespacedPod({ name: "flotilla-agent-0", namespace: NS }).catch(() => {});
+    }
   });
 
   it("launch: the run becomes a runner Job labelled with the run and ends Success", async () => {

@@ -9,6 +9,7 @@ import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { AgentRecord } from "../../store/store.ts";
 import { positiveInt } from "../flags.ts";
+import { outputOption } from "../output.ts";
 import { stopSignals } from "../signals.ts";
 import { clientFor, type ServerCallOptions, table } from "./runs-server.ts";
 
@@ -24,13 +25,74 @@ export interface AgentCommandOptions extends ServerCallOptions {
   serviceAccount?: string;
 }
 
+export interface AgentInstallCommandOptions {
+  rbac?: boolean;
+  namespace: string;
+  server?: string;
+  image?: string;
+  pool: string;
+  /** The agent's service account. */
+  agentServiceAccount: string;
+  /** The runner pods' service account. */
+  serviceAccount: string;
+  tokenSecret: string;
+  output?: "yaml" | "json";
+}
+
+/** What `flotilla agent install <kind>` prints: YAML documents, or a JSON List. */
+export async function agentInstall(kind: string, o: AgentInstallCommandOptions): Promise<string> {
+  if (kind !== "kubernetes") {
+    throw new FlotillaError(ErrorCode.Usage, `agent install ${kind}: the agent installs on kubernetes only`, {
+      hint: "flotilla agent install kubernetes --rbac -n NS --server URL --image REF",
+      usage: true,
+    });
+  }
+  const server = o.server ?? (process.env.FLOTILLA_API_URL || undefined);
+  if (!server) {
+    throw new FlotillaError(ErrorCode.Usage, "agent install kubernetes: no server to dial out to", {
+      hint: "pass --server URL (the Flotilla server as pods reach it, e.g. http://flotilla.flotilla.svc:4200)",
+      usage: true,
+    });
+  }
+  try {
+    new URL(server);
+  } catch {
+    throw new FlotillaError(ErrorCode.Usage, `--server ${server}: not a URL`, {
+      hint: "e.g. http://flotilla.flotilla.svc:4200",
+      usage: true,
+    });
+  }
+  if (!o.image) {
+    throw new FlotillaError(ErrorCode.Usage, "agent install kubernetes: no image for the agent", {
+      hint: "pass --image REF: any image flotilla build makes (its entrypoint is flotilla), e.g. your flow's image",
+      usage: true,
+    });
+  }
+  const { buildAgentInstall } = await import("../../agent/install.ts");
+  const objects = buildAgentInstall({
+    namespace: o.namespace,
+    server,
+    image: o.image,
+    pool: o.pool,
+    serviceAccount: o.agentServiceAccount,
+    runnerServiceAccount: o.serviceAccount,
+    tokenSecret: o.tokenSecret,
+    rbac: o.rbac === true,
+  });
+  if (o.output === "json")
+    return `${JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2)}\n`;
+  const { stringify } = await import("yaml");
+  return objects.map((x) => stringify(x)).join("---\n");
+}
+
 function positive(flag: string, v: string | undefined): number | undefined {
   return v === undefined ? undefined : positiveInt(flag, v);
 }
 
 export const agentCommand = (program: Command): void => {
-  program
+  const agent = program
     .command("agent")
+
     .description("claim and launch the runs of a pool from a Flotilla server")
     .option("--pool <pool>", "the pool whose runs this agent launches", "local")
     .option(
@@ -102,6 +164,38 @@ export const agentCommand = (program: Command): void => {
       signals.off();
       await agent.stop();
       launcher.close?.();
+    });
+  agent
+    .command("install")
+    .description(
+      "print the in-cluster agent's Deployment (and with --rbac its ServiceAccount, Role, RoleBinding) for kubectl apply -f -",
+    )
+    .argument("<kind>", "where the agent runs: kubernetes")
+    .option("--rbac", "also print the ServiceAccounts, least-privilege Roles and RoleBindings")
+    .option("-n, --namespace <ns>", "the namespace of the agent and its runs", "default")
+    .option("--server <url>", "the Flotilla server the agent dials out to (default: $FLOTILLA_API_URL)")
+    .option("--image <ref>", "an image with flotilla as its entrypoint (any image flotilla build makes)")
+    .option("--pool <pool>", "the pool whose runs it launches", "kubernetes")
+    .option("--agent-service-account <name>", "the agent's service account", "flotilla-agent")
+    .option("--service-account <name>", "the runner pods' service account", "flotilla-runner")
+    .option(
+      "--token-secret <name>",
+      "the Secret (key token) with the agent's API token",
+      "flotilla-agent-token",
+    )
+    .addOption(outputOption(["yaml", "json"]))
+    .action(async (kind: string, own: AgentInstallCommandOptions) => {
+      // commander gives options named like the agent's own (--server, --pool, -n,
+      // --service-account) to `agent`, wherever they are on the line: take those given there
+      const given = Object.fromEntries(
+        Object.entries(agent.opts()).filter(([k]) => agent.getOptionValueSource(k) === "cli"),
+      );
+      const o = { ...own, ...given } as AgentInstallCommandOptions;
+      process.stdout.write(await agentInstall(kind, o));
+      process.stderr.write(
+        `the agent reads its API token from Secret ${o.tokenSecret} (key token), which this output does not hold: create it with\n` +
+          `  kubectl -n ${o.namespace} create secret generic ${o.tokenSecret} --from-literal=token="$(flotilla tokens create --name ${o.agentServiceAccount}-${o.namespace} --scope agent)"\n`,
+      );
     });
 };
 
