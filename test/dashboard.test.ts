@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
-import { type Browser, launchBrowser } from "./helpers/browser.ts";
+import { ARTIFACTS, type Browser, launchBrowser } from "./helpers/browser.ts";
 import { builtSize, ensureDashboardBuilt } from "./helpers/dashboard-build.ts";
 import {
   flotilla,
@@ -232,6 +232,10 @@ describe("dashboard", { timeout: 600_000 }, () => {
     await error.waitFor();
     assert.match((await error.textContent()) ?? "", /price list is missing SKU 4711/);
     await page.locator(".taskpanel .loglines", { hasText: "pricing 3 orders" }).waitFor();
+    // started by flotilla run, not from a deployment: no agent can start it again, and the button says why
+    const retry = page.getByRole("button", { name: "Retry run" });
+    assert.equal(await retry.isDisabled(), true);
+    assert.match((await retry.getAttribute("title")) ?? "", /Only a deployment's run can be retried/);
     await browser.screenshot(page, "run-failed-task");
 
     await page.getByRole("tab", { name: "Logs" }).click();
@@ -453,6 +457,39 @@ describe("dashboard", { timeout: 600_000 }, () => {
     await browser.screenshot(page, "deployment-run");
   });
 
+  it("retries a failed deployment run from its page", async () => {
+    const d = await flotilla(["deploy", FLOWS, "--flow", "failing", "--name", "failing-orders"], env());
+    assert.equal(d.code, 0, d.stderr);
+    const started = await server.api<RunJson>("POST", "/api/deployments/failing-orders/runs", {
+      parameters: {},
+    });
+    const failed = await until(
+      "the deployment run failed",
+      async () => {
+        const r = await server.api<RunJson>("GET", `/api/runs/${started.id}`);
+        return ["Failed", "Crashed"].includes(r.state) ? r : undefined;
+      },
+      120_000,
+    );
+    assert.equal(failed.state, "Failed");
+    await page.goto(`${server.url}/runs/${started.id}`);
+    const retry = page.getByRole("button", { name: "Retry run" });
+    await retry.waitFor();
+    assert.equal(await retry.isDisabled(), false, "a failed deployment run can be retried");
+    assert.equal(
+      await page.getByRole("button", { name: "Cancel run" }).getAttribute("title"),
+      "The run has ended (Failed).",
+    );
+    await retry.click();
+    await page.getByRole("dialog").getByRole("button", { name: "Start a new run" }).click();
+    await page.waitForURL((u) => !u.pathname.endsWith(started.id));
+    await page.getByText("Retry of").waitFor();
+    const id = decodeURIComponent(new URL(page.url()).pathname.split("/").pop() ?? "");
+    const again = await server.api<RunJson & { retryOf?: string }>("GET", `/api/runs/${id}`);
+    assert.equal(again.retryOf, started.id);
+    await browser.screenshot(page, "run-retried");
+  });
+
   it("lists the agents with their pool and when they were last seen", async () => {
     await page.goto(`${server.url}/agents`);
     await page.getByRole("heading", { name: "Agents" }).waitFor();
@@ -529,7 +566,14 @@ describe("dashboard", { timeout: 600_000 }, () => {
       await narrow.setViewportSize({ width: 390, height: 844 });
       await narrow.goto(`${server.url}/`);
       await narrow.locator("tr[data-state]").first().waitFor();
+      // every run's state, flow, id, start, duration, tasks and workers fit: nothing scrolls sideways
+      const overflow = await narrow.evaluate(`(() => {
+        const wrap = document.querySelector(".tablewrap");
+        return { page: document.documentElement.scrollWidth, table: wrap.scrollWidth - wrap.clientWidth };
+      })()`);
+      assert.deepEqual(overflow, { page: 390, table: 0 });
       await browser.screenshot(narrow, "runs-narrow");
+      await narrow.screenshot({ path: path.join(ARTIFACTS, "runs-narrow-view.png") }); // what a phone shows first
       await narrow.locator("tr", { hasText: "orders" }).getByRole("link").first().click();
       const node = narrow.locator('.tasknode[data-slug="price_orders"][data-state="Failed"]');
       await node.waitFor();

@@ -12,6 +12,7 @@ export function ConfirmButton({
   danger,
   onConfirm,
   disabled,
+  why,
   children,
 }: {
   label: string;
@@ -20,6 +21,8 @@ export function ConfirmButton({
   confirm: string;
   danger?: boolean;
   disabled?: boolean;
+  /** Why the action is not possible now (the disabled button's title). */
+  why?: string | undefined;
   onConfirm: () => Promise<unknown>;
   children?: ReactNode;
 }) {
@@ -58,6 +61,7 @@ export function ConfirmButton({
         className={danger ? "danger" : undefined}
         onClick={() => setOpen(true)}
         disabled={disabled}
+        title={disabled ? why : undefined}
       >
         {label}
       </button>

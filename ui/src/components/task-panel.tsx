@@ -164,7 +164,9 @@ export function TaskPanel({
                       </td>
                       <td className="num">{c.attempt}</td>
                       <td className="num">
-                        {c.startedAt !== undefined ? formatDuration((c.endedAt ?? now) - c.startedAt) : "—"}
+                        {c.startedAt !== undefined && stateGroup(c.state) !== "pending"
+                          ? formatDuration((c.endedAt ?? now) - c.startedAt)
+                          : "—"}
                       </td>
                       <td className="mono">{c.worker ?? "—"}</td>
                     </tr>

@@ -130,8 +130,18 @@ export function RunPage({ id }: { id: string }) {
   if (!r0) return <p className="muted">Loading run…</p>;
   const r = liveCounts ? { ...r0, taskCounts: liveCounts } : r0;
   const dt = doneTotal(r);
-  const canCancel = !isFinal(r.state) && r.state !== "Cancelling";
-  const canRetry = isFinal(r.state) && r.state !== "Success";
+  const cannotCancel = isFinal(r.state)
+    ? `The run has ended (${r.state}).`
+    : r.state === "Cancelling"
+      ? "The run is being cancelled already."
+      : undefined;
+  const cannotRetry = !isFinal(r.state)
+    ? `The run is still ${r.state}: it can be retried once it has ended.`
+    : r.state === "Success"
+      ? "The run succeeded: there is nothing to retry."
+      : !r.deploymentId
+        ? "Only a deployment's run can be retried (an agent starts it again): this one was started by flotilla run, so run the flow again with flotilla run."
+        : undefined;
   const params = Object.entries(r.parameters ?? {});
 
   return (
@@ -155,7 +165,8 @@ export function RunPage({ id }: { id: string }) {
               }
               confirm="Cancel the run"
               danger
-              disabled={!canCancel}
+              disabled={cannotCancel !== undefined}
+              why={cannotCancel}
               onConfirm={async () => {
                 await api(endpoints.cancel(r.id), { method: "POST", json: {} });
                 run.reload();
@@ -166,7 +177,8 @@ export function RunPage({ id }: { id: string }) {
               title={`Retry ${r.flowName}?`}
               body={<p>A new run of the same flow starts with the same parameters.</p>}
               confirm="Start a new run"
-              disabled={!canRetry}
+              disabled={cannotRetry !== undefined}
+              why={cannotRetry}
               onConfirm={async () => {
                 const created = await api<FlowRun | { run?: FlowRun }>(endpoints.retry(r.id), {
                   method: "POST",

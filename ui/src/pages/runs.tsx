@@ -175,20 +175,22 @@ export function RunsPage() {
               const dt = doneTotal(r);
               return (
                 <tr key={r.id} data-run={r.id} data-state={r.state}>
-                  <td>
+                  <td className="c-state">
                     <StateBadge state={r.state} title={r.reason ? `${r.state}: ${r.reason}` : r.state} />
                   </td>
-                  <td>
+                  <td className="c-run">
                     <Link className="rowlink mono" to={`/runs/${encodeURIComponent(r.id)}`} title={r.id}>
                       {shortId(r.id)}
                     </Link>
                   </td>
-                  <td>
+                  <td className="c-flow">
                     <span className="flowname">{r.flowName}</span>
                     {r.deploymentName && <span className="muted"> · {r.deploymentName}</span>}
                   </td>
-                  <td>{formatTime(r.startedAt ?? r.scheduledAt ?? r.createdAt)}</td>
-                  <td>{r.startedAt ? formatDuration(between(r.startedAt, r.endedAt)) : "—"}</td>
+                  <td className="c-start">{formatTime(r.startedAt ?? r.scheduledAt ?? r.createdAt)}</td>
+                  <td className="c-dur" data-label="took">
+                    {r.startedAt ? formatDuration(between(r.startedAt, r.endedAt)) : "—"}
+                  </td>
                   <td className="c-tasks">
                     {dt && dt.total > 0 ? (
                       <span className="tasks">
@@ -201,7 +203,9 @@ export function RunsPage() {
                       "—"
                     )}
                   </td>
-                  <td className="num">{r.workersPeak ?? "—"}</td>
+                  <td className="num c-workers" data-label="workers peak">
+                    {r.workersPeak ?? "—"}
+                  </td>
                 </tr>
               );
             })}
