@@ -25,14 +25,14 @@ export const AGENT_PERMISSIONS: readonly AgentPermission[] = [
   {
     apiGroup: "batch",
     resource: "jobs",
-    verbs: ["create", "get", "list", "delete"],
-    why: "create a run's runner Job, read it while its pod is missing, find it again after a restart (list by label), cancel it",
+    verbs: ["create", "get", "list", "patch", "delete"],
+    why: "create a run's runner Job (suspended) and resume it (patch) once its Secret exists, read it while its pod is missing, find it again after a restart (list by label), cancel it (its Secret goes with it)",
   },
   {
     apiGroup: "",
     resource: "secrets",
-    verbs: ["create", "patch", "delete"],
-    why: "the per-run Secret (patch: its owner reference to the Job; delete: when a launch fails midway)",
+    verbs: ["create"],
+    why: "the per-run Secret, owned by its Job from creation (read, patched and deleted by nobody: garbage collection removes it with the Job)",
   },
   {
     apiGroup: "",
