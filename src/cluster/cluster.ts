@@ -28,6 +28,11 @@ export interface ClusterHooks {
   onEvent(event: Extract<RunEvent, { type: "workers" }>): void;
   /** The cluster cannot go on (broker gone, workers cannot start): the run fails with this. */
   onFatal(error: SerializedError): void;
+  /**
+   * A worker is gone (its process or pod ended; `failed`: not by a clean exit): the runner takes
+   * back what it had handed that worker directly (the chain lane).
+   */
+  onWorkerGone?(workerId: string, failed: boolean): void;
 }
 
 /** A cluster started for one run. */

@@ -29,12 +29,17 @@ export class OutputStream {
     this.#schedule();
   }
 
-  /** Queue a message (with the done marks stored with it) and wait until it is stored. */
-  pushDurable(message: WorkerMessage, marks: readonly string[] = []): Promise<void> {
+  /**
+   * Queue a message (with the done marks stored with it) and wait until it is stored. `urgent`:
+   * write now when no write is in flight, instead of at the end of the turn (a lone task run, e.g.
+   * a chain's hop, should not wait for a batch that will not come).
+   */
+  pushDurable(message: WorkerMessage, marks: readonly string[] = [], urgent = false): Promise<void> {
     this.#batch.push(encodeMessage(message));
     for (const mark of marks) this.#marks.push(mark);
     const stored = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    this.#schedule();
+    if (urgent && this.#inFlight === undefined) void this.#write();
+    else this.#schedule();
     return stored;
   }
 

@@ -73,6 +73,23 @@ export interface JobData {
   v?: number;
 }
 
+/** A job on a worker's chain lane (run-channel.ts `directKey`): its id and data. */
+export interface DirectJob {
+  id: string;
+  data: JobData;
+}
+
+/** The lane's stop word: a worker pushes it to its own lane to end its blocking read. */
+export const DIRECT_STOP = "stop";
+
+export function encodeDirect(job: DirectJob): string {
+  return JSON.stringify(job);
+}
+
+export function decodeDirect(entry: string): DirectJob {
+  return JSON.parse(entry) as DirectJob;
+}
+
 /** Encode one task run; throws when its arguments cannot be serialised. */
 export function encodeRun(request: TaskRunRequest): EncodedRun {
   return {

@@ -272,6 +272,7 @@ export class ReconcilingCluster implements ClusterSession {
     const wasDraining = w.phase === "draining";
     w.exited = { reason: e.reason, failed: e.failed };
     for (const wake of this.#exitWaiters) wake();
+    this.#hooks.onWorkerGone?.(e.workerId, e.failed);
     if (this.#closing !== undefined) return;
     if (!wasDraining) {
       this.#run.logger.warn({ worker: e.workerId }, `worker ${e.workerId} exited: ${e.reason}`);

@@ -50,6 +50,14 @@ export function keys(runId: string) {
   } as const;
 }
 
+/**
+ * List: the chain lane of one worker, task runs the runner hands that worker directly (the
+ * successor of the task run it just finished), skipping the queue's round trips.
+ */
+export function directKey(runId: string, workerId: string): string {
+  return `flotilla:${runId}:direct:${workerId}`;
+}
+
 /** The key holding the run id of the broker's current run (workers started without --run-id read it). */
 export const CURRENT_RUN_KEY = "flotilla:current-run";
 
@@ -193,6 +201,31 @@ export class RedisRunChannel implements ReconcilerChannel {
   /** Close the queue's connections (the channel's own connection stays: see close). */
   async closeQueue(): Promise<void> {
     await this.#queue?.close().catch(() => {});
+  }
+
+  // ---- runner and worker: the chain lane (a list per worker) ----
+
+  /** Hand one job to a worker directly (runner). */
+  async pushDirect(workerId: string, entry: string): Promise<void> {
+    await this.#redis.rpush(directKey(this.runId, workerId), entry);
+  }
+
+  /** Wait up to `timeoutS` for a job on this worker's lane, on `reader` (its own connection). */
+  async popDirect(reader: Redis, workerId: string, timeoutS: number): Promise<string | null> {
+    const reply = await reader.blpop(directKey(this.runId, workerId), timeoutS);
+    return reply === null ? null : reply[1];
+  }
+
+  /** Take everything left on a worker's lane (a draining worker hands it back). */
+  async takeDirect(workerId: string): Promise<string[]> {
+    const key = directKey(this.runId, workerId);
+    const replies = await this.#redis.multi().lrange(key, 0, -1).del(key).exec();
+    return (replies?.[0]?.[1] as string[] | undefined) ?? [];
+  }
+
+  /** Drop a gone worker's lane (runner). */
+  async dropDirect(workerId: string): Promise<void> {
+    await this.#redis.del(directKey(this.runId, workerId));
   }
 
   // ---- runner and worker: the run's secrets (secret-channel.ts) ----

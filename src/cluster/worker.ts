@@ -18,7 +18,7 @@ import { flowFingerprint } from "../core/fingerprint.ts";
 import type { Flow } from "../core/flow.ts";
 import type { Logger } from "../core/logger.ts";
 import { currentContext } from "../engine/context.ts";
-import { withDeadline } from "../engine/deadline.ts";
+import { settlesWithin, withDeadline } from "../engine/deadline.ts";
 import { createLogger, type LogFormat } from "../engine/logging.ts";
 import { runTask, type TaskRunnerEnv } from "../engine/task-runner.ts";
 import { scrubProcessOutput } from "../secrets/process-output.ts";
@@ -28,6 +28,8 @@ import { type BrokerEndpoint, connectBroker, describeBroker } from "./broker.ts"
 import { DeferredStarts } from "./deferred-starts.ts";
 import { OutputStream } from "./output.ts";
 import {
+  DIRECT_STOP,
+  decodeDirect,
   decodeRun,
   doneMark,
   type EncodedRun,
@@ -310,6 +312,7 @@ export class Worker {
     return {
       id: this.#id,
       where: this.#where,
+      broker: this.#options.broker,
       flow,
       channel,
       settings,
@@ -329,6 +332,7 @@ export class Worker {
 interface ServingParts {
   id: string;
   where: string;
+  broker: BrokerEndpoint;
   flow: Flow;
   channel: RedisRunChannel;
   settings: RunSettings;
@@ -350,6 +354,10 @@ class Serving {
   readonly #secrets: WorkerSecrets;
   /** The batches running now (a drain hands their unstarted members back). */
   readonly #batches = new Set<BatchRun>();
+  /** The chain lane's read loop, and the lane jobs running. */
+  #lane: Promise<void> = Promise.resolve();
+  #laneReader: Redis | undefined;
+  readonly #laneJobs = new Set<Promise<void>>();
   #active = 0;
   #draining: string | undefined;
   #stopping = false;
@@ -411,6 +419,62 @@ class Serving {
     void this.#consumer
       .run()
       .catch((e: unknown) => p.logger.error({ err: String(e) }, "the worker loop stopped"));
+    this.#lane = this.#runLane();
+  }
+
+  /**
+   * The chain lane: jobs the runner hands this worker directly (the successor of a task run it
+   * just finished), read with BLPOP on a connection of their own, run like queue jobs. The runner
+   * keeps each one until its result arrives and takes it back if this worker goes.
+   */
+  async #runLane(): Promise<void> {
+    const p = this.#p;
+    let reader: Redis;
+    try {
+      reader = await connectBroker(p.broker, { connectionName: `flotilla-worker-${p.id}-lane` });
+    } catch (error) {
+      p.logger.debug({ err: String(error) }, "no chain lane: cannot connect");
+      return;
+    }
+    reader.on("error", () => {});
+    this.#laneReader = reader;
+    try {
+      while (!this.#stopping) {
+        let entry: string | null;
+        try {
+          entry = await p.channel.popDirect(reader, p.id, 1);
+        } catch {
+          if (this.#stopping) break;
+          await new Promise((r) => p.timers.setTimeout(() => r(undefined), 100));
+          continue;
+        }
+        if (entry === null) continue;
+        if (entry === DIRECT_STOP) break;
+        const job = decodeDirect(entry);
+        const running = this.#process(job.id, job.data, 1).catch((e: unknown) =>
+          p.logger.error({ err: String(e) }, "a chain lane job failed"),
+        );
+        this.#laneJobs.add(running);
+        void running.finally(() => this.#laneJobs.delete(running));
+      }
+    } finally {
+      reader.disconnect();
+      this.#laneReader = undefined;
+    }
+  }
+
+  /** End the lane's read loop, hand back what is left on it, wait for its jobs. */
+  async #closeLane(): Promise<void> {
+    const p = this.#p;
+    await p.channel.pushDirect(p.id, DIRECT_STOP).catch(() => {});
+    await settlesWithin(this.#lane, 2000);
+    const left = (await p.channel.takeDirect(p.id).catch(() => [] as string[]))
+      .filter((e) => e !== DIRECT_STOP)
+      .flatMap((e) => decodeDirect(e).data.r);
+    if (left.length > 0) {
+      await p.out.pushDurable({ t: "returned", runs: left, slug: left[0]!.s, ms: 0 }).catch(() => {});
+    }
+    await Promise.all(this.#laneJobs);
   }
 
   /**
@@ -460,6 +524,7 @@ class Serving {
             p.out.pushDurable(
               started === undefined ? { t: "result", result } : { t: "result", result, started },
               [doneMark(job, run)],
+              runs.length === 1,
             ),
           );
         } finally {
@@ -557,11 +622,13 @@ class Serving {
     if (!abandon) {
       p.phase("draining", reason);
       p.logger.info({ active: this.#active }, `draining: ${reason}`);
+      await this.#closeLane();
       await this.#consumer.close();
       await this.#beat().catch(() => {});
       p.phase("exited", reason);
       await p.out.flush().catch(() => {});
     } else {
+      this.#laneReader?.disconnect();
       void this.#consumer.close(true).catch(() => {});
     }
     p.timers.clearInterval(this.#timer);

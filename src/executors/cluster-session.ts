@@ -18,6 +18,7 @@ import type { Cluster, ClusterSession } from "../cluster/cluster.ts";
 import {
   batchJobId,
   type EncodedRun,
+  encodeDirect,
   encodeRun,
   PROTOCOL_VERSION,
   type RunSettings,
@@ -54,6 +55,7 @@ export class ClusterRunSession implements ExecutorSession {
   readonly #watch: BrokerWatch;
   readonly #secrets: RunnerSecrets;
   readonly #batcher: Batcher;
+  readonly #lane: ChainLane;
   /** Task run keys submitted and not reported yet. */
   readonly #pending: Set<string>;
   #closed = false;
@@ -67,6 +69,7 @@ export class ClusterRunSession implements ExecutorSession {
     watch: BrokerWatch;
     secrets: RunnerSecrets;
     batcher: Batcher;
+    lane: ChainLane;
     pending: Set<string>;
   }) {
     this.#ctx = parts.ctx;
@@ -77,6 +80,7 @@ export class ClusterRunSession implements ExecutorSession {
     this.#watch = parts.watch;
     this.#secrets = parts.secrets;
     this.#batcher = parts.batcher;
+    this.#lane = parts.lane;
     this.#pending = parts.pending;
   }
 
@@ -96,7 +100,8 @@ export class ClusterRunSession implements ExecutorSession {
     let channel: RedisRunChannel | undefined;
     let secrets: RunnerSecrets | undefined;
     try {
-      session = await startCluster(ctx, cluster, pending, fatal);
+      let lane: ChainLane | undefined;
+      session = await startCluster(ctx, cluster, pending, fatal, (w, failed) => lane?.gone(w, failed));
       const endpoint = session?.broker ?? broker!;
       const where = describeBroker(endpoint);
       redis = await connectBroker(endpoint, { connectionName: "flotilla-runner" });
@@ -127,7 +132,9 @@ export class ClusterRunSession implements ExecutorSession {
         ),
       );
       const batcher = new Batcher(submitter, secrets, o.maxBatchSize);
-      const handler = new MessageHandler(ctx, pending, fatal, session, secrets, batcher);
+      // Only a cluster reports its workers' ends, which the lane needs to take back what it handed out.
+      lane = new ChainLane(channel, batcher, secrets, pending, session !== undefined);
+      const handler = new MessageHandler(ctx, pending, fatal, session, secrets, batcher, lane);
       const output = new OutputReader(channel, reader, (m) => handler.handle(m), timers);
       const opened = new ClusterRunSession({
         ctx,
@@ -138,6 +145,7 @@ export class ClusterRunSession implements ExecutorSession {
         watch,
         secrets,
         batcher,
+        lane,
         pending,
       });
       fatal.session = opened;
@@ -168,6 +176,11 @@ export class ClusterRunSession implements ExecutorSession {
       }
       this.#pending.add(taskRunKey(run.slug, run.mapIndex));
     }
+    // A lone successor of the result being handled goes straight to the worker that produced it.
+    if (encoded.length === 1 && this.#lane.send(encoded[0]!)) {
+      this.#cluster?.demandChanged();
+      return;
+    }
     this.#batcher.enqueue(encoded, false);
     this.#cluster?.demandChanged();
   }
@@ -195,6 +208,7 @@ export class ClusterRunSession implements ExecutorSession {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#lane.stop();
     this.#watch.stop();
     this.#secrets.stop();
     this.#submitter.stop();
@@ -231,6 +245,7 @@ async function startCluster(
   cluster: Cluster | undefined,
   pending: Set<string>,
   fatal: FatalOnce,
+  gone: (workerId: string, failed: boolean) => void,
 ): Promise<ClusterSession | undefined> {
   if (cluster === undefined) return undefined;
   const flow = ctx.flow;
@@ -253,6 +268,7 @@ async function startCluster(
       outstanding: () => pending.size,
       onEvent: (e) => ctx.onEvent(e),
       onFatal: (e) => fatal.report(e),
+      onWorkerGone: gone,
     },
   );
 }
@@ -287,6 +303,7 @@ class MessageHandler {
   readonly #cluster: ClusterSession | undefined;
   readonly #secrets: RunnerSecrets;
   readonly #batcher: Batcher;
+  readonly #lane: ChainLane;
 
   constructor(
     ctx: ExecutorContext,
@@ -295,7 +312,9 @@ class MessageHandler {
     cluster: ClusterSession | undefined,
     secrets: RunnerSecrets,
     batcher: Batcher,
+    lane: ChainLane,
   ) {
+    this.#lane = lane;
     this.#ctx = ctx;
     this.#pending = pending;
     this.#fatal = fatal;
@@ -309,7 +328,9 @@ class MessageHandler {
     switch (m.t) {
       case "result": {
         const r = m.result;
-        if (!this.#pending.delete(taskRunKey(r.slug, r.mapIndex))) return; // a duplicate from a lost worker
+        const key = taskRunKey(r.slug, r.mapIndex);
+        if (!this.#pending.delete(key)) return; // a duplicate from a lost worker
+        this.#lane.reported(key);
         this.#batcher.estimates.observe(r.slug, r.finishedAt - r.startedAt);
         if (m.started !== undefined) {
           // A start the worker held back (the task run finished within its delay).
@@ -321,13 +342,20 @@ class MessageHandler {
             ...(m.result.worker !== undefined ? { worker: m.result.worker } : {}),
           });
         }
-        ctx.onResult(m.result);
+        // What the flow runner submits now, in answer to this result, may go back to its worker.
+        this.#lane.replyTo = r.worker;
+        try {
+          ctx.onResult(r);
+        } finally {
+          this.#lane.replyTo = undefined;
+        }
         return;
       }
       case "returned": {
         // A worker gave back task runs of a batch it had not started: they go out again.
-        this.#batcher.estimates.observe(m.slug, m.ms);
+        if (m.ms > 0) this.#batcher.estimates.observe(m.slug, m.ms);
         const open = m.runs.filter((r) => this.#pending.has(taskRunKey(r.s, r.i)));
+        for (const r of open) this.#lane.reported(taskRunKey(r.s, r.i));
         this.#batcher.enqueue(open, true);
         return;
       }
@@ -341,12 +369,110 @@ class MessageHandler {
         this.#fatal.report(m.error); // as the worker sent it: code, message and hint
         return;
       case "phase":
+        this.#lane.phase(m.worker, m.phase);
         this.#cluster?.observe(m.worker, m.phase, m.reason);
         return;
       case "secret":
         this.#secrets.heard(m.value);
         return;
     }
+  }
+}
+
+/**
+ * The chain lane, runner side: a task run that is the lone successor of the result being handled
+ * goes straight onto the list of the worker that produced that result (run-channel.ts
+ * `directKey`), skipping the queue's round trips; the worker reads it with BLPOP. The runner keeps
+ * each one until its result (or a hand-back) arrives; when that worker goes, what it had not
+ * reported goes to the queue (its attempt counted if the worker failed, as for a lost queue job).
+ */
+class ChainLane {
+  /** The worker whose result is being handled (set around the flow runner's answer to it). */
+  replyTo: string | undefined;
+  readonly #channel: RedisRunChannel;
+  readonly #batcher: Batcher;
+  readonly #secrets: RunnerSecrets;
+  readonly #pending: Set<string>;
+  #enabled: boolean;
+  /** Workers that are running (not draining). */
+  readonly #running = new Set<string>();
+  /** Task runs handed to each worker and not reported yet. */
+  readonly #handed = new Map<string, Map<string, EncodedRun>>();
+  readonly #workerOf = new Map<string, string>();
+  #seq = 0;
+
+  constructor(
+    channel: RedisRunChannel,
+    batcher: Batcher,
+    secrets: RunnerSecrets,
+    pending: Set<string>,
+    enabled: boolean,
+  ) {
+    this.#channel = channel;
+    this.#batcher = batcher;
+    this.#secrets = secrets;
+    this.#pending = pending;
+    this.#enabled = enabled;
+  }
+
+  phase(worker: string, phase: string): void {
+    if (phase === "running") this.#running.add(worker);
+    else this.#running.delete(worker);
+  }
+
+  /** Hand `run` to the worker being answered; false when the lane cannot take it. */
+  send(run: EncodedRun): boolean {
+    const worker = this.replyTo;
+    if (!this.#enabled || worker === undefined || !this.#running.has(worker)) return false;
+    const key = taskRunKey(run.s, run.i);
+    let handed = this.#handed.get(worker);
+    if (handed === undefined) {
+      handed = new Map();
+      this.#handed.set(worker, handed);
+    }
+    handed.set(key, run);
+    this.#workerOf.set(key, worker);
+    const v = this.#secrets.version;
+    const id = `${key}~${++this.#seq}`;
+    // every secret the job's version counts is in the broker before the job
+    void this.#secrets
+      .settled()
+      .then(() =>
+        this.#channel.pushDirect(worker, encodeDirect({ id, data: v > 0 ? { r: [run], v } : { r: [run] } })),
+      )
+      .catch(() => this.#takeBack(worker, false));
+    return true;
+  }
+
+  /** A result or a hand-back of `key` arrived. */
+  reported(key: string): void {
+    const worker = this.#workerOf.get(key);
+    if (worker === undefined) return;
+    this.#workerOf.delete(key);
+    this.#handed.get(worker)?.delete(key);
+  }
+
+  /** A worker is gone: what it was handed and did not report goes to the queue. */
+  gone(worker: string, failed: boolean): void {
+    this.#running.delete(worker);
+    this.#takeBack(worker, failed);
+    if (this.#enabled) void this.#channel.dropDirect(worker).catch(() => {});
+  }
+
+  stop(): void {
+    this.#enabled = false;
+  }
+
+  #takeBack(worker: string, failed: boolean): void {
+    const handed = this.#handed.get(worker);
+    if (handed === undefined || !this.#enabled) return;
+    this.#handed.delete(worker);
+    const back: EncodedRun[] = [];
+    for (const [key, run] of handed) {
+      this.#workerOf.delete(key);
+      if (this.#pending.has(key)) back.push(failed ? { ...run, a: run.a + 1 } : run);
+    }
+    if (back.length > 0) this.#batcher.enqueue(back, true);
   }
 }
 
