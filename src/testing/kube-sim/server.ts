@@ -42,6 +42,21 @@ export interface ApiServerDeps {
   authenticator: TokenAuthenticator;
   authorizer: RbacAuthorizer;
   logs: PodLogSource;
+  /** every resource request, as it is authorised (KubeSim.record()'s audit trail) */
+  onRequest?: (request: AuditedRequest) => void;
+}
+
+/** One API request as an audit log keeps it: who, which verb on what, with which query. */
+export interface AuditedRequest {
+  user: string;
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+  query: Record<string, string>;
+  allowed: boolean;
 }
 
 interface RequestInfo {
@@ -246,6 +261,17 @@ export class ApiServer {
         : {}),
     };
     const decision = this.deps.authorizer.authorize(user, attrs);
+    this.deps.onRequest?.({
+      user: user.name,
+      verb: info.verb,
+      group: info.rt.group,
+      resource: info.rt.resource,
+      ...(info.subresource ? { subresource: info.subresource } : {}),
+      ...(info.namespace ? { namespace: info.namespace } : {}),
+      ...(info.name ? { name: info.name } : {}),
+      query: Object.fromEntries(url.searchParams),
+      allowed: decision.allowed,
+    });
     if (!decision.allowed) {
       await readBody(req);
       throw this.deps.authorizer.forbiddenError(user, attrs, decision);

@@ -17,7 +17,7 @@ import { ADMIN_USER, RbacAuthorizer, TokenAuthenticator } from "./rbac.ts";
 import { Registry } from "./registry.ts";
 import { resourceById } from "./resources.ts";
 import { Scheduler } from "./scheduler.ts";
-import { ApiServer } from "./server.ts";
+import { ApiServer, type AuditedRequest } from "./server.ts";
 import { Store } from "./store.ts";
 
 export interface KubeSimOptions {
@@ -41,6 +41,8 @@ export interface KubeSimOptions {
 export interface SimRecording {
   /** every version of every object written (created, changed, deleted), as JSON, in order */
   objects(): string[];
+  /** every API request made, in order (an audit log: user, verb, resource, namespace, name, query) */
+  requests(): AuditedRequest[];
   /** everything each container instance printed, stdout and stderr interleaved */
   output(): { namespace: string; pod: string; container: string; text: string }[];
   /** stop recording (what was recorded stays readable) */
@@ -150,7 +152,17 @@ export class KubeSim {
         for (const tap of taps) tap(where, chunk);
       },
     });
-    const api = new ApiServer({ store, registry, authenticator, authorizer, logs: kubelet });
+    const audits = new Set<(r: AuditedRequest) => void>();
+    const api = new ApiServer({
+      store,
+      registry,
+      authenticator,
+      authorizer,
+      logs: kubelet,
+      onRequest: (r) => {
+        for (const a of audits) a(r);
+      },
+    });
     const controllers = [
       new NamespaceController(store, registry, log),
       new GarbageCollector(store, registry, log),
@@ -171,6 +183,7 @@ export class KubeSim {
     mkdirSync(dirname(kubeconfigPath), { recursive: true });
     const sim = new KubeSim(store, api, authenticator, kubelet, controllers, dir, true, url, kubeconfigPath);
     sim.taps = taps;
+    sim.audits = audits;
     live.add(sim);
     installExitHook();
     // the default service accounts exist before start() resolves
@@ -256,16 +269,20 @@ export class KubeSim {
   }
 
   private taps = new Set<NonNullable<KubeletContext["onOutput"]>>();
+  private audits = new Set<(r: AuditedRequest) => void>();
 
   /**
-   * Record, from now on, every version of every object written and everything every container prints,
-   * including objects and pods deleted since: for tests that scan a whole run for what must never
+   * Record, from now on, every version of every object written, every API request (an audit log) and
+   * everything every container prints, including objects and pods deleted since: for tests that scan a whole run for what must never
    * appear anywhere (a secret in any encoding). Unbounded: stop() it when done.
    */
   record(): SimRecording {
     const objects: string[] = [];
     const output = new Map<string, { namespace: string; pod: string; container: string; text: string }>();
     const unsubscribe = this.store.subscribe((e) => objects.push(JSON.stringify(e.object)));
+    const requests: AuditedRequest[] = [];
+    const audit = (r: AuditedRequest) => requests.push(r);
+    this.audits.add(audit);
     const tap: NonNullable<KubeletContext["onOutput"]> = (where, chunk) => {
       const key = `${where.namespace}/${where.pod}/${where.container}`;
       const entry = output.get(key) ?? { ...where, text: "" };
@@ -275,12 +292,44 @@ export class KubeSim {
     this.taps.add(tap);
     return {
       objects: () => [...objects],
+      requests: () => [...requests],
       output: () => [...output.values()].map((o) => ({ ...o })),
       stop: () => {
         unsubscribe();
         this.taps.delete(tap);
+        this.audits.delete(audit);
       },
     };
+  }
+
+  /**
+   * Resolves once `check()` holds, re-checked on every stored change (and every 100 ms, for what the
+   * store does not show, such as a container process exiting); rejects after timeoutMs naming `what`.
+   */
+  until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (error?: Error) => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        unsubscribe();
+        if (error) reject(error);
+        else resolve();
+      };
+      const attempt = () => {
+        try {
+          if (check()) done();
+        } catch (error) {
+          done(error as Error);
+        }
+      };
+      const unsubscribe = this.store.subscribe(() => attempt());
+      const poll = setInterval(attempt, 100);
+      const timer = setTimeout(
+        () => done(new Error(`kube-sim: timed out after ${timeoutMs} ms waiting for ${what}`)),
+        timeoutMs,
+      );
+      attempt();
+    });
   }
 
   /** Kill every process (SIGTERM, then SIGKILL), close the server. Idempotent. */
