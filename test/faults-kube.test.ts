@@ -182,6 +182,80 @@ describe("a create refused midway leaves nothing behind", { timeout: 120_000 }, 
   });
 });
 
+describe("a create refused midway leaves nothing behind (the Secret after the Job)", {
+  timeout: 120_000,
+}, () => {
+  test("a launcher that may not create Secrets: the Job created first is deleted again, nothing of the run left", async () => {
+    const kc = sim.kubeConfig();
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    const launcherRole = (buildRbac({ namespace: NS, launcherServiceAccount: "launcher" }) as Loose[]).find(
+      (o) => o.kind === "Role" && o.rules.some((r: Loose) => r.resources.includes("jobs")),
+    );
+    const rules = launcherRole.rules.map((r: Loose) =>
+      r.resources.includes("secrets") ? { ...r, verbs: r.verbs.filter((v: string) => v !== "create") } : r,
+    );
+    const name = "launcher-no-secrets";
+    await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name } } });
+    await rbac.createNamespacedRole({ namespace: NS, body: { metadata: { name }, rules } });
+    await rbac.createNamespacedRoleBinding({
+      namespace: NS,
+      body: {
+        metadata: { name },
+        subjects: [{ kind: "ServiceAccount", name, namespace: NS }],
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+      },
+    });
+    const kubeconfig = (await sim.serviceAccountKubeconfig(NS, name)).path;
+    const before = new Set(
+      ["jobs", "pods", "secrets"].flatMap((res) => sim.objects(res, NS).map((o) => o.metadata.uid)),
+    );
+    const recording = sim.record();
+    try {
+      const r = await cli([
+        "run",
+        "test/fixtures/kube-flows/worker-faults.ts",
+        "--flow",
+        "configError",
+        "--kubeconfig",
+        kubeconfig,
+        "-n",
+        NS,
+        "--image",
+        IMAGE,
+      ]);
+      const printed = r.stdout + r.stderr;
+      assert.notEqual(r.code, 0, printed);
+      assert.match(printed, /secrets/, printed);
+      assert.match(printed, /forbidden|403|cannot create/i, printed);
+      const jobCreates = recording
+        .requests()
+        .filter((q) => q.resource === "jobs" && q.verb === "create" && q.user.endsWith(`:${name}`));
+      const secretCreates = recording
+        .requests()
+        .filter((q) => q.resource === "secrets" && q.verb === "create");
+      console.log(
+        `# midway: ${jobCreates.length} Job create(s), ${secretCreates.length} refused Secret create(s)`,
+      );
+      assert.ok(
+        secretCreates.some((q) => !q.allowed),
+        "the Secret create was refused",
+      );
+      const ofThisRun = () =>
+        ["jobs", "pods", "secrets"].flatMap((res) =>
+          sim
+            .objects(res, NS)
+            .filter(
+              (o) => o.metadata.labels?.[Label.flow] === "worker-config-error" && !before.has(o.metadata.uid),
+            ),
+        );
+      await until("nothing of the refused run left", () => ofThisRun().length === 0);
+    } finally {
+      recording.stop();
+    }
+  });
+});
+
 describe("the broker dies under a running flow", { timeout: 240_000 }, () => {
   test("redis-server SIGKILLed in the runner pod: the run ends Failed saying so, no process of it left", async () => {
     const child = spawn(
