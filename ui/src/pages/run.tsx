@@ -10,6 +10,7 @@ import { ConfirmButton } from "../components/confirm.tsx";
 import { Dag } from "../components/dag.tsx";
 import { Gantt } from "../components/gantt.tsx";
 import { Logs } from "../components/logs.tsx";
+import { RunEvents } from "../components/run-events.tsx";
 import { TaskPanel } from "../components/task-panel.tsx";
 import { endpoints } from "../endpoints.ts";
 import { useLiveEvents, useThrottled } from "../events.ts";
@@ -18,7 +19,14 @@ import { Link, navigate, setQuery, useRoute } from "../router.tsx";
 import { isFinal, SegmentedBar, StateBadge } from "../states.tsx";
 import { useTaskRuns } from "../task-runs.ts";
 import { doneTotal, summarizeTasks, taskCounts } from "../tasks.ts";
-import { type FlowRun, items, type LogLine, type ScalingDecision, type WorkerSample } from "../types.ts";
+import {
+  type FlowRun,
+  items,
+  type LogLine,
+  type RunEvent,
+  type ScalingDecision,
+  type WorkerSample,
+} from "../types.ts";
 import { NotFoundPage } from "./not-found.tsx";
 
 const TABS = [
@@ -52,6 +60,7 @@ export function RunPage({ id }: { id: string }) {
   const logs = useResource<LogLine[] | { items: LogLine[] }>(
     run.data && (tab === "logs" || selected) ? endpoints.logs(id) : null,
   );
+  const events = useResource<{ items: RunEvent[] }>(run.data && tab === "logs" ? endpoints.events(id) : null);
   const cluster = useResource<{ samples?: WorkerSample[]; decisions?: ScalingDecision[] }>(
     run.data && tab === "cluster" ? endpoints.cluster(id) : null,
   );
@@ -59,6 +68,7 @@ export function RunPage({ id }: { id: string }) {
   const reloadRun = useThrottled(run.reload, 300);
   const reloadLogs = useThrottled(logs.reload, 500);
   const reloadCluster = useThrottled(cluster.reload, 500);
+  const reloadEvents = useThrottled(events.reload, 300);
   useLiveEvents(
     (e) => e.data.runId === id || e.data.run === id || e.data.id === id,
     (e) => {
@@ -67,6 +77,7 @@ export function RunPage({ id }: { id: string }) {
         taskRuns.reload();
         logs.reload();
         cluster.reload();
+        events.reload();
         return;
       }
       // task-runs events are applied by useTaskRuns
@@ -78,6 +89,7 @@ export function RunPage({ id }: { id: string }) {
         reloadRun();
         reloadLogs();
         reloadCluster();
+        reloadEvents();
       }
     },
   );
@@ -143,6 +155,10 @@ export function RunPage({ id }: { id: string }) {
         ? "Only a deployment's run can be retried (an agent starts it again): this one was started by flotilla run, so run the flow again with flotilla run."
         : undefined;
   const params = Object.entries(r.parameters ?? {});
+  // A long reason (a pod that cannot start, with its last events) shows its first line here; the
+  // whole of it is in the run's events on the Logs tab.
+  const [reasonHead = "", ...reasonRest] = (r.reason ?? "").split("\n");
+  const reasonMore = reasonRest.length > 0 && tab !== "logs";
 
   return (
     <article className="runpage" aria-labelledby="run-title" data-run={r.id}>
@@ -195,7 +211,15 @@ export function RunPage({ id }: { id: string }) {
             className={`reason ${r.state === "Failed" || r.state === "Crashed" ? "error" : "muted"}`}
             data-testid="reason"
           >
-            {r.reason}
+            {reasonHead}
+            {reasonMore && (
+              <>
+                {" "}
+                <Link to={`/runs/${encodeURIComponent(r.id)}?tab=logs`} className="more">
+                  details in the run's events
+                </Link>
+              </>
+            )}
           </p>
         )}
         <dl className="facts">
@@ -210,7 +234,11 @@ export function RunPage({ id }: { id: string }) {
           <div>
             <dt>Tasks</dt>
             <dd data-testid="tasks-done">
-              {dt ? `${number.format(dt.done)} / ${number.format(dt.total)} done` : `${trs.length} task runs`}
+              {dt && dt.total > 0
+                ? `${number.format(dt.done)} / ${number.format(dt.total)} done`
+                : isFinal(r.state)
+                  ? "none ran"
+                  : "none yet"}
             </dd>
           </div>
           {r.workersPeak !== undefined && (
@@ -289,7 +317,12 @@ export function RunPage({ id }: { id: string }) {
               <p className="muted empty">Loading task runs…</p>
             ))}
           {tab === "timeline" && <Gantt taskRuns={trs} onSelect={onSelect} now={now} />}
-          {tab === "logs" && <Logs lines={items(logs.data)} />}
+          {tab === "logs" && (
+            <>
+              <RunEvents events={events.data?.items ?? []} />
+              <Logs lines={items(logs.data)} />
+            </>
+          )}
           {tab === "cluster" && (
             <ClusterPanel samples={cluster.data?.samples ?? []} decisions={cluster.data?.decisions ?? []} />
           )}
