@@ -39,11 +39,17 @@ export {
   type KubernetesRunHandle,
   type KubernetesRunOptions,
   type LaunchKubernetesRunOptions,
+  type ListRunsOptions,
   launchKubernetesRun,
   listRuns,
   planKubernetesRun,
   type RunInfo,
+  type RunLogsOptions,
+  type RunStatus,
   type RunsOptions,
   runLogs,
+  runState,
+  type StreamRunLogsOptions,
+  streamRunLogs,
 } from "./runs.ts";
 export { decodeTermination, encodeTermination, summarize, type TerminationSummary } from "./termination.ts";

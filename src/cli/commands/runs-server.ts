@@ -1,11 +1,15 @@
 // `flotilla runs list|get|logs|cancel|retry|create --server URL` (or FLOTILLA_API_URL): flow runs
 // as the server keeps them, over its API. Ids may be given by a unique prefix (tables show 8
-// characters); `-o json` prints the API's records.
+// characters); `-o json` prints the API's records. `runs logs -f` follows the run's log lines
+// until it reaches a final state; `--tail N` starts from the last N.
 
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import { ApiClient, serverUrl } from "../../server/client.ts";
+import { isTerminal } from "../../store/run-state.ts";
 import type { FlowRunDetail, FlowRunRecord, LogLine, Page, TaskRunRecord } from "../../store/store.ts";
+import { formatServerLine, parseTail } from "../log-lines.ts";
+import { stopSignals } from "../signals.ts";
 
 export interface ServerCallOptions {
   server?: string;
@@ -137,25 +141,96 @@ export function printRun(r: Awaited<ReturnType<typeof getServerRun>>, output?: s
   return out;
 }
 
+/** The most lines one logs call returns (the API's own limit). */
+const MAX_LOG_LINES = 100_000;
+
 export async function serverRunLogs(
   id: string,
   o: ServerCallOptions & { grep?: string; tail?: string },
 ): Promise<LogLine[]> {
-  const q = new URLSearchParams({ limit: o.tail ?? "10000" });
-  if (o.grep) q.set("contains", o.grep);
-  return (await clientFor(o).get<{ items: LogLine[] }>(`/api/runs/${enc(id)}/logs?${q}`)).items;
+  const tail = parseTail(o.tail ?? "-1");
+  return fetchLogs(clientFor(o), id, tail ?? MAX_LOG_LINES, o.grep);
 }
 
+async function fetchLogs(client: ApiClient, id: string, limit: number, grep?: string): Promise<LogLine[]> {
+  if (limit === 0) return [];
+  const q = new URLSearchParams({ limit: String(Math.min(limit, MAX_LOG_LINES)) });
+  if (grep) q.set("contains", grep);
+  return (await client.get<{ items: LogLine[] }>(`/api/runs/${enc(id)}/logs?${q}`)).items;
+}
+
+const sameLine = (a: LogLine, b: LogLine) =>
+  a.ts === b.ts && a.message === b.message && a.slug === b.slug && a.mapIndex === b.mapIndex;
+
+/** What {@link followServerLogs} takes. */
+export interface FollowServerLogsOptions extends ServerCallOptions {
+  grep?: string;
+  /** Start from the last N lines; all when undefined. */
+  tail?: number;
+  /** How often the server is asked for new lines. @default 500 */
+  pollMs?: number;
+  /** Stops following (Ctrl-C, or a caller's deadline). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Follow a run's log lines on a server: give `write` the lines kept so far (the last `tail`), then
+ * each new one, until the run is in a final state (Success, Failed, Crashed, Cancelled) and its
+ * last lines are printed. Every call has the client's deadline; `signal` stops it. Resolves with
+ * the run's final record (undefined when stopped).
+ */
+export async function followServerLogs(
+  id: string,
+  write: (line: LogLine) => void,
+  o: FollowServerLogsOptions = {},
+): Promise<FlowRunRecord | undefined> {
+  const client = clientFor(o);
+  const poll = o.pollMs ?? 500;
+  let run = await client.get<FlowRunRecord>(`/api/runs/${enc(id)}`);
+  let seen = 0;
+  let last: LogLine | undefined;
+  const fresh = (items: LogLine[]): LogLine[] => {
+    // lines only ever append; past the API's window, find the last one printed
+    if (items.length < MAX_LOG_LINES || last === undefined) return items.slice(seen);
+    for (let i = items.length - 1; i >= 0; i--) if (sameLine(items[i]!, last)) return items.slice(i + 1);
+    return items;
+  };
+  const first = await fetchLogs(client, run.id, MAX_LOG_LINES, o.grep);
+  const shown = o.tail === undefined ? first : o.tail === 0 ? [] : first.slice(-o.tail);
+  for (const l of shown) write(l);
+  seen = first.length;
+  last = first.at(-1);
+  while (!o.signal?.aborted) {
+    const final = isTerminal(run.state);
+    const items = await fetchLogs(client, run.id, MAX_LOG_LINES, o.grep);
+    const next = fresh(items);
+    for (const l of next) write(l);
+    seen = items.length;
+    last = items.at(-1) ?? last;
+    // the state was final before these lines were read: they were the last ones
+    if (final) return run;
+    await sleepOrAbort(poll, o.signal);
+    if (o.signal?.aborted) break;
+    run = await client.get<FlowRunRecord>(`/api/runs/${enc(run.id)}`);
+  }
+  return undefined;
+}
+
+function sleepOrAbort(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Log lines readable (`time LEVEL [task[i] @worker] message`), or one JSON object a line with -o json. */
 export function printLogs(lines: LogLine[], output?: string): string {
-  if (output === "json") return `${JSON.stringify(lines, null, 2)}\n`;
-  return lines
-    .map((l) => {
-      const where = l.slug
-        ? `[${l.slug}${l.mapIndex !== undefined && l.mapIndex >= 0 ? `[${l.mapIndex}]` : ""}${l.worker ? ` @${l.worker}` : ""}] `
-        : "";
-      return `${time(l.ts)} ${l.level === "info" ? "" : `${l.level.toUpperCase()} `}${where}${l.message}\n`;
-    })
-    .join("");
+  return lines.map((l) => `${output === "json" ? JSON.stringify(l) : formatServerLine(l)}\n`).join("");
 }
 
 export function parseParams(list: readonly string[] = []): Record<string, unknown> {
@@ -197,7 +272,19 @@ export const runsServerCommand = (program: Command): void => {
     .option("--flow <name>", "only runs of this flow")
     .option("--limit <n>", "page size (1-500)", "50")
     .option("--cursor <c>", "the next page, as printed under the previous one")
-    .action(async (o: ServerCallOptions & { limit?: string }) => {
+    .option("-A, --all-namespaces", "(runs on Kubernetes only: a server's runs are in no namespace)")
+    .option("-l, --selector <selector>", "(runs on Kubernetes only: a server's runs have no labels)")
+    .action(async (o: ServerCallOptions & { limit?: string; allNamespaces?: boolean; selector?: string }) => {
+      if (o.allNamespaces || o.selector !== undefined) {
+        throw new FlotillaError(
+          ErrorCode.Usage,
+          `${o.allNamespaces ? "-A" : "-l"} does nothing with --server: a server's runs are in no namespace and have no labels`,
+          {
+            hint: "filter with --flow, --deployment or --state; or drop --server for the runs on Kubernetes",
+            usage: true,
+          },
+        );
+      }
       process.stdout.write(printRuns(await listServerRuns(o), o.output));
     });
   common(
@@ -208,11 +295,33 @@ export const runsServerCommand = (program: Command): void => {
   ).action(async (id: string, o: ServerCallOptions) => {
     process.stdout.write(printRun(await getServerRun(id, o), o.output));
   });
-  common(runs.command("logs").argument("<run-id>").description("the run's log lines"))
+  common(
+    runs
+      .command("logs")
+      .argument("<run-id>", "a run id or a unique prefix")
+      .description("the run's log lines: readable, or one JSON object a line with -o json"),
+  )
     .option("--grep <text>", "only lines containing this text")
-    .option("--tail <n>", "the last N lines", "10000")
-    .action(async (id: string, o: ServerCallOptions & { grep?: string; tail?: string }) => {
-      process.stdout.write(printLogs(await serverRunLogs(id, o), o.output));
+    .option("--tail <n>", "only the last N lines (-1: all)", "-1")
+    .option("-f, --follow", "keep printing new lines until the run is in a final state")
+    .action(async (id: string, o: ServerCallOptions & { grep?: string; tail: string; follow?: boolean }) => {
+      const { tail: tailText, follow, ...call } = o;
+      const tail = parseTail(tailText);
+      if (!follow) {
+        process.stdout.write(printLogs(await serverRunLogs(id, o), o.output));
+        return;
+      }
+      const stop = stopSignals();
+      try {
+        await followServerLogs(id, (l) => process.stdout.write(printLogs([l], o.output)), {
+          ...call,
+          ...(tail !== undefined ? { tail } : {}),
+          signal: stop.signal,
+        });
+      } finally {
+        stop.off();
+      }
+      if (stop.signal.aborted) process.exitCode = 130;
     });
   common(
     runs
