@@ -14,22 +14,26 @@ import * as k8s from "@kubernetes/client-node";
 import { ValidatingAdmissionPolicy } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
 import { ValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
 import { parseAllDocuments } from "yaml";
-import { doctor } from "../src/cli/commands/doctor.ts";
+import { doctor, doctorReport } from "../src/cli/commands/doctor.ts";
 import { rbac } from "../src/cli/commands/rbac.ts";
-import { FlotillaError } from "../src/core/errors.ts";
+import { ErrorCode, FlotillaError } from "../src/core/errors.ts";
 import { connect } from "../src/kubernetes/client.ts";
+import { KubeClusterEnvironment } from "../src/kubernetes/environment.ts";
 import { buildRbac } from "../src/kubernetes/rbac.ts";
+import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import { flotillaBin, KubeSim } from "../src/testing/index.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over printed API objects
 type Loose = any;
 
 const NS = "fresh";
+/** A namespace nobody applied `flotilla rbac` to. */
+const BARE = "bare";
 let sim: KubeSim;
 const home = mkdtempSync(join(tmpdir(), "flotilla-doctor-"));
 
 before(async () => {
-  sim = await KubeSim.start({ namespaces: [NS] });
+  sim = await KubeSim.start({ namespaces: [NS, BARE] });
 });
 after(async () => {
   await sim.stop();
@@ -103,6 +107,76 @@ describe("doctor", { timeout: 60_000 }, () => {
     const account = r.preflight.find((c) => c.check.startsWith("the runner's ServiceAccount"));
     assert.equal(account?.status, "unknown");
     assert.match(account?.reason ?? "", /may not get serviceaccounts/);
+  });
+});
+
+describe("a run that hits what doctor checks fails with doctor's reason", { timeout: 90_000 }, () => {
+  const flowOf = async () => selectFlow(await loadFlowModule("test/fixtures/kube-flows/slow.ts"));
+
+  test("privateRegistry without a pull Secret nor credentials: doctor and the run's setup say the same", async () => {
+    const clients = connect({ kubeConfig: sim.kubeConfig() });
+    const dockerSecret = "MISSING_REGISTRY_CREDS";
+    const readSecret = async () => {
+      throw new FlotillaError(ErrorCode.SecretMissing, `secret "${dockerSecret}" is not set`, {
+        hint: `set FLOTILLA_SECRET_${dockerSecret}`,
+      });
+    };
+    let doctorSaid = "";
+    await assert.rejects(doctor({ namespace: NS, clients, dockerSecret, readSecret }), (e: unknown) => {
+      assert.ok(e instanceof FlotillaError);
+      doctorSaid = e.message;
+      return true;
+    });
+    const env = new KubeClusterEnvironment({ privateRegistry: true, dockerSecret });
+    await assert.rejects(
+      env.setup((await flowOf()) as never, { clients, namespace: NS, readSecret }),
+      (e: unknown) => {
+        assert.ok(e instanceof FlotillaError);
+        assert.match(e.message, /the image pull Secret "missing-registry-creds" is not in namespace "fresh"/);
+        assert.ok(doctorSaid.includes(e.message), `doctor said the same:\n${doctorSaid}\nrun:\n${e.message}`);
+        return true;
+      },
+    );
+    // `doctor -o json` lists it as missing too
+    const report = await doctorReport({ namespace: NS, clients, dockerSecret, readSecret });
+    assert.equal(report.preflight.at(-1)?.status, "missing");
+  });
+
+  test("a namespace that does not exist: the run fails before anything is created, with doctor's reason and fix", async () => {
+    const clients = connect({ kubeConfig: sim.kubeConfig() });
+    const flow = await flowOf();
+    const env = flow.environment as KubeClusterEnvironment;
+    await assert.rejects(
+      env.execute(flow, { clients, namespace: "nowhere", image: "example.com/x:1" }),
+      (e: unknown) => {
+        assert.ok(e instanceof FlotillaError);
+        assert.match(e.message, /namespace "nowhere" does not exist/);
+        assert.match(e.hint ?? "", /kubectl create namespace nowhere/);
+        assert.doesNotMatch(`${e.message} ${e.hint}`, /401|kubeconfig/);
+        return true;
+      },
+    );
+  });
+
+  test("no runner ServiceAccount: the run fails with doctor's reason (not a 401), and its Job is removed", async () => {
+    const clients = connect({ kubeConfig: sim.kubeConfig() });
+    const flow = await flowOf();
+    const env = flow.environment as KubeClusterEnvironment;
+    const handle = await env.execute(flow, { clients, namespace: BARE, image: "example.com/x:1" });
+    const state = await handle.wait();
+    assert.equal(state.type, "Failed");
+    assert.match(
+      state.message,
+      /ServiceAccount "flotilla-runner" does not exist: Kubernetes refuses to create the runner pod/,
+    );
+    assert.match(state.message, /flotilla rbac -n bare \| kubectl apply -f -/);
+    assert.doesNotMatch(state.message, /401|not authenticated/);
+    const jobs = await clients.batch.listNamespacedJob({ namespace: BARE });
+    assert.deepEqual(
+      jobs.items.filter((j) => !j.metadata?.deletionTimestamp).map((j) => j.metadata?.name),
+      [],
+      "nothing of the run is left",
+    );
   });
 });
 

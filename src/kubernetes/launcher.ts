@@ -25,6 +25,7 @@ import { createObject, deleteObject } from "./objects.ts";
 import { type PlannableEnvironment, type PlannableFlow, planRun, type RunPlan } from "./plan.ts";
 import { podStartFailure, type StartFailure } from "./pod-status.ts";
 import { PodWatch } from "./pod-watch.ts";
+import { checkServerVersion, namespaceMissing, preflightError, runnerAccountMissing } from "./preflight.ts";
 import { decodeTermination, type TerminationSummary } from "./termination.ts";
 
 /**
@@ -109,6 +110,9 @@ export async function launchRun(
   // every warning reaches the user before anything is created
   for (const w of plan.warnings) logger?.warn(w);
   for (const n of plan.notes) logger?.info(n);
+  // what doctor checks first fails a run first, with doctor's reason: the server and its version
+  const server = await checkServerVersion(clients);
+  if (server.status === "missing") throw preflightError(server);
   await options.beforeCreate?.(plan);
   const name = plan.jobName;
   const jobRef = { kind: "Job", name, namespace } as const;
@@ -117,7 +121,11 @@ export async function launchRun(
   const suspended = structuredClone(plan.job);
   suspended.spec = { ...suspended.spec!, suspend: true };
   const created =
-    (await createObject<IJob>(clients, suspended)) ??
+    (await createObject<IJob>(clients, suspended).catch((error: unknown) => {
+      // a 404 on create: the namespace does not exist (doctor's reason)
+      if (isNotFound((error as { cause?: unknown }).cause)) throw preflightError(namespaceMissing(namespace));
+      throw error;
+    })) ??
     ((await apiCall({ verb: "get", resource: "jobs.batch", namespace, name }, () =>
       clients.batch.readNamespacedJob({ name, namespace }),
     )) as unknown as IJob);
@@ -316,6 +324,14 @@ async function followWatched(
       }
       // the pod the launcher followed is gone while its Job lives: deleted (the Job then fails)
       if (runnerPod !== undefined) return failed(deletedMessage(runnerPod));
+      // no pod yet: a pod Kubernetes refuses to create (FailedCreate), with doctor's reason
+      const refused = await refusedRunnerPod(clients, f);
+      if (refused) {
+        f.logger?.error(refused);
+        const state = failed(refused);
+        state.state.error = serializeError(new Error(refused));
+        return { ...state, failure: { pod: f.jobName, reason: "FailedCreate", message: refused } };
+      }
       const cond = job.status?.conditions?.find((c) => c.type === "Failed" && c.status === "True");
       if (cond) {
         const why = `${cond.reason ?? ""} ${cond.message ?? ""}`.trim();
@@ -329,6 +345,33 @@ async function followWatched(
     }
   }
   return failed("run cancelled");
+}
+
+/**
+ * Why Kubernetes refuses to create the runner pod, from the Job's FailedCreate events: a missing
+ * ServiceAccount gets doctor's reason and fix; another refusal is quoted. Undefined when none.
+ */
+async function refusedRunnerPod(clients: KubeClients, f: Followed): Promise<string | undefined> {
+  const events = await clients.core
+    .listNamespacedEvent({
+      namespace: f.namespace,
+      fieldSelector: `involvedObject.name=${f.jobName}`,
+    })
+    .catch(() => undefined);
+  const event = (events?.items ?? [])
+    .filter((e) => e.reason === "FailedCreate" && e.involvedObject?.kind === "Job")
+    .at(-1);
+  if (!event) return undefined;
+  const message = event.message ?? "";
+  const account = /serviceaccount "([^"]+)" not found/.exec(message);
+  if (account) {
+    const c = runnerAccountMissing(f.namespace, account[1]!);
+    return `${c.reason}; fix: ${c.fix} (\`flotilla doctor\` checks this)`;
+  }
+  // other refusals (quota, admission policy) are not retried away: say them as Kubernetes does
+  return /forbidden|exceeded quota|denied/i.test(message)
+    ? `Kubernetes refuses to create the runner pod of Job ${f.jobName}: ${message}`
+    : undefined;
 }
 
 /**

@@ -6,8 +6,11 @@
 // `flotilla doctor` prints them; the launcher names the same reasons when a run hits one.
 
 import * as k8s from "@kubernetes/client-node";
+import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import type { KubeClients } from "./client.ts";
 import { isNotFound, translateApiError } from "./errors.ts";
+import { pullSecretName } from "./names.ts";
+import { pullSecretProblem, type SecretReader } from "./pull-secret.ts";
 
 /** The oldest Kubernetes Flotilla runs on: native sidecars (init containers with restartPolicy Always). */
 export const MINIMUM_KUBERNETES = { major: 1, minor: 29 } as const;
@@ -63,6 +66,37 @@ export async function checkServerVersion(clients: Pick<KubeClients, "kubeConfig"
   return { check, status: "ok", reason: `Kubernetes ${version}` };
 }
 
+/** The fix `flotilla doctor` and a failed run both give for missing RBAC objects. */
+export const applyRbacFix = (namespace: string) =>
+  `apply the printed RBAC: \`flotilla rbac -n ${namespace} | kubectl apply -f -\``;
+
+/** A missing namespace, as doctor reports it and a run that hits it fails. */
+export function namespaceMissing(namespace: string): PreflightCheck {
+  return {
+    check: `namespace "${namespace}" exists`,
+    status: "missing",
+    reason: `namespace "${namespace}" does not exist`,
+    fix: `create it (\`kubectl create namespace ${namespace}\`) or choose another with -n`,
+  };
+}
+
+/** A missing runner ServiceAccount, as doctor reports it and a run that hits it fails. */
+export function runnerAccountMissing(namespace: string, serviceAccount: string): PreflightCheck {
+  return {
+    check: `the runner's ServiceAccount "${serviceAccount}" exists in namespace "${namespace}"`,
+    status: "missing",
+    reason: `ServiceAccount "${serviceAccount}" does not exist: Kubernetes refuses to create the runner pod`,
+    fix: applyRbacFix(namespace),
+  };
+}
+
+/** A failed check as the error a run fails with: the same reason and fix doctor prints. */
+export function preflightError(c: PreflightCheck): FlotillaError {
+  return new FlotillaError(ErrorCode.Kubernetes, c.reason ?? c.check, {
+    ...(c.fix ? { hint: `${c.fix} (\`flotilla doctor\` checks this)` } : {}),
+  });
+}
+
 /**
  * Whether `namespace` exists: a GET of the namespace, else (no `get namespaces`, a cluster-scoped
  * permission few launchers hold) a dry-run create of a Secret there, which nothing stores.
@@ -72,12 +106,7 @@ export async function checkNamespace(
   namespace: string,
 ): Promise<PreflightCheck> {
   const check = `namespace "${namespace}" exists`;
-  const missing: PreflightCheck = {
-    check,
-    status: "missing",
-    reason: `namespace "${namespace}" does not exist`,
-    fix: `create it (\`kubectl create namespace ${namespace}\`) or choose another with -n`,
-  };
+  const missing = namespaceMissing(namespace);
   try {
     await clients.core.readNamespace({ name: namespace });
     return { check, status: "ok" };
@@ -106,7 +135,7 @@ export async function checkRunnerAccount(
   serviceAccount: string,
   role = "flotilla-runner",
 ): Promise<PreflightCheck[]> {
-  const fix = `apply the printed RBAC: \`flotilla rbac -n ${namespace} | kubectl apply -f -\``;
+  const fix = applyRbacFix(namespace);
   const account = `the runner's ServiceAccount "${serviceAccount}" exists in namespace "${namespace}"`;
   const bound = `Role "${role}" is bound to ServiceAccount "${serviceAccount}"`;
   const out: PreflightCheck[] = [];
@@ -114,14 +143,8 @@ export async function checkRunnerAccount(
     await clients.core.readNamespacedServiceAccount({ name: serviceAccount, namespace });
     out.push({ check: account, status: "ok" });
   } catch (error) {
-    if (isNotFound(error)) {
-      out.push({
-        check: account,
-        status: "missing",
-        reason: `ServiceAccount "${serviceAccount}" does not exist: Kubernetes refuses to create the runner pod`,
-        fix,
-      });
-    } else out.push(unknown(account, error, { verb: "get", resource: "serviceaccounts", namespace }));
+    if (isNotFound(error)) out.push(runnerAccountMissing(namespace, serviceAccount));
+    else out.push(unknown(account, error, { verb: "get", resource: "serviceaccounts", namespace }));
   }
   try {
     const rbac = clients.kubeConfig.makeApiClient(k8s.RbacAuthorizationV1Api);
@@ -172,9 +195,44 @@ export async function checkWorkerAccount(
       check,
       status: "missing",
       reason: `ServiceAccount "${serviceAccount}" does not exist: Kubernetes refuses to create the worker pods`,
-      fix: `apply the printed RBAC: \`flotilla rbac -n ${namespace} | kubectl apply -f -\``,
+      fix: applyRbacFix(namespace),
     };
   }
+}
+
+/**
+ * Whether the image pull Secret a run needs (privateRegistry) is there, or can be made by setup
+ * from the Flotilla secret `dockerSecret` (read and checked here as setup reads it). A missing one
+ * that cannot be made gets the very message a run's setup fails with.
+ */
+export async function checkPullSecret(
+  clients: Pick<KubeClients, "core">,
+  namespace: string,
+  dockerSecret: string,
+  readSecret?: SecretReader,
+): Promise<PreflightCheck> {
+  const name = pullSecretName(dockerSecret);
+  const check = `the image pull Secret "${name}" exists in namespace "${namespace}" (privateRegistry)`;
+  try {
+    await clients.core.readNamespacedSecret({ name, namespace });
+    return { check, status: "ok" };
+  } catch (error) {
+    if (!isNotFound(error)) return unknown(check, error, { verb: "get", resource: "secrets", namespace });
+  }
+  const problem = await pullSecretProblem(namespace, dockerSecret, readSecret);
+  if (problem === undefined) {
+    return {
+      check,
+      status: "ok",
+      reason: `not there yet: the next run's setup creates it from Flotilla secret "${dockerSecret}"`,
+    };
+  }
+  return {
+    check,
+    status: "missing",
+    reason: problem.message,
+    ...(problem.hint ? { fix: problem.hint } : {}),
+  };
 }
 
 function unknown(

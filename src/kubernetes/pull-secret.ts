@@ -49,6 +49,46 @@ export function buildPullSecret(name: string, namespace: string, creds: Registry
   };
 }
 
+/** The Flotilla secret's registry credentials, or the error saying why they cannot make the pull Secret. */
+async function readCredentials(
+  namespace: string,
+  dockerSecret: string,
+  readSecret: SecretReader,
+): Promise<RegistryCredentials> {
+  const name = pullSecretName(dockerSecret);
+  try {
+    return parseRegistryCredentials(dockerSecret, await readSecret(dockerSecret));
+  } catch (error) {
+    if (!(error instanceof FlotillaError)) throw error;
+    // say why the secret is needed and the other way out (the messages name no value)
+    throw new FlotillaError(
+      error.code,
+      `privateRegistry: the image pull Secret "${name}" is not in namespace "${namespace}" and cannot be made from Flotilla secret "${dockerSecret}": ${error.message}`,
+      {
+        hint: `${error.hint ?? `store it with \`flotilla secrets set ${dockerSecret}\``}; or create the pull Secret yourself: \`kubectl create secret docker-registry ${name} -n ${namespace} --docker-server=... --docker-username=... --docker-password=...\``,
+      },
+    );
+  }
+}
+
+/**
+ * Why setup could not make a missing pull Secret (the error it would fail with), or undefined when
+ * it could. Reads and checks the Flotilla secret; creates nothing.
+ */
+export async function pullSecretProblem(
+  namespace: string,
+  dockerSecret: string,
+  readSecret: SecretReader = readFlotillaSecret,
+): Promise<FlotillaError | undefined> {
+  try {
+    await readCredentials(namespace, dockerSecret, readSecret);
+    return undefined;
+  } catch (error) {
+    if (error instanceof FlotillaError) return error;
+    throw error;
+  }
+}
+
 /** What `ensurePullSecret` did. */
 export type PullSecretOutcome = "exists" | "created";
 
@@ -70,20 +110,7 @@ export async function ensurePullSecret(
   } catch (error) {
     if (!isNotFound(error)) throw translateApiError(error, { verb: "get", ...call });
   }
-  let creds: RegistryCredentials;
-  try {
-    creds = parseRegistryCredentials(dockerSecret, await readSecret(dockerSecret));
-  } catch (error) {
-    if (!(error instanceof FlotillaError)) throw error;
-    // say why the secret is needed and the other way out (the messages name no value)
-    throw new FlotillaError(
-      error.code,
-      `privateRegistry: the image pull Secret "${name}" is not in namespace "${namespace}" and cannot be made from Flotilla secret "${dockerSecret}": ${error.message}`,
-      {
-        hint: `${error.hint ?? `store it with \`flotilla secrets set ${dockerSecret}\``}; or create the pull Secret yourself: \`kubectl create secret docker-registry ${name} -n ${namespace} --docker-server=... --docker-username=... --docker-password=...\``,
-      },
-    );
-  }
+  const creds = await readCredentials(namespace, dockerSecret, readSecret);
   const body = buildPullSecret(name, namespace, creds);
   try {
     await apiCall({ verb: "create", ...call }, () =>
