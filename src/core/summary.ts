@@ -45,18 +45,23 @@ export function summarizeTasks(state: FlowRunState, options: SummarizeOptions = 
       const children: Record<string, number> = {};
       let attempts = 0;
       let start = Number.POSITIVE_INFINITY;
-      let end = 0;
+      let end = Number.NEGATIVE_INFINITY;
+      let unfinished = false;
       for (const c of s.children) {
         children[c.state.type] = (children[c.state.type] ?? 0) + 1;
         attempts += c.attempts;
         if (c.startedAt !== undefined) start = Math.min(start, c.startedAt);
         if (c.finishedAt !== undefined) end = Math.max(end, c.finishedAt);
+        else if (c.startedAt !== undefined) unfinished = true;
       }
+      // from the first child's start to the last one's end; unknown (as for an unfinished task)
+      // while a started child has not finished, or when none has started or finished
+      const known = Number.isFinite(start) && Number.isFinite(end) && !unfinished;
       return {
         task: slug,
         state: "Mapped",
         attempts,
-        durationMs: Number.isFinite(start) ? end - start : null,
+        durationMs: known ? Math.max(0, end - start) : null,
         children,
       };
     }
