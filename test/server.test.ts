@@ -200,6 +200,37 @@ describe("flotilla server", { timeout: 300_000 }, () => {
     }
   });
 
+  it("a flotilla run --server run cancelled through the API stops and ends Cancelled", async () => {
+    const running = cli(
+      ["run", "test/fixtures/server-flows.ts", "--flow", "agent-slow", "--server", server.url, "-o", "json"],
+      {},
+      90_000,
+    );
+    // the run appears on the server, Running
+    let id: string | undefined;
+    const deadline = Date.now() + 60_000;
+    while (id === undefined) {
+      if (Date.now() > deadline) throw new Error("the run never appeared on the server as Running");
+      const list = (await (await api("/api/runs?state=Running")).json()) as {
+        items: { id: string; flowName: string }[];
+      };
+      id = list.items.find((r) => r.flowName === "agent-slow")?.id;
+      if (id === undefined) await new Promise((r) => setTimeout(r, 100));
+    }
+    const cancel = await api(`/api/runs/${id}/cancel`, { method: "POST", body: "{}" });
+    assert.equal(cancel.status, 200, await cancel.text());
+    const r = await running; // ends long before the 120 s nap would
+    assert.match(r.stderr, /the run was cancelled on the server/);
+    assert.notEqual(r.code, 0, "a cancelled run is not a success");
+    const run = (await (await api(`/api/runs/${id}`)).json()) as { state: string };
+    assert.equal(run.state, "Cancelled");
+    const events = (await (await api(`/api/runs/${id}/events`)).json()) as { items: { to: string }[] };
+    assert.deepEqual(
+      events.items.map((e) => e.to),
+      ["Running", "Cancelling", "Cancelled"],
+    );
+  });
+
   it("runs get with an unknown id is one clear error", async () => {
     const r = await cli(["runs", "get", "ffffffff", "--server", server.url]);
     assert.equal(r.code, 2, r.stderr);

@@ -62,6 +62,9 @@ export interface RunCommandResult {
   exitCode: number;
 }
 
+/** How long a run cancelled on the server may take to stop before the process exits. */
+const SERVER_CANCEL_GRACE_MS = 5000;
+
 export async function run(options: RunCommandOptions): Promise<RunCommandResult> {
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
@@ -74,6 +77,8 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
   const progress = new Progress({ stream: stderr as NodeJS.WriteStream });
   // Log lines go through the progress display, which keeps its status line below them.
   let reporting: RunReporting | undefined;
+  /** The final state has been sent to the server. */
+  let reported = false;
   const logger = createLogger({
     format: options.logFormat ?? "pretty",
     stream: progress.logStream,
@@ -146,6 +151,21 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
         stderr,
         onStop: () => void handle.cancel(),
       });
+      // a cancel made on the server (API, CLI, dashboard) stops the run here, as Ctrl-C does;
+      // a task that does not stop within the grace period is stopped as a second Ctrl-C would
+      report?.onCancel(() => {
+        stderr.write("the run was cancelled on the server; cancelling the run\n");
+        void handle.cancel();
+        // (a task that ignores the cancel keeps the process alive after the run has ended)
+        setTimeout(() => {
+          stderr.write(
+            `the run did not stop within ${SERVER_CANCEL_GRACE_MS / 1000} s of the cancel: stopping now\n`,
+          );
+          void (reported ? Promise.resolve() : report.finish(undefined, 3000)).finally(() =>
+            process.exit(130),
+          );
+        }, SERVER_CANCEL_GRACE_MS).unref();
+      });
       try {
         state = await handle.wait();
       } finally {
@@ -154,6 +174,7 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
     }
   } finally {
     await reporting?.finish(state);
+    reported = true;
     progress.stop();
   }
 
