@@ -34,7 +34,7 @@ function harness(delayMs: number) {
   return { starts, sent, advance };
 }
 
-describe("deferred task starts", () => {
+describe("deferred task starts", { timeout: 30_000 }, () => {
   it("a task run that finishes within the delay sends its start with its result, not on its own", () => {
     const h = harness(100);
     h.starts.started(start(0));

@@ -3,10 +3,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { deserialize, serialize } from "../src/cluster/serializer.ts";
 import { ErrorCode, FlotillaError } from "../src/core/errors.ts";
+import { within } from "./helpers/deadline.ts";
 
 const roundTrip = <T>(v: T): T => deserialize(serialize(v)) as T;
 
-describe("serializer", () => {
+describe("serializer", { timeout: 30_000 }, () => {
   it("keeps Date", () => assert.deepEqual(roundTrip(new Date(1234)), new Date(1234)));
   it("keeps Map", () =>
     assert.deepEqual(
@@ -63,7 +64,7 @@ describe("serializer", () => {
     );
   });
   it("refuses a socket-like object, naming its class", async () => {
-    const { Socket } = await import("node:net");
+    const { Socket } = await within(import("node:net"), 10_000, "import node:net");
     assert.throws(() => serialize({ s: new Socket() }), /value\.s is a Socket/);
   });
 });

@@ -9,6 +9,7 @@ import type { Flow } from "../src/core/flow.ts";
 import type { FlowRunState, TaskRunRecord } from "../src/core/states.ts";
 import { silentLogger } from "../src/engine/logging.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
+import { within } from "./helpers/deadline.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/cluster-conformance.ts", import.meta.url));
 
@@ -28,9 +29,14 @@ function summary(record: TaskRunRecord): unknown {
   }
 }
 
+/** A run of one fixture flow; loading the fixture and the run each have a deadline. */
 async function runOn(makeExecutor: () => Executor, name: string, events?: RunEvent[]): Promise<FlowRunState> {
-  const flow: Flow = selectFlow(await loadFlowModule(FIXTURE), name);
-  return flow.run({ executor: makeExecutor(), logger: silentLogger(), onEvent: (e) => events?.push(e) });
+  const flow: Flow = selectFlow(await within(loadFlowModule(FIXTURE), 30_000, `loading ${FIXTURE}`), name);
+  return within(
+    flow.run({ executor: makeExecutor(), logger: silentLogger(), onEvent: (e) => events?.push(e) }),
+    90_000,
+    `flow ${name}`,
+  );
 }
 
 /** The conformance suite for one executor. */

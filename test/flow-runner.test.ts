@@ -48,7 +48,7 @@ function wire(trigger: Trigger | undefined, upstream: Outcome[], skipOnUpstreamS
   return drive(flow, (r) => outcomes.get(r.slug) ?? ok("ran"));
 }
 
-describe("triggers", () => {
+describe("triggers", { timeout: 30_000 }, () => {
   const cases: [Trigger, Outcome[], string][] = [
     ["allSuccessful", [ok(1), ok(2)], "Success"],
     ["allSuccessful", [ok(1), failed], "TriggerFailed"],
@@ -96,7 +96,7 @@ describe("triggers", () => {
   });
 });
 
-describe("mapping", () => {
+describe("mapping", { timeout: 30_000 }, () => {
   const range = task("range", (n: number) => Array.from({ length: n }, (_, i) => i));
   const double = task("double", (x: number, k: number) => x * k);
   const inc = task("inc", (x: number) => x + 1);
@@ -186,7 +186,7 @@ describe("mapping", () => {
   });
 });
 
-describe("final state", () => {
+describe("final state", { timeout: 30_000 }, () => {
   it("Success when all reference tasks succeed even if a non-reference task failed", () => {
     const a = noop("a");
     const cleanup = noop("cleanup", { trigger: "allFinished" });

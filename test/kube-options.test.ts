@@ -11,7 +11,9 @@ const invalid = (options: object, re: RegExp) =>
     (e: unknown) => e instanceof FlotillaError && e.code === "FLOTILLA_OPTIONS_INVALID" && re.test(e.message),
   );
 
-test("the seed's defaults: 1..2 workers, no private registry, DOCKER_REGISTRY_CREDENTIALS", () => {
+test("the seed's defaults: 1..2 workers, no private registry, DOCKER_REGISTRY_CREDENTIALS", {
+  timeout: 30_000,
+}, () => {
   const { options, warnings } = new KubeClusterEnvironment();
   assert.equal(options.minWorkers, 1);
   assert.equal(options.maxWorkers, 2);
@@ -22,7 +24,7 @@ test("the seed's defaults: 1..2 workers, no private registry, DOCKER_REGISTRY_CR
   assert.deepEqual(warnings, []);
 });
 
-test("invalid options are named, all at once", () => {
+test("invalid options are named, all at once", { timeout: 30_000 }, () => {
   invalid({ minWorkers: 1.5 }, /minWorkers: must be an integer/);
   invalid({ maxWorkers: 0 }, /maxWorkers: must be >= 1/);
   invalid({ minWorkers: 3, maxWorkers: 2 }, /minWorkers \(3\) must be <= maxWorkers \(2\)/);
@@ -38,12 +40,12 @@ test("invalid options are named, all at once", () => {
   invalid({ maxWorker: 3 }, /Unrecognized key.*maxWorker.*did you mean "maxWorkers"/i);
 });
 
-test("minWorkers == maxWorkers is a fixed-size cluster; 0 minimum allowed", () => {
+test("minWorkers == maxWorkers is a fixed-size cluster; 0 minimum allowed", { timeout: 30_000 }, () => {
   assert.equal(new KubeClusterEnvironment({ minWorkers: 3, maxWorkers: 3 }).options.maxWorkers, 3);
   assert.equal(new KubeClusterEnvironment({ minWorkers: 0 }).options.minWorkers, 0);
 });
 
-test("dockerSecret without privateRegistry is a warning, not an error", () => {
+test("dockerSecret without privateRegistry is a warning, not an error", { timeout: 30_000 }, () => {
   const env = new KubeClusterEnvironment({ dockerSecret: "MY_CREDS" });
   assert.match(env.warnings.join(), /dockerSecret "MY_CREDS" is ignored because privateRegistry is false/);
 });

@@ -27,7 +27,7 @@ const state = (failures: number, messageLength: number): FlowRunState => ({
   ),
 });
 
-test("a small state round-trips with every task's state type", () => {
+test("a small state round-trips with every task's state type", { timeout: 30_000 }, () => {
   const s = decodeTermination(encodeTermination(summarize(state(2, 20))))!;
   assert.equal(s.type, "Failed");
   assert.deepEqual(s.counts, { Failed: 2 });
@@ -38,7 +38,9 @@ test("a small state round-trips with every task's state type", () => {
   assert.equal(s.failed[0]!.message, "x".repeat(20));
 });
 
-test("attempts, durations and a mapped task's children by state travel in the message", () => {
+test("attempts, durations and a mapped task's children by state travel in the message", {
+  timeout: 30_000,
+}, () => {
   const mapped: FlowRunState = {
     type: "Success",
     message: "All reference tasks succeeded.",
@@ -73,7 +75,7 @@ test("attempts, durations and a mapped task's children by state travel in the me
   });
 });
 
-test("a huge failure stays within 4 KB, still valid JSON with the counts", () => {
+test("a huge failure stays within 4 KB, still valid JSON with the counts", { timeout: 30_000 }, () => {
   for (const [n, len] of [
     [1, 100_000],
     [500, 2_000],
@@ -89,12 +91,12 @@ test("a huge failure stays within 4 KB, still valid JSON with the counts", () =>
   }
 });
 
-test("not ours: undefined", () => {
+test("not ours: undefined", { timeout: 30_000 }, () => {
   assert.equal(decodeTermination("Error: boom"), undefined);
   assert.equal(decodeTermination(undefined), undefined);
 });
 
-test("403: names the verb, the resource, the namespace and flotilla rbac", () => {
+test("403: names the verb, the resource, the namespace and flotilla rbac", { timeout: 30_000 }, () => {
   const err = Object.assign(new Error("HTTP-Code: 403"), {
     code: 403,
     body: JSON.stringify({
@@ -112,7 +114,7 @@ test("403: names the verb, the resource, the namespace and flotilla rbac", () =>
   assert.match(e.hint ?? "", /flotilla rbac -n team \| kubectl apply -f -/);
 });
 
-test("422 and network errors say what to do", () => {
+test("422 and network errors say what to do", { timeout: 30_000 }, () => {
   const invalid = translateApiError(
     { code: 422, body: '{"message":"spec.containers[0].foo: unknown field"}' },
     { verb: "create", resource: "jobs.batch", namespace: "ns" },

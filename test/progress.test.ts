@@ -18,7 +18,7 @@ function capture(tty: boolean) {
   return { progress, out: () => out, tick: (ms: number) => (now += ms) };
 }
 
-describe("progress", () => {
+describe("progress", { timeout: 30_000 }, () => {
   it("not a TTY: plain lines for finished tasks, maps and worker changes; no escape codes", () => {
     const { progress, out } = capture(false);
     progress.onEvent({ type: "workers", count: 1, pending: 0, reason: "min" });

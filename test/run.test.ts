@@ -3,14 +3,15 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { silentLogger } from "../src/engine/logging.ts";
 import { type Executor, Flow, LocalEnvironment, LocalExecutor, task } from "../src/index.ts";
+import { within } from "./helpers/deadline.ts";
 
 const logger = silentLogger();
 
-describe("running a flow", () => {
+describe("running a flow", { timeout: 60_000 }, () => {
   it("flow.run() returns every task run's state and result", async () => {
     const add = task("add", (a: number, b: number) => a + b);
     const flow = Flow.build("sum", ({ param }) => add(add(param("a", 1), 2), 3));
-    const state = await flow.run({ parameters: { a: 10 }, logger });
+    const state = await within(flow.run({ parameters: { a: 10 }, logger }), 30_000, "flow sum");
     assert.equal(state.type, "Success");
     assert.deepEqual(state.taskRuns.add?.state, { type: "Success", result: 12 });
     assert.deepEqual(state.taskRuns["add-2"]?.state, { type: "Success", result: 15 });
@@ -35,7 +36,11 @@ describe("running a flow", () => {
         ),
       ),
     );
-    const state = await flow.run({ executor: new LocalExecutor({ concurrency: 4 }), logger });
+    const state = await within(
+      flow.run({ executor: new LocalExecutor({ concurrency: 4 }), logger }),
+      30_000,
+      "flow conc",
+    );
     assert.equal(state.type, "Success");
     assert.equal(peak, 4);
   });
@@ -47,17 +52,21 @@ describe("running a flow", () => {
       started = r;
     });
     const wait = task("wait", async () => {
-      const { context } = await import("../src/index.ts");
+      const { context } = await within(import("../src/index.ts"), 10_000, "import flotilla");
       const signal = context().signal;
       started();
-      await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+      await within(
+        new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve())),
+        30_000,
+        "the task's abort signal",
+      );
       sawAbort = true;
     });
     const flow = Flow.build("cancel", () => wait());
-    const handle = await new LocalEnvironment().execute(flow, { logger });
-    await startedP;
-    await handle.cancel();
-    const state = await handle.wait();
+    const handle = await within(new LocalEnvironment().execute(flow, { logger }), 30_000, "execute");
+    await within(startedP, 30_000, "the task's start");
+    await within(handle.cancel(), 30_000, "cancel");
+    const state = await within(handle.wait(), 30_000, "the cancelled run's end");
     assert.equal(state.type, "Failed");
     assert.match(state.message, /cancelled/);
     assert.equal(sawAbort, true);
@@ -72,7 +81,7 @@ describe("running a flow", () => {
       },
     };
     const flow = Flow.build("fatal", () => task("t", () => 1)());
-    const state = await flow.run({ executor: failing, logger });
+    const state = await within(flow.run({ executor: failing, logger }), 30_000, "flow fatal");
     assert.equal(state.type, "Failed");
     assert.equal(state.message, "broker at redis://127.0.0.1:1 is unreachable");
   });
@@ -85,6 +94,9 @@ describe("running a flow", () => {
       },
     };
     const flow = Flow.build("nostart", () => task("t", () => 1)());
-    await assert.rejects(flow.run({ executor: broken, logger }), /redis-server is not installed/);
+    await assert.rejects(
+      within(flow.run({ executor: broken, logger }), 30_000, "flow nostart"),
+      /redis-server is not installed/,
+    );
   });
 });

@@ -11,6 +11,7 @@ import { Command } from "commander";
 import { createSecretsCommand, secretsList, secretsSet } from "../src/cli/commands/secrets.ts";
 import { FlotillaError } from "../src/core/errors.ts";
 import { Secret, SecretsFile, scrub, secretEnvName } from "../src/secrets/index.ts";
+import { within } from "./helpers/deadline.ts";
 
 let dir: string;
 before(async () => {
@@ -53,18 +54,22 @@ async function cli(
   const stderr = capture();
   const program = new Command("flotilla").exitOverride();
   createSecretsCommand({ stdout, stderr, env: options.env, stdin: options.stdin ?? stdinOf("") })(program);
-  await program.parseAsync(["secrets", ...args], { from: "user" });
+  await within(
+    program.parseAsync(["secrets", ...args], { from: "user" }),
+    30_000,
+    `flotilla secrets ${args.join(" ")}`,
+  );
   return { stdout: stdout.text(), stderr: stderr.text() };
 }
 
-describe("secretEnvName", () => {
+describe("secretEnvName", { timeout: 60_000 }, () => {
   test("upper-cases and replaces non-alphanumerics with _", () => {
     assert.equal(secretEnvName("docker-registry.creds"), "FLOTILLA_SECRET_DOCKER_REGISTRY_CREDS");
     assert.equal(secretEnvName("DOCKER_REGISTRY_CREDENTIALS"), "FLOTILLA_SECRET_DOCKER_REGISTRY_CREDENTIALS");
   });
 });
 
-describe("Secret resolution", () => {
+describe("Secret resolution", { timeout: 60_000 }, () => {
   test("the environment variable wins over the secrets file", async () => {
     const file = freshFile();
     await new SecretsFile(file).set("api-token", "from-file-value-1");
@@ -149,7 +154,7 @@ describe("Secret resolution", () => {
   });
 });
 
-describe("SecretsFile", () => {
+describe("SecretsFile", { timeout: 60_000 }, () => {
   test("creates the file 0600 and its directory 0700, atomically, with no temp file left", async () => {
     const file = freshFile();
     const store = new SecretsFile(file);
@@ -179,7 +184,7 @@ describe("SecretsFile", () => {
   });
 });
 
-describe("flotilla secrets", () => {
+describe("flotilla secrets", { timeout: 60_000 }, () => {
   test("set from stdin, list shows names only, rm removes; no command prints a value", async () => {
     const file = freshFile();
     const env = { FLOTILLA_SECRETS_FILE: file };

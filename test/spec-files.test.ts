@@ -16,7 +16,7 @@ const fails = (yaml: string, re: RegExp) =>
     (e: unknown) => e instanceof FlotillaError && e.code === "FLOTILLA_SPEC_INVALID" && re.test(e.message),
   );
 
-describe("spec files", () => {
+describe("spec files", { timeout: 30_000 }, () => {
   test("a relative path resolves against the calling module's directory (this test file)", () => {
     const env = new KubeClusterEnvironment({ schedulerSpecFile: "fixtures/kube-specs/scheduler.yaml" });
     assert.equal(env.specs.scheduler!.job.metadata!.labels!.team, "data");
