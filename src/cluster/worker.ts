@@ -575,7 +575,8 @@ class Serving {
   #beat(): Promise<boolean> {
     const p = this.#p;
     return p.channel.beat(p.id, {
-      active: this.#active,
+      // a worker holding a batch is busy even between two of its members
+      active: Math.max(this.#active, this.#batches.size),
       concurrency: p.concurrency,
       phase: this.#draining ? "draining" : "running",
       at: p.timers.now(),
