@@ -4,6 +4,7 @@
 
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
+import { outputOption } from "../output.ts";
 import { stopSignals } from "../signals.ts";
 
 export interface ServerCommandOptions {
@@ -73,8 +74,51 @@ export async function serve(o: ServerCommandOptions): Promise<{ url: string; sto
   return { url: server.url, stop: () => server.close() };
 }
 
+export interface ServerInstallCommandOptions {
+  namespace: string;
+  image?: string;
+  database?: string;
+  databaseSecret: string;
+  storage: string;
+  output?: "yaml" | "json";
+}
+
+/** What `flotilla server install` prints: YAML documents, or a JSON List. Never the database URL. */
+export async function serverInstall(o: ServerInstallCommandOptions): Promise<string> {
+  if (!o.image) {
+    throw new FlotillaError(ErrorCode.Usage, "server install: no image for the server", {
+      hint: "pass --image REF: any image flotilla build makes (its entrypoint is flotilla)",
+      usage: true,
+    });
+  }
+  if (o.database !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(o.database);
+    } catch {}
+    if (!url || !/^postgres(ql)?:$/.test(url.protocol)) {
+      throw new FlotillaError(
+        ErrorCode.Usage,
+        "--database: expected a postgres://user:password@host:port/db URL (the value is not shown)",
+        { hint: "omit --database for SQLite on a PersistentVolumeClaim", usage: true },
+      );
+    }
+  }
+  const { buildServerInstall } = await import("../../server/install.ts");
+  const objects = buildServerInstall({
+    namespace: o.namespace,
+    image: o.image,
+    storage: o.storage,
+    ...(o.database !== undefined ? { databaseSecret: o.databaseSecret } : {}),
+  });
+  if (o.output === "json")
+    return `${JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2)}\n`;
+  const { stringify } = await import("yaml");
+  return objects.map((x) => stringify(x)).join("---\n");
+}
+
 export const serverCommand = (program: Command): void => {
-  program
+  const server = program
     .command("server")
     .description(
       "run the Flotilla server: API, scheduler and dashboard (SQLite in the Flotilla home by default)",
@@ -94,5 +138,33 @@ export const serverCommand = (program: Command): void => {
       await signals.stopped;
       signals.off();
       await stop();
+    });
+  server
+    .command("install")
+    .description(
+      "print the server's Deployment (one replica, Recreate), Service and, for SQLite, its PersistentVolumeClaim for kubectl apply -f -",
+    )
+    .option("-n, --namespace <ns>", "the server's namespace", "flotilla")
+    .option("--image <ref>", "an image with flotilla as its entrypoint (any image flotilla build makes)")
+    .option(
+      "--database <url>",
+      "an external PostgreSQL (its URL goes in a Secret, never in the output); default: SQLite on a PVC",
+    )
+    .option("--database-secret <name>", "the Secret (key url) with the PostgreSQL URL", "flotilla-database")
+    .option("--storage <size>", "size of the SQLite volume", "1Gi")
+    .addOption(outputOption(["yaml", "json"]))
+    .action(async (own: ServerInstallCommandOptions) => {
+      // commander gives --database to `server` wherever it is on the line: take it from there
+      const given = Object.fromEntries(
+        Object.entries(server.opts()).filter(([k]) => server.getOptionValueSource(k) === "cli"),
+      );
+      const o = { ...own, ...given } as ServerInstallCommandOptions;
+      process.stdout.write(await serverInstall(o));
+      if (o.database !== undefined) {
+        process.stderr.write(
+          `the server reads its database URL from Secret ${o.databaseSecret} (key url), which this output does not hold: create it with\n` +
+            `  kubectl -n ${o.namespace} create secret generic ${o.databaseSecret} --from-literal=url='postgres://USER:PASSWORD@HOST:5432/DB'\n`,
+        );
+      }
     });
 };

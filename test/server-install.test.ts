@@ -1,0 +1,116 @@
+// `flotilla server install` as a user runs it: the printed Deployment (one replica, Recreate),
+// Service and, for SQLite, PersistentVolumeClaim pass the official Kubernetes schemas; with
+// --database the URL goes to a Secret by reference and its password appears nowhere in the
+// output; a URL that is not PostgreSQL's is one clear error that does not echo it.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { PersistentVolumeClaim } from "kubernetes-models/v1/PersistentVolumeClaim";
+import { Service } from "kubernetes-models/v1/Service";
+import { parseAllDocuments } from "yaml";
+
+// biome-ignore lint/suspicious/noExplicitAny: assertions over printed objects
+type Loose = any;
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const home = mkdtempSync(path.join(tmpdir(), "flotilla-server-install-"));
+
+function cli(args: string[], timeoutMs = 60_000) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, "bin/flotilla.js"), ...args], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1", FLOTILLA_HOME: home, FLOTILLA_API_URL: "" },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`flotilla ${args.join(" ")} did not finish in ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const docs = (yaml: string): Loose[] => parseAllDocuments(yaml).map((d) => d.toJS());
+
+function validate(o: Loose): void {
+  if (o.kind === "Deployment") new Deployment(o).validate();
+  else if (o.kind === "Service") new Service(o).validate();
+  else if (o.kind === "PersistentVolumeClaim") new PersistentVolumeClaim(o).validate();
+  else assert.fail(`unexpected kind ${o.kind}`);
+}
+
+describe("flotilla server install", { timeout: 120_000 }, () => {
+  after(() => rmSync(home, { recursive: true, force: true }));
+
+  it("SQLite: a PVC, a one-replica Recreate Deployment mounting it, a Service; all schema-valid", async () => {
+    const r = await cli(["server", "install", "-n", "ops", "--image", "example.com/flow:1"]);
+    assert.equal(r.code, 0, r.stderr);
+    const objects = docs(r.stdout);
+    assert.deepEqual(
+      objects.map((o) => o.kind),
+      ["PersistentVolumeClaim", "Deployment", "Service"],
+    );
+    for (const o of objects) {
+      validate(o);
+      assert.equal(o.metadata.namespace, "ops");
+    }
+    const d = objects[1];
+    assert.equal(d.spec.replicas, 1);
+    assert.equal(d.spec.strategy.type, "Recreate");
+    const pod = d.spec.template.spec;
+    assert.equal(pod.volumes[0].persistentVolumeClaim.claimName, objects[0].metadata.name);
+    assert.deepEqual(pod.containers[0].args.slice(0, 3), ["server", "--host", "0.0.0.0"]);
+    assert.equal(pod.containers[0].readinessProbe.httpGet.path, "/api/health");
+    assert.deepEqual(objects[2].spec.selector, d.spec.selector.matchLabels);
+  });
+
+  it("PostgreSQL: no PVC, the URL by secretKeyRef, its password nowhere in the output", async () => {
+    const url = "postgres://flotilla:pw-93c1f7@db.example.com:5432/flotilla";
+    const r = await cli([
+      "server",
+      "install",
+      "--image",
+      "example.com/flow:1",
+      "--database",
+      url,
+      "-o",
+      "json",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes("pw-93c1f7"), "no password printed");
+    assert.ok(!r.stdout.includes("db.example.com"), "no URL in the objects");
+    const list = JSON.parse(r.stdout) as { kind: string; items: Loose[] };
+    assert.equal(list.kind, "List");
+    assert.deepEqual(
+      list.items.map((o) => o.kind),
+      ["Deployment", "Service"],
+    );
+    for (const o of list.items) validate(o);
+    const env = list.items[0].spec.template.spec.containers[0].env;
+    assert.deepEqual(env.find((e: Loose) => e.name === "FLOTILLA_DATABASE_URL").valueFrom, {
+      secretKeyRef: { name: "flotilla-database", key: "url" },
+    });
+    assert.match(r.stderr, /kubectl -n flotilla create secret generic flotilla-database/);
+  });
+
+  it("a database URL that is not PostgreSQL's, or no image, is one clear error", async () => {
+    const bad = await cli(["server", "install", "--image", "x:1", "--database", "mysql://u:pw-5512@h/db"]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--database: expected a postgres:\/\//);
+    assert.ok(!bad.stderr.includes("pw-5512"), "the value is not echoed");
+    const noImage = await cli(["server", "install"]);
+    assert.equal(noImage.code, 2);
+    assert.match(noImage.stderr, /no image for the server/);
+  });
+});
