@@ -71,14 +71,21 @@ export class RunReporter {
         });
         break;
       case "taskRetrying":
-        this.#task({
-          slug: e.slug,
-          mapIndex: e.mapIndex,
-          attempt: e.state.attempt,
-          state: "Retrying",
-          message: cut(e.state.message),
-          ...(e.worker ? { worker: e.worker } : {}),
-        });
+        // its own entry (never merged with the next attempt's start): the server keeps each
+        // retried attempt in the task's history
+        this.#task(
+          {
+            slug: e.slug,
+            mapIndex: e.mapIndex,
+            attempt: e.state.attempt,
+            state: "Retrying",
+            endedAt: now,
+            message: cut(e.state.message),
+            ...(e.state.error ? { error: errorOf(e.state.error) } : {}),
+            ...(e.worker ? { worker: e.worker } : {}),
+          },
+          `\u0000attempt ${e.state.attempt}`,
+        );
         break;
       case "taskFinished": {
         const s = e.state as {
@@ -93,16 +100,7 @@ export class RunReporter {
           state: s.type,
           endedAt: now,
           ...(s.message ? { message: cut(s.message) } : {}),
-          ...(s.error
-            ? {
-                error: {
-                  name: s.error.name,
-                  message: cut(s.error.message ?? ""),
-                  ...(s.error.code ? { code: s.error.code } : {}),
-                  ...(s.error.hint ? { hint: s.error.hint } : {}),
-                },
-              }
-            : {}),
+          ...(s.error ? { error: errorOf(s.error) } : {}),
         });
         break;
       }
@@ -143,9 +141,9 @@ export class RunReporter {
     this.#logs.push(line);
   };
 
-  #task(u: TaskRunUpdate): void {
-    const key = `${u.slug}\u0000${u.mapIndex}`;
-    const prev = this.#tasks.get(key);
+  #task(u: TaskRunUpdate, keySuffix = ""): void {
+    const key = `${u.slug}\u0000${u.mapIndex}${keySuffix}`;
+    const prev = this.#tasks.get(`${u.slug}\u0000${u.mapIndex}`) ?? this.#tasks.get(key);
     if (prev !== undefined) {
       if (u.startedAt === undefined && prev.startedAt !== undefined) u.startedAt = prev.startedAt;
       if (u.attempt === 0) u.attempt = prev.attempt;
@@ -284,6 +282,16 @@ export class RunReporter {
     }
     this.#closed = true;
   }
+}
+
+/** A task's error as the server keeps it: name, bounded message, code and hint. */
+function errorOf(e: { name?: string; message?: string; code?: string; hint?: string }): Record<string, unknown> {
+  return {
+    name: e.name,
+    message: cut(e.message ?? ""),
+    ...(e.code ? { code: e.code } : {}),
+    ...(e.hint ? { hint: e.hint } : {}),
+  };
 }
 
 function cut(s: string): string {

@@ -367,7 +367,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...route(ROUTES.taskRuns, { schema: { params: runId } }),
     handler: async (req) => {
       const run = await findRun((req.params as { id: string }).id);
-      return { items: await store.taskRuns(run.id) };
+      const [items, attempts] = await Promise.all([store.taskRuns(run.id), store.taskRunAttempts(run.id)]);
+      return { items, attempts };
     },
   });
   z$.route({

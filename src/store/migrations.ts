@@ -165,6 +165,25 @@ CREATE INDEX flow_runs_flow_created ON flow_runs (flow_name, created_at, id);
 CREATE INDEX flow_runs_state_created ON flow_runs (state, created_at, id);
 `,
   },
+  {
+    version: 5,
+    name: "a retried task run keeps its earlier attempts",
+    sql: `
+CREATE TABLE task_run_attempts (
+  run_id TEXT NOT NULL,
+  slug TEXT NOT NULL,
+  map_index INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  started_at BIGINT,
+  ended_at BIGINT,
+  worker TEXT,
+  message TEXT,
+  error TEXT,
+  PRIMARY KEY (run_id, slug, map_index, attempt)
+);
+`,
+  },
 ];
 
 /** The migration's SQL for a dialect. */

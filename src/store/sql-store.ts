@@ -642,6 +642,30 @@ export class SqlStore implements Store {
           params,
         );
       }
+      // a retried attempt is kept in the task's history (retries are rare: one row each)
+      for (const u of report.taskRuns ?? []) {
+        if (u.state !== "Retrying") continue;
+        await tx.run(
+          `INSERT INTO task_run_attempts (run_id, slug, map_index, attempt, state, started_at, ended_at, worker, message, error)
+           VALUES (?, ?, ?, ?, ?, COALESCE(?, (SELECT started_at FROM task_runs WHERE run_id = ? AND slug = ? AND map_index = ?)), ?, ?, ?, ?)
+           ON CONFLICT (run_id, slug, map_index, attempt) DO NOTHING`,
+          [
+            runId,
+            u.slug,
+            u.mapIndex,
+            u.attempt,
+            u.state,
+            u.startedAt ?? null,
+            runId,
+            u.slug,
+            u.mapIndex,
+            u.endedAt ?? null,
+            u.worker ?? null,
+            u.message ?? null,
+            u.error === undefined ? null : JSON.stringify(u.error),
+          ],
+        );
+      }
       const logs = report.logs ?? [];
       if (logs.length > 0) {
         await tx.run(
@@ -675,6 +699,14 @@ export class SqlStore implements Store {
   async taskRuns(runId: string): Promise<TaskRunRecord[]> {
     const rows = await this.#db.all<Row>(
       "SELECT run_id, slug, map_index, attempt, state, started_at, ended_at, worker, message, error FROM task_runs WHERE run_id = ? ORDER BY slug, map_index",
+      [runId],
+    );
+    return rows.map(taskRunOf);
+  }
+
+  async taskRunAttempts(runId: string): Promise<TaskRunRecord[]> {
+    const rows = await this.#db.all<Row>(
+      "SELECT run_id, slug, map_index, attempt, state, started_at, ended_at, worker, message, error FROM task_run_attempts WHERE run_id = ? ORDER BY slug, map_index, attempt",
       [runId],
     );
     return rows.map(taskRunOf);
@@ -859,6 +891,7 @@ export class SqlStore implements Store {
       if (!dryRun) {
         for (const table of [
           "task_runs",
+          "task_run_attempts",
           "log_chunks",
           "run_events",
           "worker_samples",

@@ -276,6 +276,8 @@ export interface Store {
 
   report(runId: string, report: RunReport): Promise<void>;
   taskRuns(runId: string): Promise<TaskRunRecord[]>;
+  /** The earlier attempts of retried task runs (each as it ended: Retrying, with its error), oldest first. */
+  taskRunAttempts(runId: string): Promise<TaskRunRecord[]>;
   logs(runId: string, q?: { contains?: string; limit?: number }): Promise<LogLine[]>;
   workerSamples(runId: string): Promise<WorkerSample[]>;
   scalingDecisions(runId: string): Promise<ScalingDecision[]>;

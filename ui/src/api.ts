@@ -47,8 +47,28 @@ export function useOnline(): boolean {
   return useSyncExternalStore(subscribe, () => online);
 }
 
+/** GET answers asked for at start-up, before React rendered (each is handed out once). */
+const early = new Map<string, Promise<unknown>>();
+
+/**
+ * Starts GET `path` now, so the page that asks for it later gets the answer already on its way
+ * (a run page opened by its URL fetches its run and task runs while its code loads).
+ */
+export function prefetch(path: string): void {
+  if (!early.has(path)) {
+    const p = api(path);
+    p.catch(() => {}); // the page that takes it sees the error
+    early.set(path, p);
+  }
+}
+
 /** Calls the API; `path` starts after /api. */
 export async function api<T>(path: string, init: RequestInit & { json?: unknown } = {}): Promise<T> {
+  const ready = init.method === undefined && init.json === undefined ? early.get(path) : undefined;
+  if (ready) {
+    early.delete(path);
+    return ready as Promise<T>;
+  }
   const headers: Record<string, string> = { accept: "application/json" };
   let body = init.body;
   if (init.json !== undefined) {

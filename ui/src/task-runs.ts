@@ -30,6 +30,8 @@ export function mergeTaskRun(prev: TaskRun | undefined, u: TaskRun): TaskRun | u
 export interface LiveTaskRuns {
   /** In the server's order (slug, then map index) for fetched rows; new ones after. */
   taskRuns: TaskRun[] | undefined;
+  /** Earlier attempts of retried task runs (each as it ended, Retrying with its error). */
+  attempts: TaskRun[];
   reload: () => void;
   /** When the last live change was applied (performance.now()), for the dashboard's own timing. */
   appliedAt: number | undefined;
@@ -38,6 +40,7 @@ export interface LiveTaskRuns {
 /** The task runs of run `id` (null: not loaded yet), kept up to date from the event stream. */
 export function useTaskRuns(id: string | null): LiveTaskRuns {
   const rows = useRef(new Map<string, TaskRun>());
+  const attempts = useRef(new Map<string, TaskRun>());
   const queued = useRef<TaskRun[][]>([]);
   const loaded = useRef(false);
   const [version, setVersion] = useState<{ n: number; appliedAt?: number }>({ n: 0 });
@@ -49,6 +52,7 @@ export function useTaskRuns(id: string | null): LiveTaskRuns {
     let changed = false;
     for (const batch of queued.current.splice(0)) {
       for (const u of batch) {
+        if (u.state === "Retrying") attempts.current.set(`${key(u)}\u0000${u.attempt}`, u);
         const k = key(u);
         const next = mergeTaskRun(rows.current.get(k), u);
         if (next) {
@@ -73,11 +77,15 @@ export function useTaskRuns(id: string | null): LiveTaskRuns {
       return;
     }
     fetching.current = true;
-    api<TaskRun[] | { items: TaskRun[] }>(endpoints.taskRuns(id))
+    api<TaskRun[] | { items: TaskRun[]; attempts?: TaskRun[] }>(endpoints.taskRuns(id))
       .then((data) => {
         const m = new Map<string, TaskRun>();
         for (const r of items(data)) m.set(key(r), r);
         rows.current = m;
+        const a = new Map<string, TaskRun>();
+        for (const r of Array.isArray(data) ? [] : (data.attempts ?? []))
+          a.set(`${key(r)}\u0000${r.attempt}`, r);
+        attempts.current = a;
         loaded.current = true;
         setVersion((v) => ({ n: v.n + 1, ...(v.appliedAt !== undefined ? { appliedAt: v.appliedAt } : {}) }));
         if (queued.current.length) schedule(); // changes that came while the list was on its way
@@ -98,6 +106,7 @@ export function useTaskRuns(id: string | null): LiveTaskRuns {
   // biome-ignore lint/correctness/useExhaustiveDependencies: a new run id starts over
   useEffect(() => {
     rows.current = new Map();
+    attempts.current = new Map();
     queued.current = [];
     loaded.current = false;
     setVersion({ n: 0 });
@@ -122,5 +131,7 @@ export function useTaskRuns(id: string | null): LiveTaskRuns {
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: rows is a ref; version says when it changed
   const taskRuns = useMemo(() => (loaded.current ? [...rows.current.values()] : undefined), [version.n]);
-  return { taskRuns, reload: load, appliedAt: version.appliedAt };
+  // biome-ignore lint/correctness/useExhaustiveDependencies: attempts is a ref; version says when it changed
+  const attemptList = useMemo(() => [...attempts.current.values()], [version.n]);
+  return { taskRuns, attempts: attemptList, reload: load, appliedAt: version.appliedAt };
 }

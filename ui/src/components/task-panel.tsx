@@ -3,7 +3,7 @@
 
 import { useEffect, useMemo, useRef, useState } from "react";
 import { formatDuration, formatTime } from "../format.ts";
-import { SegmentedBar, StateBadge, stateGroup } from "../states.tsx";
+import { isFinal, SegmentedBar, StateBadge, stateGroup } from "../states.tsx";
 import { errorText, type TaskSummary, taskState } from "../tasks.ts";
 import type { LogLine, TaskRun } from "../types.ts";
 import { Logs } from "./logs.tsx";
@@ -11,8 +11,50 @@ import { Logs } from "./logs.tsx";
 const PAGE = 100;
 const RANK = { failed: 0, warning: 1, running: 2, pending: 3, success: 4, cancelled: 5, skipped: 6 };
 
-function RunFacts({ r, now }: { r: TaskRun; now: number }) {
+/** Every attempt of one task run, oldest first: the earlier ones as they ended, then the current one. */
+function Attempts({ r, earlier, now }: { r: TaskRun; earlier: TaskRun[]; now: number }) {
+  if (earlier.length === 0) return null;
+  const all = [...earlier.filter((a) => a.attempt < r.attempt), r];
+  return (
+    <div className="attempts">
+      <h3>Attempts</h3>
+      <table className="compact" data-testid="attempts">
+        <thead>
+          <tr>
+            <th scope="col" className="num">
+              #
+            </th>
+            <th scope="col">State</th>
+            <th scope="col" className="num">
+              Took
+            </th>
+            <th scope="col">Why it ended</th>
+          </tr>
+        </thead>
+        <tbody>
+          {all.map((a) => (
+            <tr key={a.attempt} data-attempt={a.attempt}>
+              <td className="num">{a.attempt}</td>
+              <td>
+                <StateBadge state={a.state} />
+              </td>
+              <td className="num" title={formatTime(a.startedAt)}>
+                {a.startedAt !== undefined ? formatDuration((a.endedAt ?? now) - a.startedAt) : "—"}
+              </td>
+              <td className="why">
+                {a === r && !isFinal(a.state) ? "" : (errorText(a)?.split("\n")[0] ?? "")}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function RunFacts({ r, now, attempts }: { r: TaskRun; now: number; attempts: TaskRun[] }) {
   const err = errorText(r);
+  const earlier = attempts.filter((a) => a.slug === r.slug && a.mapIndex === r.mapIndex);
   return (
     <>
       <dl className="facts">
@@ -46,6 +88,7 @@ function RunFacts({ r, now }: { r: TaskRun; now: number }) {
         </div>
       )}
       {!err && r.message && <p className="muted">{r.message}</p>}
+      <Attempts r={r} earlier={earlier} now={now} />
     </>
   );
 }
@@ -54,6 +97,7 @@ export function TaskPanel({
   slug,
   summary,
   taskRuns,
+  attempts,
   index,
   logs,
   now,
@@ -63,6 +107,8 @@ export function TaskPanel({
   slug: string;
   summary: TaskSummary | undefined;
   taskRuns: TaskRun[];
+  /** Earlier attempts of retried task runs. */
+  attempts: TaskRun[];
   index: number | undefined;
   logs: LogLine[];
   now: number;
@@ -110,7 +156,7 @@ export function TaskPanel({
         </button>
       </div>
       {!summary && <p className="muted">This task has not run.</p>}
-      {summary && !summary.mapped && head && <RunFacts r={head} now={now} />}
+      {summary && !summary.mapped && head && <RunFacts r={head} now={now} attempts={attempts} />}
       {summary && !summary.mapped && !head && (
         <p className="muted">
           Not started yet
@@ -129,7 +175,7 @@ export function TaskPanel({
               <button type="button" className="link" onClick={() => onIndex(undefined)}>
                 ← all {summary.total.toLocaleString()} children
               </button>
-              <RunFacts r={child} now={now} />
+              <RunFacts r={child} now={now} attempts={attempts} />
             </div>
           )}
           {!child && (

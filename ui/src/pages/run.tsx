@@ -56,7 +56,7 @@ export function RunPage({ id }: { id: string }) {
   const selectedIndex = query.get("index");
 
   const run = useResource<FlowRun>(endpoints.run(id));
-  const taskRuns = useTaskRuns(run.data ? id : null);
+  const taskRuns = useTaskRuns(id);
   const logs = useResource<LogLine[] | { items: LogLine[] }>(
     run.data && (tab === "logs" || selected) ? endpoints.logs(id) : null,
   );
@@ -332,6 +332,7 @@ export function RunPage({ id }: { id: string }) {
             summary={summaries.get(selected)}
             slug={selected}
             taskRuns={trs}
+            attempts={taskRuns.attempts}
             index={selectedIndex === null ? undefined : Number(selectedIndex)}
             logs={items(logs.data)}
             now={now}
