@@ -285,7 +285,12 @@ export class RunReporter {
 }
 
 /** A task's error as the server keeps it: name, bounded message, code and hint. */
-function errorOf(e: { name?: string; message?: string; code?: string; hint?: string }): Record<string, unknown> {
+function errorOf(e: {
+  name?: string;
+  message?: string;
+  code?: string;
+  hint?: string;
+}): Record<string, unknown> {
   return {
     name: e.name,
     message: cut(e.message ?? ""),
