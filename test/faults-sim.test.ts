@@ -26,6 +26,11 @@ describe("flotilla run --sim faults", { timeout: 300_000 }, () => {
     t.diagnostic(`SIGTERM to exit of flotilla run --sim: ${Date.now() - t0} ms`);
     assert.match(cli.stderr(), /SIGTERM: cancelling the run/);
     assert.match(cli.stdout(), /Flow run "kube-slow" Failed: run cancelled/);
+    // the launch was shown step by step, and the summary gives the time the user waited
+    assert.match(cli.stderr(), /Job flotilla-kube-slow-\w+ created in namespace default/);
+    assert.match(cli.stderr(), /runner pod \S+ scheduled/);
+    assert.match(cli.stderr(), /runner pod \S+: broker ready/);
+    assert.match(cli.stdout(), /Waited \d+(\.\d)? s in all/);
     await assertNothingLeft(cli);
   });
 });

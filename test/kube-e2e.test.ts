@@ -9,7 +9,9 @@
 // FLOTILLA_TEST_NAMESPACE, default "flotilla-e2e", which must exist), the same suite runs against
 // that cluster with the flow image FLOTILLA_TEST_IMAGE (an image of this checkout); the tests that
 // need kube-sim's powers (its image table, its private registry, killing a container process)
-// are skipped there with the reason printed.
+// are skipped there with the reason printed. After the suite there, nothing of it is left in the
+// namespace: its Jobs (and with them pods and Secrets), ServiceAccounts, Roles and RoleBindings
+// are deleted. scripts/e2e-real-cluster.sh makes such a cluster with kind or k3d and runs this.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -138,6 +140,19 @@ after(async () => {
         propagationPolicy: "Background",
       })
       .catch(() => {});
+  // and the accounts, Roles and RoleBindings it created (the printed RBAC and the limited runner)
+  const core = admin.makeApiClient(k8s.CoreV1Api);
+  const rbac = admin.makeApiClient(k8s.RbacAuthorizationV1Api);
+  const printed = buildRbac({ namespace: NS, launcherServiceAccount: "launcher" }) as Loose[];
+  const named = (kind: string) => [
+    ...printed.filter((o) => o.kind === kind).map((o) => o.metadata.name as string),
+    ...(kind === "ServiceAccount" ? ["launcher", "limited-runner"] : ["limited"]),
+  ];
+  for (const name of named("ServiceAccount"))
+    await core.deleteNamespacedServiceAccount({ name, namespace: NS }).catch(() => {});
+  for (const name of named("Role")) await rbac.deleteNamespacedRole({ name, namespace: NS }).catch(() => {});
+  for (const name of named("RoleBinding"))
+    await rbac.deleteNamespacedRoleBinding({ name, namespace: NS }).catch(() => {});
 });
 
 /** The objects of one resource in NS, as the API returns them (kube-sim's store when simulated). */
@@ -613,10 +628,17 @@ describe("flotilla run --sim", () => {
       const flow = selectFlow(await loadFlowModule("examples/seed-min-max/flow.ts"));
       const out: string[] = [];
       const started = Date.now();
+      const steps: string[] = [];
+      const tallies: Loose[] = [];
+      const workerEvents: Loose[] = [];
       const result = await runOnKubernetes(flow, {
         parameters: {},
         logger,
-        onEvent: () => {},
+        onEvent: (e) => {
+          if (e.type === "workers") workerEvents.push(e);
+        },
+        onProgress: (p) => steps.push(p.step),
+        onTally: (t) => tallies.push(t),
         stdout: { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream,
         sim: true,
       });
@@ -627,6 +649,21 @@ describe("flotilla run --sim", () => {
       assert.ok(
         captured.some((l) => l.includes("Example!")),
         "the task's output was followed from the runner",
+      );
+      // from launch to the first task, then the task counts, as a local run shows them
+      assert.deepEqual(
+        steps.filter((x, i) => steps.indexOf(x) === i),
+        ["created", "scheduled", "pulling", "broker-ready", "runner-started"],
+      );
+      assert.ok(
+        workerEvents.some((e) => e.count >= 1),
+        "the runner's worker count reached the launcher",
+      );
+      const last = tallies.at(-1);
+      assert.ok(last && last.counts.Success >= 1 && last.running === 0, JSON.stringify(tallies));
+      assert.ok(
+        !captured.some((l) => l.includes('"progress"')),
+        "task counts feed the status line; they are not relayed as log lines",
       );
     },
   );

@@ -4,6 +4,7 @@
 
 import type { RunEvent } from "../core/executor.ts";
 import type { FinalTaskState } from "../core/states.ts";
+import { describeTally, type TallySnapshot } from "../engine/run-tally.ts";
 import { scrub } from "../secrets/redact.ts";
 
 export interface ProgressOptions {
@@ -92,6 +93,19 @@ export class Progress {
     if (state.type === "Mapped") return;
     if (!this.#tty || state.type !== "Success") this.#line(`${label(slug, mapIndex)} ${summary(state)}`);
   }
+
+  /**
+   * The task counts of a run followed from elsewhere (a runner pod's tally), in place of the task
+   * events: the status line on a terminal, one line per change elsewhere.
+   */
+  readonly onTally = (s: TallySnapshot): void => {
+    this.#counts.clear();
+    for (const [type, n] of Object.entries(s.counts)) this.#counts.set(type, n);
+    this.#running = s.running;
+    for (const [slug, [done, total]] of Object.entries(s.maps)) this.#maps.set(slug, { done, total });
+    if (!this.#tty) this.#line(`tasks: ${describeTally(s)}`);
+    this.#schedule();
+  };
 
   /** A stream for log lines: each is written above the status line, which is then redrawn. */
   readonly logStream = {

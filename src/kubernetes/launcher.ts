@@ -20,7 +20,7 @@ import { registerSecret } from "../secrets/redact.ts";
 import { moduleInProject } from "../storage/project.ts";
 import { type KubeClients, rawBody } from "./client.ts";
 import { apiCall, isNotFound, translateApiError } from "./errors.ts";
-import { FLOTILLA_CONTAINER, runSelector } from "./names.ts";
+import { BROKER_CONTAINER, FLOTILLA_CONTAINER, runSelector } from "./names.ts";
 import { createObject, deleteObject } from "./objects.ts";
 import { type PlannableEnvironment, type PlannableFlow, planRun, type RunPlan } from "./plan.ts";
 import { podStartFailure, type StartFailure } from "./pod-status.ts";
@@ -166,7 +166,7 @@ export async function launchRun(
     wait: () => {
       waiting ??= followRun(
         clients,
-        { namespace, jobName: name, runId, flow: flow.name, logger },
+        { namespace, jobName: name, runId, flow: flow.name, logger, onProgress: options.onProgress },
         options,
         controller.signal,
       ).then(async (r) => {
@@ -188,6 +188,7 @@ export async function deleteRunJob(clients: KubeClients, namespace: string, job:
 }
 
 interface Followed {
+  onProgress?: ((p: LaunchProgress) => void) | undefined;
   namespace: string;
   jobName: string;
   runId: string;
@@ -245,6 +246,8 @@ async function followWatched(
     ...(failure ? { failure } : {}),
   });
   let seen = -1;
+  const shown = new Set<LaunchProgress["step"]>();
+  const onProgress = f.onProgress;
   // the run's one runner pod (its Job never starts a second: podReplacementPolicy Failed,
   // backoffLimit 0), and whether someone deleted it
   let runnerPod: string | undefined;
@@ -265,6 +268,11 @@ async function followWatched(
       )[0];
     if (pod) {
       runnerPod ??= pod.metadata?.name;
+      for (const step of stepsOf(pod)) {
+        if (shown.has(step.step)) continue;
+        shown.add(step.step);
+        onProgress?.(step);
+      }
       if (pod.metadata?.deletionTimestamp) deleted = true;
       const statuses = pod.status?.containerStatuses ?? [];
       const main =
@@ -345,6 +353,29 @@ async function followWatched(
     }
   }
   return failed("run cancelled");
+}
+
+/**
+ * The launch steps a runner pod shows, in order: scheduled (a node), pulling (scheduled, its
+ * containers not started yet), broker ready (the sidecar started), runner started.
+ */
+function stepsOf(pod: import("@kubernetes/client-node").V1Pod): LaunchProgress[] {
+  const name = pod.metadata?.name ?? "?";
+  const steps: LaunchProgress[] = [];
+  const node = pod.spec?.nodeName;
+  const scheduled =
+    node !== undefined ||
+    (pod.status?.conditions ?? []).some((c) => c.type === "PodScheduled" && c.status === "True");
+  if (!scheduled) return steps;
+  steps.push({ step: "scheduled", pod: name, node });
+  const main = (pod.status?.containerStatuses ?? []).find((s) => s.name === FLOTILLA_CONTAINER);
+  const broker = (pod.status?.initContainerStatuses ?? []).find((s) => s.name === BROKER_CONTAINER);
+  const image = pod.spec?.containers.find((c) => c.name === FLOTILLA_CONTAINER)?.image ?? "";
+  steps.push({ step: "pulling", pod: name, image });
+  if (broker?.started || broker?.ready || main?.state?.running || main?.state?.terminated)
+    steps.push({ step: "broker-ready", pod: name });
+  if (main?.state?.running || main?.state?.terminated) steps.push({ step: "runner-started", pod: name });
+  return steps;
 }
 
 /**

@@ -14,6 +14,7 @@ import type { Logger } from "../../core/logger.ts";
 import type { FlowRunState } from "../../core/states.ts";
 import { createLogger } from "../../engine/logging.ts";
 import { runFlow } from "../../engine/run.ts";
+import { describeTally, RunTally } from "../../engine/run-tally.ts";
 import { ClusterExecutor } from "../../executors/cluster-executor.ts";
 import { connect, type KubeClients } from "../../kubernetes/client.ts";
 import { isKubeClusterEnvironment, KubeClusterEnvironment } from "../../kubernetes/environment.ts";
@@ -24,6 +25,9 @@ import { encodeTermination, summarize } from "../../kubernetes/termination.ts";
 import { registerSecret } from "../../secrets/redact.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
 import { stopSignals } from "../signals.ts";
+
+/** How often the runner logs its task counts (when they changed), in ms. */
+const TALLY_INTERVAL_MS = 1000;
 
 export interface ExecuteOptions {
   /** @default process.env */
@@ -107,15 +111,30 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
     brokerPassword: password,
     pullSecrets: (self.spec?.imagePullSecrets ?? []).flatMap((s) => (s.name ? [s.name] : [])),
   });
+  // the task counts, logged at most once a second when they changed: the launcher's status line
+  const tally = new RunTally();
+  let logged = 0;
+  const logTally = () => {
+    if (tally.version === logged) return;
+    logged = tally.version;
+    const progress = tally.snapshot();
+    logger.info({ progress }, `tasks: ${describeTally(progress)}`);
+  };
+  const tallyTimer = setInterval(logTally, TALLY_INTERVAL_MS);
+  tallyTimer.unref();
   const ended = await runFlow(flow, new ClusterExecutor({ cluster }), {
     runId,
     logger,
     ...(parameters ? { parameters } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     onEvent: (e) => {
+      tally.onEvent(e);
       if (e.type === "workers")
         logger.info({ workers: e.count, pending: e.pending }, `workers: ${e.count} (${e.reason})`);
     },
+  }).finally(() => {
+    clearInterval(tallyTimer);
+    logTally();
   });
   // a run stopped by SIGTERM or a fatal cluster error can end before its tasks: that is a failure
   const state: FlowRunState =

@@ -11,6 +11,7 @@ import type { Flow } from "../../core/flow.ts";
 import type { Logger } from "../../core/logger.ts";
 import type { FlowRunState } from "../../core/states.ts";
 import { relayLogLine } from "../../engine/logging.ts";
+import { readTally, type TallySnapshot } from "../../engine/run-tally.ts";
 import type { KubeClients } from "../../kubernetes/client.ts";
 import { flowModuleInImage, type LaunchProgress } from "../../kubernetes/launcher.ts";
 import { chooseImage, printablePlan } from "../../kubernetes/plan.ts";
@@ -31,6 +32,8 @@ export interface RunOnKubernetesOptions {
   onEvent: (e: RunEvent) => void;
   /** Each step from launch to the first task (the status line shows them). */
   onProgress?: (p: LaunchProgress) => void;
+  /** The runner's task counts, as it logs them. */
+  onTally?: (s: TallySnapshot) => void;
   /** Where --dry-run output and --detach's run id go. */
   stdout: NodeJS.WritableStream;
   /** Where the signal lines go. @default process.stderr */
@@ -111,9 +114,7 @@ export async function runOnKubernetes(
     const follow = followRunLogs(
       handle.runId,
       { clients: handle.clients, namespace: handle.namespace },
-      (line) => {
-        if (relayLogLine(line, logger) === undefined) logger.info(line);
-      },
+      (line) => relayRunnerLine(line, logger, options),
     );
     try {
       return { state: await handle.wait() };
@@ -124,6 +125,41 @@ export async function runOnKubernetes(
     signals?.off();
     await sim?.stop();
   }
+}
+
+/**
+ * One line of the runner's output: its task counts feed the status line (they are not log lines),
+ * its worker counts the workers shown; every other line is re-logged here.
+ */
+function relayRunnerLine(
+  line: string,
+  logger: Logger,
+  options: Pick<RunOnKubernetesOptions, "onEvent" | "onTally">,
+): void {
+  if (line.includes('"progress"')) {
+    try {
+      const tally = readTally((JSON.parse(line) as { progress?: unknown }).progress);
+      if (tally) {
+        options.onTally?.(tally);
+        return;
+      }
+    } catch {
+      // not JSON: relayed below
+    }
+  }
+  const relayed = relayLogLine(line, logger);
+  if (relayed === undefined) {
+    logger.info(line);
+    return;
+  }
+  const { workers, pending } = relayed.fields;
+  if (typeof workers === "number")
+    options.onEvent({
+      type: "workers",
+      count: workers,
+      pending: typeof pending === "number" ? pending : 0,
+      reason: relayed.message,
+    } as RunEvent);
 }
 
 /** The image the flow names (call, storage, options, worker spec), or undefined when none. */

@@ -12,6 +12,7 @@ import type { FlowRunState } from "../../core/states.ts";
 import { createLogger, type LogFormat } from "../../engine/logging.ts";
 import { LocalEnvironment } from "../../executors/local-environment.ts";
 import { LocalExecutor } from "../../executors/local-executor.ts";
+import type { LaunchProgress } from "../../kubernetes/launcher.ts";
 import type { RunReporting } from "../../reporting/report-run.ts";
 import { scrub } from "../../secrets/redact.ts";
 import { serverUrl } from "../../server/client.ts";
@@ -96,6 +97,9 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
   const output = options.output ?? (options.dryRun ? "yaml" : "table");
 
   let state: FlowRunState | undefined;
+  // the wall time the user waited for a Kubernetes run: launch, scheduling, pulls and the run
+  const launchedAt = Date.now();
+  let waitedMs: number | undefined;
   try {
     if (kubernetes) {
       const { runOnKubernetes } = await import("./run-on-kubernetes.ts");
@@ -105,6 +109,8 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
         onEvent: progress.onEvent,
         stdout,
         stderr,
+        onProgress: (p) => progress.logStream.write(`${describeLaunch(p)}\n`),
+        onTally: progress.onTally,
         ...(options.sim !== undefined ? { sim: options.sim } : {}),
         ...(options.detach !== undefined ? { detach: options.detach } : {}),
         ...(options.dryRun ? { dryRun: output === "json" ? "json" : "yaml" } : {}),
@@ -115,6 +121,7 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
       });
       state = outcome.state;
       if (state === undefined) return { exitCode: outcome.exitCode ?? 0 };
+      waitedMs = Date.now() - launchedAt;
     } else {
       const url = serverUrl(options.server);
       if (url !== undefined) {
@@ -186,13 +193,42 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
       message: state.message,
       durationMs: (state.finishedAt ?? Date.now()) - state.startedAt,
       tasks: summarizeTasks(state, { redact: scrub }),
+      ...(waitedMs !== undefined ? { wallTimeMs: waitedMs } : {}),
     };
     stdout.write(scrub(await renderDocument(doc, output)));
   } else {
     // task messages and results are user text: a secret a task read must not reach the summary
     stdout.write(scrub(renderTable(state, { color: colorEnabled(stdout as { isTTY?: boolean }) })));
+    if (waitedMs !== undefined)
+      stdout.write(
+        `Waited ${formatDuration(waitedMs)} in all (launch, scheduling, image pulls and the run)\n`,
+      );
   }
   return { state, exitCode: state.type === "Success" ? 0 : 1 };
+}
+
+/** One launch step as a line: Job created, runner pod scheduled, pulling, broker ready, started. */
+function describeLaunch(p: LaunchProgress): string {
+  switch (p.step) {
+    case "created":
+      return `Job ${p.job} created in namespace ${p.namespace}`;
+    case "scheduled":
+      return `runner pod ${p.pod} scheduled${p.node ? ` on node ${p.node}` : ""}`;
+    case "pulling":
+      return `runner pod ${p.pod}: pulling image ${p.image}`;
+    case "broker-ready":
+      return `runner pod ${p.pod}: broker ready`;
+    case "runner-started":
+      return `runner pod ${p.pod}: runner started, waiting for workers`;
+    case "workers":
+      return `workers: ${p.running}/${p.target}`;
+  }
+}
+
+function formatDuration(ms: number): string {
+  return ms < 60_000
+    ? `${(ms / 1000).toFixed(1)} s`
+    : `${Math.floor(ms / 60_000)} m ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
 /** Flags that only mean something when the run goes to Kubernetes, and those that only mean something here. */
