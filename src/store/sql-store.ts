@@ -129,18 +129,20 @@ function eventOf(r: Row): RunEventRecord {
 }
 
 function taskRunOf(r: Row): TaskRunRecord {
-  return defined({
+  // built field by field, not through `defined`: a run's 10,000 task runs are read in one call
+  const t: TaskRunRecord = {
     runId: String(r.run_id),
     slug: String(r.slug),
     mapIndex: Number(r.map_index),
     attempt: Number(r.attempt),
     state: String(r.state),
-    startedAt: num(r.started_at),
-    endedAt: num(r.ended_at),
-    worker: opt<string>(r.worker),
-    message: opt<string>(r.message),
-    error: r.error === null || r.error === undefined ? undefined : json(r.error),
-  });
+  };
+  if (r.started_at !== null && r.started_at !== undefined) t.startedAt = Number(r.started_at);
+  if (r.ended_at !== null && r.ended_at !== undefined) t.endedAt = Number(r.ended_at);
+  if (r.worker !== null && r.worker !== undefined) t.worker = r.worker as string;
+  if (r.message !== null && r.message !== undefined) t.message = r.message as string;
+  if (r.error !== null && r.error !== undefined) t.error = json(r.error) as TaskRunRecord["error"];
+  return t;
 }
 
 function tokenOf(r: Row): TokenRecord {
