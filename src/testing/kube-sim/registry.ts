@@ -3,6 +3,7 @@
 // graceful and finalizer-aware delete with propagation policies, deletecollection, status subresources.
 
 import { admitPodCreate } from "./admission.ts";
+import { enforceAdmissionPolicies } from "./admission-policy.ts";
 import { defaultForCreate, prepareForStatusUpdate, prepareForUpdate, setDefaults } from "./defaults.ts";
 import {
   ApiError,
@@ -142,6 +143,15 @@ export class Registry {
     }
     this.validate(rt, obj, schemaErrors);
     if (this.store.has(id, namespace, obj.metadata.name!)) throw alreadyExists(rt, obj.metadata.name!);
+    enforceAdmissionPolicies(this.store, {
+      rt,
+      operation: "CREATE",
+      ...(namespace !== undefined && rt.namespaced ? { namespace } : {}),
+      object: obj,
+      user: ctx.user,
+      dryRun: ctx.dryRun ?? false,
+      ...(ctx.warnings ? { warnings: ctx.warnings } : {}),
+    });
     if (ctx.dryRun) return withTypeMeta(rt, obj);
     return withTypeMeta(rt, this.store.create(id, obj));
   }
@@ -225,6 +235,17 @@ export class Registry {
     this.validate(rt, obj, subresource === "status" ? [] : schemaErrors);
     const errs = validateUpdate(rt, obj, prev);
     if (errs.length > 0) throw invalid(rt, prev.metadata.name!, errs);
+    enforceAdmissionPolicies(this.store, {
+      rt,
+      operation: "UPDATE",
+      ...(subresource ? { subresource } : {}),
+      ...(prev.metadata.namespace !== undefined ? { namespace: prev.metadata.namespace } : {}),
+      object: obj,
+      oldObject: prev,
+      user: ctx.user,
+      dryRun: ctx.dryRun ?? false,
+      ...(ctx.warnings ? { warnings: ctx.warnings } : {}),
+    });
     if (ctx.dryRun) return withTypeMeta(rt, obj);
     return withTypeMeta(rt, this.commit(rt, obj));
   }

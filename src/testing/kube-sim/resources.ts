@@ -1,5 +1,9 @@
 // The table of API resources kube-sim serves: one entry per (group, version, resource), with the facts
 // discovery, routing, validation and deletion need. Adding a kind starts here.
+import {
+  ValidatingAdmissionPolicy,
+  ValidatingAdmissionPolicyBinding,
+} from "kubernetes-models/admissionregistration.k8s.io/v1";
 import { Job } from "kubernetes-models/batch/v1";
 import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import {
@@ -154,6 +158,36 @@ export const RESOURCES: readonly ResourceType[] = [
     deleteReturnsObject: false,
     clientModel: "V1RoleBinding",
     model: RoleBinding,
+  },
+  {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    resource: "validatingadmissionpolicies",
+    singular: "validatingadmissionpolicy",
+    kind: "ValidatingAdmissionPolicy",
+    namespaced: false,
+    shortNames: [],
+    verbs: CRUD,
+    subresources: ["status"],
+    nameRule: "subdomain",
+    deleteReturnsObject: false,
+    clientModel: "V1ValidatingAdmissionPolicy",
+    model: ValidatingAdmissionPolicy,
+  },
+  {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    resource: "validatingadmissionpolicybindings",
+    singular: "validatingadmissionpolicybinding",
+    kind: "ValidatingAdmissionPolicyBinding",
+    namespaced: false,
+    shortNames: [],
+    verbs: CRUD,
+    subresources: [],
+    nameRule: "subdomain",
+    deleteReturnsObject: false,
+    clientModel: "V1ValidatingAdmissionPolicyBinding",
+    model: ValidatingAdmissionPolicyBinding,
   },
   {
     group: "authorization.k8s.io",
