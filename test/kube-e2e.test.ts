@@ -183,7 +183,7 @@ const isLive = (p: Loose) => p.status?.phase !== "Succeeded" && p.status?.phase 
 async function until(
   what: string,
   check: () => boolean | Promise<boolean>,
-  timeoutMs = REAL_KUBECONFIG ? 120_000 : 20_000,
+  timeoutMs = REAL_KUBECONFIG ? 120_000 : 60_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
