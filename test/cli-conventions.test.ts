@@ -146,6 +146,34 @@ describe("-o/--output: one meaning on every command", { timeout: 180_000 }, () =
     );
     assertOneLineError(await cli(["rbac", "-o", "table"]), 2, /Allowed choices are yaml, json/);
   });
+  it("the server's commands check -o too (a format they do not print was a table before)", async () => {
+    const server = ["--server", "http://127.0.0.1:1"];
+    for (const args of [
+      ["tokens", "list", ...server],
+      ["deployments", "list", ...server],
+      ["schedules", "list", ...server],
+      ["agents", "list", ...server],
+      ["db", "vacuum", "--older-than", "30d", ...server],
+      ["deploy", "examples/hello.ts", "--name", "hello", ...server],
+      ["runs", "list", ...server],
+      ["runs", "logs", "deadbeef", ...server],
+    ]) {
+      assertOneLineError(
+        await cli([...args, "-o", "yml"]),
+        2,
+        new RegExp(
+          `argument 'yml' is invalid\\. Allowed choices are table, json\\.; see 'flotilla ${args[0]}`,
+        ),
+      );
+    }
+  });
+  it("db vacuum --older-than names its own flag in a bad duration", async () => {
+    assertOneLineError(
+      await cli(["db", "vacuum", "--older-than", "5x", "--server", "http://127.0.0.1:1"]),
+      2,
+      /^error: --older-than 5x: expected a duration/,
+    );
+  });
   it("--dry-run -o table says what a dry run prints", async () => {
     const r = await cli(["run", "examples/seed-min-max/flow.ts", "--dry-run", "-o", "table"]);
     assert.equal(r.code, 2);

@@ -12,6 +12,8 @@ export type OutputFormat = (typeof OutputFormat)[number];
 
 /** The formats of a command that prints one document. */
 export const DOCUMENT_FORMATS = ["table", "json", "yaml"] as const satisfies readonly OutputFormat[];
+/** The formats of the commands that print a Flotilla server's records (the API's JSON, or a table). */
+export const SERVER_FORMATS = ["table", "json"] as const satisfies readonly OutputFormat[];
 /** The formats of a command that prints a list. */
 export const LIST_FORMATS = OutputFormat;
 

@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { AgentRecord } from "../../store/store.ts";
 import { positiveInt } from "../flags.ts";
-import { outputOption } from "../output.ts";
+import { outputOption, SERVER_FORMATS } from "../output.ts";
 import { stopSignals } from "../signals.ts";
 import { clientFor, type ServerCallOptions, table } from "./runs-server.ts";
 
@@ -206,7 +206,7 @@ export const agentsCommand = (program: Command): void => {
     .description("list agents, most recently seen first")
     .option("--server <url>", "the Flotilla server (default: $FLOTILLA_API_URL)")
     .option("--token <token>", "API token")
-    .option("-o, --output <format>", "table or json", "table")
+    .addOption(outputOption(SERVER_FORMATS))
     .action(async (o: ServerCallOptions) => {
       const { items } = await clientFor(o).get<{ items: AgentRecord[] }>("/api/agents");
       process.stdout.write(

@@ -5,13 +5,14 @@
 
 import type { Command } from "commander";
 import type { VacuumReport } from "../../store/store.ts";
+import { outputOption, SERVER_FORMATS } from "../output.ts";
 import { parseInterval } from "./deploy.ts";
 import { clientFor, type ServerCallOptions } from "./runs-server.ts";
 
 export async function vacuum(
   o: ServerCallOptions & { olderThan: string; dryRun?: boolean; database?: string },
 ): Promise<VacuumReport> {
-  const olderThanMs = parseInterval(o.olderThan.replace(/^--older-than /, ""));
+  const olderThanMs = parseInterval(o.olderThan.replace(/^--older-than /, ""), "--older-than");
   if (o.server !== undefined || (process.env.FLOTILLA_API_URL && o.database === undefined)) {
     return clientFor(o).post<VacuumReport>("/api/db/vacuum", { olderThanMs, dryRun: o.dryRun ?? false });
   }
@@ -36,7 +37,7 @@ export const dbCommand = (program: Command): void => {
     )
     .option("--server <url>", "do it through this server instead")
     .option("--token <token>", "an admin token for --server")
-    .option("-o, --output <format>", "table or json", "table")
+    .addOption(outputOption(SERVER_FORMATS))
     .action(async (o: ServerCallOptions & { olderThan: string; dryRun?: boolean; database?: string }) => {
       const r = await vacuum(o);
       process.stdout.write(

@@ -11,6 +11,7 @@ import type { Flow } from "../../core/flow.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
 import { moduleInProject } from "../../storage/project.ts";
 import type { DeploymentRecord, ScheduleRecord } from "../../store/store.ts";
+import { outputOption, SERVER_FORMATS } from "../output.ts";
 import { clientFor, parseParams, type ServerCallOptions } from "./runs-server.ts";
 
 export interface DeployOptions extends ServerCallOptions {
@@ -29,14 +30,14 @@ export interface DeployOptions extends ServerCallOptions {
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** "10m", "90s", "1h30m", "2d" → ms. */
-export function parseInterval(text: string): number {
+export function parseInterval(text: string, flag = "--interval"): number {
   const parts = [...text.trim().matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
   const joined = parts.map((p) => p[0]).join("");
   const ms = parts.reduce((a, p) => a + Number(p[1]) * UNITS[p[2]!]!, 0);
   if (parts.length === 0 || joined !== text.trim() || ms < 1000) {
     throw new FlotillaError(
       ErrorCode.Usage,
-      `--interval ${text}: expected a duration of at least 1s such as 30s, 10m, 1h30m or 1d`,
+      `${flag} ${text}: expected a duration of at least 1s such as 30s, 10m, 1h30m or 1d`,
       {
         usage: true,
       },
@@ -141,7 +142,7 @@ export const deployCommand = (program: Command): void => {
     .option("--image <ref>", "the image its Kubernetes runs use (default: the flow's storage image)")
     .option("--server <url>", "the Flotilla server (default: $FLOTILLA_API_URL)")
     .option("--token <token>", "API token (default: $FLOTILLA_API_TOKEN, else the home's admin token)")
-    .option("-o, --output <format>", "table or json", "table")
+    .addOption(outputOption(SERVER_FORMATS))
     .action(async (file: string, o: DeployOptions) => {
       const d = await deploy(file, o);
       if (o.output === "json") {

@@ -3,6 +3,7 @@
 
 import type { Command } from "commander";
 import type { DeploymentRecord, ScheduleRecord } from "../../store/store.ts";
+import { outputOption, SERVER_FORMATS } from "../output.ts";
 import { clientFor, type ServerCallOptions, table } from "./runs-server.ts";
 
 type Deployment = DeploymentRecord & { schedules: (ScheduleRecord & { nextRuns?: number[] })[] };
@@ -18,7 +19,7 @@ const common = (c: Command) =>
   c
     .option("--server <url>", "the Flotilla server (default: $FLOTILLA_API_URL)")
     .option("--token <token>", "API token (default: $FLOTILLA_API_TOKEN, else the home's admin token)")
-    .option("-o, --output <format>", "table or json", "table");
+    .addOption(outputOption(SERVER_FORMATS));
 
 const json = (x: unknown) => `${JSON.stringify(x, null, 2)}\n`;
 

@@ -9,6 +9,7 @@ import { ApiClient, serverUrl } from "../../server/client.ts";
 import { isTerminal } from "../../store/run-state.ts";
 import type { FlowRunDetail, FlowRunRecord, LogLine, Page, TaskRunRecord } from "../../store/store.ts";
 import { formatServerLine, parseTail } from "../log-lines.ts";
+import { outputOption, SERVER_FORMATS } from "../output.ts";
 import { stopSignals } from "../signals.ts";
 
 export interface ServerCallOptions {
@@ -265,7 +266,7 @@ export const runsServerCommand = (program: Command): void => {
     c
       .option("--server <url>", "the Flotilla server (default: $FLOTILLA_API_URL)")
       .option("--token <token>", "API token (default: $FLOTILLA_API_TOKEN, else the home's admin token)")
-      .option("-o, --output <format>", "table or json", "table");
+      .addOption(outputOption(SERVER_FORMATS));
   common(runs.command("list").description("list runs, newest first"))
     .option("--state <state>", "only runs in this state")
     .option("--deployment <name>", "only runs of this deployment")

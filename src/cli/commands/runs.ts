@@ -4,7 +4,7 @@
 // readable lines (raw JSON lines with -o json), `--tail N` the last N, `-f` follows it until the
 // run ends. `cancel` deletes the run's Job and everything it owns.
 
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import {
   cancelRun,
@@ -18,7 +18,14 @@ import {
 } from "../../kubernetes/runs.ts";
 import { colorEnabled, paintState } from "../color.ts";
 import { formatRunnerLine, parseTail } from "../log-lines.ts";
-import { LIST_FORMATS, type OutputFormat, outputOption, renderColumns, renderDocument } from "../output.ts";
+import {
+  LIST_FORMATS,
+  type OutputFormat,
+  outputOption,
+  renderColumns,
+  renderDocument,
+  SERVER_FORMATS,
+} from "../output.ts";
 import { stopSignals } from "../signals.ts";
 import { parseInterval } from "./deploy.ts";
 import { runsServerCommand, wantsServer } from "./runs-server.ts";
@@ -58,19 +65,6 @@ async function print(
   return renderColumns([header, ...lines], (row, col, text) =>
     row > 0 && col === 2 + ns ? paintState(text, color) : text,
   );
-}
-
-/** `--pod-running-timeout 60s`: how long `logs -f` waits for the runner to start. */
-function podRunningTimeout(text: string): number {
-  try {
-    return parseInterval(text);
-  } catch {
-    throw new FlotillaError(
-      ErrorCode.Usage,
-      `--pod-running-timeout ${text}: expected a duration of at least 1s such as 20s, 2m or 1h`,
-      { usage: true },
-    );
-  }
 }
 
 interface LogsCliOptions extends RunsOptions {
@@ -129,11 +123,7 @@ export const runsCommand = (program: Command): void => {
       "with -f: how long to wait for the runner to start (e.g. 20s, 2m)",
       "60s",
     )
-    .addOption(
-      new Option("-o, --output <format>", "output format: table, json")
-        .choices(["table", "json"])
-        .default("table"),
-    )
+    .addOption(outputOption(SERVER_FORMATS))
     .action(async (id: string, o: LogsCliOptions, cmd: Command) => {
       const { tail: tailText, follow, podRunningTimeout: waitText, output, ...where } = o;
       const tail = parseTail(tailText);
@@ -150,7 +140,7 @@ export const runsCommand = (program: Command): void => {
         process.stdout.write(lines.map(show).join(""));
         return;
       }
-      const waitMs = podRunningTimeout(waitText);
+      const waitMs = parseInterval(waitText, "--pod-running-timeout");
       const stop = stopSignals();
       try {
         await streamRunLogs(id, (line) => process.stdout.write(show(line)), {

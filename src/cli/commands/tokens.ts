@@ -4,6 +4,7 @@
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { TokenRecord } from "../../store/store.ts";
+import { outputOption, SERVER_FORMATS } from "../output.ts";
 import { clientFor, type ServerCallOptions, table } from "./runs-server.ts";
 
 const SCOPES = ["admin", "agent", "runner", "read"];
@@ -14,7 +15,7 @@ export const tokensCommand = (program: Command): void => {
     c
       .option("--server <url>", "the Flotilla server (default: $FLOTILLA_API_URL)")
       .option("--token <token>", "an admin token (default: $FLOTILLA_API_TOKEN, else the home's admin token)")
-      .option("-o, --output <format>", "table or json", "table");
+      .addOption(outputOption(SERVER_FORMATS));
   common(tokens.command("create").description("create a token; its value is printed once"))
     .requiredOption("--scope <scope>", "admin, agent, runner or read")
     .option("--name <name>", "what the token is for", "cli")
