@@ -608,6 +608,14 @@ describe("dashboard", { timeout: 600_000 }, () => {
       await narrow.locator("tr", { hasText: "orders" }).getByRole("link").first().click();
       const node = narrow.locator('.tasknode[data-slug="price_orders"][data-state="Failed"]');
       await node.waitFor();
+      // the graph takes the screen's width and its nodes are in view
+      const box = await narrow.locator(".dag").boundingBox();
+      assert.ok(box && box.width > 300, `the graph is ${box?.width} px wide`);
+      const nodeBox = await node.boundingBox();
+      assert.ok(
+        nodeBox && nodeBox.x >= box.x && nodeBox.x + nodeBox.width <= box.x + box.width + 1,
+        "the failed task is in view",
+      );
       await browser.screenshot(narrow, "run-narrow-graph");
       // By keyboard: the node is a button.
       await node.focus();
