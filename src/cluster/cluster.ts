@@ -65,6 +65,11 @@ export interface BrokerLease {
   workers: BrokerEndpoint;
   /** Resolves with a reason if the broker goes away by itself (a local process exiting). */
   lost?: Promise<string>;
+  /**
+   * Resolves once the broker accepts connections, when `openBroker` returned before (the first
+   * workers start meanwhile); rejects if it cannot start. Absent: ready already.
+   */
+  ready?: Promise<void>;
   close(): Promise<void>;
 }
 

@@ -76,6 +76,29 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   throw lastError ?? new FlotillaError(ErrorCode.Broker, "could not start redis-server");
 }
 
+/** A local broker whose address is known and whose process is starting (see prepareLocalBroker). */
+export interface PreparedBroker {
+  endpoint: BrokerEndpoint;
+  /** Resolves once redis-server accepts connections; rejects if it cannot start. */
+  started: Promise<LocalBroker>;
+}
+
+/**
+ * Pick the broker's address and password and start redis-server, without waiting for it: a
+ * cluster starts its first workers meanwhile (they retry their connection until it is up). No
+ * retry on another port: the workers already have this one.
+ */
+export async function prepareLocalBroker(options: LocalBrokerOptions = {}): Promise<PreparedBroker> {
+  const host = options.host ?? "127.0.0.1";
+  const executable = resolveExecutable(options.redisServer ?? "redis-server");
+  const password = randomBytes(24).toString("base64url");
+  registerSecret(password);
+  const port = options.port || (await freePort(host));
+  const started = launch(executable, host, port, password, options);
+  started.catch(() => {});
+  return { endpoint: { host, port, password }, started };
+}
+
 // `flotilla run` has no broker flag: an existing broker is the ClusterExecutor's, with hand-started workers
 const EXISTING_BROKER_HINT =
   "new ClusterExecutor({ brokerUrl: 'redis://host:port' }) (or $FLOTILLA_BROKER_URL) and workers started with `flotilla worker --broker redis://host:port`";

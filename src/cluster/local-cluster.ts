@@ -24,7 +24,7 @@ import type {
   WorkerLaunch,
   WorkerProvider,
 } from "./cluster.ts";
-import { type LocalBrokerOptions, startLocalBroker } from "./local-broker.ts";
+import { type LocalBrokerOptions, prepareLocalBroker } from "./local-broker.ts";
 import { Env } from "./process-env.ts";
 import { ReconcilingCluster } from "./reconciler.ts";
 import { minNotAboveMax, SCALING_DEFAULTS, scalingSchema } from "./scaling.ts";
@@ -106,14 +106,24 @@ export class ProcessWorkerProvider implements WorkerProvider {
     this.#o = options;
   }
 
+  /** Returns as soon as redis-server is starting: the first workers start while it does. */
   async openBroker(): Promise<BrokerLease> {
     const options: LocalBrokerOptions = { host: this.#o.brokerHost, redisServer: this.#o.redisServer };
-    const broker = await startLocalBroker(options);
+    const { endpoint, started } = await prepareLocalBroker(options);
     return {
-      runner: broker.endpoint,
-      workers: broker.endpoint,
-      lost: broker.exited,
-      close: () => broker.stop(),
+      runner: endpoint,
+      workers: endpoint,
+      ready: started.then(() => {}),
+      // a broker that never started is the start's error (ready), not a loss
+      lost: started.then(
+        (broker) => broker.exited,
+        () => new Promise<string>(() => {}),
+      ),
+      close: () =>
+        started.then(
+          (broker) => broker.stop(),
+          () => {},
+        ),
     };
   }
 

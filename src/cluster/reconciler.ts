@@ -170,7 +170,8 @@ export class ReconcilingCluster implements ClusterSession {
       }
     });
     try {
-      await cluster.reconcile();
+      // The first workers start while the broker does (they retry their connection until it is up).
+      await Promise.all([cluster.reconcile(), lease.ready]);
       cluster.#channel = await o.openChannel(lease.runner, run.runId);
     } catch (error) {
       // the caller gets no session to close: do not leave the broker and the first workers behind

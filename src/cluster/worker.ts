@@ -801,7 +801,8 @@ async function connectWithin(
     } catch (error) {
       const e = error instanceof FlotillaError ? error : new FlotillaError(ErrorCode.Broker, String(error));
       if (/refused the password/.test(e.message) || timers.now() >= deadline) return e;
-      await new Promise((r) => timers.setTimeout(() => r(undefined), 200));
+      // a local broker may still be starting beside its first workers: look again soon
+      await new Promise((r) => timers.setTimeout(() => r(undefined), 50));
     }
   }
 }

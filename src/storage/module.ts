@@ -33,6 +33,10 @@ async function ensureTypeScript(file: string): Promise<void> {
     (process as { __flotillaTsx?: boolean }).__flotillaTsx
   )
     return;
+  // Flotilla's public entry, imported before tsx's hooks exist: a flow's `import "flotilla"`
+  // then finds its whole module graph loaded, instead of sending each of its modules (and zod,
+  // pino...) through tsx's loader thread (about 1 s of a `.ts` flow's start-up on a loaded machine).
+  await import("flotilla").catch(() => {});
   const { register } = await import("tsx/esm/api");
   register();
 }
