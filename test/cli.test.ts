@@ -1,7 +1,7 @@
 // The CLI as a user meets it: exit codes, summaries, and one clear line for each user error.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -33,6 +33,17 @@ function cli(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Pids of live processes started with TMPDIR=dir (Linux /proc; elsewhere none can be seen). */
+async function processesWithTmp(dir: string): Promise<number[]> {
+  const pids = await readdir("/proc").catch(() => [] as string[]);
+  const found: number[] = [];
+  for (const pid of pids.filter((p) => /^\d+$/.test(p))) {
+    const environ = await readFile(`/proc/${pid}/environ`, "latin1").catch(() => "");
+    if (environ.split("\0").includes(`TMPDIR=${dir}`)) found.push(Number(pid));
+  }
+  return found;
 }
 
 /** A user error: exit 2 (or 1), one "error:" line, no stack trace. */
@@ -82,6 +93,32 @@ describe("flotilla run", () => {
     const load = doc.tasks.find((t: { task: string }) => t.task === "load");
     assert.deepEqual(load.children, { Success: 2 });
     assert.equal(load.attempts, 3, "batch 0 fails once and is retried");
+  });
+
+  it("--workers runs the flow on worker processes: exit 0, the same results, nothing of it left", async () => {
+    // the run's own temp folder: its broker's and workers' files land there, and only there
+    const tmp = await mkdtemp(path.join(tmpdir(), "flotilla-cli-workers-"));
+    try {
+      const r = await cli(
+        ["run", "examples/etl.ts", "--param", "records=30", "--workers", "2:2", "--output", "json"],
+        120_000,
+        { TMPDIR: tmp },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const doc = JSON.parse(r.stdout);
+      assert.equal(doc.state, "Success");
+      assert.equal(doc.tasks.find((t: { task: string }) => t.task === "report").result.rows, 30);
+      assert.deepEqual(doc.tasks.find((t: { task: string }) => t.task === "load").children, { Success: 2 });
+      assert.match(r.stderr, /\[report @w\d+-/, "task logs carry the worker that ran them");
+      assert.match(r.stderr, /workers: 0 running/, "every worker retired before exit");
+      const left = (await readdir(tmp)).filter(
+        (name) => name.startsWith("flotilla") || name.startsWith("kube-sim"),
+      );
+      assert.deepEqual(left, [], "no broker or worker folder left");
+      assert.deepEqual(await processesWithTmp(tmp), [], "no broker or worker process left");
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   });
 
   it("--params-file and --param (which wins)", async () => {
