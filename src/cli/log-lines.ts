@@ -5,23 +5,8 @@
 // followed stream as it grows. Pure.
 
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
-import { LOG_LEVELS } from "../engine/logging.ts";
+import { LOG_LEVELS, LOG_PREFIX_FIELDS as SHOWN } from "../engine/logging.ts";
 import type { LogLine } from "../store/store.ts";
-
-/** Fields the readable line shows in its prefix (or leaves out), not as key=value. */
-const SHOWN = new Set([
-  "level",
-  "time",
-  "msg",
-  "pid",
-  "hostname",
-  "task",
-  "mapIndex",
-  "worker",
-  "runId",
-  "flow",
-  "attempt",
-]);
 
 /** An ISO time to the second, as the run tables show it. */
 export function logTime(ms: number): string {

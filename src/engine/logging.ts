@@ -28,7 +28,8 @@ export const LOG_LEVELS = {
   50: "error",
   60: "fatal",
 } as const satisfies Record<number, pino.Level>;
-const HIDDEN = new Set([
+/** Fields a readable log line shows in its prefix (or leaves out), not as key=value. */
+export const LOG_PREFIX_FIELDS: ReadonlySet<string> = new Set([
   "level",
   "time",
   "msg",
@@ -72,7 +73,7 @@ function prettyLine(json: string): string {
   }
   if (typeof rec.worker === "string") where.push(`@${rec.worker}`);
   const extra = Object.entries(rec)
-    .filter(([k]) => !HIDDEN.has(k))
+    .filter(([k]) => !LOG_PREFIX_FIELDS.has(k))
     .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
   const prefix = where.length ? `[${where.join(" ")}] ` : "";
   const tag = level === "info" ? "" : `${level.toUpperCase()} `;
