@@ -375,9 +375,10 @@ describe("kube-sim fidelity", { timeout: 60_000 }, () => {
       });
       assert.equal(res.status, 200, res.text);
       const sa = JSON.parse(res.text);
-      assert.deepEqual(sa.secrets, [{ name: "s1" }, { name: "s2" }]);
+      // merged; a new item goes before the live ones (apimachinery's order without $setElementOrder)
+      assert.deepEqual(sa.secrets, [{ name: "s2" }, { name: "s1" }]);
       assert.deepEqual(sa.imagePullSecrets, [{ name: "p3" }]);
-      assert.deepEqual(sa.metadata.finalizers, ["a/x", "b/y"], "finalizers merge as a set");
+      assert.deepEqual(sa.metadata.finalizers, ["b/y", "a/x"], "finalizers merge as a set");
       const removed = await smp("/api/v1/namespaces/default/serviceaccounts/smp-sa", {
         metadata: { "$deleteFromPrimitiveList/finalizers": ["a/x", "b/y"] },
         secrets: [{ name: "s1", $patch: "delete" }],

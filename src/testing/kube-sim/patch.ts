@@ -1,10 +1,10 @@
 // The PATCH content types: JSON Patch (RFC 6902, through fast-json-patch), JSON Merge Patch (RFC 7386)
-// and strategic merge patch (driven by the types' patch strategies and merge keys, `$patch` directives).
+// and the dispatch to strategic merge patch (strategic-merge-patch.ts).
 import jsonpatch, { type Operation } from "fast-json-patch";
 import { ApiError, badRequest, unsupportedMediaType } from "./errors.ts";
-import { clone, isObject, jsonEqual } from "./objects.ts";
-import { PATCH_STRATEGIES, type PatchMeta } from "./patch-strategies.ts";
-import { fieldType } from "./schema.ts";
+import { clone, isObject } from "./objects.ts";
+
+export { applyStrategicMergePatch } from "./strategic-merge-patch.ts";
 
 export const PATCH_TYPES = {
   json: "application/json-patch+json",
@@ -109,113 +109,6 @@ export function applyMergePatch(target: unknown, patch: unknown): unknown {
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = applyMergePatch(out[k], v);
-  }
-  return out;
-}
-
-// --- Strategic merge patch --------------------------------------------------------------------------
-// Driven by the types: the object's client-node model gives each field's type, and PATCH_STRATEGIES
-// (the `patchStrategy`/`patchMergeKey` struct tags) says which lists merge, and by which key. A list
-// without a strategy is atomic and replaced whole; maps merge key by key; `null` deletes.
-
-/** `V1PodSpec` → `PodSpec`: the Go struct whose tags describe a client-node model */
-function goStruct(model: string | undefined): string | undefined {
-  if (!model) return undefined;
-  if (model === "V1EphemeralContainer") return "EphemeralContainerCommon";
-  return model.replace(/^(CoreV1|V1)/, "");
-}
-
-function elementType(type: string | undefined): string | undefined {
-  return type ? /^Array<(.+)>$/.exec(type)?.[1] : undefined;
-}
-
-function mapValueType(type: string | undefined): string | undefined {
-  return type ? /^\{ \[key: string\]: (.+); \}$/.exec(type)?.[1] : undefined;
-}
-
-function strategicList(
-  meta: PatchMeta | undefined,
-  itemType: string | undefined,
-  target: unknown,
-  patch: unknown[],
-): unknown[] {
-  if (!meta?.strategy.split(",").includes("merge")) {
-    return clone(
-      patch.filter((p) => !(isObject(p) && p.$patch !== undefined && Object.keys(p).length === 1)),
-    );
-  }
-  const base = Array.isArray(target) ? clone(target) : [];
-  if (patch.some((p) => isObject(p) && p.$patch === "replace")) {
-    return clone(patch.filter((p) => !(isObject(p) && p.$patch === "replace")));
-  }
-  const key = meta.key;
-  if (!key) {
-    const out = [...base];
-    for (const p of patch) if (!out.some((o) => jsonEqual(o, p))) out.push(clone(p));
-    return out;
-  }
-  const out = base as Record<string, unknown>[];
-  for (const p of patch) {
-    if (!isObject(p)) continue;
-    const i = out.findIndex((o) => isObject(o) && o[key] === p[key]);
-    if (p.$patch === "delete") {
-      if (i >= 0) out.splice(i, 1);
-      continue;
-    }
-    if (i >= 0) out[i] = applyStrategicMergePatch(out[i], p, itemType) as Record<string, unknown>;
-    else out.push(applyStrategicMergePatch({}, p, itemType) as Record<string, unknown>);
-  }
-  return out;
-}
-
-/**
- * Apply a strategic merge patch to `target`, an object of client-node model `model` (e.g. `V1Pod`);
- * without a model, lists are atomic and maps merge.
- */
-export function applyStrategicMergePatch(target: unknown, patch: unknown, model?: string): unknown {
-  if (Array.isArray(patch)) {
-    throw badRequest("json: cannot unmarshal array into Go value of type map[string]interface {}");
-  }
-  if (!isObject(patch)) return clone(patch);
-  if (patch.$patch === "replace") {
-    const { $patch: _, ...rest } = patch;
-    return clone(rest);
-  }
-  if (patch.$patch === "delete") return undefined;
-  const struct = goStruct(model);
-  const out: Record<string, unknown> = isObject(target) ? clone(target) : {};
-  const valueType = mapValueType(model);
-  for (const [k, v] of Object.entries(patch)) {
-    if (k === "$patch" || k.startsWith("$setElementOrder/") || k === "$retainKeys") continue;
-    if (k.startsWith("$deleteFromPrimitiveList/")) {
-      const field = k.slice("$deleteFromPrimitiveList/".length);
-      const cur = out[field];
-      if (Array.isArray(cur) && Array.isArray(v))
-        out[field] = cur.filter((x) => !v.some((y) => jsonEqual(x, y)));
-      // list fields are omitempty: an emptied list is absent, as the API server serializes it
-      if (Array.isArray(out[field]) && (out[field] as unknown[]).length === 0) delete out[field];
-      continue;
-    }
-    const type = valueType ?? (model ? fieldType(model, k) : undefined);
-    if (v === null) delete out[k];
-    else if (Array.isArray(v)) {
-      const list = strategicList(
-        struct ? PATCH_STRATEGIES[struct]?.[k] : undefined,
-        elementType(type),
-        out[k],
-        v,
-      );
-      // list fields are omitempty: an emptied list is absent, as the API server serializes it
-      if (list.length === 0) delete out[k];
-      else out[k] = list;
-    } else if (isObject(v)) {
-      const merged = applyStrategicMergePatch(out[k], v, type);
-      if (merged === undefined) delete out[k];
-      else out[k] = merged;
-    } else out[k] = v;
-  }
-  if (Array.isArray(patch.$retainKeys)) {
-    for (const k of Object.keys(out)) if (!(patch.$retainKeys as unknown[]).includes(k)) delete out[k];
   }
   return out;
 }
