@@ -182,17 +182,24 @@ export function TaskPanel({
             <div className="tablewrap">
               <table className="compact children">
                 <caption className="sr-only">Child task runs, failed first</caption>
+                <colgroup>
+                  <col className="c-index" />
+                  <col className="c-state" />
+                  <col className="c-try" />
+                  <col className="c-took" />
+                  <col />
+                </colgroup>
                 <thead>
                   <tr>
                     <th scope="col" className="num">
                       Index
                     </th>
                     <th scope="col">State</th>
-                    <th scope="col" className="num">
-                      Attempt
+                    <th scope="col" className="num" title="Attempt">
+                      Try
                     </th>
-                    <th scope="col" className="num">
-                      Duration
+                    <th scope="col" className="num" title="Duration">
+                      Took
                     </th>
                     <th scope="col">Worker</th>
                   </tr>
@@ -214,7 +221,10 @@ export function TaskPanel({
                           ? formatDuration((c.endedAt ?? now) - c.startedAt)
                           : "—"}
                       </td>
-                      <td className="mono">{c.worker ?? "—"}</td>
+                      <td className="mono worker" title={c.worker}>
+                        {/* the end of a long pod name tells workers apart: cut at its start */}
+                        <span>{c.worker ?? "—"}</span>
+                      </td>
                     </tr>
                   ))}
                 </tbody>

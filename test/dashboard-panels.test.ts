@@ -1,0 +1,164 @@
+// The dashboard's panels in a real browser (Debian's Chromium through playwright-core) against a
+// real `flotilla server` with a temp home, fed through the reporting API a runner uses: the task
+// panel's children table fits its panel at 1280×800 and on a phone, with every column in view.
+// Screenshots go to test-artifacts/ (gitignored). Figures are printed, never asserted.
+
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Page } from "playwright-core";
+import { ARTIFACTS, type Browser, launchBrowser } from "./helpers/browser.ts";
+import { ensureDashboardBuilt } from "./helpers/dashboard-build.ts";
+import { removeDir, type ServerProcess, startServerProcess } from "./helpers/flotilla-server.ts";
+
+/** A Kubernetes worker pod's name: as long as the ones a user sees. */
+const LONG_WORKER = "flotilla-worker-4f9c2d7e-nightly-etl-transform-7d9f8b6c5-xk2p9";
+
+/** A running run of `numbers → square (mapped over n) → total`, recorded as a runner records one. */
+async function mappedRun(server: ServerProcess, n: number): Promise<string> {
+  const id = randomUUID();
+  await server.api("POST", "/api/runs", {
+    id,
+    flow: {
+      name: "panel-map",
+      fingerprint: "fp-panel-map",
+      dag: {
+        tasks: [
+          { slug: "numbers", upstream: [] },
+          { slug: "square", mapped: true, upstream: ["numbers"] },
+          { slug: "total", upstream: ["square"] },
+        ],
+        edges: [
+          { upstream: "numbers", downstream: "square" },
+          { upstream: "square", downstream: "total" },
+        ],
+      },
+      parameterSchema: [],
+    },
+    parameters: {},
+    state: "Running",
+  });
+  const t = Date.now();
+  await server.api("POST", `/api/runs/${id}/report`, {
+    taskRuns: [
+      { slug: "numbers", mapIndex: -1, attempt: 1, state: "Success", startedAt: t - 6000, endedAt: t - 5500 },
+      { slug: "square", mapIndex: -1, attempt: 1, state: "Mapped", startedAt: t - 5500 },
+      ...Array.from({ length: n }, (_, i) => ({
+        slug: "square",
+        mapIndex: i,
+        attempt: i % 7 === 0 ? 2 : 1,
+        state: i % 5 === 0 ? "Failed" : "Success",
+        startedAt: t - 5000 + i,
+        endedAt: t - 4000 + i * 3,
+        worker: `${LONG_WORKER}-${i % 3}`,
+        ...(i % 5 === 0 ? { message: "boom", error: { name: "Error", message: `bad input ${i}` } } : {}),
+      })),
+    ],
+  });
+  return id;
+}
+
+/** Asserts that every header and the first row's cells of the children table lie inside the panel. */
+async function childrenTableFits(page: Page, what: string): Promise<void> {
+  const panel = await page.locator(".taskpanel").boundingBox();
+  assert.ok(panel, "the task panel is drawn");
+  const headers = page.locator(".taskpanel table.children thead th");
+  const names = await headers.allTextContents();
+  assert.deepEqual(names, ["Index", "State", "Try", "Took", "Worker"]);
+  const cells = page.locator(".taskpanel table.children tbody tr").first().locator("td");
+  for (const [kind, list] of [
+    ["header", headers],
+    ["cell", cells],
+  ] as const) {
+    for (let i = 0; i < (await list.count()); i++) {
+      const box = await list.nth(i).boundingBox();
+      assert.ok(box, `${what}: ${kind} ${names[i]} is drawn`);
+      assert.ok(
+        box.x >= panel.x - 0.5 && box.x + box.width <= panel.x + panel.width + 0.5,
+        `${what}: the ${kind} ${names[i]} (x ${box.x}-${box.x + box.width}) lies within the panel (x ${panel.x}-${panel.x + panel.width})`,
+      );
+    }
+  }
+  // No header is cut short: each header's text, measured whole in its own font (an ellipsis hides
+  // how much is cut), fits the room it has; every state badge shows whole.
+  const cut = (await page.evaluate(`(() => {
+    const cutHeaders = [...document.querySelectorAll(".taskpanel table.children thead th")].filter((th) => {
+      const style = getComputedStyle(th);
+      const probe = document.createElement("span");
+      probe.textContent = th.textContent;
+      for (const p of ["font", "letterSpacing", "textTransform"]) probe.style[p] = style[p];
+      probe.style.whiteSpace = "nowrap";
+      probe.style.position = "absolute";
+      document.body.append(probe);
+      const width = probe.getBoundingClientRect().width;
+      probe.remove();
+      const room = th.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      return width > room + 0.01;
+    });
+    const cutBadges = [...document.querySelectorAll(".taskpanel table.children tbody td .badge")].filter(
+      (b) => b.getBoundingClientRect().right > b.closest("td").getBoundingClientRect().right,
+    );
+    return { headers: cutHeaders.map((e) => e.textContent), badges: cutBadges.map((e) => e.textContent) };
+  })()`)) as { headers: string[]; badges: string[] };
+  assert.deepEqual(cut, { headers: [], badges: [] }, `${what}: cut short`);
+  // Nothing scrolls sideways: the table is as wide as its box.
+  const overflow = await page.evaluate(`(() => {
+    const wrap = document.querySelector(".taskpanel table.children").parentElement;
+    const panel = document.querySelector(".taskpanel");
+    return { wrap: wrap.scrollWidth - wrap.clientWidth, panel: panel.scrollWidth - panel.clientWidth };
+  })()`);
+  assert.deepEqual(overflow, { wrap: 0, panel: 0 }, `${what}: nothing in the panel scrolls sideways`);
+  // A worker name cut short says what it is in full on hover.
+  const worker = cells.nth(4);
+  assert.equal(await worker.getAttribute("title"), `${LONG_WORKER}-0`);
+}
+
+describe("dashboard panels", { timeout: 300_000 }, () => {
+  let home: string;
+  let server: ServerProcess;
+  let browser: Browser;
+
+  before(async () => {
+    await ensureDashboardBuilt();
+    home = await mkdtemp(path.join(tmpdir(), "flotilla-dashboard-panels-"));
+    server = await startServerProcess(home);
+    browser = await launchBrowser();
+    await browser.page.goto(server.dashboardUrl);
+    await browser.page.getByRole("heading", { name: "Runs" }).waitFor();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (home) await removeDir(home);
+  });
+
+  it("the task panel's children table shows every column, Worker included, at 1280×800 and on a phone", async () => {
+    const id = await mappedRun(server, 250);
+    const page = browser.page;
+    await page.goto(`${server.url}/runs/${id}`);
+    await page.locator('.tasknode[data-slug="square"]').click();
+    await page.locator(".taskpanel table.children tbody tr").first().waitFor();
+    await browser.screenshot(page, "task-panel-children");
+    await childrenTableFits(page, "1280×800");
+
+    const narrow = await browser.context.newPage();
+    try {
+      await narrow.setViewportSize({ width: 390, height: 844 });
+      await narrow.goto(`${server.url}/runs/${id}`);
+      await narrow.locator('.tasknode[data-slug="square"]').click();
+      await narrow.locator(".taskpanel table.children tbody tr").first().waitFor();
+      await browser.screenshot(narrow, "task-panel-children-narrow");
+      await narrow
+        .locator(".taskpanel table.children")
+        .screenshot({ path: path.join(ARTIFACTS, "task-panel-children-narrow-table.png") });
+      await childrenTableFits(narrow, "390×844");
+      assert.equal(await narrow.evaluate("document.documentElement.scrollWidth"), 390);
+    } finally {
+      await narrow.close();
+    }
+  });
+});
