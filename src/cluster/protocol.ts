@@ -15,7 +15,7 @@ import { type SerializedError, serializeError } from "../core/errors.ts";
 import type { RunEvent, TaskRunRequest, TaskRunResult } from "../core/executor.ts";
 import { deserialize, serialize } from "./serializer.ts";
 
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** The key of a task run within its run: slug and map index. */
 export function taskRunKey(slug: string, mapIndex: number): string {
@@ -52,6 +52,11 @@ export interface RunSettings {
   maxStalledCount: number;
   /** How often workers write their heartbeat, in ms. */
   heartbeatMs: number;
+  /**
+   * Workers may go on with a chain (chain.ts): start the lone successor of a task run they ran
+   * themselves. Only where the runner hears of a worker's end (it takes the successor back then).
+   */
+  chain?: boolean;
 }
 
 /** One task run request with its arguments serialised. */
@@ -110,8 +115,12 @@ export type WorkerPhase = "starting" | "running" | "draining" | "exited";
 
 /** Messages from workers to the runner, on the run's output stream. */
 export type WorkerMessage =
-  /** `started`: the attempt of a `taskStarted` the worker held back (DeferredStarts); the runner emits it first. */
-  | { t: "result"; result: TaskRunResult; started?: number }
+  /**
+   * `started`: the attempt of a `taskStarted` the worker held back (DeferredStarts); the runner
+   * emits it first. `c`: the worker went on with this result's chain successor (chain.ts), the
+   * task run of that slug: the runner keeps it as handed to this worker instead of sending it.
+   */
+  | { t: "result"; result: TaskRunResult; started?: number; c?: string }
   /**
    * Members of a batch the worker did not start and gives back (the batch ran longer than the
    * hand-back time, or the worker drains); `ms`: how long the member that held them back had run.

@@ -16,6 +16,7 @@ import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
 import type { RunEvent, TaskRunResult } from "../core/executor.ts";
 import { flowFingerprint } from "../core/fingerprint.ts";
 import type { Flow } from "../core/flow.ts";
+import type { FlowNode } from "../core/graph.ts";
 import type { Logger } from "../core/logger.ts";
 import { currentContext } from "../engine/context.ts";
 import { settlesWithin, withDeadline } from "../engine/deadline.ts";
@@ -25,10 +26,12 @@ import { scrubProcessOutput } from "../secrets/process-output.ts";
 import { loadFlowModule, selectFlow } from "../storage/module.ts";
 import { BATCHING_DEFAULTS } from "./batching.ts";
 import { type BrokerEndpoint, connectBroker, describeBroker } from "./broker.ts";
+import { chainSuccessor, successorArgs } from "./chain.ts";
 import { DeferredStarts } from "./deferred-starts.ts";
 import { OutputStream } from "./output.ts";
 import {
   DIRECT_STOP,
+  type DirectJob,
   decodeDirect,
   decodeRun,
   doneMark,
@@ -36,11 +39,13 @@ import {
   type JobData,
   PROTOCOL_VERSION,
   type RunSettings,
+  type WorkerMessage,
   type WorkerPhase,
 } from "./protocol.ts";
 import { type JobConsumer, RedisRunChannel } from "./run-channel.ts";
 import { SCALING_DEFAULTS, scalingFields } from "./scaling.ts";
 import { WorkerSecrets } from "./secret-channel.ts";
+import { serialize } from "./serializer.ts";
 import { systemTimers, type Timers } from "./timers.ts";
 
 /** Options of a worker, as given by the CLI or a test. */
@@ -358,6 +363,9 @@ class Serving {
   #lane: Promise<void> = Promise.resolve();
   #laneReader: Redis | undefined;
   readonly #laneJobs = new Set<Promise<void>>();
+  /** Each task's chain successor (chain.ts), null for none, as far as looked up. */
+  readonly #successors = new Map<string, FlowNode | null>();
+  #hops = 0;
   #active = 0;
   #draining: string | undefined;
   #stopping = false;
@@ -451,16 +459,47 @@ class Serving {
         if (entry === null) continue;
         if (entry === DIRECT_STOP) break;
         const job = decodeDirect(entry);
-        const running = this.#process(job.id, job.data, 1).catch((e: unknown) =>
-          p.logger.error({ err: String(e) }, "a chain lane job failed"),
-        );
-        this.#laneJobs.add(running);
-        void running.finally(() => this.#laneJobs.delete(running));
+        this.#laneJob(this.#process(job.id, job.data, 1, false));
       }
     } finally {
       reader.disconnect();
       this.#laneReader = undefined;
     }
+  }
+
+  /** Track a job that did not come from the queue (the lane's, a chain's next hop) until it ends. */
+  #laneJob(job: Promise<void>): void {
+    const running = job.catch((e: unknown) =>
+      this.#p.logger.error({ err: String(e) }, "a chain lane job failed"),
+    );
+    this.#laneJobs.add(running);
+    void running.finally(() => this.#laneJobs.delete(running));
+  }
+
+  /**
+   * The next hop of a chain this worker goes on with by itself (chain.ts) after `result`, the
+   * Success of a lone task run `run`: its job, with the inputs the runner would send, or undefined.
+   */
+  #continuation(run: EncodedRun, result: TaskRunResult): DirectJob | undefined {
+    const p = this.#p;
+    if (p.settings.chain !== true || this.#stopping || result.state.type !== "Success" || run.i !== -1) {
+      return undefined;
+    }
+    let next = this.#successors.get(run.s);
+    if (next === undefined) {
+      const node = p.flow.node(run.s);
+      next = (node === undefined ? undefined : chainSuccessor(node)) ?? null;
+      this.#successors.set(run.s, next);
+    }
+    if (next === null) return undefined;
+    let x: string;
+    try {
+      x = serialize(successorArgs(next, result)).toString("base64");
+    } catch {
+      return undefined; // the result cannot travel: the runner hears of it as a failure
+    }
+    const r: EncodedRun = { s: next.slug, i: -1, a: 1, x };
+    return { id: `${next.slug}#-1~${p.id}.${++this.#hops}`, data: { r: [r] } };
   }
 
   /** End the lane's read loop, hand back what is left on it, wait for its jobs. */
@@ -482,8 +521,10 @@ class Serving {
    * mark, before the job is acknowledged. A job run again after its worker was lost skips the
    * members already reported and counts the attempt of the others. Members not started when the
    * batch has run longer than the hand-back time (or when the worker drains) go back to the runner.
+   * `queued`: a job of the queue, which BullMQ may run again (the chain lane's jobs never are: the
+   * runner sends what a lost worker held as new jobs), so its members' results carry done marks.
    */
-  async #process(job: string, data: JobData, attemptsStarted: number): Promise<void> {
+  async #process(job: string, data: JobData, attemptsStarted: number, queued = true): Promise<void> {
     const p = this.#p;
     await this.#secrets.catchUp(data.v);
     let runs = data.r;
@@ -509,26 +550,13 @@ class Serving {
       for (let k = 0; k < runs.length; k++) {
         if (!batch.begin(k)) break;
         const run = runs[k]!;
-        this.#active++;
         try {
-          let result: TaskRunResult;
-          try {
-            const request = decodeRun(run);
-            request.attempt += lost;
-            result = await runTask(taskOf(p.flow, request.slug), request, this.#env);
-          } catch (error) {
-            result = failedResult(run, p.id, error);
-          }
-          const started = p.deferred.take(result.slug, result.mapIndex);
-          stored.push(
-            p.out.pushDurable(
-              started === undefined ? { t: "result", result } : { t: "result", result, started },
-              [doneMark(job, run)],
-              runs.length === 1,
-            ),
-          );
+          const lone = runs.length === 1;
+          const hop = await this.#runMember(run, lost, queued ? [doneMark(job, run)] : [], lone, lone);
+          stored.push(hop.stored);
+          // A chain goes on here, as a job of its own (this one is acknowledged once stored).
+          if (hop.next !== undefined) this.#laneJob(this.#goOn(hop.next));
         } finally {
-          this.#active--;
           batch.finished();
         }
         // Tiny synchronous tasks never yield: let timers, I/O and other jobs in now and then.
@@ -542,6 +570,68 @@ class Serving {
       this.#batches.delete(batch);
     }
     stored.push(batch.handedBack);
+    await Promise.all(stored);
+  }
+
+  /**
+   * Run one task run and queue its result (with `marks`); `urgent`: write it now rather than at
+   * the end of the turn. With `chain`, the result of a lone task run may name the successor this
+   * worker goes on with (chain.ts), returned as `next`.
+   */
+  async #runMember(
+    run: EncodedRun,
+    lost: number,
+    marks: readonly string[],
+    urgent: boolean,
+    chain: boolean,
+  ): Promise<{ stored: Promise<void>; next: DirectJob | undefined }> {
+    const p = this.#p;
+    this.#active++;
+    try {
+      let result: TaskRunResult;
+      try {
+        const request = decodeRun(run);
+        request.attempt += lost;
+        result = await runTask(taskOf(p.flow, request.slug), request, this.#env);
+      } catch (error) {
+        result = failedResult(run, p.id, error);
+      }
+      const started = p.deferred.take(result.slug, result.mapIndex);
+      const next = chain ? this.#continuation(run, result) : undefined;
+      const message: Extract<WorkerMessage, { t: "result" }> = { t: "result", result };
+      if (started !== undefined) message.started = started;
+      if (next !== undefined) message.c = next.data.r[0]!.s;
+      return { stored: p.out.pushDurable(message, marks, urgent), next };
+    } finally {
+      this.#active--;
+    }
+  }
+
+  /**
+   * Go on with a chain: run each hop as soon as the one before it succeeded, for as long as each
+   * has a chain successor, yielding to I/O every CHAIN_YIELD_MS (its results go out in one entry
+   * per turn then, and the runner reads them while the next ones run). Ends once every result is stored.
+   */
+  async #goOn(first: DirectJob): Promise<void> {
+    const p = this.#p;
+    const stored: Promise<void>[] = [];
+    let job: DirectJob | undefined = first;
+    let turn = p.timers.now();
+    while (job !== undefined) {
+      const hop: { stored: Promise<void>; next: DirectJob | undefined } = await this.#runMember(
+        job.data.r[0]!,
+        0,
+        [],
+        false,
+        true,
+      );
+      stored.push(hop.stored);
+      job = hop.next;
+      if (job === undefined || p.timers.now() - turn >= CHAIN_YIELD_MS) {
+        await new Promise((r) => setImmediate(r));
+        turn = p.timers.now();
+      }
+    }
     await Promise.all(stored);
   }
 
@@ -623,8 +713,8 @@ class Serving {
     if (!abandon) {
       p.phase("draining", reason);
       p.logger.info({ active: this.#active }, `draining: ${reason}`);
-      await this.#closeLane();
-      await this.#consumer.close();
+      // Both at once: the queue's consumer takes no new job while the lane's last ones finish.
+      await Promise.all([this.#closeLane(), this.#consumer.close()]);
       await this.#beat().catch(() => {});
       p.phase("exited", reason);
       await p.out.flush().catch(() => {});
@@ -643,6 +733,8 @@ class Serving {
 
 /** Yield to the event loop after this long of back-to-back task runs, in ms. */
 const YIELD_MS = 5;
+/** A chain's hops yield sooner: their results go out at each yield, and the runner waits for them. */
+const CHAIN_YIELD_MS = 1;
 
 /**
  * One job's batch as a worker runs it: which member may start next, and the hand-back of the

@@ -110,7 +110,8 @@ export class ClusterRunSession implements ExecutorSession {
       // The secrets this process knows are in the run's set before any worker reads the settings.
       secrets = new RunnerSecrets(channel);
       await secrets.start();
-      await channel.publishSettings(runSettings(ctx, o));
+      // Only a cluster reports its workers' ends, which the lane and chains need to take back what they hold.
+      await channel.publishSettings(runSettings(ctx, o, session !== undefined));
       const watch = new BrokerWatch([redis, reader], o.brokerLostTimeoutMs, timers, () =>
         fatal.fail(
           new FlotillaError(
@@ -226,7 +227,7 @@ export class ClusterRunSession implements ExecutorSession {
 }
 
 /** The settings the runner publishes for its workers. */
-function runSettings(ctx: ExecutorContext, o: SessionOptions): RunSettings {
+function runSettings(ctx: ExecutorContext, o: SessionOptions, chain: boolean): RunSettings {
   return {
     protocol: PROTOCOL_VERSION,
     runId: ctx.runId,
@@ -236,6 +237,7 @@ function runSettings(ctx: ExecutorContext, o: SessionOptions): RunSettings {
     stalledIntervalMs: o.stalledIntervalMs,
     maxStalledCount: o.maxStalledCount,
     heartbeatMs: o.heartbeatMs,
+    chain,
   };
 }
 
@@ -342,12 +344,15 @@ class MessageHandler {
             ...(m.result.worker !== undefined ? { worker: m.result.worker } : {}),
           });
         }
-        // What the flow runner submits now, in answer to this result, may go back to its worker.
+        // What the flow runner submits now, in answer to this result, may go back to its worker
+        // (or the worker already went on with it: `c`).
         this.#lane.replyTo = r.worker;
+        this.#lane.continued = m.c;
         try {
           ctx.onResult(r);
         } finally {
           this.#lane.replyTo = undefined;
+          this.#lane.continued = undefined;
         }
         return;
       }
@@ -389,6 +394,8 @@ class MessageHandler {
 class ChainLane {
   /** The worker whose result is being handled (set around the flow runner's answer to it). */
   replyTo: string | undefined;
+  /** The slug of the chain successor that worker went on with after that result, if it did. */
+  continued: string | undefined;
   readonly #channel: RedisRunChannel;
   readonly #batcher: Batcher;
   readonly #secrets: RunnerSecrets;
@@ -396,6 +403,8 @@ class ChainLane {
   #enabled: boolean;
   /** Workers that are running (not draining). */
   readonly #running = new Set<string>();
+  /** Workers the cluster reported gone, and whether they failed. */
+  readonly #gone = new Map<string, boolean>();
   /** Task runs handed to each worker and not reported yet. */
   readonly #handed = new Map<string, Map<string, EncodedRun>>();
   readonly #workerOf = new Map<string, string>();
@@ -420,18 +429,26 @@ class ChainLane {
     else this.#running.delete(worker);
   }
 
-  /** Hand `run` to the worker being answered; false when the lane cannot take it. */
+  /**
+   * Hand `run` to the worker being answered, or keep it as that worker's when it already went on
+   * with it (a chain's next hop); false when the lane cannot take it.
+   */
   send(run: EncodedRun): boolean {
     const worker = this.replyTo;
-    if (!this.#enabled || worker === undefined || !this.#running.has(worker)) return false;
+    if (!this.#enabled || worker === undefined) return false;
     const key = taskRunKey(run.s, run.i);
-    let handed = this.#handed.get(worker);
-    if (handed === undefined) {
-      handed = new Map();
-      this.#handed.set(worker, handed);
+    if (this.continued === run.s && run.i === -1) {
+      const failed = this.#gone.get(worker);
+      if (failed !== undefined) {
+        // It went on with it and is gone since: the queue runs it, its attempt counted if it failed.
+        this.#batcher.enqueue([failed ? { ...run, a: run.a + 1 } : run], true);
+        return true;
+      }
+      this.#hold(worker, key, run);
+      return true;
     }
-    handed.set(key, run);
-    this.#workerOf.set(key, worker);
+    if (!this.#running.has(worker)) return false;
+    this.#hold(worker, key, run);
     const v = this.#secrets.version;
     const id = `${key}~${++this.#seq}`;
     // every secret the job's version counts is in the broker before the job
@@ -442,6 +459,17 @@ class ChainLane {
       )
       .catch(() => this.#takeBack(worker, false));
     return true;
+  }
+
+  /** `run` is `worker`'s until reported. */
+  #hold(worker: string, key: string, run: EncodedRun): void {
+    let handed = this.#handed.get(worker);
+    if (handed === undefined) {
+      handed = new Map();
+      this.#handed.set(worker, handed);
+    }
+    handed.set(key, run);
+    this.#workerOf.set(key, worker);
   }
 
   /** A result or a hand-back of `key` arrived. */
@@ -455,6 +483,7 @@ class ChainLane {
   /** A worker is gone: what it was handed and did not report goes to the queue. */
   gone(worker: string, failed: boolean): void {
     this.#running.delete(worker);
+    this.#gone.set(worker, failed);
     this.#takeBack(worker, failed);
     if (this.#enabled) void this.#channel.dropDirect(worker).catch(() => {});
   }
