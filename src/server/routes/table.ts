@@ -6,7 +6,7 @@
 // Authentication: `Authorization: Bearer <token>`, or the `flotilla_session` cookie holding a
 // token (the dashboard's session). The OpenAPI document and /api/health need none.
 
-import type { TokenScope } from "../store/store.ts";
+import type { TokenScope } from "../../store/store.ts";
 
 export interface RouteInfo {
   method: "GET" | "POST" | "DELETE";

@@ -1,0 +1,139 @@
+// What a run recorded, written by its runner's reporter in batches (task runs, log lines, worker
+// samples, scaling decisions) and read by the dashboard and the CLI: the run's task runs, logs,
+// cluster figures and state transitions. Each batch is also published on the event bus for the
+// live dashboard.
+
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { Store } from "../../store/store.ts";
+import { notFound } from "../api-error.ts";
+import type { ApiContext } from "./context.ts";
+import { runId } from "./schemas.ts";
+import { ROUTES } from "./table.ts";
+
+/** Task runs a `task-runs` event carries at most; a bigger batch's event has only their count. */
+const LIVE_TASK_RUNS_MAX = 5000;
+const taskRunUpdate = z.object({
+  slug: z.string().min(1),
+  mapIndex: z.number().int().min(-1),
+  attempt: z.number().int().min(0),
+  state: z.string().min(1),
+  startedAt: z.number().optional(),
+  endedAt: z.number().optional(),
+  worker: z.string().optional(),
+  message: z.string().optional(),
+  error: z.unknown().optional(),
+});
+const logLine = z.object({
+  ts: z.number(),
+  level: z.string(),
+  message: z.string(),
+  slug: z.string().optional(),
+  mapIndex: z.number().int().optional(),
+  worker: z.string().optional(),
+});
+
+/** A run's records: task runs, logs, cluster figures, state transitions, and the reporter's batch. */
+export async function runRecordRoutes(
+  app: FastifyInstance,
+  { store, route, publish, findRun, mayTouch }: ApiContext,
+): Promise<void> {
+  const z$ = app.withTypeProvider<ZodTypeProvider>();
+  z$.route({
+    ...route(ROUTES.taskRuns, { schema: { params: runId } }),
+    handler: async (req) => {
+      const run = await findRun((req.params as { id: string }).id);
+      const [items, attempts] = await Promise.all([store.taskRuns(run.id), store.taskRunAttempts(run.id)]);
+      return { items, attempts };
+    },
+  });
+  z$.route({
+    ...route(ROUTES.logs, {
+      schema: {
+        params: runId,
+        querystring: z.object({
+          contains: z.string().optional(),
+          limit: z.coerce.number().int().min(1).max(100_000).default(1000),
+        }),
+      },
+    }),
+    handler: async (req) => {
+      const run = await findRun((req.params as { id: string }).id);
+      const q = req.query as { contains?: string; limit: number };
+      return {
+        items: await store.logs(run.id, { limit: q.limit, ...(q.contains ? { contains: q.contains } : {}) }),
+      };
+    },
+  });
+  z$.route({
+    ...route(ROUTES.cluster, { schema: { params: runId } }),
+    handler: async (req) => {
+      const run = await findRun((req.params as { id: string }).id);
+      return { samples: await store.workerSamples(run.id), decisions: await store.scalingDecisions(run.id) };
+    },
+  });
+  z$.route({
+    ...route(ROUTES.runEvents, { schema: { params: runId } }),
+    handler: async (req) => {
+      const run = await findRun((req.params as { id: string }).id);
+      return { items: await store.runEvents(run.id) };
+    },
+  });
+  z$.route({
+    ...route(ROUTES.report, {
+      schema: {
+        params: runId,
+        body: z.object({
+          taskRuns: z.array(taskRunUpdate).max(100_000).optional(),
+          logs: z.array(logLine).max(100_000).optional(),
+          samples: z
+            .array(z.object({ ts: z.number(), count: z.number().int(), pending: z.number().int() }))
+            .optional(),
+          decisions: z
+            .array(
+              z.object({
+                ts: z.number(),
+                count: z.number().int(),
+                pending: z.number().int(),
+                reason: z.string(),
+              }),
+            )
+            .optional(),
+        }),
+      },
+    }),
+    handler: async (req, reply) => {
+      const id = (req.params as { id: string }).id;
+      const run = await store.getRun(id);
+      if (!run) throw notFound(`run ${id}`);
+      mayTouch(req, run);
+      const b = req.body as Parameters<Store["report"]>[1];
+      await store.report(run.id, b);
+      if (b.taskRuns?.length) {
+        // The changed task runs themselves, so a watching dashboard applies them without fetching
+        // the run's every task run again; a batch too big for one event says only how many.
+        publish({
+          type: "task-runs",
+          runId: run.id,
+          data: {
+            runId: run.id,
+            count: b.taskRuns.length,
+            ...(b.taskRuns.length <= LIVE_TASK_RUNS_MAX ? { taskRuns: b.taskRuns } : {}),
+          },
+        });
+      }
+      if (b.logs?.length)
+        publish({
+          type: "logs",
+          runId: run.id,
+          data: { runId: run.id, count: b.logs.length, lines: b.logs.slice(-50) },
+        });
+      const last = b.samples?.[b.samples.length - 1];
+      if (last) publish({ type: "workers", runId: run.id, data: { runId: run.id, ...last } });
+      for (const d of b.decisions ?? [])
+        publish({ type: "scaling", runId: run.id, data: { runId: run.id, ...d } });
+      return reply.status(204).send();
+    },
+  });
+}
