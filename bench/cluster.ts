@@ -25,6 +25,7 @@ import type {
   RunEvent,
   TaskRunRequest,
 } from "../src/core/executor.ts";
+import type { FlowRunState, TaskRunRecord } from "../src/core/states.ts";
 import { withDeadline } from "../src/engine/deadline.ts";
 import { silentLogger } from "../src/engine/logging.ts";
 import { ClusterExecutor } from "../src/executors/cluster-executor.ts";
@@ -185,6 +186,7 @@ interface ClusterRunFigures {
   /** From the submit of the largest batch (the map) to the last result. */
   fromMapSubmitMs: number;
   startUpMs: number;
+  perWorker: Record<string, { runs: number; lastEndMs: number }>;
 }
 
 async function timedRun(
@@ -205,8 +207,28 @@ async function timedRun(
       wallMs: m.lastResultAt! - m.firstSubmitAt!,
       fromMapSubmitMs: m.lastResultAt! - biggest.at,
       startUpMs: m.readyAt! - m.startCalledAt,
+      perWorker: perWorker(state),
     },
   };
+}
+
+/** Task runs each worker ran, and when its last one finished (ms after the first start). */
+function perWorker(state: FlowRunState): Record<string, { runs: number; lastEndMs: number }> {
+  const all: TaskRunRecord[] = [];
+  for (const r of Object.values(state.taskRuns)) {
+    if (r.state.type === "Mapped") all.push(...r.state.children);
+    else all.push(r);
+  }
+  const start = Math.min(...all.map((r) => r.startedAt ?? Number.POSITIVE_INFINITY));
+  const out: Record<string, { runs: number; lastEndMs: number }> = {};
+  for (const r of all) {
+    const key = r.worker ?? "?";
+    const w = out[key] ?? { runs: 0, lastEndMs: 0 };
+    out[key] = w;
+    w.runs++;
+    w.lastEndMs = Math.max(w.lastEndMs, (r.finishedAt ?? start) - start);
+  }
+  return out;
 }
 
 /**
@@ -238,6 +260,7 @@ async function throughput(flowName: string, tasks: number, repeats: number) {
     fromMapSubmitMs: round(median(runs.map((r) => r.fromMapSubmitMs))),
     clusterStartUpAndWarmUpMs: round(median(runs.map((r) => r.startUpMs))),
     runs: runs.map((r) => round(r.wallMs)),
+    perWorker: runs.map((r) => r.perWorker),
   };
 }
 

@@ -13,7 +13,7 @@
 
 import { type SerializedError, serializeError } from "../core/errors.ts";
 import type { RunEvent, TaskRunRequest, TaskRunResult } from "../core/executor.ts";
-import { deserialize, serialize } from "./serializer.ts";
+import { deserialize, jsonExact, serialize } from "./serializer.ts";
 
 export const PROTOCOL_VERSION = 6;
 
@@ -67,8 +67,10 @@ export interface EncodedRun {
   i: number;
   /** First attempt number. */
   a: number;
-  /** Arguments, `serialize`d, base64. */
-  x: string;
+  /** Arguments, `serialize`d, base64 (or `j`). */
+  x?: string;
+  /** Arguments as JSON, when JSON carries them exactly (serializer.ts `jsonExact`): far cheaper. */
+  j?: string;
 }
 
 /** The data of one job: a batch of task runs (a worker reports one result per member). */
@@ -97,17 +99,26 @@ export function decodeDirect(entry: string): DirectJob {
 
 /** Encode one task run; throws when its arguments cannot be serialised. */
 export function encodeRun(request: TaskRunRequest): EncodedRun {
-  return {
-    s: request.slug,
-    i: request.mapIndex,
-    a: request.attempt,
-    x: serialize(request.args).toString("base64"),
-  };
+  const { slug: s, mapIndex: i, attempt: a, args } = request;
+  if (jsonExact(args)) return { s, i, a, j: JSON.stringify(args) };
+  return { s, i, a, x: serialize(args).toString("base64") };
 }
 
 export function decodeRun(data: EncodedRun): TaskRunRequest {
-  const args = deserialize(Buffer.from(data.x, "base64"));
+  const args = data.j !== undefined ? JSON.parse(data.j) : deserialize(Buffer.from(data.x ?? "", "base64"));
   return { slug: data.s, mapIndex: data.i, attempt: data.a, args: Array.isArray(args) ? args : [] };
+}
+
+/** The first byte of a message as JSON (`{`); `serialize`'s output starts with 0xFF (V8's version tag). */
+const JSON_MESSAGE = 0x7b;
+
+/** One message's bytes: JSON when it carries the message exactly, else `serialize`. */
+function messageBytes(message: WorkerMessage): Buffer {
+  return jsonExact(message) ? Buffer.from(JSON.stringify(message)) : serialize(message);
+}
+
+function decodeMessage(bytes: Buffer): WorkerMessage {
+  return (bytes[0] === JSON_MESSAGE ? JSON.parse(bytes.toString()) : deserialize(bytes)) as WorkerMessage;
 }
 
 /** A worker's lifecycle, as it reports it. */
@@ -141,7 +152,7 @@ export type WorkerMessage =
  */
 export function encodeMessage(message: WorkerMessage): Buffer {
   try {
-    return serialize(message);
+    return messageBytes(message);
   } catch (error) {
     if (message.t !== "result") {
       return serialize({
@@ -180,7 +191,7 @@ export function encodeBatch(messages: readonly Buffer[]): Buffer {
 
 export function decodeBatch(entry: Buffer): WorkerMessage[] {
   const parts = deserialize(entry) as Buffer[];
-  return parts.map((p) => deserialize(p) as WorkerMessage);
+  return parts.map(decodeMessage);
 }
 
 /** What a worker writes in the run's workers hash, every `heartbeatMs`. */

@@ -4,6 +4,8 @@
 // with its own name, message, stack, cause and extra fields (`code`, `hint`...), which structured
 // clone alone would drop for custom error classes.
 //
+// `jsonExact` says which values JSON carries as exactly (the wire's cheap path, protocol.ts).
+//
 // Invariants: `deserialize(serialize(v))` is deep-equal to `v` for every supported value;
 // `serialize` throws a `FlotillaError` (code FLOTILLA_SERIALIZATION) naming the path of the first
 // value it cannot carry (a function, a symbol, a socket...), never a bare DataCloneError.
@@ -39,6 +41,45 @@ export function serialize(value: unknown): Buffer {
         hint: "return and pass plain data (objects, arrays, strings, numbers, Date, Map, Set, BigInt, typed arrays, Buffer, Error)",
       },
     );
+  }
+}
+
+/** The largest array `jsonExact` looks through (a larger one goes through structured clone, whose cost per call it amortises). */
+const JSON_EXACT_MAX_ARRAY = 64;
+
+/**
+ * Whether JSON carries `value` exactly as structured clone would: strings, booleans, null, finite
+ * numbers other than -0, and plain objects and small arrays (no holes, no extra properties) of
+ * those, at most 32 deep. JSON is far cheaper than structured clone for such small values (a
+ * no-op's inputs and result), which is what most task runs send; anything else (undefined, NaN,
+ * Date, Map, Error objects, -0, large arrays...) takes `serialize`.
+ */
+export function jsonExact(value: unknown, depth = 0): boolean {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case "object": {
+      if (value === null) return true;
+      if (depth >= 32) return false;
+      if (Array.isArray(value)) {
+        const n = value.length;
+        if (n > JSON_EXACT_MAX_ARRAY || Object.getPrototypeOf(value) !== Array.prototype) return false;
+        for (let i = 0; i < n; i++) if (!jsonExact(value[i], depth + 1)) return false;
+        return Object.keys(value).length === n;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) return false;
+        if (!jsonExact((value as Record<string, unknown>)[key], depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
   }
 }
 

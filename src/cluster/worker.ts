@@ -36,6 +36,7 @@ import {
   decodeRun,
   doneMark,
   type EncodedRun,
+  encodeRun,
   type JobData,
   PROTOCOL_VERSION,
   type RunSettings,
@@ -45,7 +46,6 @@ import {
 import { type JobConsumer, RedisRunChannel } from "./run-channel.ts";
 import { SCALING_DEFAULTS, scalingFields } from "./scaling.ts";
 import { WorkerSecrets } from "./secret-channel.ts";
-import { serialize } from "./serializer.ts";
 import { systemTimers, type Timers } from "./timers.ts";
 
 /** Options of a worker, as given by the CLI or a test. */
@@ -492,13 +492,12 @@ class Serving {
       this.#successors.set(run.s, next);
     }
     if (next === null) return undefined;
-    let x: string;
+    let r: EncodedRun;
     try {
-      x = serialize(successorArgs(next, result)).toString("base64");
+      r = encodeRun({ slug: next.slug, mapIndex: -1, attempt: 1, args: successorArgs(next, result) });
     } catch {
       return undefined; // the result cannot travel: the runner hears of it as a failure
     }
-    const r: EncodedRun = { s: next.slug, i: -1, a: 1, x };
     return { id: `${next.slug}#-1~${p.id}.${++this.#hops}`, data: { r: [r] } };
   }
 
