@@ -18,6 +18,7 @@ if (!apiDir || !machineryDir) {
 /** proto package -> [short package, folder] */
 const PACKAGES = {
   "k8s.io.api.core.v1": ["core.v1", join(apiDir, "core/v1")],
+  "k8s.io.api.apps.v1": ["apps.v1", join(apiDir, "apps/v1")],
   "k8s.io.api.batch.v1": ["batch.v1", join(apiDir, "batch/v1")],
   "k8s.io.api.rbac.v1": ["rbac.v1", join(apiDir, "rbac/v1")],
   "k8s.io.api.authorization.v1": ["authorization.v1", join(apiDir, "authorization/v1")],
@@ -39,6 +40,9 @@ const ROOTS = [
   "core.v1.Service",
   "core.v1.Node",
   "core.v1.Event",
+  "core.v1.PersistentVolumeClaim",
+  "apps.v1.Deployment",
+  "apps.v1.ReplicaSet",
   "batch.v1.Job",
   "rbac.v1.Role",
   "rbac.v1.RoleBinding",

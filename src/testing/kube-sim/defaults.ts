@@ -6,7 +6,7 @@ import { clone, isObject, type KubeObject } from "./objects.ts";
 import { podQosClass } from "./quantity.ts";
 import type { ResourceType } from "./resources.ts";
 
-// --- scheme defaults (SetDefaults_* of core/v1, batch/v1, rbac/v1): applied on every decode --------
+// --- scheme defaults (SetDefaults_* of core/v1, apps/v1, batch/v1, rbac/v1): applied on every decode
 
 function asArray(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
@@ -129,6 +129,46 @@ function defaultJobSpec(obj: KubeObject): void {
   if (isObject(spec.template.spec)) defaultPodSpec(spec.template.spec);
 }
 
+/** the pod template of a workload: SetDefaults_PodSpec below it */
+function defaultTemplate(spec: Record<string, unknown>): void {
+  spec.template ??= {};
+  if (!isObject(spec.template)) return;
+  spec.template.spec ??= {};
+  if (isObject(spec.template.spec)) defaultPodSpec(spec.template.spec);
+}
+
+/** SetDefaults_Deployment (apps/v1): replicas, RollingUpdate 25%/25%, revisionHistoryLimit, progress deadline. */
+function defaultDeploymentSpec(obj: KubeObject): void {
+  obj.spec ??= {};
+  const spec = obj.spec;
+  if (!isObject(spec)) return;
+  spec.replicas ??= 1;
+  spec.strategy ??= {};
+  const strategy = spec.strategy;
+  if (isObject(strategy)) {
+    strategy.type ||= "RollingUpdate";
+    if (strategy.type === "RollingUpdate") {
+      strategy.rollingUpdate ??= {};
+      if (isObject(strategy.rollingUpdate)) {
+        strategy.rollingUpdate.maxUnavailable ??= "25%";
+        strategy.rollingUpdate.maxSurge ??= "25%";
+      }
+    }
+  }
+  spec.revisionHistoryLimit ??= 10;
+  spec.progressDeadlineSeconds ??= 600;
+  defaultTemplate(spec);
+}
+
+/** SetDefaults_ReplicaSet (apps/v1): replicas. */
+function defaultReplicaSetSpec(obj: KubeObject): void {
+  obj.spec ??= {};
+  const spec = obj.spec;
+  if (!isObject(spec)) return;
+  spec.replicas ??= 1;
+  defaultTemplate(spec);
+}
+
 /**
  * The scheme defaults the API server applies while decoding any write (create, update, patch) of `rt`,
  * before validation: Kubernetes' SetDefaults_* for the kinds kube-sim serves.
@@ -140,6 +180,15 @@ export function setDefaults(rt: ResourceType, obj: KubeObject): void {
       break;
     case "jobs":
       defaultJobSpec(obj);
+      break;
+    case "deployments":
+      defaultDeploymentSpec(obj);
+      break;
+    case "replicasets":
+      defaultReplicaSetSpec(obj);
+      break;
+    case "persistentvolumeclaims":
+      if (isObject(obj.spec)) obj.spec.volumeMode ||= "Filesystem";
       break;
     case "secrets":
       obj.type ||= "Opaque";
@@ -211,6 +260,9 @@ function prepareJob(obj: KubeObject): void {
 
 let nextClusterIp = 10;
 
+/** kinds whose metadata.generation counts spec changes */
+const GENERATION_KEPT = new Set(["jobs", "deployments", "replicasets"]);
+
 /** Fill in system metadata and per-kind defaults for a new object. */
 export function defaultForCreate(rt: ResourceType, obj: KubeObject, now: string): void {
   const meta = obj.metadata;
@@ -220,8 +272,15 @@ export function defaultForCreate(rt: ResourceType, obj: KubeObject, now: string)
   delete meta.deletionGracePeriodSeconds;
   delete meta.resourceVersion;
   delete meta.selfLink;
-  if (rt.resource === "jobs") meta.generation = 1;
+  if (GENERATION_KEPT.has(rt.resource)) meta.generation = 1;
   switch (rt.resource) {
+    case "deployments":
+    case "replicasets":
+      obj.status = {};
+      break;
+    case "persistentvolumeclaims":
+      obj.status = { phase: "Pending" };
+      break;
     case "pods":
       obj.status = { phase: "Pending", qosClass: podQosClass(obj.spec ?? {}) };
       break;
@@ -264,7 +323,7 @@ export function prepareForUpdate(rt: ResourceType, next: KubeObject, prev: KubeO
     else next.status = prev.status;
   }
   if (rt.resource === "namespaces") next.spec = prev.spec;
-  if (rt.resource === "jobs") {
+  if (GENERATION_KEPT.has(rt.resource)) {
     if (JSON.stringify(next.spec) !== JSON.stringify(prev.spec))
       meta.generation = (prev.metadata.generation ?? 1) + 1;
     else meta.generation = prev.metadata.generation;

@@ -7,6 +7,101 @@
 /** protobufjs JSON descriptor (proto2) of the messages kube-sim decodes */
 export const PROTO_DESCRIPTOR = {
   nested: {
+    apps: {
+      nested: {
+        v1: {
+          nested: {
+            Deployment: {
+              fields: {
+                metadata: { id: 1, type: "meta.v1.ObjectMeta" },
+                spec: { id: 2, type: "apps.v1.DeploymentSpec" },
+                status: { id: 3, type: "apps.v1.DeploymentStatus" },
+              },
+            },
+            DeploymentCondition: {
+              fields: {
+                type: { id: 1, type: "string" },
+                status: { id: 2, type: "string" },
+                lastUpdateTime: { id: 6, type: "meta.v1.Time" },
+                lastTransitionTime: { id: 7, type: "meta.v1.Time" },
+                reason: { id: 4, type: "string" },
+                message: { id: 5, type: "string" },
+              },
+            },
+            DeploymentSpec: {
+              fields: {
+                replicas: { id: 1, type: "int32" },
+                selector: { id: 2, type: "meta.v1.LabelSelector" },
+                template: { id: 3, type: "core.v1.PodTemplateSpec" },
+                strategy: { id: 4, type: "apps.v1.DeploymentStrategy" },
+                minReadySeconds: { id: 5, type: "int32" },
+                revisionHistoryLimit: { id: 6, type: "int32" },
+                paused: { id: 7, type: "bool" },
+                progressDeadlineSeconds: { id: 9, type: "int32" },
+              },
+            },
+            DeploymentStatus: {
+              fields: {
+                observedGeneration: { id: 1, type: "int64" },
+                replicas: { id: 2, type: "int32" },
+                updatedReplicas: { id: 3, type: "int32" },
+                readyReplicas: { id: 7, type: "int32" },
+                availableReplicas: { id: 4, type: "int32" },
+                unavailableReplicas: { id: 5, type: "int32" },
+                conditions: { id: 6, type: "apps.v1.DeploymentCondition", rule: "repeated" },
+                collisionCount: { id: 8, type: "int32" },
+              },
+            },
+            DeploymentStrategy: {
+              fields: {
+                type: { id: 1, type: "string" },
+                rollingUpdate: { id: 2, type: "apps.v1.RollingUpdateDeployment" },
+              },
+            },
+            ReplicaSet: {
+              fields: {
+                metadata: { id: 1, type: "meta.v1.ObjectMeta" },
+                spec: { id: 2, type: "apps.v1.ReplicaSetSpec" },
+                status: { id: 3, type: "apps.v1.ReplicaSetStatus" },
+              },
+            },
+            ReplicaSetCondition: {
+              fields: {
+                type: { id: 1, type: "string" },
+                status: { id: 2, type: "string" },
+                lastTransitionTime: { id: 3, type: "meta.v1.Time" },
+                reason: { id: 4, type: "string" },
+                message: { id: 5, type: "string" },
+              },
+            },
+            ReplicaSetSpec: {
+              fields: {
+                replicas: { id: 1, type: "int32" },
+                minReadySeconds: { id: 4, type: "int32" },
+                selector: { id: 2, type: "meta.v1.LabelSelector" },
+                template: { id: 3, type: "core.v1.PodTemplateSpec" },
+              },
+            },
+            ReplicaSetStatus: {
+              fields: {
+                replicas: { id: 1, type: "int32" },
+                fullyLabeledReplicas: { id: 2, type: "int32" },
+                readyReplicas: { id: 4, type: "int32" },
+                availableReplicas: { id: 5, type: "int32" },
+                observedGeneration: { id: 3, type: "int64" },
+                conditions: { id: 6, type: "apps.v1.ReplicaSetCondition", rule: "repeated" },
+              },
+            },
+            RollingUpdateDeployment: {
+              fields: {
+                maxUnavailable: { id: 1, type: "intstr.IntOrString" },
+                maxSurge: { id: 2, type: "intstr.IntOrString" },
+              },
+            },
+          },
+        },
+      },
+    },
     authentication: {
       nested: {
         v1: {
@@ -647,6 +742,12 @@ export const PROTO_DESCRIPTOR = {
               fields: { ingress: { id: 1, type: "core.v1.LoadBalancerIngress", rule: "repeated" } },
             },
             LocalObjectReference: { fields: { name: { id: 1, type: "string" } } },
+            ModifyVolumeStatus: {
+              fields: {
+                targetVolumeAttributesClassName: { id: 1, type: "string" },
+                status: { id: 2, type: "string" },
+              },
+            },
             NFSVolumeSource: {
               fields: {
                 server: { id: 1, type: "string" },
@@ -800,6 +901,23 @@ export const PROTO_DESCRIPTOR = {
                 fieldPath: { id: 7, type: "string" },
               },
             },
+            PersistentVolumeClaim: {
+              fields: {
+                metadata: { id: 1, type: "meta.v1.ObjectMeta" },
+                spec: { id: 2, type: "core.v1.PersistentVolumeClaimSpec" },
+                status: { id: 3, type: "core.v1.PersistentVolumeClaimStatus" },
+              },
+            },
+            PersistentVolumeClaimCondition: {
+              fields: {
+                type: { id: 1, type: "string" },
+                status: { id: 2, type: "string" },
+                lastProbeTime: { id: 3, type: "meta.v1.Time" },
+                lastTransitionTime: { id: 4, type: "meta.v1.Time" },
+                reason: { id: 5, type: "string" },
+                message: { id: 6, type: "string" },
+              },
+            },
             PersistentVolumeClaimSpec: {
               fields: {
                 accessModes: { id: 1, type: "string", rule: "repeated" },
@@ -811,6 +929,18 @@ export const PROTO_DESCRIPTOR = {
                 dataSource: { id: 7, type: "core.v1.TypedLocalObjectReference" },
                 dataSourceRef: { id: 8, type: "core.v1.TypedObjectReference" },
                 volumeAttributesClassName: { id: 9, type: "string" },
+              },
+            },
+            PersistentVolumeClaimStatus: {
+              fields: {
+                phase: { id: 1, type: "string" },
+                accessModes: { id: 2, type: "string", rule: "repeated" },
+                capacity: { id: 3, keyType: "string", type: "resource.Quantity" },
+                conditions: { id: 4, type: "core.v1.PersistentVolumeClaimCondition", rule: "repeated" },
+                allocatedResources: { id: 5, keyType: "string", type: "resource.Quantity" },
+                allocatedResourceStatuses: { id: 7, keyType: "string", type: "string" },
+                currentVolumeAttributesClassName: { id: 8, type: "string" },
+                modifyVolumeStatus: { id: 9, type: "core.v1.ModifyVolumeStatus" },
               },
             },
             PersistentVolumeClaimTemplate: {
@@ -1546,6 +1676,39 @@ export const PROTO_DESCRIPTOR = {
 
 /** message -> field -> Go JSON flags (see the header) */
 export const GO_JSON: Record<string, Record<string, string>> = {
+  "apps.v1.Deployment": { metadata: "e", spec: "e", status: "e" },
+  "apps.v1.DeploymentCondition": { lastUpdateTime: "e", lastTransitionTime: "e", reason: "e", message: "e" },
+  "apps.v1.DeploymentSpec": {
+    replicas: "pe",
+    selector: "p",
+    strategy: "e",
+    minReadySeconds: "e",
+    revisionHistoryLimit: "pe",
+    paused: "e",
+    progressDeadlineSeconds: "pe",
+  },
+  "apps.v1.DeploymentStatus": {
+    observedGeneration: "e",
+    replicas: "e",
+    updatedReplicas: "e",
+    readyReplicas: "e",
+    availableReplicas: "e",
+    unavailableReplicas: "e",
+    conditions: "e",
+    collisionCount: "pe",
+  },
+  "apps.v1.DeploymentStrategy": { type: "e", rollingUpdate: "pe" },
+  "apps.v1.ReplicaSet": { metadata: "e", spec: "e", status: "e" },
+  "apps.v1.ReplicaSetCondition": { lastTransitionTime: "e", reason: "e", message: "e" },
+  "apps.v1.ReplicaSetSpec": { replicas: "pe", minReadySeconds: "e", selector: "p", template: "e" },
+  "apps.v1.ReplicaSetStatus": {
+    fullyLabeledReplicas: "e",
+    readyReplicas: "e",
+    availableReplicas: "e",
+    observedGeneration: "e",
+    conditions: "e",
+  },
+  "apps.v1.RollingUpdateDeployment": { maxUnavailable: "pe", maxSurge: "pe" },
   "authentication.v1.BoundObjectReference": { kind: "e", apiVersion: "e", name: "e", uID: "e:uid" },
   "authentication.v1.TokenRequest": { metadata: "e", status: "e" },
   "authentication.v1.TokenRequestSpec": { expirationSeconds: "p", boundObjectRef: "p" },
@@ -1776,6 +1939,7 @@ export const GO_JSON: Record<string, Record<string, string>> = {
   "core.v1.LoadBalancerIngress": { ip: "e", hostname: "e", ipMode: "pe", ports: "e" },
   "core.v1.LoadBalancerStatus": { ingress: "e" },
   "core.v1.LocalObjectReference": { name: "e" },
+  "core.v1.ModifyVolumeStatus": { targetVolumeAttributesClassName: "e" },
   "core.v1.NFSVolumeSource": { readOnly: "e" },
   "core.v1.Namespace": { metadata: "e", spec: "e", status: "e" },
   "core.v1.NamespaceCondition": { lastTransitionTime: "e", reason: "e", message: "e" },
@@ -1832,6 +1996,13 @@ export const GO_JSON: Record<string, Record<string, string>> = {
     resourceVersion: "e",
     fieldPath: "e",
   },
+  "core.v1.PersistentVolumeClaim": { metadata: "e", spec: "e", status: "e" },
+  "core.v1.PersistentVolumeClaimCondition": {
+    lastProbeTime: "e",
+    lastTransitionTime: "e",
+    reason: "e",
+    message: "e",
+  },
   "core.v1.PersistentVolumeClaimSpec": {
     accessModes: "e",
     selector: "pe",
@@ -1842,6 +2013,16 @@ export const GO_JSON: Record<string, Record<string, string>> = {
     dataSource: "pe",
     dataSourceRef: "pe",
     volumeAttributesClassName: "pe",
+  },
+  "core.v1.PersistentVolumeClaimStatus": {
+    phase: "e",
+    accessModes: "e",
+    capacity: "e",
+    conditions: "e",
+    allocatedResources: "e",
+    allocatedResourceStatuses: "e",
+    currentVolumeAttributesClassName: "pe",
+    modifyVolumeStatus: "pe",
   },
   "core.v1.PersistentVolumeClaimTemplate": { metadata: "e" },
   "core.v1.PersistentVolumeClaimVolumeSource": { readOnly: "e" },

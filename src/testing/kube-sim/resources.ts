@@ -4,6 +4,7 @@ import {
   ValidatingAdmissionPolicy,
   ValidatingAdmissionPolicyBinding,
 } from "kubernetes-models/admissionregistration.k8s.io/v1";
+import { Deployment, ReplicaSet } from "kubernetes-models/apps/v1";
 import { Job } from "kubernetes-models/batch/v1";
 import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import {
@@ -11,6 +12,7 @@ import {
   Event,
   Namespace,
   Node,
+  PersistentVolumeClaim,
   Pod,
   Secret,
   Service,
@@ -113,6 +115,44 @@ export const RESOURCES: readonly ResourceType[] = [
     categories: ["all"],
   }),
   core("events", "Event", { shortNames: ["ev"], nameRule: "path", clientModel: "CoreV1Event", model: Event }),
+  core("persistentvolumeclaims", "PersistentVolumeClaim", {
+    shortNames: ["pvc"],
+    subresources: ["status"],
+    clientModel: "V1PersistentVolumeClaim",
+    model: PersistentVolumeClaim,
+  }),
+  {
+    group: "apps",
+    version: "v1",
+    resource: "deployments",
+    singular: "deployment",
+    kind: "Deployment",
+    namespaced: true,
+    shortNames: ["deploy"],
+    verbs: CRUD,
+    subresources: ["status"],
+    nameRule: "subdomain",
+    deleteReturnsObject: false,
+    clientModel: "V1Deployment",
+    model: Deployment,
+    categories: ["all"],
+  },
+  {
+    group: "apps",
+    version: "v1",
+    resource: "replicasets",
+    singular: "replicaset",
+    kind: "ReplicaSet",
+    namespaced: true,
+    shortNames: ["rs"],
+    verbs: CRUD,
+    subresources: ["status"],
+    nameRule: "subdomain",
+    deleteReturnsObject: false,
+    clientModel: "V1ReplicaSet",
+    model: ReplicaSet,
+    categories: ["all"],
+  },
   {
     group: "batch",
     version: "v1",

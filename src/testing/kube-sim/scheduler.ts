@@ -1,5 +1,7 @@
 // The scheduler for kube-sim's single node: binds pending pods in creation order when their requests
 // fit in what the node has left, and otherwise marks them Unschedulable with a FailedScheduling event.
+// A pod's PersistentVolumeClaims must exist; binding the pod binds them (as a default StorageClass with
+// WaitForFirstConsumer would: a volume `pvc-<uid>` of the requested size).
 
 import { Controller } from "./controllers/controller.ts";
 import type { EventRecorder } from "./events.ts";
@@ -14,6 +16,13 @@ export const NODE_NAME = "kube-sim-node";
 function consumes(pod: KubeObject): boolean {
   const phase = pod.status?.phase;
   return Boolean(pod.spec?.nodeName) && phase !== "Succeeded" && phase !== "Failed";
+}
+
+/** the claim names of a pod's persistentVolumeClaim volumes */
+function podClaims(pod: KubeObject): string[] {
+  return (pod.spec?.volumes ?? [])
+    .map((v: { persistentVolumeClaim?: { claimName?: string } }) => v.persistentVolumeClaim?.claimName)
+    .filter((n: unknown): n is string => typeof n === "string");
 }
 
 export class Scheduler extends Controller {
@@ -31,7 +40,7 @@ export class Scheduler extends Controller {
   }
 
   protected observe(e: StoreEvent): void {
-    if (e.resource === "pods") this.queue.add("schedule");
+    if (e.resource === "pods" || e.resource === "persistentvolumeclaims") this.queue.add("schedule");
   }
 
   protected reconcile(): void {
@@ -55,8 +64,15 @@ export class Scheduler extends Controller {
       const short: string[] = [];
       if (used.cpu + req.cpu > this.capacity.cpu + 1e-9) short.push("Insufficient cpu");
       if (used.memory + req.memory > this.capacity.memory) short.push("Insufficient memory");
-      if (short.length > 0) {
-        const message = `0/1 nodes are available: ${short.map((s) => `1 ${s}`).join(", ")}. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.`;
+      const claims = podClaims(pod);
+      const missing = claims.find(
+        (c) => !this.store.get("persistentvolumeclaims", pod.metadata.namespace, c),
+      );
+      if (short.length > 0 || missing !== undefined) {
+        const message =
+          missing !== undefined
+            ? `0/1 nodes are available: persistentvolumeclaim "${missing}" not found. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.`
+            : `0/1 nodes are available: ${short.map((s) => `1 ${s}`).join(", ")}. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.`;
         const already = (pod.status?.conditions ?? []).some(
           (c: { type: string; message?: string }) => c.type === "PodScheduled" && c.message === message,
         );
@@ -87,6 +103,7 @@ export class Scheduler extends Controller {
           { type: "PodScheduled", status: "True", lastProbeTime: null, lastTransitionTime: timestamp() },
         ];
       });
+      for (const claim of claims) this.bindClaim(pod.metadata.namespace!, claim);
       if (bound) {
         this.events.record(
           bound,
@@ -97,5 +114,25 @@ export class Scheduler extends Controller {
         );
       }
     }
+  }
+
+  /** a Pending claim becomes Bound to a volume of its size */
+  private bindClaim(namespace: string, name: string): void {
+    const claim = this.store.get("persistentvolumeclaims", namespace, name);
+    if (!claim || claim.status?.phase === "Bound") return;
+    const rt = resourceById("persistentvolumeclaims");
+    this.registry.mutate(rt, namespace, name, (c) => {
+      c.spec.volumeName = `pvc-${c.metadata.uid}`;
+      c.metadata.annotations = {
+        ...(c.metadata.annotations ?? {}),
+        "pv.kubernetes.io/bind-completed": "yes",
+        "pv.kubernetes.io/bound-by-controller": "yes",
+      };
+      c.status = {
+        phase: "Bound",
+        accessModes: c.spec.accessModes ?? [],
+        capacity: { storage: c.spec.resources?.requests?.storage ?? "0" },
+      };
+    });
   }
 }

@@ -4,9 +4,11 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { DeploymentController } from "./controllers/deployment.ts";
 import { GarbageCollector } from "./controllers/gc.ts";
 import { JobController } from "./controllers/job.ts";
 import { NamespaceController } from "./controllers/namespace.ts";
+import { ReplicaSetController } from "./controllers/replicaset.ts";
 import { EventRecorder } from "./events.ts";
 import type { ImageSpec } from "./images.ts";
 import { type ClusterEndpoint, writeKubeconfig } from "./kubeconfig.ts";
@@ -67,6 +69,8 @@ const STOP_GRACE_MS = 2000;
 
 const RESOURCE_ALIASES: Record<string, string> = {
   jobs: "jobs.batch",
+  deployments: "deployments.apps",
+  replicasets: "replicasets.apps",
   roles: "roles.rbac.authorization.k8s.io",
   rolebindings: "rolebindings.rbac.authorization.k8s.io",
 };
@@ -167,6 +171,8 @@ export class KubeSim {
       new NamespaceController(store, registry, log),
       new GarbageCollector(store, registry, log),
       new JobController(store, registry, events, log),
+      new DeploymentController(store, registry, events, log),
+      new ReplicaSetController(store, registry, events, log),
       new Scheduler(store, registry, events, options.capacity ?? DEFAULT_CAPACITY, log),
     ];
     const port = await api.listen();

@@ -234,12 +234,107 @@ const COLUMNS: Record<string, Column[]> = {
       cell: (n) => n.status?.nodeInfo?.containerRuntimeVersion ?? "",
     },
   ],
+  deployments: [
+    name,
+    {
+      name: "Ready",
+      type: "string",
+      cell: (d) => `${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 0}`,
+    },
+    { name: "Up-to-date", type: "integer", cell: (d) => d.status?.updatedReplicas ?? 0 },
+    { name: "Available", type: "integer", cell: (d) => d.status?.availableReplicas ?? 0 },
+    ageCol,
+    ...workloadWide(),
+  ],
+  replicasets: [
+    name,
+    { name: "Desired", type: "integer", cell: (r) => r.spec?.replicas ?? 0 },
+    { name: "Current", type: "integer", cell: (r) => r.status?.replicas ?? 0 },
+    { name: "Ready", type: "integer", cell: (r) => r.status?.readyReplicas ?? 0 },
+    ageCol,
+    ...workloadWide(),
+  ],
+  persistentvolumeclaims: [
+    name,
+    {
+      name: "Status",
+      type: "string",
+      cell: (c) => (c.metadata.deletionTimestamp ? "Terminating" : (c.status?.phase ?? "")),
+    },
+    { name: "Volume", type: "string", cell: (c) => c.spec?.volumeName ?? "" },
+    { name: "Capacity", type: "string", cell: (c) => c.status?.capacity?.storage ?? "" },
+    {
+      name: "Access Modes",
+      type: "string",
+      cell: (c) =>
+        (c.status?.accessModes ?? [])
+          .map(
+            (m: string) =>
+              ({ ReadWriteOnce: "RWO", ReadOnlyMany: "ROX", ReadWriteMany: "RWX", ReadWriteOncePod: "RWOP" })[
+                m
+              ] ?? m,
+          )
+          .join(","),
+    },
+    { name: "StorageClass", type: "string", cell: (c) => c.spec?.storageClassName ?? "<unset>" },
+    {
+      name: "VolumeAttributesClass",
+      type: "string",
+      cell: (c) => c.spec?.volumeAttributesClassName ?? "<unset>",
+    },
+    ageCol,
+    { name: "VolumeMode", type: "string", priority: 1, cell: (c) => c.spec?.volumeMode ?? "<unset>" },
+  ],
   rolebindings: [
     name,
     { name: "Role", type: "string", cell: (b) => `${b.roleRef?.kind}/${b.roleRef?.name}` },
     ageCol,
   ],
 };
+
+/** the wide columns of Deployments and ReplicaSets: containers, images, selector */
+function workloadWide(): Column[] {
+  const containers = (o: KubeObject): { name: string; image: string }[] =>
+    o.spec?.template?.spec?.containers ?? [];
+  return [
+    {
+      name: "Containers",
+      type: "string",
+      priority: 1,
+      cell: (o) =>
+        containers(o)
+          .map((c) => c.name)
+          .join(","),
+    },
+    {
+      name: "Images",
+      type: "string",
+      priority: 1,
+      cell: (o) =>
+        containers(o)
+          .map((c) => c.image)
+          .join(","),
+    },
+    {
+      name: "Selector",
+      type: "string",
+      priority: 1,
+      cell: (o) => {
+        const sel = o.spec?.selector ?? {};
+        const parts = Object.entries(sel.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+        for (const e of sel.matchExpressions ?? [])
+          parts.push(
+            e.operator === "Exists"
+              ? e.key
+              : e.operator === "DoesNotExist"
+                ? `!${e.key}`
+                : `${e.key} ${e.operator === "In" ? "in" : "notin"} (${(e.values ?? []).join(",")})`,
+          );
+        return parts.length ? parts.join(",") : "<none>";
+      },
+    },
+  ];
+}
 
 /** Table for a list (or one object) of `rt` */
 export function toTable(

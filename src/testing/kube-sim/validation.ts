@@ -5,6 +5,7 @@ import { badRequest, type FieldError } from "./errors.ts";
 import { isObject, jsonEqual, type KubeObject } from "./objects.ts";
 import type { ResourceType } from "./resources.ts";
 import { unknownFields } from "./schema.ts";
+import { labelSelectorRequirements, matchesLabels } from "./selectors.ts";
 
 export type FieldValidation = "Strict" | "Warn" | "Ignore";
 
@@ -334,6 +335,101 @@ function validateJob(obj: KubeObject): FieldError[] {
   return errs;
 }
 
+/** an IntOrString percentage or count: its value against `of`, and whether it is a percentage */
+function intOrPercent(v: unknown): { n: number; percent: boolean } | undefined {
+  if (typeof v === "number") return { n: v, percent: false };
+  if (typeof v === "string") {
+    const m = /^(\d+)%$/.exec(v);
+    if (m) return { n: Number(m[1]), percent: true };
+  }
+  return undefined;
+}
+
+/** ValidateDeploymentSpec / ValidateReplicaSetSpec (apps/v1): selector, template, replicas, strategy. */
+function validateWorkload(rt: ResourceType, obj: KubeObject): FieldError[] {
+  const spec = obj.spec;
+  if (!isObject(spec)) return [{ type: "FieldValueRequired", field: "spec" }];
+  const errs: FieldError[] = [];
+  nonNegative(errs, "spec.replicas", spec.replicas);
+  nonNegative(errs, "spec.minReadySeconds", spec.minReadySeconds);
+  const selector = spec.selector;
+  const template = isObject(spec.template) ? spec.template : {};
+  const tmplMeta = isObject(template.metadata) ? template.metadata : {};
+  if (!isObject(selector)) errs.push({ type: "FieldValueRequired", field: "spec.selector" });
+  else {
+    const reqs = labelSelectorRequirements(selector as Parameters<typeof labelSelectorRequirements>[0]);
+    if (reqs.length === 0) {
+      errs.push(invalidValue("spec.selector", selector, `empty selector is invalid for ${rt.singular}`));
+    } else if (!matchesLabels(tmplMeta.labels as Record<string, string> | undefined, reqs)) {
+      errs.push(
+        invalidValue(
+          "spec.template.metadata.labels",
+          tmplMeta.labels,
+          "`selector` does not match template `labels`",
+        ),
+      );
+    }
+  }
+  errs.push(...validateLabels("spec.template.metadata.labels", tmplMeta.labels));
+  const podSpec = isObject(template.spec) ? template.spec : undefined;
+  errs.push(...validatePodSpec("spec.template.spec", podSpec));
+  const restart = podSpec?.restartPolicy ?? "Always";
+  if (restart !== "Always") {
+    errs.push({
+      type: "FieldValueNotSupported",
+      field: "spec.template.spec.restartPolicy",
+      value: restart,
+      detail: 'supported values: "Always"',
+    });
+  }
+  if (rt.resource === "deployments") {
+    const strategy = isObject(spec.strategy) ? spec.strategy : {};
+    nonNegative(errs, "spec.revisionHistoryLimit", spec.revisionHistoryLimit);
+    if (strategy.type === "Recreate" && strategy.rollingUpdate !== undefined) {
+      errs.push({
+        type: "FieldValueForbidden",
+        field: "spec.strategy.rollingUpdate",
+        detail: "may not be specified when strategy `type` is 'Recreate'",
+      });
+    }
+    const ru = isObject(strategy.rollingUpdate) ? strategy.rollingUpdate : undefined;
+    if (strategy.type === "RollingUpdate" && ru) {
+      const unavailable = intOrPercent(ru.maxUnavailable);
+      const surge = intOrPercent(ru.maxSurge);
+      for (const [key, v] of [
+        ["maxUnavailable", unavailable],
+        ["maxSurge", surge],
+      ] as const) {
+        if (!v)
+          errs.push(
+            invalidValue(
+              `spec.strategy.rollingUpdate.${key}`,
+              ru[key],
+              "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+            ),
+          );
+      }
+      if (unavailable?.percent && unavailable.n > 100)
+        errs.push(
+          invalidValue(
+            "spec.strategy.rollingUpdate.maxUnavailable",
+            ru.maxUnavailable,
+            "must not be greater than 100%",
+          ),
+        );
+      if (unavailable && surge && unavailable.n === 0 && surge.n === 0)
+        errs.push(
+          invalidValue(
+            "spec.strategy.rollingUpdate.maxUnavailable",
+            ru.maxUnavailable,
+            "may not be 0 when `maxSurge` is 0",
+          ),
+        );
+    }
+  }
+  return errs;
+}
+
 function validateSecret(obj: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
   const data = isObject(obj.data) ? obj.data : {};
@@ -413,6 +509,10 @@ export function validateObject(rt: ResourceType, obj: KubeObject): FieldError[] 
     case "jobs":
       errs.push(...validateJob(obj));
       break;
+    case "deployments":
+    case "replicasets":
+      errs.push(...validateWorkload(rt, obj));
+      break;
     case "secrets":
       errs.push(...validateSecret(obj));
       break;
@@ -470,6 +570,12 @@ export function validateUpdate(rt: ResourceType, next: KubeObject, prev: KubeObj
       errs.push(immutable("spec.selector", next.spec?.selector));
     if (prev.spec?.completions !== next.spec?.completions)
       errs.push(immutable("spec.completions", next.spec?.completions));
+  }
+  if (
+    (rt.resource === "deployments" || rt.resource === "replicasets") &&
+    !jsonEqual(prev.spec?.selector, next.spec?.selector)
+  ) {
+    errs.push(immutable("spec.selector", next.spec?.selector));
   }
   if (rt.resource === "secrets" || rt.resource === "configmaps") {
     if (

@@ -17,6 +17,7 @@ import type { Store } from "../store.ts";
 import { containerEnv, EnvError, expandArgs } from "./env.ts";
 import { ContainerLog } from "./logs.ts";
 import { type Exit, launch, resolveArgv, signalGroup } from "./process.ts";
+import { mountRewriter, prepareVolumes } from "./volumes.ts";
 
 export interface KubeletContext {
   store: Store;
@@ -108,6 +109,8 @@ class Container {
 export class PodWorker {
   private readonly containers: Container[];
   private readonly dir: string;
+  /** host folders of the pod's volumes, made at its first container start */
+  private volumeDirs: Map<string, string> | undefined;
   private podIP: string;
   private initialized = false;
   private terminalPhase: "Succeeded" | "Failed" | undefined;
@@ -351,7 +354,9 @@ export class PodWorker {
     }
     const msgPath = String(spec.terminationMessagePath ?? "/dev/termination-log");
     const hostMsgPath = this.terminationLogPath(c);
-    const swap = (s: string) => s.split(msgPath).join(hostMsgPath);
+    this.volumeDirs ??= prepareVolumes(this.ctx.store, this.pod, this.dir, this.ctx.baseDir);
+    const remount = mountRewriter(spec, this.volumeDirs);
+    const swap = (s: string) => remount(s.split(msgPath).join(hostMsgPath));
     const command = expandArgs(spec.command, env).map(swap);
     const args = expandArgs(spec.args, env).map(swap);
     const processEnv: Record<string, string> = {
