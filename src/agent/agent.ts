@@ -14,7 +14,10 @@ export interface LaunchRequest {
   run: FlowRunRecord;
   deployment: DeploymentRecord & { module?: string; image?: string; fingerprint?: string };
   flow?: Pick<FlowRecord, "name" | "module" | "image" | "fingerprint">;
-  /** The server's URL and a token the runner reports with. */
+  /**
+   * The server's URL and the run's own token the runner reports with (minted by the server for
+   * this run: scope runner, only its reporting, revoked when it ends). Never log it.
+   */
   serverUrl: string;
   token: string;
 }
@@ -53,8 +56,11 @@ export interface AgentLauncher {
 
 export interface AgentOptions {
   client: ApiClient;
-  /** The token runners report with (the agent's own unless given). */
-  runnerToken: string;
+  /**
+   * @deprecated ignored: each launched run reports with its own token, minted by the server
+   * (POST /api/runs/:id/token) when the agent launches it.
+   */
+  runnerToken?: string;
   pool: string;
   launcher: AgentLauncher;
   /** Stable across restarts so the agent re-adopts its runs. @default `${hostname()}-${pool}` */
@@ -200,11 +206,16 @@ export class Agent {
       const deployment = await this.#o.client.get<LaunchRequest["deployment"]>(
         `/api/deployments/${encodeURIComponent(run.deploymentId)}`,
       );
+      // the run's own token: it may report this run only, and is revoked when the run ends
+      const { token } = await this.#o.client.post<{ token: string }>(
+        `/api/runs/${encodeURIComponent(run.id)}/token`,
+        {},
+      );
       held.launched = await this.#o.launcher.launch({
         run,
         deployment,
         serverUrl: this.#o.client.url,
-        token: this.#o.runnerToken,
+        token,
       });
       await this.#state(run.id, "Starting", { infraRef: held.launched.infraRef });
       this.#whenStarted(held);

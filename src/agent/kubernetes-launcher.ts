@@ -5,7 +5,8 @@
 // runs (the run is Running), it ended with its termination message (the final state, for a run
 // whose runner could not report), or it died or never started (the Kubernetes reason of a
 // Crashed run: pod deleted or evicted, killed without a final state, image pull, unschedulable).
-// Runs are found again by label after an agent restart; cancel deletes the Job with Background
+// The runner pod reports its task runs and logs to the server itself, with the run's own token,
+// which travels only in the run's per-run Secret. Runs are found again by label after an agent restart; cancel deletes the Job with Background
 // propagation and resolves once the runner pod is gone.
 
 import path from "node:path";
@@ -43,6 +44,11 @@ export interface KubernetesLauncherOptions {
   environment?: Omit<KubeClusterEnvironmentOptions, "namespace" | "schedulerSpecFile" | "workerSpecFile">;
   /** Overrides every deployment's image (tests). */
   image?: string;
+  /**
+   * The server's URL as runner pods reach it, when it differs from the agent's (an agent outside
+   * the cluster). @default the agent's server URL
+   */
+  reportUrl?: string;
   /** The longest pause between two looks at a run without a change (a Job deleted), in ms. @default 2000 */
   resyncMs?: number;
   logger?: Logger;
@@ -103,6 +109,8 @@ export class KubernetesLauncher implements AgentLauncher {
       image,
       flowModule: module,
       parameters: r.run.parameters,
+      // the runner pod reports task runs and logs with the run's own token (in the per-run Secret)
+      report: { url: this.#o.reportUrl ?? r.serverUrl, token: r.token },
       ...(this.#o.logger ? { logger: this.#o.logger } : {}),
     });
     return this.#follow(r.run.id, jobName(r.run.flowName, r.run.id));

@@ -16,6 +16,10 @@ export const Env = {
   terminationMessagePath: "FLOTILLA_TERMINATION_MESSAGE_PATH",
   image: "FLOTILLA_IMAGE",
   parameters: "FLOTILLA_PARAMETERS",
+  /** The Flotilla server a runner reports to (a runner pod of a run launched with one). */
+  apiUrl: "FLOTILLA_API_URL",
+  /** The API token it reports with (from the per-run Secret by secretKeyRef, never a plain value). */
+  apiToken: "FLOTILLA_API_TOKEN",
   podName: "POD_NAME",
   podIp: "POD_IP",
 } as const;

@@ -61,6 +61,11 @@ export interface LaunchOptions extends RunOptions {
   /** Injected password generator (tests). */
   newPassword?: () => string;
   /**
+   * The Flotilla server the runner pod reports its task runs and logs to: its URL (as the pod
+   * reaches it) and the run's own token, which travels only in the per-run Secret.
+   */
+  report?: { url: string; token: string } | undefined;
+  /**
    * Runs after the plan's warnings are logged and before any object of the run is created (the
    * environment's setup: the image pull Secret).
    */
@@ -99,6 +104,7 @@ export async function launchRun(
   const logger = options.logger;
   const password = options.newPassword?.() ?? randomBytes(24).toString("hex");
   registerSecret(password);
+  if (options.report) registerSecret(options.report.token);
   const plan = planRun(env, flow, {
     runId,
     namespace,
@@ -106,6 +112,7 @@ export async function launchRun(
     image: options.image,
     parameters: options.parameters,
     password,
+    ...(options.report ? { reportTo: options.report.url, apiToken: options.report.token } : {}),
   });
   // every warning reaches the user before anything is created
   for (const w of plan.warnings) logger?.warn(w);

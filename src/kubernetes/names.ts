@@ -23,6 +23,11 @@ export const BROKER_PORT = 6379;
 export const BROKER_PASSWORD_KEY = "password";
 /** The per-run Secret's key holding the run's parameters as JSON (never a plain env value). */
 export const PARAMETERS_KEY = "parameters";
+/**
+ * The per-run Secret's key holding the run's own API token (scope runner, usable only for this
+ * run's reporting), present when the run reports to a Flotilla server.
+ */
+export const API_TOKEN_KEY = "api-token";
 export const TERMINATION_MESSAGE_PATH = "/dev/termination-log";
 
 /**

@@ -48,6 +48,10 @@ export interface PlanInput {
   parameters?: Readonly<Record<string, unknown>> | undefined;
   /** The broker password (the launcher's); without it the Secret holds placeholders. */
   password?: string | undefined;
+  /** The Flotilla server the runner reports to (its URL as the runner pod reaches it). */
+  reportTo?: string | undefined;
+  /** The run's own API token for that server (with `password`; else a placeholder). */
+  apiToken?: string | undefined;
 }
 
 /** Every object of a run and every warning, as planned before launch. */
@@ -89,6 +93,7 @@ export function planRun(env: PlannableEnvironment, flow: PlannableFlow, input: P
     image,
     flowModule: input.flowModule,
     ...(input.parameters !== undefined ? { parameters: input.parameters } : {}),
+    ...(input.reportTo !== undefined ? { reportTo: input.reportTo } : {}),
   };
   const job = buildRunnerJob(env.options, env.specs, identity);
   const { warnings: workerPlanWarnings, ...workerPlan } = env.workerPlan;
@@ -120,7 +125,7 @@ export function planRun(env: PlannableEnvironment, flow: PlannableFlow, input: P
     pullSecret: env.options.privateRegistry
       ? { name: pullSecretName(env.options.dockerSecret), dockerSecret: env.options.dockerSecret }
       : undefined,
-    brokerSecret: buildBrokerSecret(identity, input.password),
+    brokerSecret: buildBrokerSecret(identity, input.password, undefined, input.apiToken),
     job: job.object,
     workers: workers.map((w) => w.object),
     workerPlan,
@@ -194,7 +199,7 @@ export function printablePlan(plan: RunPlan): object[] {
   objects.push(
     annotate(
       plan.brokerSecret,
-      `metadata.ownerReferences: the runner Job ${plan.jobName} (created after the Job, with its uid; garbage collection deletes it with the Job); stringData: the broker password (generated) and the run's parameters`,
+      `metadata.ownerReferences: the runner Job ${plan.jobName} (created after the Job, with its uid; garbage collection deletes it with the Job); stringData: the broker password (generated) and the run's parameters${plan.identity.reportTo !== undefined ? ", and the run's API token (minted by the server for this run only)" : ""}`,
     ),
     annotate(
       plan.job,

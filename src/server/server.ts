@@ -105,7 +105,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       const launcher = new LocalLauncher();
       const a = new Agent({
         client: new ApiClient({ url: `http://${shown}:${port}`, token }),
-        runnerToken: token,
         pool: options.agent.pool ?? "local",
         launcher,
         id: `embedded-${options.agent.pool ?? "local"}`,

@@ -592,6 +592,8 @@ export class SqlStore implements Store {
         );
         if (n === 0) continue; // another writer moved it first: decide again on the new state
         await this.#event(tx, id, now, run.state, to, details.reason);
+        // a run that ended reports no more: its own tokens go with it
+        if (terminal) await tx.run("DELETE FROM tokens WHERE run_id = ?", [id]);
         return { ok: true as const, run: (await this.#runRow(tx, id))!, changed: true };
       }
       throw new Error(`run ${id}: too many concurrent state changes`);

@@ -263,7 +263,10 @@ export interface Store {
   listRuns(q: ListRunsQuery): Promise<Page<FlowRunRecord>>;
   /** Task counts and workers peak of these runs (a page of the run list), by run id. */
   runListFigures(runIds: readonly string[]): Promise<Map<string, RunListFigures>>;
-  /** Move a run forward; refused (and not recorded) when it would go back or leave a final state. */
+  /**
+   * Move a run forward; refused (and not recorded) when it would go back or leave a final state.
+   * Reaching a final state deletes the tokens bound to the run (its runner reports no more).
+   */
   transitionRun(
     id: string,
     to: RunStateName,

@@ -149,7 +149,6 @@ export const agentCommand = (program: Command): void => {
       }
       const agent = new Agent({
         client,
-        runnerToken: token ?? "",
         pool: o.pool,
         launcher,
         ...(o.id ? { id: o.id } : {}),

@@ -22,6 +22,7 @@ import { apiCall } from "../../kubernetes/errors.ts";
 import { KubeCluster } from "../../kubernetes/kube-cluster.ts";
 import { runSelector } from "../../kubernetes/names.ts";
 import { encodeTermination, summarize } from "../../kubernetes/termination.ts";
+import type { RunReporting } from "../../reporting/report-run.ts";
 import { registerSecret } from "../../secrets/redact.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
 import { stopSignals } from "../signals.ts";
@@ -53,7 +54,9 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
 /** Run the flow of this runner pod; returns its final state (also written as the termination message). */
 export async function execute(options: ExecuteOptions = {}): Promise<FlowRunState> {
   const env = options.env ?? process.env;
-  const logger = options.logger ?? createLogger({ format: "json" });
+  // a run reporting to a server sends its log lines there too, as a local run does
+  let reporting: RunReporting | undefined;
+  const logger = options.logger ?? createLogger({ format: "json", tap: (line) => reporting?.logLine(line) });
   const password = required(env, Env.brokerPassword);
   registerSecret(password);
   const runId = required(env, Env.runId);
@@ -96,6 +99,28 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
     logger.error(refused.message);
     return refused;
   }
+  // the server the run reports to (an agent or `flotilla run --server` launched it): task runs and
+  // log lines through the same batched reporter as a local run, with the run's own token
+  const apiUrl = env[Env.apiUrl];
+  const stop = new AbortController();
+  options.signal?.addEventListener("abort", () => stop.abort(), { once: true });
+  if (apiUrl) {
+    const token = env[Env.apiToken] || undefined;
+    if (token) registerSecret(token);
+    const { startReporting } = await import("../../reporting/report-run.ts");
+    reporting = await startReporting({
+      url: apiUrl,
+      ...(token ? { token } : {}),
+      flow,
+      parameters: parameters ?? {},
+      runId,
+      existing: true,
+      warn: (m) => logger.warn(m),
+    });
+    // a cancel on the server stops the run here too (the agent also deletes its Job)
+    reporting.onCancel(() => stop.abort());
+  }
+  const report = reporting;
   const environment = isKubeClusterEnvironment(flow.environment)
     ? flow.environment
     : new KubeClusterEnvironment({}, process.cwd());
@@ -126,9 +151,10 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
     runId,
     logger,
     ...(parameters ? { parameters } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: stop.signal,
     onEvent: (e) => {
       tally.onEvent(e);
+      report?.onEvent(e);
       if (e.type === "workers")
         logger.info({ workers: e.count, pending: e.pending }, `workers: ${e.count} (${e.reason})`);
     },
@@ -149,6 +175,7 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
         };
   writeTermination(terminationPath, state, logger);
   logger.info({ state: state.type }, `flow run ${runId} finished: ${state.type}: ${state.message}`);
+  await report?.finish(state);
   return state;
 }
 

@@ -6,6 +6,7 @@ import type { FastifyRequest } from "fastify";
 import type { TokenRecord, TokenScope } from "../../store/store.ts";
 import { ApiCode, ApiError } from "../api-error.ts";
 import { requestToken } from "../auth.ts";
+import { checkRunToken } from "./run-token.ts";
 import { type RouteInfo, SESSION_COOKIE } from "./table.ts";
 
 declare module "fastify" {
@@ -47,5 +48,7 @@ export const guard =
         `use a token of scope ${route.scopes.join(" or ")}`,
       );
     }
+    // a run's own token reports that run and nothing else
+    checkRunToken(route, record, req.params);
     req.token = record;
   };

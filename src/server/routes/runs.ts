@@ -1,6 +1,7 @@
 // The API's runs: the list the dashboard and `flotilla runs list` page through, a run reported by
 // `flotilla run --server` or started from a deployment, one run by id or unique prefix, its state
-// moved forward by its runner or agent, cancelled or retried by a user. What a run recorded (task
+// moved forward by its runner or agent, its own token minted for the runner an agent launches,
+// cancelled or retried by a user. What a run recorded (task
 // runs, logs, worker samples) is in run-records.ts.
 
 import type { FastifyInstance } from "fastify";
@@ -10,6 +11,7 @@ import { isTerminal, type RUN_STATES } from "../../store/run-state.ts";
 import type { Store } from "../../store/store.ts";
 import { ApiCode, ApiError, notFound } from "../api-error.ts";
 import type { ApiContext } from "./context.ts";
+import { runTokenRoute } from "./run-token.ts";
 import { flowBody, json, runId, stateName } from "./schemas.ts";
 import { ROUTES } from "./table.ts";
 
@@ -19,6 +21,7 @@ export async function runRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
   createRun(app, ctx);
   getRun(app, ctx);
   setState(app, ctx);
+  runTokenRoute(app, ctx);
   cancel(app, ctx);
   retry(app, ctx);
 }

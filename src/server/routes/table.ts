@@ -69,6 +69,13 @@ export const ROUTES = {
     scopes: REPORT,
     summary: "a reporter batch: task runs, logs, worker samples, scaling decisions",
   },
+  runToken: {
+    method: "POST",
+    path: "/api/runs/:id/token",
+    scopes: AGENT,
+    summary:
+      "mint the run's own token (scope runner, only for this run's reporting, revoked when it ends); its value is shown once",
+  },
   cancel: { method: "POST", path: "/api/runs/:id/cancel", scopes: ADMIN, summary: "cancel the run" },
   retry: {
     method: "POST",

@@ -1,0 +1,313 @@
+// Runner pods report to the server with the run's own token, end to end on kube-sim (RBAC
+// enforced; kube-sim's pods are processes here, so the server on 127.0.0.1 is reachable from
+// them): a deployment run launched by the Kubernetes agent (under the identity `flotilla agent
+// install kubernetes --rbac` prints) shows its task runs in `flotilla runs get --server` and its
+// task log lines in `flotilla runs logs --server`, reported by the runner pod itself. The run's
+// token is minted by the server at launch and travels only in the per-run Secret (secretKeyRef):
+// its value is in no other object, event, pod log or CLI output; it may report its own run but
+// not read another, list runs or create tokens (403); once the run ended it is refused (401).
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import * as k8s from "@kubernetes/client-node";
+import { parseAllDocuments, stringify } from "yaml";
+import { Agent } from "../src/agent/agent.ts";
+import { KubernetesLauncher } from "../src/agent/kubernetes-launcher.ts";
+import { deploymentBody } from "../src/cli/commands/deploy.ts";
+import { connect } from "../src/kubernetes/client.ts";
+import { ApiClient } from "../src/server/client.ts";
+import { type RunningServer, startServer } from "../src/server/server.ts";
+import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
+import type { FlowRunRecord } from "../src/store/store.ts";
+import { defaultImages, KubeSim } from "../src/testing/index.ts";
+import { kubectlPath } from "./helpers/system.ts";
+
+// biome-ignore lint/suspicious/noExplicitAny: assertions over arbitrary API objects
+type Loose = any;
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const NS = "reporting";
+const IMAGE = "example.com/flotilla-flow:dev";
+const MODULE = path.join(root, "test/fixtures/kube-flows/reporting.ts");
+const home = mkdtempSync(path.join(tmpdir(), "flotilla-runner-report-"));
+
+let sim: KubeSim | undefined;
+let server: RunningServer | undefined;
+let agent: Agent | undefined;
+let launcher: KubernetesLauncher | undefined;
+const agentErrors: string[] = [];
+
+/** Run a program to its end (bounded), with `input` on its stdin. */
+function exec(file: string, args: string[], input?: string, timeoutMs = 60_000) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(file, args, {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1", FLOTILLA_HOME: home, FLOTILLA_API_URL: "" },
+    });
+    child.stdin.end(input ?? "");
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(
+        new Error(`${path.basename(file)} ${args.join(" ")} did not finish in ${timeoutMs} ms\n${stderr}`),
+      );
+    }, timeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+const cli = (args: string[]) => exec(process.execPath, [path.join(root, "bin/flotilla.js"), ...args]);
+
+async function call<T = Loose>(
+  method: string,
+  p: string,
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${server!.url}${p}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+const admin = <T = Loose>(method: string, p: string, body?: unknown) =>
+  call<T>(method, p, server!.adminToken, body);
+
+/** Re-check `check` every 100 ms until it returns a value; fail after `ms`. */
+async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 90_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const ofRun = (resource: string, runId: string): Loose[] =>
+  sim!.objects(resource, NS).filter((o: Loose) => o.metadata?.labels?.["flotilla.io/flow-run-id"] === runId);
+
+before(async () => {
+  const images = defaultImages(root);
+  sim = await KubeSim.start({ namespaces: [NS], images: { ...images, [IMAGE]: images["*flotilla*"]! } });
+  server = await startServer({
+    port: 0,
+    home,
+    database: path.join(home, "flotilla.db"),
+    schedulerPeriodMs: 200,
+  });
+  const t = await admin<{ token: string }>("POST", "/api/tokens", { name: "k8s-agent", scope: "agent" });
+  assert.equal(t.status, 201);
+  // the agent's and the runners' identities as `flotilla agent install kubernetes --rbac` prints them
+  const printed = await cli([
+    "agent",
+    "install",
+    "kubernetes",
+    "--rbac",
+    "-n",
+    NS,
+    "--server",
+    server.url,
+    "--image",
+    IMAGE,
+  ]);
+  assert.equal(printed.code, 0, printed.stderr);
+  const docs = parseAllDocuments(printed.stdout).map((d) => d.toJS() as Loose);
+  const kubeconfig = path.join(home, "admin.kubeconfig");
+  writeFileSync(kubeconfig, sim.kubeConfig().exportConfig());
+  const applied = await exec(
+    kubectlPath(),
+    ["--kubeconfig", kubeconfig, "apply", "-f", "-"],
+    docs
+      .filter((d) => d.kind !== "Deployment")
+      .map((d) => stringify(d))
+      .join("---\n"),
+  );
+  assert.equal(applied.code, 0, applied.stderr);
+  const clients = connect({
+    kubeConfig: (await sim.serviceAccountKubeconfig(NS, "flotilla-agent")).kubeConfig,
+  });
+  launcher = new KubernetesLauncher({
+    clients,
+    namespace: NS,
+    environment: { serviceAccountName: "flotilla-runner" },
+    resyncMs: 500,
+  });
+  agent = new Agent({
+    client: new ApiClient({ url: server.url, token: t.body.token }),
+    pool: "kubernetes",
+    launcher,
+    id: "k8s-reporting",
+    pollMs: 200,
+    onError: (e) => agentErrors.push((e as Error).message),
+  });
+  agent.start();
+  const flow = selectFlow(await loadFlowModule(MODULE));
+  const d = await admin(
+    "POST",
+    "/api/deployments",
+    deploymentBody(flow, MODULE, { name: "report", pool: "kubernetes", image: IMAGE }),
+  );
+  assert.equal(d.status, 201, JSON.stringify(d.body));
+});
+
+after(async () => {
+  await agent?.stop().catch(() => {});
+  launcher?.close();
+  await server?.close();
+  await sim?.stop();
+  rmSync(home, { recursive: true, force: true });
+});
+
+describe("runner pods report with the run's own token (kube-sim, RBAC enforced)", {
+  timeout: 300_000,
+}, () => {
+  it("task runs and task logs reach the server; the token is only in the Secret and only reports its run", async () => {
+    const other = await admin<FlowRunRecord>("POST", "/api/runs", {
+      flowName: "elsewhere",
+      state: "Running",
+    });
+    assert.equal(other.status, 201);
+    const created = await admin<FlowRunRecord>("POST", "/api/deployments/report/runs", {
+      parameters: { n: 3, sleepMs: 3000 },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const runId = created.body.id;
+
+    // the run's token, as the runner pod reads it: from the per-run Secret
+    const secret = await until("the run's Secret", () => ofRun("secrets", runId)[0]);
+    assert.ok(secret.data?.["api-token"], "the Secret holds the run's token");
+    const token = Buffer.from(secret.data["api-token"], "base64").toString("utf8");
+    assert.match(token, /^flt_/);
+    const job = await until("the runner Job", () => ofRun("jobs", runId)[0]);
+    const env: Loose[] = job.spec.template.spec.containers.find((c: Loose) => c.name === "flotilla").env;
+    const tokenEnv = env.find((e) => e.name === "FLOTILLA_API_TOKEN");
+    assert.deepEqual(tokenEnv.valueFrom.secretKeyRef, { name: secret.metadata.name, key: "api-token" });
+    assert.equal(tokenEnv.value, undefined, "never a plain env value");
+    assert.equal(env.find((e) => e.name === "FLOTILLA_API_URL").value, server!.url);
+
+    // while the run lives: its token reports its run and nothing else
+    await until("the run Running", async () => {
+      const r = await admin<FlowRunRecord>("GET", `/api/runs/${runId}`);
+      return r.body.state === "Running" ? true : undefined;
+    });
+    assert.equal((await call("GET", `/api/runs/${runId}`, token)).status, 200, "its own run");
+    assert.equal((await call("GET", `/api/runs/${runId}/events`, token)).status, 200, "its own transitions");
+    const refused: [string, string, unknown?][] = [
+      ["GET", "/api/runs"],
+      ["GET", `/api/runs/${other.body.id}`],
+      ["GET", `/api/runs/${other.body.id}/logs`],
+      ["GET", `/api/runs/${runId}/logs`],
+      ["POST", `/api/runs/${other.body.id}/report`, { logs: [] }],
+      ["POST", `/api/runs/${other.body.id}/state`, { state: "Failed" }],
+      ["POST", "/api/tokens", { name: "more", scope: "admin" }],
+      ["GET", "/api/tokens"],
+      ["POST", `/api/runs/${runId}/token`, {}],
+      ["POST", "/api/runs", { flowName: "sneaky", state: "Running" }],
+      ["GET", "/api/deployments"],
+      ["POST", "/api/deployments/report/runs", {}],
+      ["POST", `/api/runs/${runId}/cancel`, {}],
+    ];
+    for (const [method, p, body] of refused) {
+      const r = await call<{ error: { code: string; message: string } }>(method, p, token, body);
+      assert.equal(r.status, 403, `${method} ${p} with the run's token: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, "FLOTILLA_FORBIDDEN");
+      assert.ok(!r.body.error.message.includes(token), "no token in the answer");
+    }
+
+    const done = await until("the run's end", async () => {
+      const r = (await admin<FlowRunRecord>("GET", `/api/runs/${runId}`)).body;
+      return ["Success", "Failed", "Crashed", "Cancelled"].includes(r.state) ? r : undefined;
+    });
+    assert.equal(done.state, "Success", done.reason);
+
+    // the runner pod's reports, as a user reads them
+    const got = await cli(["runs", "get", runId, "--server", server!.url, "-o", "json"]);
+    assert.equal(got.code, 0, got.stderr);
+    const detail = JSON.parse(got.stdout) as {
+      taskRuns: { slug: string; mapIndex: number; state: string; worker?: string }[];
+    };
+    const work = detail.taskRuns.filter((t) => t.slug === "work" && t.mapIndex >= 0);
+    assert.deepEqual(
+      work.map((t) => [t.mapIndex, t.state]).sort(),
+      [
+        [0, "Success"],
+        [1, "Success"],
+        [2, "Success"],
+      ],
+      JSON.stringify(detail.taskRuns),
+    );
+    assert.ok(
+      work.every((t) => t.worker),
+      "each task run names its worker pod",
+    );
+    assert.ok(detail.taskRuns.some((t) => t.slug === "total" && t.state === "Success"));
+    const table = await cli(["runs", "get", runId, "--server", server!.url]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /tasks: .*Success/);
+    const logs = await cli(["runs", "logs", runId, "--server", server!.url]);
+    assert.equal(logs.code, 0, logs.stderr);
+    for (const i of [0, 1, 2])
+      assert.match(logs.stdout, new RegExp(`\\[work\\[${i}\\][^\\]]*\\] work item ${i} done`));
+    assert.match(logs.stdout, new RegExp(`flow run ${runId} finished: Success`));
+
+    // the token's value: in the Secret only (base64), in no other object, event, log or output
+    const forms = [token, Buffer.from(token).toString("base64")];
+    for (const resource of ["pods", "jobs", "events", "secrets", "configmaps", "serviceaccounts"]) {
+      for (const o of sim!.objects(resource, NS)) {
+        if (resource === "secrets" && o.metadata.name === secret.metadata.name) continue;
+        const text = JSON.stringify(o);
+        for (const f of forms) assert.ok(!text.includes(f), `the token in ${resource}/${o.metadata.name}`);
+      }
+    }
+    const core = sim!.kubeConfig().makeApiClient(k8s.CoreV1Api);
+    for (const pod of ofRun("pods", runId)) {
+      for (const c of pod.spec.containers) {
+        const text = await core.readNamespacedPodLog({
+          name: pod.metadata.name,
+          namespace: NS,
+          container: c.name,
+        });
+        for (const f of forms)
+          assert.ok(!String(text).includes(f), `the token in the log of ${pod.metadata.name}/${c.name}`);
+      }
+    }
+    const serverLogs = await admin<{ items: { message: string }[] }>(
+      "GET",
+      `/api/runs/${runId}/logs?limit=100000`,
+    );
+    for (const f of forms)
+      assert.ok(!JSON.stringify(serverLogs.body).includes(f), "the token in the run's reported logs");
+    for (const out of [
+      got.stdout,
+      table.stdout,
+      logs.stdout,
+      got.stderr,
+      logs.stderr,
+      agentErrors.join("\n"),
+    ])
+      for (const f of forms) assert.ok(!out.includes(f), "the token in CLI output or agent errors");
+
+    // the run ended: its token is gone
+    const late = await call("GET", `/api/runs/${runId}`, token);
+    assert.equal(late.status, 401, "a finished run's token is refused");
+    const tokens = await admin<{ items: { runId?: string }[] }>("GET", "/api/tokens");
+    assert.ok(!tokens.body.items.some((t) => t.runId === runId), "no token of the finished run is kept");
+  });
+});
