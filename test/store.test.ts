@@ -138,6 +138,63 @@ function contract(name: string, open: () => Promise<Store>) {
       assert.equal((await store.logs(one.id, { contains: "_" })).length, 0, "LIKE wildcards are literal");
     });
 
+    it("pages logs with a cursor: the last N lines, then only the lines after the cursor", async () => {
+      const run = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      const empty = await store.logPage(run.id);
+      assert.deepEqual(empty.items, []);
+      const line = (i: number) => ({ ts: T0 + i, level: "info", message: `line ${i}${i % 2 ? " odd" : ""}` });
+      await store.report(run.id, { logs: [line(0), line(1), line(2)] });
+      const tail = await store.logPage(run.id, { limit: 2 });
+      assert.deepEqual(
+        tail.items.map((l) => l.message),
+        ["line 1 odd", "line 2"],
+        "the last 2",
+      );
+      const none = await store.logPage(run.id, { after: tail.next });
+      assert.deepEqual(none.items, [], "nothing after the last line");
+      assert.equal(none.next, tail.next, "the cursor stays");
+      await store.report(run.id, { logs: [line(3), line(4)] });
+      await store.report(run.id, { logs: [line(5)] });
+      const fromEmpty = await store.logPage(run.id, { after: empty.next });
+      assert.equal(fromEmpty.items.length, 6, "the first cursor reads from the start");
+      // a page bounded by limit, resumed mid-chunk
+      const a = await store.logPage(run.id, { after: tail.next, limit: 1 });
+      assert.deepEqual(
+        a.items.map((l) => l.message),
+        ["line 3 odd"],
+      );
+      const b = await store.logPage(run.id, { after: a.next, limit: 10 });
+      assert.deepEqual(
+        b.items.map((l) => l.message),
+        ["line 4", "line 5 odd"],
+      );
+      assert.deepEqual((await store.logPage(run.id, { after: b.next })).items, []);
+      // with a filter the cursor still moves past the lines it skipped
+      const odd = await store.logPage(run.id, { after: tail.next, contains: "ODD" });
+      assert.deepEqual(
+        odd.items.map((l) => l.message),
+        ["line 3 odd", "line 5 odd"],
+      );
+      assert.deepEqual((await store.logPage(run.id, { after: odd.next, contains: "odd" })).items, []);
+      await store.report(run.id, { logs: [line(6), line(7)] });
+      const later = await store.logPage(run.id, { after: odd.next, contains: "odd" });
+      assert.deepEqual(
+        later.items.map((l) => l.message),
+        ["line 7 odd"],
+      );
+    });
+
+    it("deletes the tokens bound to a run when it reaches a final state", async () => {
+      const run = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      const other = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      await store.createToken({ name: "run", scope: "runner", hash: `run-${run.id}`, runId: run.id }, T0);
+      await store.createToken({ name: "run", scope: "runner", hash: `run-${other.id}`, runId: other.id }, T0);
+      assert.equal((await store.findToken(`run-${run.id}`))?.runId, run.id);
+      assert.ok((await store.transitionRun(run.id, "Success", T0 + 1))?.ok);
+      assert.equal(await store.findToken(`run-${run.id}`), undefined, "revoked with its run's end");
+      assert.equal((await store.findToken(`run-${other.id}`))?.runId, other.id, "another run's token stays");
+    });
+
     it("keeps worker samples and scaling decisions", async () => {
       const run = await store.createRun({ flowName: "f", state: "Running" }, T0);
       await store.report(run.id, {

@@ -4,6 +4,7 @@
 
 import { randomUUID } from "node:crypto";
 import type { SqlDriver, SqlExec, SqlValue } from "./driver.ts";
+import { formatLogCursor, parseLogCursor } from "./log-cursor.ts";
 import { MIGRATIONS, migrationSql, statements } from "./migrations.ts";
 import {
   LIVE_STATES,
@@ -20,6 +21,8 @@ import type {
   FlowRunRecord,
   ListRunsQuery,
   LogLine,
+  LogPage,
+  LogQuery,
   NewRun,
   Page,
   RunEventRecord,
@@ -717,24 +720,50 @@ export class SqlStore implements Store {
   }
 
   async logs(runId: string, q: { contains?: string; limit?: number } = {}): Promise<LogLine[]> {
+    return (await this.logPage(runId, q)).items;
+  }
+
+  async logPage(runId: string, q: LogQuery = {}): Promise<LogPage> {
     const limit = Math.min(Math.max(q.limit ?? 1000, 1), 100_000);
-    const needle = q.contains?.toLowerCase();
-    const rows =
-      needle === undefined || needle === ""
-        ? await this.#db.all<Row>("SELECT lines FROM log_chunks WHERE run_id = ? ORDER BY id", [runId])
-        : await this.#db.all<Row>(
-            "SELECT lines FROM log_chunks WHERE run_id = ? AND LOWER(lines) LIKE ? ESCAPE '\\' ORDER BY id",
-            [runId, `%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%`],
-          );
+    const needle = q.contains?.toLowerCase() || undefined;
+    const after = q.after === undefined ? undefined : parseLogCursor(q.after);
+    const where = ["run_id = ?"];
+    const params: SqlValue[] = [runId];
+    if (after) {
+      where.push("id >= ?");
+      params.push(after.chunk);
+    }
+    if (needle !== undefined) {
+      where.push("LOWER(lines) LIKE ? ESCAPE '\\'");
+      params.push(`%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    }
+    // from a cursor, lines come oldest first and a chunk holds at least one line: limit + 1 chunks
+    // are enough unless a filter drops lines
+    const bound = after && needle === undefined ? ` LIMIT ${limit + 1}` : "";
+    const rows = await this.#db.all<Row>(
+      `SELECT id, lines FROM log_chunks WHERE ${where.join(" AND ")} ORDER BY id${bound}`,
+      params,
+    );
     const out: LogLine[] = [];
+    let next = q.after ?? formatLogCursor(0, 0);
     for (const r of rows) {
-      for (const text of String(r.lines).split("\n")) {
-        const line = JSON.parse(text) as LogLine;
-        if (needle && !line.message.toLowerCase().includes(needle)) continue;
+      const chunk = Number(r.id);
+      const texts = String(r.lines).split("\n");
+      for (let i = after && chunk === after.chunk ? after.line : 0; i < texts.length; i++) {
+        const line = JSON.parse(texts[i]!) as LogLine;
+        const position = formatLogCursor(chunk, i + 1);
+        if (needle && !line.message.toLowerCase().includes(needle)) {
+          if (!after || out.length < limit) next = position;
+          continue;
+        }
+        if (after && out.length === limit) return { items: out, next };
         out.push(line);
+        next = position;
       }
     }
-    return out.length > limit ? out.slice(out.length - limit) : out;
+    // without a cursor: the last `limit` lines, and the cursor after the last one
+    if (out.length > limit) return { items: out.slice(out.length - limit), next };
+    return { items: out, next };
   }
 
   async workerSamples(runId: string): Promise<WorkerSample[]> {

@@ -114,6 +114,25 @@ export interface LogLine {
   worker?: string;
 }
 
+/** Which log lines of a run to read. */
+export interface LogQuery {
+  /** Only lines whose message contains this (case-insensitive). */
+  contains?: string;
+  /** At most this many lines (1..100,000). @default 1000 */
+  limit?: number;
+  /**
+   * Only lines after this cursor (a `next` of an earlier page), oldest first; without it, the
+   * run's last `limit` lines.
+   */
+  after?: string;
+}
+
+/** Log lines and the cursor after the last line read (pass it as `after` for the lines to come). */
+export interface LogPage {
+  items: LogLine[];
+  next: string;
+}
+
 export interface WorkerSample {
   ts: number;
   count: number;
@@ -282,6 +301,8 @@ export interface Store {
   /** The earlier attempts of retried task runs (each as it ended: Retrying, with its error), oldest first. */
   taskRunAttempts(runId: string): Promise<TaskRunRecord[]>;
   logs(runId: string, q?: { contains?: string; limit?: number }): Promise<LogLine[]>;
+  /** Log lines with a cursor: the last `limit`, or those after `after` (oldest first), and `next`. */
+  logPage(runId: string, q?: LogQuery): Promise<LogPage>;
   workerSamples(runId: string): Promise<WorkerSample[]>;
   scalingDecisions(runId: string): Promise<ScalingDecision[]>;
 

@@ -155,13 +155,22 @@ export async function serverRunLogs(
 
 async function fetchLogs(client: ApiClient, id: string, limit: number, grep?: string): Promise<LogLine[]> {
   if (limit === 0) return [];
-  const q = new URLSearchParams({ limit: String(Math.min(limit, MAX_LOG_LINES)) });
-  if (grep) q.set("contains", grep);
-  return (await client.get<{ items: LogLine[] }>(`/api/runs/${enc(id)}/logs?${q}`)).items;
+  return (await fetchLogPage(client, id, limit, grep)).items;
 }
 
-const sameLine = (a: LogLine, b: LogLine) =>
-  a.ts === b.ts && a.message === b.message && a.slug === b.slug && a.mapIndex === b.mapIndex;
+/** One logs call: the last `limit` lines, or with `after` the lines after that cursor. */
+async function fetchLogPage(
+  client: ApiClient,
+  id: string,
+  limit: number,
+  grep?: string,
+  after?: string,
+): Promise<{ items: LogLine[]; next: string }> {
+  const q = new URLSearchParams({ limit: String(Math.max(1, Math.min(limit, MAX_LOG_LINES))) });
+  if (grep) q.set("contains", grep);
+  if (after !== undefined) q.set("after", after);
+  return client.get<{ items: LogLine[]; next: string }>(`/api/runs/${enc(id)}/logs?${q}`);
+}
 
 /** What {@link followServerLogs} takes. */
 export interface FollowServerLogsOptions extends ServerCallOptions {
@@ -177,8 +186,10 @@ export interface FollowServerLogsOptions extends ServerCallOptions {
 /**
  * Follow a run's log lines on a server: give `write` the lines kept so far (the last `tail`), then
  * each new one, until the run is in a final state (Success, Failed, Crashed, Cancelled) and its
- * last lines are printed. Every call has the client's deadline; `signal` stops it. Resolves with
- * the run's final record (undefined when stopped).
+ * last lines are printed. After the first call each poll asks only for the lines after the
+ * cursor the server gave (`?after=`), so a long run's log is never read again. Every call has the
+ * client's deadline; `signal` stops it. Resolves with the run's final record (undefined when
+ * stopped).
  */
 export async function followServerLogs(
   id: string,
@@ -188,26 +199,19 @@ export async function followServerLogs(
   const client = clientFor(o);
   const poll = o.pollMs ?? 500;
   let run = await client.get<FlowRunRecord>(`/api/runs/${enc(id)}`);
-  let seen = 0;
-  let last: LogLine | undefined;
-  const fresh = (items: LogLine[]): LogLine[] => {
-    // lines only ever append; past the API's window, find the last one printed
-    if (items.length < MAX_LOG_LINES || last === undefined) return items.slice(seen);
-    for (let i = items.length - 1; i >= 0; i--) if (sameLine(items[i]!, last)) return items.slice(i + 1);
-    return items;
-  };
-  const first = await fetchLogs(client, run.id, MAX_LOG_LINES, o.grep);
-  const shown = o.tail === undefined ? first : o.tail === 0 ? [] : first.slice(-o.tail);
+  const first = await fetchLogPage(client, run.id, o.tail === undefined ? MAX_LOG_LINES : o.tail, o.grep);
+  const shown = o.tail === undefined ? first.items : o.tail === 0 ? [] : first.items.slice(-o.tail);
   for (const l of shown) write(l);
-  seen = first.length;
-  last = first.at(-1);
+  let cursor = first.next;
   while (!o.signal?.aborted) {
     const final = isTerminal(run.state);
-    const items = await fetchLogs(client, run.id, MAX_LOG_LINES, o.grep);
-    const next = fresh(items);
-    for (const l of next) write(l);
-    seen = items.length;
-    last = items.at(-1) ?? last;
+    // every line after the cursor, a page at a time
+    for (;;) {
+      const page = await fetchLogPage(client, run.id, MAX_LOG_LINES, o.grep, cursor);
+      for (const l of page.items) write(l);
+      cursor = page.next;
+      if (page.items.length < MAX_LOG_LINES || o.signal?.aborted) break;
+    }
     // the state was final before these lines were read: they were the last ones
     if (final) return run;
     await sleepOrAbort(poll, o.signal);

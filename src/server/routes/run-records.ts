@@ -55,15 +55,22 @@ export async function runRecordRoutes(
         querystring: z.object({
           contains: z.string().optional(),
           limit: z.coerce.number().int().min(1).max(100_000).default(1000),
+          after: z
+            .string()
+            .regex(/^\d{1,15}\.\d{1,9}$/, "a cursor: the `next` of an earlier logs answer")
+            .optional(),
         }),
       },
     }),
     handler: async (req) => {
       const run = await findRun((req.params as { id: string }).id);
-      const q = req.query as { contains?: string; limit: number };
-      return {
-        items: await store.logs(run.id, { limit: q.limit, ...(q.contains ? { contains: q.contains } : {}) }),
-      };
+      const q = req.query as { contains?: string; limit: number; after?: string };
+      // { items, next }: pass next as ?after= for the lines that come after these
+      return store.logPage(run.id, {
+        limit: q.limit,
+        ...(q.contains ? { contains: q.contains } : {}),
+        ...(q.after !== undefined ? { after: q.after } : {}),
+      });
     },
   });
   z$.route({

@@ -43,7 +43,8 @@ export const ROUTES = {
     method: "GET",
     path: "/api/runs/:id/logs",
     scopes: READ,
-    summary: "the run's log lines (?contains, ?limit)",
+    summary:
+      "the run's log lines and a cursor: { items, next }; the last ?limit lines, or with ?after=<next> only the lines after it, oldest first (?contains)",
   },
   cluster: {
     method: "GET",
