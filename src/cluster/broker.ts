@@ -3,7 +3,8 @@
 // local redis-server (local-broker.ts). `connectBroker` opens a checked connection and turns socket
 // and auth failures into FlotillaErrors that name the broker (never its password).
 
-import { createRequire } from "node:module";
+// one default import, not `createRequire`: a bundle's banner may declare that name (esbuild's documented one)
+import nodeModule from "node:module";
 import type { ConnectionOptions } from "bullmq";
 import type * as IORedis from "ioredis";
 import type { RedisOptions } from "ioredis";
@@ -12,7 +13,7 @@ import { withDeadline } from "../engine/deadline.ts";
 import { registerSecret } from "../secrets/redact.ts";
 
 // ioredis is CommonJS: required, not imported (no named-export scan of its modules at start-up).
-const { Redis } = createRequire(import.meta.url)("ioredis") as typeof IORedis;
+const { Redis } = nodeModule.createRequire(import.meta.url)("ioredis") as typeof IORedis;
 type Redis = IORedis.Redis;
 
 import { Env } from "./process-env.ts";

@@ -10,9 +10,10 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { z } from "zod";
+import type { z } from "zod";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import type { Storage } from "../core/flow.ts";
+import { onFirstUse, zod } from "../core/zod-on-demand.ts";
 import {
   imageNameProblem,
   imageReferenceProblem,
@@ -86,17 +87,21 @@ export interface DockerStorageConfig {
   healthCheck: boolean;
 }
 
-const optionsSchema = z.strictObject({
-  registryUrl: z.string().optional(),
-  imageName: z.string({ error: 'is required (e.g. imageName: "my-flow")' }),
-  imageTag: z.string().optional(),
-  baseImage: z.string().default(DEFAULT_BASE_IMAGE),
-  files: z.record(z.string(), z.string()).default({}),
-  env: z.record(z.string(), z.string()).default({}),
-  extraPackages: z.array(z.string()).default([]),
-  healthCheck: z.boolean().default(true),
+// compiled on the first `new DockerStorage`: `import "flotilla"` does not load zod for it
+const optionsSchema = onFirstUse(() => {
+  const z = zod();
+  return z.strictObject({
+    registryUrl: z.string().optional(),
+    imageName: z.string({ error: 'is required (e.g. imageName: "my-flow")' }),
+    imageTag: z.string().optional(),
+    baseImage: z.string().default(DEFAULT_BASE_IMAGE),
+    files: z.record(z.string(), z.string()).default({}),
+    env: z.record(z.string(), z.string()).default({}),
+    extraPackages: z.array(z.string()).default([]),
+    healthCheck: z.boolean().default(true),
+  });
 });
-type ParsedOptions = z.infer<typeof optionsSchema>;
+type ParsedOptions = z.infer<ReturnType<typeof optionsSchema>>;
 
 /** A problem found by a rule: the option (path) and what is wrong with it. */
 interface Problem {
@@ -209,7 +214,7 @@ const rules = [
 
 /** Compile and check `new DockerStorage` options; throws one FLOTILLA_OPTIONS_INVALID listing every problem. */
 export function compileDockerStorageOptions(input: unknown, creator?: string): DockerStorageConfig {
-  const shape = optionsSchema.safeParse(input);
+  const shape = optionsSchema().safeParse(input);
   if (!shape.success) {
     throw invalid(
       shape.error.issues.map((i) => ({ field: i.path.join(".") || "options", message: i.message })),

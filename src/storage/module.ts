@@ -3,6 +3,7 @@
 // hash of its source on each flow (part of the fingerprint).
 
 import { readFile, stat } from "node:fs/promises";
+import nodeModule from "node:module";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
@@ -37,8 +38,12 @@ async function ensureTypeScript(file: string): Promise<void> {
   // then finds its whole module graph loaded, instead of sending each of its modules (and zod,
   // pino...) through tsx's loader thread (about 1 s of a `.ts` flow's start-up on a loaded machine).
   await import("flotilla").catch(() => {});
-  const { register } = await import("tsx/esm/api");
-  register();
+  // tsx's hooks module registered as `node --import tsx/esm` registers it, without importing
+  // tsx/esm/api first: that would load tsx's main-thread half and esbuild's JS API into this thread
+  // as well as into the hooks thread (about a quarter of tsx's start-up cost, measured).
+  // `data` must be an object: tsx's initialize hook refuses a registration without one.
+  nodeModule.register("tsx/esm", { parentURL: import.meta.url, data: {} });
+  process.setSourceMapsEnabled(true);
 }
 
 /** Import a flow module and collect the flows it exports. */
