@@ -23,7 +23,13 @@ import {
   planKubernetesRun,
 } from "../../kubernetes/runs.ts";
 import { stopSignals } from "../signals.ts";
-import { SIM_IMAGE, SIM_NAMESPACE, type SimCluster, startSimCluster } from "../sim-cluster.ts";
+import {
+  type PendingSim,
+  SIM_IMAGE,
+  SIM_NAMESPACE,
+  type SimCluster,
+  startSimCluster,
+} from "../sim-cluster.ts";
 
 /** What `flotilla run` passes for a Kubernetes run. */
 export interface RunOnKubernetesOptions {
@@ -39,6 +45,8 @@ export interface RunOnKubernetesOptions {
   /** Where the signal lines go. @default process.stderr */
   stderr?: NodeJS.WritableStream;
   sim?: boolean;
+  /** The --sim cluster started while the flow loaded (prestartSimCluster); stopped here. */
+  presim?: PendingSim | undefined;
   detach?: boolean;
   dryRun?: "yaml" | "json";
   kubeconfig?: string;
@@ -89,9 +97,15 @@ export async function runOnKubernetes(
         ...(options.stderr !== undefined ? { stderr: options.stderr } : {}),
         onStop: () => void handle?.cancel().catch(() => {}),
       });
+  // from here this function listens for the signals a pre-started sim held while the flow loaded
+  options.presim?.release();
   let sim: SimCluster | undefined;
   try {
-    if (simImage !== undefined) sim = await startSimCluster(simImage, projectDir);
+    if (options.presim?.stopped()) return { state: cancelledBeforeLaunch(flow) };
+    if (simImage !== undefined) {
+      sim = await (options.presim?.cluster ?? startSimCluster(projectDir));
+      sim.mapImage(simImage);
+    }
     if (signals?.signal.aborted) return { state: cancelledBeforeLaunch(flow) };
     handle = await launchKubernetesRun(flow, {
       parameters: options.parameters,
@@ -123,7 +137,7 @@ export async function runOnKubernetes(
     }
   } finally {
     signals?.off();
-    await sim?.stop();
+    await (options.presim?.stop() ?? sim?.stop());
   }
 }
 

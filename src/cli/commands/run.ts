@@ -70,10 +70,14 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
   checkRunFlags(options);
-  const flow = selectFlow(await loadFlowModule(options.flowFile), options.flow);
-  flow.validate();
-  const parameters = await readParameters(options, flow);
-  flow.resolveParameters(parameters); // fail on unknown or missing parameters before anything starts
+  // --sim: the embedded cluster starts while the flow module loads (neither needs the other)
+  const presim = options.sim
+    ? (await import("../sim-cluster.ts")).prestartSimCluster(options.flowFile, stderr)
+    : undefined;
+  const { flow, parameters } = await loadRunFlow(options).catch(async (error: unknown) => {
+    await presim?.stop();
+    throw error;
+  });
 
   const progress = new Progress({ stream: stderr as NodeJS.WriteStream });
   // Log lines go through the progress display, which keeps its status line below them.
@@ -111,7 +115,7 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
         stderr,
         onProgress: (p) => progress.logStream.write(`${describeLaunch(p)}\n`),
         onTally: progress.onTally,
-        ...(options.sim !== undefined ? { sim: options.sim } : {}),
+        ...(options.sim !== undefined ? { sim: options.sim, presim } : {}),
         ...(options.detach !== undefined ? { detach: options.detach } : {}),
         ...(options.dryRun ? { dryRun: output === "json" ? "json" : "yaml" } : {}),
         ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}),
@@ -229,6 +233,17 @@ function formatDuration(ms: number): string {
   return ms < 60_000
     ? `${(ms / 1000).toFixed(1)} s`
     : `${Math.floor(ms / 60_000)} m ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** The flow to run and its parameters, checked before anything starts. */
+async function loadRunFlow(
+  options: RunCommandOptions,
+): Promise<{ flow: Flow; parameters: Record<string, unknown> }> {
+  const flow = selectFlow(await loadFlowModule(options.flowFile), options.flow);
+  flow.validate();
+  const parameters = await readParameters(options, flow);
+  flow.resolveParameters(parameters); // fail on unknown or missing parameters before anything starts
+  return { flow, parameters };
 }
 
 /** Flags that only mean something when the run goes to Kubernetes, and those that only mean something here. */
