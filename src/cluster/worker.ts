@@ -176,9 +176,19 @@ export class Worker {
   }
 
   async run(): Promise<WorkerExit> {
-    const flow = selectFlow(await loadFlowModule(this.#options.flowModule), this.#options.flow);
+    // The broker connection opens while the flow module loads (its round trips need no CPU).
+    const giveUp = new AbortController();
+    const connecting = this.#connect(giveUp.signal);
+    let flow: Flow;
+    try {
+      flow = selectFlow(await loadFlowModule(this.#options.flowModule), this.#options.flow);
+    } catch (error) {
+      giveUp.abort();
+      void connecting.then((c) => c instanceof FlotillaError || c.disconnect());
+      throw error;
+    }
     const fingerprint = flowFingerprint(flow);
-    const control = await this.#connect();
+    const control = await connecting;
     if (control instanceof FlotillaError) return { exitCode: 1, reason: control.message };
     const joined = await this.#join(control);
     if ("exitCode" in joined) return joined;
@@ -190,12 +200,13 @@ export class Worker {
   }
 
   /** Connect, retrying until the death timeout: pods may start before the broker is up. */
-  async #connect(): Promise<Redis | FlotillaError> {
+  async #connect(giveUp: AbortSignal): Promise<Redis | FlotillaError> {
     const control = await connectWithin(
       this.#options.broker,
       this.#o.deathTimeoutMs,
       `flotilla-worker-${this.#id}`,
       this.#timers,
+      giveUp,
     );
     if (control instanceof FlotillaError) return control;
     // Connection errors while the broker is away are expected; the death timeout decides.
@@ -881,6 +892,7 @@ async function connectWithin(
   deathTimeoutMs: number,
   name: string,
   timers: Timers,
+  giveUp: AbortSignal,
 ): Promise<Redis | FlotillaError> {
   const deadline = timers.now() + deathTimeoutMs;
   for (;;) {
@@ -891,7 +903,7 @@ async function connectWithin(
       });
     } catch (error) {
       const e = error instanceof FlotillaError ? error : new FlotillaError(ErrorCode.Broker, String(error));
-      if (/refused the password/.test(e.message) || timers.now() >= deadline) return e;
+      if (/refused the password/.test(e.message) || timers.now() >= deadline || giveUp.aborted) return e;
       // a local broker may still be starting beside its first workers: look again soon
       await new Promise((r) => timers.setTimeout(() => r(undefined), 50));
     }
