@@ -8,8 +8,10 @@
 // start-up is excluded from throughput and reported on its own. A timed run goes from the flow
 // runner's first submit to its last result (the cluster's close afterwards is not counted).
 //
-// This file is also the flow module the bench's workers load (the flows below), and, with
-// FLOTILLA_BENCH_CHILD=raw-bullmq, the raw BullMQ child process of the baseline.
+// The flows are in cluster-flows.ts, the module the bench's workers load; they import "flotilla",
+// so the workers run its compiled dist/ as they do for a user (bench/run.ts builds it first) instead
+// of Flotilla's source through tsx. With FLOTILLA_BENCH_CHILD=raw-bullmq this file is the raw BullMQ
+// child process of the baseline.
 
 import { type ChildProcess, fork } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -25,48 +27,16 @@ import type {
   RunEvent,
   TaskRunRequest,
 } from "../src/core/executor.ts";
+import type { Flow } from "../src/core/flow.ts";
 import type { FlowRunState, TaskRunRecord } from "../src/core/states.ts";
 import { withDeadline } from "../src/engine/deadline.ts";
 import { silentLogger } from "../src/engine/logging.ts";
 import { ClusterExecutor } from "../src/executors/cluster-executor.ts";
-import { Flow, task } from "../src/index.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 
 const SELF = fileURLToPath(import.meta.url);
-
-// ---------------------------------------------------------------- the flows the workers load
-
-const noop = task("noop", (x: number) => x);
-const inc = task("inc", (x: number) => x + 1);
-const count = task("count", (xs: number[]) => xs.length);
-const nap = task("nap", async (x: number) => {
-  await new Promise((r) => setTimeout(r, 500));
-  return x;
-});
-const linger = task("linger", async (xs: number[], ms: number) => {
-  await new Promise((r) => setTimeout(r, ms));
-  return xs.length;
-});
-const range = task("range", (n: number) => Array.from({ length: n }, (_, i) => i));
-
-/** 10,000 mapped no-op tasks. */
-export const map10k = Flow.build("bench-map10k", () => noop.map(range(10_000)));
-/** 50,000 mapped no-op tasks. */
-export const map50k = Flow.build("bench-map50k", () => noop.map(range(50_000)));
-/** A chain of 1,000 dependent tasks. */
-export const chain1k = Flow.build("bench-chain1k", () => {
-  let x = inc(0);
-  for (let i = 1; i < 1000; i++) x = inc(x);
-  return x;
-});
-/** 5,000 mapped no-op tasks and one reduce over all of them. */
-export const fanout5k = Flow.build("bench-fanout5k", () => count(noop.map(range(5000))));
-/** One task: start-up to first task finished. */
-export const one = Flow.build("bench-one", () => inc(0));
-/** Adaptive: 200 tasks of 0.5 s, then one task that keeps the run alive while the cluster shrinks. */
-export const adaptive = Flow.build("bench-adaptive", ({ param }) =>
-  linger(nap.map(range(200)), param("lingerMs", 6000)),
-);
+// The flows (cluster-flows.ts): a module of their own, importing "flotilla" as a user's flow does.
+const FLOWS = fileURLToPath(new URL("./cluster-flows.ts", import.meta.url));
 
 // ---------------------------------------------------------------- timing executor
 
@@ -178,7 +148,7 @@ const logger = silentLogger();
 const now = () => performance.timeOrigin + performance.now();
 
 async function flowOf(name: string): Promise<Flow> {
-  return selectFlow(await loadFlowModule(SELF), name);
+  return selectFlow(await loadFlowModule(FLOWS), name);
 }
 
 interface ClusterRunFigures {
