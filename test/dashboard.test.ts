@@ -536,49 +536,6 @@ describe("dashboard", { timeout: 600_000 }, () => {
     await page.getByRole("heading", { name: "Runs" }).waitFor();
   });
 
-  it("lays out a 1,000-node graph without freezing the page", async () => {
-    const n = 1000;
-    const tasks = Array.from({ length: n }, (_, i) => ({
-      slug: `t${i}`,
-      upstream: i === 0 ? [] : [`t${Math.floor((i - 1) / 3)}`],
-    }));
-    const edges = tasks.flatMap((t) => t.upstream.map((u) => ({ upstream: u, downstream: t.slug })));
-    const id = await reportedRun(server, "wide", { tasks, edges });
-    await page.goto(`${server.url}/`);
-    // Long tasks (main-thread blocks over 50 ms) are watched from before an in-app navigation to
-    // the run, so the observer sees the whole load, first paint and layout.
-    // The gaps between animation frames are watched too: the longest one is the longest block
-    // even when no long task (over 50 ms) happened.
-    await page.evaluate(`(() => {
-      window.__long = [];
-      window.__gap = 0;
-      new PerformanceObserver((list) => {
-        for (const e of list.getEntries()) window.__long.push(e.duration);
-      }).observe({ type: "longtask" });
-      let last = performance.now();
-      const frame = (t) => { window.__gap = Math.max(window.__gap, t - last); last = t; window.__frames = requestAnimationFrame(frame); };
-      window.__frames = requestAnimationFrame(frame);
-      window.__navAt = performance.now();
-      window.history.pushState(null, "", ${JSON.stringify(`/runs/${id}`)});
-      window.dispatchEvent(new PopStateEvent("popstate"));
-    })()`);
-    await page.locator('.dag[data-layout="dagre"][data-drawn="all"]').waitFor({ timeout: 120_000 });
-    const m = (await page.evaluate(`(() => {
-      cancelAnimationFrame(window.__frames);
-      return { long: window.__long, gap: window.__gap, drawn: performance.now() - window.__navAt };
-    })()`)) as { long: number[]; gap: number; drawn: number };
-    figure(
-      "longest main-thread block while laying out 1,000 nodes",
-      `${m.long.length ? `${Math.round(Math.max(...m.long))} ms (${m.long.length} long tasks)` : "no long task (none over 50 ms)"}, longest frame gap ${Math.round(m.gap)} ms; laid out and drawn ${Math.round(m.drawn)} ms after the click`,
-      "≤ 50 ms",
-    );
-    // it opens on the first task, not on an empty stretch of a 60,000-pixel-tall graph
-    await page.locator('.tasknode[data-slug="t0"]').waitFor();
-    await page.locator('.tasknode[data-slug="t0"]').click();
-    await page.locator(".taskpanel").getByRole("heading", { name: "t0" }).waitFor();
-    await browser.screenshot(page, "run-1000-nodes");
-  });
-
   it("shows 'reconnecting' while the server is away and recovers by itself", async () => {
     await page.goto(`${server.url}/`);
     await page.getByRole("heading", { name: "Runs" }).waitFor();
@@ -605,7 +562,12 @@ describe("dashboard", { timeout: 600_000 }, () => {
       assert.deepEqual(overflow, { page: 390, table: 0 });
       await browser.screenshot(narrow, "runs-narrow");
       await narrow.screenshot({ path: path.join(ARTIFACTS, "runs-narrow-view.png") }); // what a phone shows first
-      await narrow.locator("tr", { hasText: "orders" }).getByRole("link").first().click();
+      // a failed orders run (the newest orders run may be the retry still under way)
+      await narrow
+        .locator('tr[data-state="Failed"]', { hasText: "orders" })
+        .getByRole("link")
+        .first()
+        .click();
       const node = narrow.locator('.tasknode[data-slug="price_orders"][data-state="Failed"]');
       await node.waitFor();
       // the graph takes the screen's width and its nodes are in view

@@ -41,6 +41,7 @@ export function useLayout(input: LayoutInput): LayoutResult {
     if (!big) return;
     let live = true;
     void layoutInWorker(input).then((result) => {
+      performance.mark("flotilla:layout-done", { detail: { nodes: input.nodes.length, ms: result.ms } });
       if (live) setBetter({ input, result });
     });
     return () => {

@@ -11,11 +11,12 @@ import {
   type NodeProps,
   Position,
   ReactFlow,
+  type ReactFlowInstance,
 } from "@xyflow/react";
 import "@xyflow/react/dist/base.css";
-import { memo, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { formatDuration } from "../format.ts";
-import { handoverBatches, openingViewport, type Viewport } from "../graph-view.ts";
+import { handoverBatches, openingViewport } from "../graph-view.ts";
 import type { LayoutInput, LayoutResult } from "../layout.ts";
 import { SegmentedBar, StateBadge, stateGroup } from "../states.tsx";
 import { type TaskSummary, taskState } from "../tasks.ts";
@@ -33,7 +34,7 @@ const MAPPED_H = 112;
 /** A big graph's opening zoom, and how many of its visible nodes are drawn per frame. */
 const BIG_ZOOM = 0.75;
 const PER_FRAME = 8;
-const OFFSCREEN_BATCH = 200;
+const OFFSCREEN_BATCH = 1_000_000;
 
 const TaskNode = memo(function TaskNode({ data }: NodeProps<Node<TaskNodeData>>) {
   const s = data.summary;
@@ -69,9 +70,12 @@ const TaskNode = memo(function TaskNode({ data }: NodeProps<Node<TaskNodeData>>)
 
 const nodeTypes = { task: TaskNode };
 const NONE: Node<TaskNodeData>[] = [];
+const ORIGIN = { x: 0, y: 0 };
+const DEFAULT_VIEWPORT = { x: 16, y: 16, zoom: BIG_ZOOM };
+const FIT_VIEW = { padding: 0.15, maxZoom: 1.1 };
 const NO_EDGES: Edge[] = [];
 
-export function Dag({
+export const Dag = memo(function Dag({
   tasks,
   selected,
   onSelect,
@@ -97,31 +101,51 @@ export function Dag({
   const input = shape.current.input;
   const layout = useLayout(input);
 
-  const nodes: Node<TaskNodeData>[] = useMemo(
-    () =>
-      tasks.map((t) => {
-        const height = t.mapped ? MAPPED_H : NODE_H;
-        return {
-          id: t.slug,
-          type: "task",
-          position: layout.positions[t.slug] ?? { x: 0, y: 0 },
-          data: { summary: t, selected: t.slug === selected, onSelect },
-          width: NODE_W,
-          height,
-          // Size and handles given, so React Flow never has to mount a node to measure it (it
-          // would mount all 1,000 of a big graph once, visible or not).
-          measured: { width: NODE_W, height },
-          handles: [
-            { type: "target" as const, position: Position.Left, x: 0, y: height / 2 },
-            { type: "source" as const, position: Position.Right, x: NODE_W, y: height / 2 },
-          ],
-          draggable: false,
-          selectable: false,
-          focusable: false,
-        };
-      }),
-    [tasks, layout, selected, onSelect],
-  );
+  // A node keeps its object while its task's summary, selection and position do, so React Flow
+  // neither re-reads nor re-draws the nodes a live update did not touch.
+  const nodeCache = useRef(new Map<string, Node<TaskNodeData>>());
+  const nodes: Node<TaskNodeData>[] = useMemo(() => {
+    const cache = nodeCache.current;
+    const out = tasks.map((t) => {
+      const position = layout.positions[t.slug] ?? ORIGIN;
+      const isSelected = t.slug === selected;
+      const old = cache.get(t.slug);
+      if (
+        old &&
+        old.data.summary === t &&
+        old.data.selected === isSelected &&
+        old.data.onSelect === onSelect &&
+        old.position === position
+      )
+        return old;
+      const height = t.mapped ? MAPPED_H : NODE_H;
+      const node: Node<TaskNodeData> = {
+        id: t.slug,
+        type: "task",
+        position,
+        data: { summary: t, selected: isSelected, onSelect },
+        width: NODE_W,
+        height,
+        // Size and handles given, so React Flow never has to mount a node to measure it (it
+        // would mount all 1,000 of a big graph once, visible or not).
+        measured: { width: NODE_W, height },
+        handles: [
+          { type: "target" as const, position: Position.Left, x: 0, y: height / 2 },
+          { type: "source" as const, position: Position.Right, x: NODE_W, y: height / 2 },
+        ],
+        draggable: false,
+        selectable: false,
+        focusable: false,
+      };
+      cache.set(t.slug, node);
+      return node;
+    });
+    if (cache.size > out.length * 2) {
+      const live = new Set(tasks.map((t) => t.slug));
+      for (const k of cache.keys()) if (!live.has(k)) cache.delete(k);
+    }
+    return out;
+  }, [tasks, layout, selected, onSelect]);
   const edges: Edge[] = useMemo(
     () =>
       input.edges.map((e) => ({
@@ -134,51 +158,57 @@ export function Dag({
     [input],
   );
 
-  // A big graph opens on its first root at a readable zoom, and its nodes are handed to React Flow
-  // once the view knows its size (before that React Flow would mount every node once), those in
-  // view a few a frame, so no frame draws more than a handful (off-screen ones are never drawn).
+  // A big graph opens on its first root at a readable zoom. React Flow is mounted empty while the
+  // layout is computed in the worker (its mount is a task of its own, not added to the one that
+  // receives the layout); once the view knows its size and the layout is here, the view moves to
+  // the first root and the nodes in view are handed over a few a frame, then the others at once
+  // (off-screen nodes are never drawn), so no frame draws more than a handful.
   const big = tasks.length > WORKER_THRESHOLD;
   const wrap = useRef<HTMLDivElement>(null);
-  const [opening, setOpening] = useState<{ layout: LayoutResult; viewport: Viewport; batches: string[][] }>();
-  useLayoutEffect(() => {
-    if (!big || layout.engine === "pending" || opening?.layout === layout) return;
+  const flow = useRef<ReactFlowInstance<Node<TaskNodeData>, Edge> | undefined>(undefined);
+  const [viewReady, setViewReady] = useState(false);
+  const [opening, setOpening] = useState<{ layout: LayoutResult; batches: string[][] }>();
+  const [handed, setHanded] = useState(0);
+  useEffect(() => {
+    if (!big || !viewReady || layout.engine === "pending" || opening?.layout === layout) return;
     const view = { width: wrap.current?.clientWidth ?? 1200, height: wrap.current?.clientHeight ?? 600 };
-    const boxes = input.nodes.map((n) => ({ ...n, ...(layout.positions[n.id] ?? { x: 0, y: 0 }) }));
+    const boxes = input.nodes.map((n) => ({ ...n, ...(layout.positions[n.id] ?? ORIGIN) }));
     const root = tasks.find((t) => t.upstream.length === 0) ?? tasks[0];
     const viewport = openingViewport(
       boxes.find((b) => b.id === root?.slug),
       view,
       BIG_ZOOM,
     );
-    setOpening({
-      layout,
-      viewport,
-      batches: handoverBatches(boxes, viewport, view, PER_FRAME, OFFSCREEN_BATCH),
-    });
+    void flow.current?.setViewport(viewport);
+    setOpening({ layout, batches: handoverBatches(boxes, viewport, view, PER_FRAME, OFFSCREEN_BATCH) });
     setHanded(0);
-  }, [big, layout, input, tasks, opening]);
-  const [viewReady, setViewReady] = useState(false);
-  const [handed, setHanded] = useState(0);
+  }, [big, viewReady, layout, input, tasks, opening]);
   const batches = opening?.layout === layout ? opening.batches : undefined;
   const done = !big || (batches !== undefined && handed >= batches.length);
   useEffect(() => {
-    if (!big || !viewReady || !batches || handed >= batches.length) return;
+    if (!big || !batches || handed >= batches.length) return;
     const f = requestAnimationFrame(() => setHanded((h) => h + 1));
     return () => cancelAnimationFrame(f);
-  }, [big, viewReady, batches, handed]);
+  }, [big, batches, handed]);
   const shownIds = useMemo(
     () => (batches && !done ? new Set(batches.slice(0, handed).flat()) : undefined),
     [batches, handed, done],
   );
   const shownNodes = useMemo(
-    () => (shownIds ? nodes.filter((n) => shownIds.has(n.id)) : nodes),
-    [nodes, shownIds],
+    () => (!big ? nodes : !batches ? NONE : shownIds ? nodes.filter((n) => shownIds.has(n.id)) : nodes),
+    [big, nodes, batches, shownIds],
   );
-  const shownEdges = useMemo(
-    () => (shownIds ? edges.filter((e) => shownIds.has(e.source) && shownIds.has(e.target)) : edges),
-    [edges, shownIds],
-  );
+  // Every edge from the start: React Flow draws one only once both its nodes are there.
+  const shownEdges = big && !batches ? NO_EDGES : edges;
+  const onNodeClick = useCallback((_e: unknown, node: Node) => onSelect(node.id), [onSelect]);
+  const onInit = useCallback((instance: ReactFlowInstance<Node<TaskNodeData>, Edge>) => {
+    flow.current = instance;
+    setViewReady(true);
+  }, []);
 
+  useEffect(() => {
+    if (big && done && batches) performance.mark("flotilla:graph-drawn", { detail: { nodes: tasks.length } });
+  }, [big, done, batches, tasks.length]);
   useEffect(() => {
     if (tasks.length > 0 && layout.engine !== "pending")
       onPainted?.({ nodes: tasks.length, engine: layout.engine, layoutMs: layout.ms });
@@ -193,34 +223,33 @@ export function Dag({
       data-nodes={tasks.length}
       data-drawn={done ? "all" : "some"}
     >
-      {big && !batches ? (
-        <p className="muted empty" role="status">
+      {big && !batches && (
+        <p className="muted empty laying-out" role="status">
           Laying out {tasks.length.toLocaleString()} tasks…
         </p>
-      ) : (
-        <ReactFlow
-          // A small graph is fitted again when the task panel opens or closes beside it.
-          key={big ? "big" : selected ? "with-panel" : "alone"}
-          nodes={big && !viewReady ? NONE : shownNodes}
-          edges={big && !viewReady ? NO_EDGES : shownEdges}
-          onInit={() => setViewReady(true)}
-          nodeTypes={nodeTypes}
-          // A small graph is fitted to the view; a big one opens on its first root.
-          fitView={!big}
-          fitViewOptions={{ padding: 0.15, maxZoom: 1.1 }}
-          defaultViewport={opening?.viewport ?? { x: 16, y: 16, zoom: BIG_ZOOM }}
-          minZoom={0.05}
-          onNodeClick={(_e, node) => onSelect(node.id)}
-          nodesDraggable={false}
-          nodesConnectable={false}
-          elementsSelectable={false}
-          onlyRenderVisibleElements={big}
-          colorMode="light"
-        >
-          <Background gap={24} size={1} />
-          <Controls showInteractive={false} />
-        </ReactFlow>
       )}
+      <ReactFlow
+        // A small graph is fitted again when the task panel opens or closes beside it.
+        key={big ? "big" : selected ? "with-panel" : "alone"}
+        nodes={shownNodes}
+        edges={shownEdges}
+        onInit={onInit}
+        nodeTypes={nodeTypes}
+        // A small graph is fitted to the view; a big one opens on its first root.
+        fitView={!big}
+        fitViewOptions={FIT_VIEW}
+        defaultViewport={DEFAULT_VIEWPORT}
+        minZoom={0.05}
+        onNodeClick={onNodeClick}
+        nodesDraggable={false}
+        nodesConnectable={false}
+        elementsSelectable={false}
+        onlyRenderVisibleElements={big}
+        colorMode="light"
+      >
+        <Background gap={24} size={1} />
+        <Controls showInteractive={false} />
+      </ReactFlow>
     </div>
   );
-}
+});

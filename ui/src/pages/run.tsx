@@ -3,7 +3,7 @@
 // Cluster (workers, target and pending over time with each scaling decision). Everything reloads
 // from the event stream, throttled, so a 10,000-task run costs a few requests a second at most.
 
-import { type KeyboardEvent, useCallback, useEffect, useMemo, useState } from "react";
+import { type KeyboardEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, useResource } from "../api.ts";
 import { ClusterPanel } from "../components/cluster.tsx";
 import { ConfirmButton } from "../components/confirm.tsx";
@@ -18,7 +18,7 @@ import { between, formatDuration, formatTime, number } from "../format.ts";
 import { Link, navigate, setQuery, useRoute } from "../router.tsx";
 import { isFinal, SegmentedBar, StateBadge } from "../states.tsx";
 import { useTaskRuns } from "../task-runs.ts";
-import { doneTotal, summarizeTasks, taskCounts } from "../tasks.ts";
+import { doneTotal, shareUnchanged, summarizeTasks, type TaskSummary, taskCounts } from "../tasks.ts";
 import {
   type FlowRun,
   items,
@@ -95,7 +95,13 @@ export function RunPage({ id }: { id: string }) {
   );
 
   const trs = useMemo(() => taskRuns.taskRuns ?? [], [taskRuns.taskRuns]);
-  const summaries = useMemo(() => summarizeTasks(trs, run.data?.dag), [trs, run.data?.dag]);
+  // Unchanged tasks keep their summary object, so the graph draws again only the nodes that changed.
+  const lastSummaries = useRef<Map<string, TaskSummary> | undefined>(undefined);
+  const summaries = useMemo(() => {
+    const next = shareUnchanged(lastSummaries.current, summarizeTasks(trs, run.data?.dag));
+    lastSummaries.current = next;
+    return next;
+  }, [trs, run.data?.dag]);
   // The header's counts follow the live task runs once they are here (the run's own counts are
   // as of its last fetch); a mapped task counts its children, not its parent.
   const liveCounts = useMemo(
