@@ -9,6 +9,7 @@
 
 import { randomBytes } from "node:crypto";
 import path from "node:path";
+import type { V1ContainerStateTerminated, V1Pod } from "@kubernetes/client-node";
 import type { IJob } from "kubernetes-models/batch/v1/Job";
 import type { RunHandle } from "../core/environment.ts";
 import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
@@ -209,7 +210,7 @@ async function followRun(
   f: Followed,
   options: LaunchOptions,
   signal: AbortSignal,
-): Promise<{ state: FlowRunState; failure?: StartFailure }> {
+): Promise<RunOutcome> {
   const resyncMs = options.resyncIntervalMs ?? 2000;
   const selector = runSelector(f.runId, "runner");
   const watch = new PodWatch({
@@ -229,144 +230,198 @@ async function followRun(
   }
 }
 
+/** How following a run ended: its final state, and the start failure when the runner never ran. */
+type RunOutcome = { state: FlowRunState; failure?: StartFailure };
+
+/** What the follower knows of the run's runner pod from one watch event to the next. */
+interface RunnerTrack {
+  /** The run's one runner pod (its Job never starts a second: podReplacementPolicy Failed, backoffLimit 0). */
+  pod: string | undefined;
+  /** Whether someone deleted it. */
+  deleted: boolean;
+  /** The launch steps already reported. */
+  shown: Set<LaunchProgress["step"]>;
+  /** The run Failed with `message`. */
+  failed(message: string, failure?: StartFailure): RunOutcome;
+}
+
+/** Follow the watched runner pod event by event until the run has an outcome or is aborted. */
 async function followWatched(
   clients: KubeClients,
   f: Followed,
   watch: PodWatch,
   resyncMs: number,
   signal: AbortSignal,
-): Promise<{ state: FlowRunState; failure?: StartFailure }> {
-  const startedAt = Date.now();
-  const failed = (
-    message: string,
-    failure?: StartFailure,
-  ): { state: FlowRunState; failure?: StartFailure } => ({
-    state: {
-      type: "Failed",
-      message,
-      flow: f.flow,
-      runId: f.runId,
-      taskRuns: {},
-      startedAt,
-      finishedAt: Date.now(),
-    },
-    ...(failure ? { failure } : {}),
-  });
+): Promise<RunOutcome> {
+  const track = newTrack(f);
   let seen = -1;
-  const shown = new Set<LaunchProgress["step"]>();
-  const onProgress = f.onProgress;
-  // the run's one runner pod (its Job never starts a second: podReplacementPolicy Failed,
-  // backoffLimit 0), and whether someone deleted it
-  let runnerPod: string | undefined;
-  let deleted = false;
-  const deletedMessage = (name: string, detail?: string) =>
-    `runner pod ${name} was deleted before the run ended (kubectl delete pod, eviction or node drain); the Job starts no second runner${detail ? `: ${detail}` : ""}`;
   while (!signal.aborted) {
     await watch.changed(seen, resyncMs);
     if (signal.aborted) break;
     seen = watch.version;
-    const pods = watch.pods();
-    const pod =
-      pods.find((p) => p.metadata?.name === runnerPod) ??
-      [...pods].sort((a, b) =>
-        String(a.metadata?.creationTimestamp ?? "").localeCompare(
-          String(b.metadata?.creationTimestamp ?? ""),
-        ),
-      )[0];
-    if (pod) {
-      runnerPod ??= pod.metadata?.name;
-      for (const step of stepsOf(pod)) {
-        if (shown.has(step.step)) continue;
-        shown.add(step.step);
-        onProgress?.(step);
-      }
-      if (pod.metadata?.deletionTimestamp) deleted = true;
-      const statuses = pod.status?.containerStatuses ?? [];
-      const main =
-        statuses.find((s) => s.name === FLOTILLA_CONTAINER) ??
-        statuses.find((s) => s.state?.terminated) ??
-        statuses[0];
-      const terminated = main?.state?.terminated;
-      if (terminated) {
-        const summary = decodeTermination(terminated.message);
-        if (summary) {
-          return {
-            state: {
-              type: summary.type,
-              message:
-                deleted && summary.type !== "Success"
-                  ? deletedMessage(runnerPod ?? "?", summary.message)
-                  : summary.message,
-              flow: summary.flow,
-              runId: summary.runId,
-              taskRuns: taskRunsOf(summary),
-              startedAt: summary.startedAt,
-              ...(summary.finishedAt !== undefined ? { finishedAt: summary.finishedAt } : {}),
-            },
-          };
-        }
-        if (deleted) return failed(deletedMessage(runnerPod ?? "?", `exit ${terminated.exitCode}`));
-        return failed(
-          `runner pod ${pod.metadata?.name} ended (exit ${terminated.exitCode}${terminated.reason ? `, ${terminated.reason}` : ""}) without a final state${terminated.message ? `: ${terminated.message.slice(0, 500)}` : ""}`,
-        );
-      }
-      const failure = await podStartFailure(clients, pod as never);
-      if (failure) {
-        f.logger?.error(failure.message);
-        const state = failed(`runner ${failure.message}`, failure);
-        state.state.error = serializeError(new Error(failure.message));
-        return state;
-      }
-    } else {
-      // only a 404 means the Job is gone; any other failure is looked at again at the next resync
-      let job: Awaited<ReturnType<KubeClients["batch"]["readNamespacedJob"]>> | undefined;
-      try {
-        job = await clients.batch.readNamespacedJob({ name: f.jobName, namespace: f.namespace });
-      } catch (error) {
-        if (isNotFound(error)) return failed(`runner Job ${f.jobName} is gone (cancelled or deleted)`);
-        f.logger?.debug(
-          {
-            err: translateApiError(error, {
-              verb: "get",
-              resource: "jobs.batch",
-              namespace: f.namespace,
-              name: f.jobName,
-            }).message,
-          },
-          "reading the runner Job failed; trying again",
-        );
-        continue;
-      }
-      // the pod the launcher followed is gone while its Job lives: deleted (the Job then fails)
-      if (runnerPod !== undefined) return failed(deletedMessage(runnerPod));
-      // no pod yet: a pod Kubernetes refuses to create (FailedCreate), with doctor's reason
-      const refused = await refusedRunnerPod(clients, f);
-      if (refused) {
-        f.logger?.error(refused);
-        const state = failed(refused);
-        state.state.error = serializeError(new Error(refused));
-        return { ...state, failure: { pod: f.jobName, reason: "FailedCreate", message: refused } };
-      }
-      const cond = job.status?.conditions?.find((c) => c.type === "Failed" && c.status === "True");
-      if (cond) {
-        const why = `${cond.reason ?? ""} ${cond.message ?? ""}`.trim();
-        // no pod, no final state, a failed Job: its one runner pod went without reporting
-        return failed(
-          cond.reason === "BackoffLimitExceeded"
-            ? `the runner pod of Job ${f.jobName} is gone without a final state (deleted, evicted or its node lost); the Job starts no second runner (${why})`
-            : `runner Job ${f.jobName} failed: ${why}`,
-        );
-      }
-    }
+    const pod = runnerPodOf(watch.pods(), track.pod);
+    const outcome = pod
+      ? await runnerPodOutcome(clients, f, pod, track)
+      : await podlessOutcome(clients, f, track);
+    if (outcome) return outcome;
   }
-  return failed("run cancelled");
+  return track.failed("run cancelled");
+}
+
+function newTrack(f: Followed): RunnerTrack {
+  const startedAt = Date.now();
+  return {
+    pod: undefined,
+    deleted: false,
+    shown: new Set(),
+    failed: (message, failure) => ({
+      state: {
+        type: "Failed",
+        message,
+        flow: f.flow,
+        runId: f.runId,
+        taskRuns: {},
+        startedAt,
+        finishedAt: Date.now(),
+      },
+      ...(failure ? { failure } : {}),
+    }),
+  };
+}
+
+const deletedMessage = (name: string, detail?: string) =>
+  `runner pod ${name} was deleted before the run ended (kubectl delete pod, eviction or node drain); the Job starts no second runner${detail ? `: ${detail}` : ""}`;
+
+/** The pod followed so far, else the oldest of the run's runner pods. */
+function runnerPodOf(pods: readonly V1Pod[], followed: string | undefined): V1Pod | undefined {
+  return (
+    pods.find((p) => p.metadata?.name === followed) ??
+    [...pods].sort((a, b) =>
+      String(a.metadata?.creationTimestamp ?? "").localeCompare(String(b.metadata?.creationTimestamp ?? "")),
+    )[0]
+  );
+}
+
+/**
+ * The runner pod as it is now: its new launch steps reported; the run's outcome when its
+ * container ended or the pod cannot start; undefined while it runs.
+ */
+async function runnerPodOutcome(
+  clients: KubeClients,
+  f: Followed,
+  pod: V1Pod,
+  track: RunnerTrack,
+): Promise<RunOutcome | undefined> {
+  track.pod ??= pod.metadata?.name;
+  for (const step of stepsOf(pod)) {
+    if (track.shown.has(step.step)) continue;
+    track.shown.add(step.step);
+    f.onProgress?.(step);
+  }
+  if (pod.metadata?.deletionTimestamp) track.deleted = true;
+  const statuses = pod.status?.containerStatuses ?? [];
+  const main =
+    statuses.find((s) => s.name === FLOTILLA_CONTAINER) ??
+    statuses.find((s) => s.state?.terminated) ??
+    statuses[0];
+  const terminated = main?.state?.terminated;
+  if (terminated) return terminatedOutcome(pod, terminated, track);
+  const failure = await podStartFailure(clients, pod as never);
+  if (failure) {
+    f.logger?.error(failure.message);
+    const state = track.failed(`runner ${failure.message}`, failure);
+    state.state.error = serializeError(new Error(failure.message));
+    return state;
+  }
+  return undefined;
+}
+
+/** The run's outcome from its ended runner container: the termination message's final state. */
+function terminatedOutcome(
+  pod: V1Pod,
+  terminated: V1ContainerStateTerminated,
+  track: RunnerTrack,
+): RunOutcome {
+  const summary = decodeTermination(terminated.message);
+  if (summary) {
+    return {
+      state: {
+        type: summary.type,
+        message:
+          track.deleted && summary.type !== "Success"
+            ? deletedMessage(track.pod ?? "?", summary.message)
+            : summary.message,
+        flow: summary.flow,
+        runId: summary.runId,
+        taskRuns: taskRunsOf(summary),
+        startedAt: summary.startedAt,
+        ...(summary.finishedAt !== undefined ? { finishedAt: summary.finishedAt } : {}),
+      },
+    };
+  }
+  if (track.deleted) return track.failed(deletedMessage(track.pod ?? "?", `exit ${terminated.exitCode}`));
+  return track.failed(
+    `runner pod ${pod.metadata?.name} ended (exit ${terminated.exitCode}${terminated.reason ? `, ${terminated.reason}` : ""}) without a final state${terminated.message ? `: ${terminated.message.slice(0, 500)}` : ""}`,
+  );
+}
+
+/**
+ * No runner pod: the run's outcome when its Job is gone, its pod was deleted, Kubernetes refuses
+ * to create it, or the Job failed; undefined while the pod is yet to come (or the Job could not
+ * be read this time: looked at again at the next resync).
+ */
+async function podlessOutcome(
+  clients: KubeClients,
+  f: Followed,
+  track: RunnerTrack,
+): Promise<RunOutcome | undefined> {
+  // only a 404 means the Job is gone; any other failure is looked at again at the next resync
+  let job: Awaited<ReturnType<KubeClients["batch"]["readNamespacedJob"]>> | undefined;
+  try {
+    job = await clients.batch.readNamespacedJob({ name: f.jobName, namespace: f.namespace });
+  } catch (error) {
+    if (isNotFound(error)) return track.failed(`runner Job ${f.jobName} is gone (cancelled or deleted)`);
+    f.logger?.debug(
+      {
+        err: translateApiError(error, {
+          verb: "get",
+          resource: "jobs.batch",
+          namespace: f.namespace,
+          name: f.jobName,
+        }).message,
+      },
+      "reading the runner Job failed; trying again",
+    );
+    return undefined;
+  }
+  // the pod the launcher followed is gone while its Job lives: deleted (the Job then fails)
+  if (track.pod !== undefined) return track.failed(deletedMessage(track.pod));
+  // no pod yet: a pod Kubernetes refuses to create (FailedCreate), with doctor's reason
+  const refused = await refusedRunnerPod(clients, f);
+  if (refused) {
+    f.logger?.error(refused);
+    const state = track.failed(refused);
+    state.state.error = serializeError(new Error(refused));
+    return { ...state, failure: { pod: f.jobName, reason: "FailedCreate", message: refused } };
+  }
+  const cond = job.status?.conditions?.find((c) => c.type === "Failed" && c.status === "True");
+  if (cond) {
+    const why = `${cond.reason ?? ""} ${cond.message ?? ""}`.trim();
+    // no pod, no final state, a failed Job: its one runner pod went without reporting
+    return track.failed(
+      cond.reason === "BackoffLimitExceeded"
+        ? `the runner pod of Job ${f.jobName} is gone without a final state (deleted, evicted or its node lost); the Job starts no second runner (${why})`
+        : `runner Job ${f.jobName} failed: ${why}`,
+    );
+  }
+  return undefined;
 }
 
 /**
  * The launch steps a runner pod shows, in order: scheduled (a node), pulling (scheduled, its
  * containers not started yet), broker ready (the sidecar started), runner started.
  */
-function stepsOf(pod: import("@kubernetes/client-node").V1Pod): LaunchProgress[] {
+function stepsOf(pod: V1Pod): LaunchProgress[] {
   const name = pod.metadata?.name ?? "?";
   const steps: LaunchProgress[] = [];
   const node = pod.spec?.nodeName;
