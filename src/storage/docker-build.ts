@@ -85,65 +85,29 @@ export interface BuildImageResult {
 
 /** Build the image of `flow`, and push it when asked. */
 export async function buildFlowImage(options: BuildImageOptions): Promise<BuildImageResult> {
-  const env = options.env ?? process.env;
-  const run = options.run ?? spawnProcess;
-  const now = options.now ?? Date.now;
-  const emit = options.onProgress ?? (() => {});
-  const { flow } = options;
-  const config = requireDockerStorage(flow);
-  assertNoSecretsInImage(config);
-  if (flow.modulePath === undefined) {
-    throw new FlotillaError(ErrorCode.Internal, `flow "${flow.name}" was not loaded with loadFlowModule`);
-  }
-  const push = options.push ?? false;
-  const login = options.login ?? true;
-  if (push && config.registry === undefined) {
-    throw new ImageBuildError(
-      "no-registry",
-      `flow "${flow.name}": --push needs a registry, and its DockerStorage has no registryUrl`,
-      'set registryUrl (e.g. "gcr.io/my-project/") in new DockerStorage({...}), or build without --push',
-    );
-  }
-  const secretName = options.registrySecret ?? DEFAULT_REGISTRY_SECRET;
-  // Read the credentials before the build: a missing secret should not cost a build.
-  let credentials: RegistryCredentials | undefined;
-  if (push && login) {
-    try {
-      credentials = await readRegistryCredentials(secretName, { env });
-    } catch (error) {
-      if (error instanceof FlotillaError && error.code === ErrorCode.SecretMissing) {
-        throw new FlotillaError(ErrorCode.SecretMissing, `--push: ${error.message}`, {
-          hint: `${error.hint ?? ""}; or pass --no-login to push with the engine's existing login`,
-        });
-      }
-      throw error;
-    }
-  }
+  const job = compileBuild(options);
+  const { flow, emit } = job;
+  const credentials = await pushCredentials(job);
   const fingerprint = flowFingerprint(flow);
   const given = options.contextDir === undefined ? undefined : path.resolve(options.contextDir);
-  const plan = await planBuildContext({ name: flow.name, file: flow.modulePath, fingerprint }, config, {
+  const plan = await planBuildContext({ name: flow.name, file: job.modulePath, fingerprint }, job.config, {
     excludeDirs: given === undefined ? [] : [given],
   });
   const contextDir = given ?? (await mkdtemp(path.join(os.tmpdir(), "flotilla-build-")));
   let keep = given !== undefined;
   try {
-    emit({ kind: "step", message: `writing build context for ${plan.imageRef} to ${contextDir}` });
-    const written = await writeBuildContext(plan, contextDir);
-    emit({
-      kind: "step",
-      message: `build context: ${written.entries.length} files, digest ${written.digest.slice(0, 16)}`,
-    });
-    if (credentials !== undefined) warnOnServerMismatch(credentials, config, secretName, emit);
-    const base = { imageRef: plan.imageRef, flow: flow.name, fingerprint, contextDigest: written.digest };
+    const digest = await writeContext(plan, contextDir, emit);
+    if (credentials !== undefined) warnOnServerMismatch(credentials, job.config, job.secretName, emit);
+    const base = { imageRef: plan.imageRef, flow: flow.name, fingerprint, contextDigest: digest };
     if (options.dryRun === true) {
-      const name = options.engine ?? (await firstInstalled(env)) ?? "docker";
+      const name = options.engine ?? (await firstInstalled(job.env)) ?? "docker";
       const engine = engineCommands(name, name);
       return {
         ...base,
         engine: engine.name,
         contextDir: given,
         dockerfile: plan.dockerfile,
-        commands: plannedCommands(engine, plan, contextDir, push, credentials, options.platform),
+        commands: plannedCommands(engine, plan, contextDir, job.push, credentials, options.platform),
         pushed: false,
         dryRun: true,
         buildMs: undefined,
@@ -151,24 +115,12 @@ export async function buildFlowImage(options: BuildImageOptions): Promise<BuildI
       };
     }
     const engine = await detectEngine({
-      env,
-      run,
+      env: job.env,
+      run: job.run,
       ...(options.engine === undefined ? {} : { engine: options.engine }),
     });
     const commands: string[][] = [];
-    const onLine = (line: string): void => emit({ kind: "output", line });
-
-    const buildArgs = engine.buildArgs({
-      dockerfile: path.join(contextDir, "Dockerfile"),
-      contextDir,
-      imageRef: plan.imageRef,
-      ...(options.platform === undefined ? {} : { platform: options.platform }),
-    });
-    commands.push([engine.name, ...buildArgs]);
-    emit({ kind: "step", message: `building ${plan.imageRef} with ${engine.name}` });
-    const buildStart = now();
-    const built = await run(engine.path, buildArgs, { env: { ...env, ...engine.buildEnv }, onLine });
-    const buildMs = now() - buildStart;
+    const { built, buildMs } = await buildImage(job, engine, plan, contextDir, commands);
     if (built.exitCode !== 0) {
       keep = true;
       throw new ImageBuildError(
@@ -178,30 +130,14 @@ export async function buildFlowImage(options: BuildImageOptions): Promise<BuildI
       );
     }
     emit({ kind: "step", message: `built ${plan.imageRef} in ${(buildMs / 1000).toFixed(1)} s` });
-    let pushMs: number | undefined;
-    if (push) {
-      const pushStart = now();
-      await pushImage({
-        engine,
-        imageRef: plan.imageRef,
-        credentials,
-        secretName,
-        env,
-        run,
-        onLine,
-        emit,
-        commands,
-      });
-      pushMs = now() - pushStart;
-      emit({ kind: "step", message: `pushed ${plan.imageRef} in ${(pushMs / 1000).toFixed(1)} s` });
-    }
+    const pushMs = job.push ? await pushBuilt(job, engine, plan.imageRef, credentials, commands) : undefined;
     return {
       ...base,
       engine: engine.name,
       contextDir: given,
       dockerfile: plan.dockerfile,
       commands,
-      pushed: push,
+      pushed: job.push,
       dryRun: false,
       buildMs,
       pushMs,
@@ -210,6 +146,138 @@ export async function buildFlowImage(options: BuildImageOptions): Promise<BuildI
     if (!keep) await rm(contextDir, { recursive: true, force: true });
   }
 }
+
+/** A build's options with their defaults, checked before anything is read or written. */
+interface BuildJob {
+  flow: Flow;
+  /** Where the flow's module is (the project is found from it). */
+  modulePath: string;
+  config: DockerStorageConfig;
+  push: boolean;
+  login: boolean;
+  secretName: string;
+  platform: string | undefined;
+  env: NodeJS.ProcessEnv;
+  run: ProcessRunner;
+  now: () => number;
+  emit: (event: BuildProgress) => void;
+}
+
+/** The options' defaults; a flow without DockerStorage, or --push without a registry, is refused. */
+function compileBuild(options: BuildImageOptions): BuildJob {
+  const { flow } = options;
+  const config = requireDockerStorage(flow);
+  assertNoSecretsInImage(config);
+  if (flow.modulePath === undefined) {
+    throw new FlotillaError(ErrorCode.Internal, `flow "${flow.name}" was not loaded with loadFlowModule`);
+  }
+  const push = options.push ?? false;
+  if (push && config.registry === undefined) {
+    throw new ImageBuildError(
+      "no-registry",
+      `flow "${flow.name}": --push needs a registry, and its DockerStorage has no registryUrl`,
+      'set registryUrl (e.g. "gcr.io/my-project/") in new DockerStorage({...}), or build without --push',
+    );
+  }
+  return {
+    flow,
+    modulePath: flow.modulePath,
+    config,
+    push,
+    login: options.login ?? true,
+    secretName: options.registrySecret ?? DEFAULT_REGISTRY_SECRET,
+    platform: options.platform,
+    env: options.env ?? process.env,
+    run: options.run ?? spawnProcess,
+    now: options.now ?? Date.now,
+    emit: options.onProgress ?? (() => {}),
+  };
+}
+
+/** The registry credentials a push with login needs, read before the build: a missing secret should not cost a build. */
+async function pushCredentials(job: BuildJob): Promise<RegistryCredentials | undefined> {
+  if (!(job.push && job.login)) return undefined;
+  try {
+    return await readRegistryCredentials(job.secretName, { env: job.env });
+  } catch (error) {
+    if (error instanceof FlotillaError && error.code === ErrorCode.SecretMissing) {
+      throw new FlotillaError(ErrorCode.SecretMissing, `--push: ${error.message}`, {
+        hint: `${error.hint ?? ""}; or pass --no-login to push with the engine's existing login`,
+      });
+    }
+    throw error;
+  }
+}
+
+/** Write the build context into `contextDir`; its digest. */
+async function writeContext(
+  plan: BuildPlan,
+  contextDir: string,
+  emit: (event: BuildProgress) => void,
+): Promise<string> {
+  emit({ kind: "step", message: `writing build context for ${plan.imageRef} to ${contextDir}` });
+  const written = await writeBuildContext(plan, contextDir);
+  emit({
+    kind: "step",
+    message: `build context: ${written.entries.length} files, digest ${written.digest.slice(0, 16)}`,
+  });
+  return written.digest;
+}
+
+/** Run the engine's build of the context (its command line added to `commands`). */
+async function buildImage(
+  job: BuildJob,
+  engine: Engine,
+  plan: BuildPlan,
+  contextDir: string,
+  commands: string[][],
+): Promise<{ built: RunResult; buildMs: number }> {
+  const buildArgs = engine.buildArgs({
+    dockerfile: path.join(contextDir, "Dockerfile"),
+    contextDir,
+    imageRef: plan.imageRef,
+    ...(job.platform === undefined ? {} : { platform: job.platform }),
+  });
+  commands.push([engine.name, ...buildArgs]);
+  job.emit({ kind: "step", message: `building ${plan.imageRef} with ${engine.name}` });
+  const buildStart = job.now();
+  const built = await job.run(engine.path, buildArgs, {
+    env: { ...job.env, ...engine.buildEnv },
+    onLine: outputLines(job),
+  });
+  return { built, buildMs: job.now() - buildStart };
+}
+
+/** Push the built image (logging in first with the credentials, if any); how long it took. */
+async function pushBuilt(
+  job: BuildJob,
+  engine: Engine,
+  imageRef: string,
+  credentials: RegistryCredentials | undefined,
+  commands: string[][],
+): Promise<number> {
+  const pushStart = job.now();
+  await pushImage({
+    engine,
+    imageRef,
+    credentials,
+    secretName: job.secretName,
+    env: job.env,
+    run: job.run,
+    onLine: outputLines(job),
+    emit: job.emit,
+    commands,
+  });
+  const pushMs = job.now() - pushStart;
+  job.emit({ kind: "step", message: `pushed ${imageRef} in ${(pushMs / 1000).toFixed(1)} s` });
+  return pushMs;
+}
+
+/** The engine's output lines as progress events. */
+const outputLines =
+  (job: BuildJob) =>
+  (line: string): void =>
+    job.emit({ kind: "output", line });
 
 /** The flow's DockerStorage config, or a usage error saying how to add one. */
 function requireDockerStorage(flow: Flow): DockerStorageConfig {
