@@ -127,61 +127,14 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
       if (state === undefined) return { exitCode: outcome.exitCode ?? 0 };
       waitedMs = Date.now() - launchedAt;
     } else {
-      const url = serverUrl(options.server);
-      if (url !== undefined) {
-        const { startReporting } = await import("../../reporting/report-run.ts");
-        reporting = await startReporting({
-          url,
-          flow,
-          parameters,
-          ...(options.token !== undefined ? { token: options.token } : {}),
-          ...(options.runId !== undefined ? { runId: options.runId, existing: true } : {}),
-          warn: (m) => progress.logStream.write(`warning: ${m}\n`),
-        });
-      }
-      const report = reporting;
-      const onEvent = report
-        ? (e: RunEvent) => {
-            progress.onEvent(e);
-            report.onEvent(e);
-          }
-        : progress.onEvent;
-      const executor = await chooseExecutor(flow, options, logger);
-      const env = new LocalEnvironment();
-      await env.setup(flow);
-      const handle = await env.execute(flow, {
-        parameters,
-        executor,
+      reporting = await reportTo(options, flow, parameters, progress);
+      state = await runHere(flow, parameters, options, {
         logger,
-        onEvent,
-        ...(report ? { runId: report.runId } : {}),
-      });
-      // SIGTERM does what Ctrl-C does; a second one stops at once (stopSignals)
-      const signals = stopSignals({
-        stopping: "cancelling the run",
+        progress,
         stderr,
-        onStop: () => void handle.cancel(),
+        reporting,
+        reported: () => reported,
       });
-      // a cancel made on the server (API, CLI, dashboard) stops the run here, as Ctrl-C does;
-      // a task that does not stop within the grace period is stopped as a second Ctrl-C would
-      report?.onCancel(() => {
-        stderr.write("the run was cancelled on the server; cancelling the run\n");
-        void handle.cancel();
-        // (a task that ignores the cancel keeps the process alive after the run has ended)
-        setTimeout(() => {
-          stderr.write(
-            `the run did not stop within ${SERVER_CANCEL_GRACE_MS / 1000} s of the cancel: stopping now\n`,
-          );
-          void (reported ? Promise.resolve() : report.finish(undefined, 3000)).finally(() =>
-            process.exit(130),
-          );
-        }, SERVER_CANCEL_GRACE_MS).unref();
-      });
-      try {
-        state = await handle.wait();
-      } finally {
-        signals.off();
-      }
     }
   } finally {
     await reporting?.finish(state);
@@ -189,6 +142,100 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
     progress.stop();
   }
 
+  await printSummary(stdout, state, output, waitedMs);
+  return { state, exitCode: state.type === "Success" ? 0 : 1 };
+}
+
+/** The run's server reporting, when a server is set (--server or FLOTILLA_API_URL); else undefined. */
+async function reportTo(
+  options: RunCommandOptions,
+  flow: Flow,
+  parameters: Record<string, unknown>,
+  progress: Progress,
+): Promise<RunReporting | undefined> {
+  const url = serverUrl(options.server);
+  if (url === undefined) return undefined;
+  const { startReporting } = await import("../../reporting/report-run.ts");
+  return startReporting({
+    url,
+    flow,
+    parameters,
+    ...(options.token !== undefined ? { token: options.token } : {}),
+    ...(options.runId !== undefined ? { runId: options.runId, existing: true } : {}),
+    warn: (m) => progress.logStream.write(`warning: ${m}\n`),
+  });
+}
+
+/**
+ * Run the flow in this process (its executor local or a local worker cluster) to its final
+ * state; SIGINT/SIGTERM and a cancel made on the server cancel it.
+ */
+async function runHere(
+  flow: Flow,
+  parameters: Record<string, unknown>,
+  options: RunCommandOptions,
+  o: {
+    logger: Logger;
+    progress: Progress;
+    stderr: NodeJS.WritableStream;
+    reporting: RunReporting | undefined;
+    /** The final state has been sent to the server. */
+    reported: () => boolean;
+  },
+): Promise<FlowRunState> {
+  const { logger, progress, stderr } = o;
+  const report = o.reporting;
+  const onEvent = report
+    ? (e: RunEvent) => {
+        progress.onEvent(e);
+        report.onEvent(e);
+      }
+    : progress.onEvent;
+  const executor = await chooseExecutor(flow, options, logger);
+  const env = new LocalEnvironment();
+  await env.setup(flow);
+  const handle = await env.execute(flow, {
+    parameters,
+    executor,
+    logger,
+    onEvent,
+    ...(report ? { runId: report.runId } : {}),
+  });
+  // SIGTERM does what Ctrl-C does; a second one stops at once (stopSignals)
+  const signals = stopSignals({
+    stopping: "cancelling the run",
+    stderr,
+    onStop: () => void handle.cancel(),
+  });
+  // a cancel made on the server (API, CLI, dashboard) stops the run here, as Ctrl-C does;
+  // a task that does not stop within the grace period is stopped as a second Ctrl-C would
+  report?.onCancel(() => {
+    stderr.write("the run was cancelled on the server; cancelling the run\n");
+    void handle.cancel();
+    // (a task that ignores the cancel keeps the process alive after the run has ended)
+    setTimeout(() => {
+      stderr.write(
+        `the run did not stop within ${SERVER_CANCEL_GRACE_MS / 1000} s of the cancel: stopping now\n`,
+      );
+      void (o.reported() ? Promise.resolve() : report.finish(undefined, 3000)).finally(() =>
+        process.exit(130),
+      );
+    }, SERVER_CANCEL_GRACE_MS).unref();
+  });
+  try {
+    return await handle.wait();
+  } finally {
+    signals.off();
+  }
+}
+
+/** The final summary on stdout: a JSON or YAML document, or the table (and a Kubernetes run's waited time). */
+async function printSummary(
+  stdout: NodeJS.WritableStream,
+  state: FlowRunState,
+  output: "table" | "json" | "yaml",
+  waitedMs: number | undefined,
+): Promise<void> {
   if (output === "json" || output === "yaml") {
     const doc = {
       flow: state.flow,
@@ -208,7 +255,6 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
         `Waited ${formatDuration(waitedMs)} in all (launch, scheduling, image pulls and the run)\n`,
       );
   }
-  return { state, exitCode: state.type === "Success" ? 0 : 1 };
 }
 
 /** One launch step as a line: Job created, runner pod scheduled, pulling, broker ready, started. */
