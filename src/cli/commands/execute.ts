@@ -10,6 +10,7 @@ import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { Env } from "../../cluster/process-env.ts";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
+import type { Flow } from "../../core/flow.ts";
 import type { Logger } from "../../core/logger.ts";
 import type { FlowRunState } from "../../core/states.ts";
 import { createLogger } from "../../engine/logging.ts";
@@ -85,16 +86,7 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
   const started = others.items.find((p) => p.metadata?.name !== podName);
   if (started) {
     // a second runner pod of the run (a replaced runner): refuse before touching anything
-    const now = Date.now();
-    const refused: FlowRunState = {
-      type: "Failed",
-      message: `run ${runId} was already started (pod ${started.metadata?.name} of the run exists); runner pod ${podName} refuses to start it a second time`,
-      flow: flow.name,
-      runId,
-      taskRuns: {},
-      startedAt: now,
-      finishedAt: now,
-    };
+    const refused = secondRunnerRefused(runId, flow.name, podName, started.metadata?.name);
     writeTermination(terminationPath, refused, logger);
     logger.error(refused.message);
     return refused;
@@ -105,18 +97,7 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
   const stop = new AbortController();
   options.signal?.addEventListener("abort", () => stop.abort(), { once: true });
   if (apiUrl) {
-    const token = env[Env.apiToken] || undefined;
-    if (token) registerSecret(token);
-    const { startReporting } = await import("../../reporting/report-run.ts");
-    reporting = await startReporting({
-      url: apiUrl,
-      ...(token ? { token } : {}),
-      flow,
-      parameters: parameters ?? {},
-      runId,
-      existing: true,
-      warn: (m) => logger.warn(m),
-    });
+    reporting = await reportTo(apiUrl, env[Env.apiToken] || undefined, { flow, parameters, runId, logger });
     // a cancel on the server stops the run here too (the agent also deletes its Job)
     reporting.onCancel(() => stop.abort());
   }
@@ -162,21 +143,62 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
     clearInterval(tallyTimer);
     logTally();
   });
-  // a run stopped by SIGTERM or a fatal cluster error can end before its tasks: that is a failure
-  const state: FlowRunState =
-    ended.type === "Success" || ended.type === "Failed"
-      ? ended
-      : {
-          ...ended,
-          type: "Failed",
-          message: ended.error
-            ? `${ended.error.message}${ended.error.hint ? ` (${ended.error.hint})` : ""}`
-            : "the run was stopped before it finished",
-        };
+  const state = finalState(ended);
   writeTermination(terminationPath, state, logger);
   logger.info({ state: state.type }, `flow run ${runId} finished: ${state.type}: ${state.message}`);
   await report?.finish(state);
   return state;
+}
+
+/** The state of a runner pod that finds its run already started by another pod of the run. */
+function secondRunnerRefused(
+  runId: string,
+  flow: string,
+  podName: string,
+  other: string | undefined,
+): FlowRunState {
+  const now = Date.now();
+  return {
+    type: "Failed",
+    message: `run ${runId} was already started (pod ${other} of the run exists); runner pod ${podName} refuses to start it a second time`,
+    flow,
+    runId,
+    taskRuns: {},
+    startedAt: now,
+    finishedAt: now,
+  };
+}
+
+/** The run's reporting to the server at `url`, with the run's own token (a secret of the run). */
+async function reportTo(
+  url: string,
+  token: string | undefined,
+  o: { flow: Flow; parameters: Record<string, unknown> | undefined; runId: string; logger: Logger },
+): Promise<RunReporting> {
+  if (token) registerSecret(token);
+  const { startReporting } = await import("../../reporting/report-run.ts");
+  return startReporting({
+    url,
+    ...(token ? { token } : {}),
+    flow: o.flow,
+    parameters: o.parameters ?? {},
+    runId: o.runId,
+    existing: true,
+    warn: (m) => o.logger.warn(m),
+  });
+}
+
+/** A run stopped by SIGTERM or a fatal cluster error can end before its tasks: that is a failure. */
+function finalState(ended: FlowRunState): FlowRunState {
+  return ended.type === "Success" || ended.type === "Failed"
+    ? ended
+    : {
+        ...ended,
+        type: "Failed",
+        message: ended.error
+          ? `${ended.error.message}${ended.error.hint ? ` (${ended.error.hint})` : ""}`
+          : "the run was stopped before it finished",
+      };
 }
 
 /** The final state as the container's termination message (the launcher reads it). */
