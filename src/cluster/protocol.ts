@@ -15,7 +15,7 @@ import { type SerializedError, serializeError } from "../core/errors.ts";
 import type { RunEvent, TaskRunRequest, TaskRunResult } from "../core/executor.ts";
 import { deserialize, jsonExact, serialize } from "./serializer.ts";
 
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /** The key of a task run within its run: slug and map index. */
 export function taskRunKey(slug: string, mapIndex: number): string {
@@ -184,14 +184,32 @@ export function encodeMessage(message: WorkerMessage): Buffer {
   }
 }
 
-/** Encode a batch of already-encoded messages as one stream entry. */
+/**
+ * Encode a batch of already-encoded messages as one stream entry: each message's length (4 bytes,
+ * big-endian), then its bytes. Plain framing: the messages are encoded already, and a structured
+ * clone of an array of buffers costs a callback per buffer.
+ */
 export function encodeBatch(messages: readonly Buffer[]): Buffer {
-  return serialize(messages);
+  let size = 0;
+  for (const m of messages) size += 4 + m.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const m of messages) {
+    out.writeUInt32BE(m.length, at);
+    m.copy(out, at + 4);
+    at += 4 + m.length;
+  }
+  return out;
 }
 
 export function decodeBatch(entry: Buffer): WorkerMessage[] {
-  const parts = deserialize(entry) as Buffer[];
-  return parts.map(decodeMessage);
+  const out: WorkerMessage[] = [];
+  for (let at = 0; at + 4 <= entry.length; ) {
+    const size = entry.readUInt32BE(at);
+    out.push(decodeMessage(entry.subarray(at + 4, at + 4 + size)));
+    at += 4 + size;
+  }
+  return out;
 }
 
 /** What a worker writes in the run's workers hash, every `heartbeatMs`. */
