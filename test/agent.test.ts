@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
 import { deploymentBody } from "../src/cli/commands/deploy.ts";
 import { type RunningServer, startServer } from "../src/server/server.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
@@ -151,6 +152,60 @@ describe("deployments and the embedded local agent", { timeout: 300_000 }, () =>
     );
     const agents = await cli(["agents", "list", "--server", server.url]);
     assert.match(agents.stdout, /embedded-local\s+local/);
+  });
+
+  it("-o yaml on the server's commands prints the API's document, as -o json does", async () => {
+    const s = ["--server", server.url];
+    // fields that move between two reads (a heartbeat, the next tick, now - 30d) are left out
+    const still = (doc: unknown) =>
+      JSON.parse(
+        JSON.stringify(doc, (k, v) => (["lastSeenAt", "nextRuns", "olderThan"].includes(k) ? undefined : v)),
+      );
+    const get = async (p: string) => (await api<unknown>("GET", p)).body;
+    const items = async (p: string) => ((await get(p)) as { items: unknown[] }).items;
+    const { id: runId } = (await api<{ items: FlowRunRecord[] }>("GET", "/api/runs")).body.items[0]!;
+    const cases: [string[], () => Promise<unknown>][] = [
+      [["tokens", "list"], () => items("/api/tokens")],
+      [["deployments", "list"], () => items("/api/deployments")],
+      [["deployments", "get", "quick"], () => get("/api/deployments/quick")],
+      [["schedules", "list"], () => items("/api/schedules")],
+      [["agents", "list"], () => items("/api/agents")],
+      [
+        ["db", "vacuum", "--older-than", "30d", "--dry-run"],
+        async () =>
+          (await api("POST", "/api/db/vacuum", { olderThanMs: 30 * 86_400_000, dryRun: true })).body,
+      ],
+      [["runs", "list"], () => get("/api/runs")],
+      [
+        ["runs", "get", runId.slice(0, 8)],
+        async () => ({
+          ...((await get(`/api/runs/${runId}`)) as object),
+          taskRuns: await items(`/api/runs/${runId}/task-runs`),
+        }),
+      ],
+    ];
+    // one CLI process each, side by side (a loaded machine starts them slowly, not wrongly)
+    const printed = await Promise.all(cases.map(([args]) => cli([...args, ...s, "-o", "yaml"])));
+    for (const [i, [args, expected]] of cases.entries()) {
+      const r = printed[i]!;
+      assert.equal(r.code, 0, `${args.join(" ")} -o yaml: ${r.stderr}`);
+      const doc = await expected();
+      // YAML, not JSON (an empty list is [] in both)
+      if (!Array.isArray(doc) || doc.length > 0) assert.doesNotMatch(r.stdout, /^\s*[{[]/, args.join(" "));
+      assert.deepEqual(still(parseYaml(r.stdout)), still(doc), args.join(" "));
+    }
+    const [deployed, token] = await Promise.all([
+      cli(["deploy", fixture, "--flow", "agent-quick", "--name", "quick", ...s, "-o", "yaml"]),
+      cli(["tokens", "create", "--scope", "read", "--name", "yaml", ...s, "-o", "yaml"]),
+    ]);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    assert.equal((parseYaml(deployed.stdout) as { name: string }).name, "quick");
+    assert.equal(token.code, 0, token.stderr);
+    const created = parseYaml(token.stdout) as { token: string; scope: string; name: string };
+    assert.equal(created.scope, "read");
+    assert.equal(created.name, "yaml");
+    assert.ok(created.token.length > 20, "the value is in the document, printed this once");
+    assert.doesNotMatch(token.stderr, /shown only this once/, "a document on stdout, no note on stderr");
   });
 
   it("a parameter outside the deployment's schema, or an unknown deployment, is one clear error", async () => {

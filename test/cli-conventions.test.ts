@@ -158,11 +158,13 @@ describe("-o/--output: one meaning on every command", { timeout: 180_000 }, () =
       ["runs", "list", ...server],
       ["runs", "logs", "deadbeef", ...server],
     ]) {
+      // a log stream is lines (readable, or one JSON object a line); the others print one document
+      const formats = args[1] === "logs" ? "table, json" : "table, json, yaml";
       assertOneLineError(
         await cli([...args, "-o", "yml"]),
         2,
         new RegExp(
-          `argument 'yml' is invalid\\. Allowed choices are table, json\\.; see 'flotilla ${args[0]}`,
+          `argument 'yml' is invalid\\. Allowed choices are ${formats}\\.; see 'flotilla ${args[0]}`,
         ),
       );
     }

@@ -12,8 +12,10 @@ export type OutputFormat = (typeof OutputFormat)[number];
 
 /** The formats of a command that prints one document. */
 export const DOCUMENT_FORMATS = ["table", "json", "yaml"] as const satisfies readonly OutputFormat[];
-/** The formats of the commands that print a Flotilla server's records (the API's JSON, or a table). */
-export const SERVER_FORMATS = ["table", "json"] as const satisfies readonly OutputFormat[];
+/** The formats of the commands that print a Flotilla server's records (a table, or the API's record as JSON or YAML). */
+export const SERVER_FORMATS = DOCUMENT_FORMATS;
+/** The formats of a log stream: readable lines, or one JSON object a line (no YAML: a stream is not one document). */
+export const LOG_FORMATS = ["table", "json"] as const satisfies readonly OutputFormat[];
 /** The formats of a command that prints a list. */
 export const LIST_FORMATS = OutputFormat;
 
@@ -42,6 +44,18 @@ export async function renderDocument(doc: unknown, format: "json" | "yaml"): Pro
   if (format === "json") return `${JSON.stringify(doc, null, 2)}\n`;
   const { stringify } = await import("yaml");
   return stringify(doc);
+}
+
+/**
+ * What a command prints for `-o`: `doc` as JSON or YAML (renderDocument, the printer of every
+ * command), else the readable text `readable()` makes.
+ */
+export async function renderOutput(
+  format: string | undefined,
+  doc: unknown,
+  readable: () => string,
+): Promise<string> {
+  return format === "json" || format === "yaml" ? renderDocument(doc, format) : readable();
 }
 
 /** Rows as aligned columns: two spaces between columns, no trailing blanks. */

@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { AgentRecord } from "../../store/store.ts";
 import { positiveInt } from "../flags.ts";
-import { outputOption, SERVER_FORMATS } from "../output.ts";
+import { outputOption, renderOutput, SERVER_FORMATS } from "../output.ts";
 import { stopSignals } from "../signals.ts";
 import { clientFor, type ServerCallOptions, table } from "./runs-server.ts";
 
@@ -209,12 +209,12 @@ export const agentsCommand = (program: Command): void => {
     .action(async (o: ServerCallOptions) => {
       const { items } = await clientFor(o).get<{ items: AgentRecord[] }>("/api/agents");
       process.stdout.write(
-        o.output === "json"
-          ? `${JSON.stringify(items, null, 2)}\n`
-          : table([
-              ["ID", "POOL", "NAME", "LAST SEEN"],
-              ...items.map((a) => [a.id, a.pool, a.name, new Date(a.lastSeenAt).toISOString()]),
-            ]),
+        await renderOutput(o.output, items, () =>
+          table([
+            ["ID", "POOL", "NAME", "LAST SEEN"],
+            ...items.map((a) => [a.id, a.pool, a.name, new Date(a.lastSeenAt).toISOString()]),
+          ]),
+        ),
       );
     });
 };

@@ -5,7 +5,7 @@
 
 import type { Command } from "commander";
 import type { VacuumReport } from "../../store/store.ts";
-import { outputOption, SERVER_FORMATS } from "../output.ts";
+import { outputOption, renderOutput, SERVER_FORMATS } from "../output.ts";
 import { parseInterval } from "./deploy.ts";
 import { clientFor, type ServerCallOptions } from "./runs-server.ts";
 
@@ -41,9 +41,12 @@ export const dbCommand = (program: Command): void => {
     .action(async (o: ServerCallOptions & { olderThan: string; dryRun?: boolean; database?: string }) => {
       const r = await vacuum(o);
       process.stdout.write(
-        o.output === "json"
-          ? `${JSON.stringify(r, null, 2)}\n`
-          : `${r.dryRun ? "would delete" : "deleted"} ${r.runs} runs ended before ${new Date(r.olderThan).toISOString()}: ${r.taskRuns} task runs, ${r.logChunks} log chunks, ${r.events} events, ${r.samples} samples\n`,
+        await renderOutput(
+          o.output,
+          r,
+          () =>
+            `${r.dryRun ? "would delete" : "deleted"} ${r.runs} runs ended before ${new Date(r.olderThan).toISOString()}: ${r.taskRuns} task runs, ${r.logChunks} log chunks, ${r.events} events, ${r.samples} samples\n`,
+        ),
       );
     });
 };

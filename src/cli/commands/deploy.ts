@@ -11,7 +11,7 @@ import type { Flow } from "../../core/flow.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
 import { moduleInProject } from "../../storage/project.ts";
 import type { DeploymentRecord, ScheduleRecord } from "../../store/store.ts";
-import { outputOption, SERVER_FORMATS } from "../output.ts";
+import { outputOption, renderDocument, SERVER_FORMATS } from "../output.ts";
 import { clientFor, parseParams, type ServerCallOptions } from "./runs-server.ts";
 
 export interface DeployOptions extends ServerCallOptions {
@@ -145,8 +145,8 @@ export const deployCommand = (program: Command): void => {
     .addOption(outputOption(SERVER_FORMATS))
     .action(async (file: string, o: DeployOptions) => {
       const d = await deploy(file, o);
-      if (o.output === "json") {
-        process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+      if (o.output === "json" || o.output === "yaml") {
+        process.stdout.write(await renderDocument(d, o.output));
         return;
       }
       const s = d.schedules[0];

@@ -3,7 +3,7 @@
 
 import type { Command } from "commander";
 import type { DeploymentRecord, ScheduleRecord } from "../../store/store.ts";
-import { outputOption, SERVER_FORMATS } from "../output.ts";
+import { outputOption, renderDocument, renderOutput, SERVER_FORMATS } from "../output.ts";
 import { clientFor, type ServerCallOptions, table } from "./runs-server.ts";
 
 type Deployment = DeploymentRecord & { schedules: (ScheduleRecord & { nextRuns?: number[] })[] };
@@ -21,8 +21,6 @@ const common = (c: Command) =>
     .option("--token <token>", "API token (default: $FLOTILLA_API_TOKEN, else the home's admin token)")
     .addOption(outputOption(SERVER_FORMATS));
 
-const json = (x: unknown) => `${JSON.stringify(x, null, 2)}\n`;
-
 export const deploymentsCommand = (program: Command): void => {
   const deployments = program
     .command("deployments")
@@ -30,19 +28,19 @@ export const deploymentsCommand = (program: Command): void => {
   common(deployments.command("list").description("list deployments")).action(async (o: ServerCallOptions) => {
     const { items } = await clientFor(o).get<{ items: Deployment[] }>("/api/deployments");
     process.stdout.write(
-      o.output === "json"
-        ? json(items)
-        : table([
-            ["NAME", "FLOW", "POOL", "CONCURRENCY", "SCHEDULE", "UPDATED"],
-            ...items.map((d) => [
-              d.name,
-              d.flowName,
-              d.pool,
-              d.concurrencyLimit === undefined ? "-" : String(d.concurrencyLimit),
-              d.schedules.map(when).join("; ") || "-",
-              iso(d.updatedAt),
-            ]),
+      await renderOutput(o.output, items, () =>
+        table([
+          ["NAME", "FLOW", "POOL", "CONCURRENCY", "SCHEDULE", "UPDATED"],
+          ...items.map((d) => [
+            d.name,
+            d.flowName,
+            d.pool,
+            d.concurrencyLimit === undefined ? "-" : String(d.concurrencyLimit),
+            d.schedules.map(when).join("; ") || "-",
+            iso(d.updatedAt),
           ]),
+        ]),
+      ),
     );
   });
   common(
@@ -51,8 +49,8 @@ export const deploymentsCommand = (program: Command): void => {
     const d = await clientFor(o).get<
       Deployment & { parameterSchema?: unknown; image?: string; fingerprint?: string }
     >(`/api/deployments/${enc(name)}`);
-    if (o.output === "json") {
-      process.stdout.write(json(d));
+    if (o.output === "json" || o.output === "yaml") {
+      process.stdout.write(await renderDocument(d, o.output));
       return;
     }
     const lines = [
@@ -104,18 +102,18 @@ export const schedulesCommand = (program: Command): void => {
         "/api/schedules",
       );
       process.stdout.write(
-        o.output === "json"
-          ? json(items)
-          : table([
-              ["ID", "DEPLOYMENT", "WHEN", "CATCH-UP", "NEXT"],
-              ...items.map((s) => [
-                s.id.slice(0, 8),
-                s.deploymentId.slice(0, 8),
-                when(s),
-                s.catchUp,
-                iso(s.nextRuns?.[0]),
-              ]),
+        await renderOutput(o.output, items, () =>
+          table([
+            ["ID", "DEPLOYMENT", "WHEN", "CATCH-UP", "NEXT"],
+            ...items.map((s) => [
+              s.id.slice(0, 8),
+              s.deploymentId.slice(0, 8),
+              when(s),
+              s.catchUp,
+              iso(s.nextRuns?.[0]),
             ]),
+          ]),
+        ),
       );
     },
   );
@@ -126,9 +124,11 @@ export const schedulesCommand = (program: Command): void => {
       const s = await findSchedule(o, nameOrId);
       const out = await clientFor(o).post<ScheduleRecord>(`/api/schedules/${enc(s.id)}/${verb}`);
       process.stdout.write(
-        o.output === "json"
-          ? json(out)
-          : `schedule ${out.id.slice(0, 8)} ${out.paused ? "paused" : "resumed"}\n`,
+        await renderOutput(
+          o.output,
+          out,
+          () => `schedule ${out.id.slice(0, 8)} ${out.paused ? "paused" : "resumed"}\n`,
+        ),
       );
     });
   }

@@ -9,7 +9,7 @@ import { ApiClient, serverUrl } from "../../server/client.ts";
 import { isTerminal } from "../../store/run-state.ts";
 import type { FlowRunDetail, FlowRunRecord, LogLine, Page, TaskRunRecord } from "../../store/store.ts";
 import { formatServerLine, parseTail } from "../log-lines.ts";
-import { outputOption, SERVER_FORMATS } from "../output.ts";
+import { LOG_FORMATS, outputOption, renderDocument, renderOutput, SERVER_FORMATS } from "../output.ts";
 import { stopSignals } from "../signals.ts";
 
 export interface ServerCallOptions {
@@ -82,8 +82,8 @@ export async function listServerRuns(
   return clientFor(o).get<Page<FlowRunRecord>>(`/api/runs${q.size ? `?${q}` : ""}`);
 }
 
-export function printRuns(page: Page<FlowRunRecord>, output?: string): string {
-  if (output === "json") return `${JSON.stringify(page, null, 2)}\n`;
+export async function printRuns(page: Page<FlowRunRecord>, output?: string): Promise<string> {
+  if (output === "json" || output === "yaml") return renderDocument(page, output);
   const out = table([
     ["RUN", "FLOW", "STATE", "CREATED", "DURATION", "REASON"],
     ...page.items.map((r) => [
@@ -108,8 +108,12 @@ export async function getServerRun(
   return { run, taskRuns: items };
 }
 
-export function printRun(r: Awaited<ReturnType<typeof getServerRun>>, output?: string): string {
-  if (output === "json") return `${JSON.stringify({ ...r.run, taskRuns: r.taskRuns }, null, 2)}\n`;
+export async function printRun(
+  r: Awaited<ReturnType<typeof getServerRun>>,
+  output?: string,
+): Promise<string> {
+  if (output === "json" || output === "yaml")
+    return renderDocument({ ...r.run, taskRuns: r.taskRuns }, output);
   const run = r.run;
   const lines = [
     `Run ${run.id}`,
@@ -266,11 +270,11 @@ export const runsServerCommand = (program: Command): void => {
   const runs = program
     .command("runs")
     .description("flow runs kept by a Flotilla server: list, get, logs, cancel, retry, create");
-  const common = (c: Command) =>
+  const connection = (c: Command) =>
     c
       .option("--server <url>", "the Flotilla server (default: $FLOTILLA_API_URL)")
-      .option("--token <token>", "API token (default: $FLOTILLA_API_TOKEN, else the home's admin token)")
-      .addOption(outputOption(SERVER_FORMATS));
+      .option("--token <token>", "API token (default: $FLOTILLA_API_TOKEN, else the home's admin token)");
+  const common = (c: Command) => connection(c).addOption(outputOption(SERVER_FORMATS));
   common(runs.command("list").description("list runs, newest first"))
     .option("--state <state>", "only runs in this state")
     .option("--deployment <name>", "only runs of this deployment")
@@ -290,7 +294,7 @@ export const runsServerCommand = (program: Command): void => {
           },
         );
       }
-      process.stdout.write(printRuns(await listServerRuns(o), o.output));
+      process.stdout.write(await printRuns(await listServerRuns(o), o.output));
     });
   common(
     runs
@@ -298,14 +302,15 @@ export const runsServerCommand = (program: Command): void => {
       .argument("<run-id>", "a run id or a unique prefix")
       .description("one run with its task runs"),
   ).action(async (id: string, o: ServerCallOptions) => {
-    process.stdout.write(printRun(await getServerRun(id, o), o.output));
+    process.stdout.write(await printRun(await getServerRun(id, o), o.output));
   });
-  common(
+  connection(
     runs
       .command("logs")
       .argument("<run-id>", "a run id or a unique prefix")
       .description("the run's log lines: readable, or one JSON object a line with -o json"),
   )
+    .addOption(outputOption(LOG_FORMATS))
     .option("--grep <text>", "only lines containing this text")
     .option("--tail <n>", "only the last N lines (-1: all)", "-1")
     .option("-f, --follow", "keep printing new lines until the run is in a final state")
@@ -335,9 +340,7 @@ export const runsServerCommand = (program: Command): void => {
       .description("cancel the run (its agent removes what it created)"),
   ).action(async (id: string, o: ServerCallOptions) => {
     const r = await clientFor(o).post<FlowRunRecord>(`/api/runs/${enc(id)}/cancel`);
-    process.stdout.write(
-      o.output === "json" ? `${JSON.stringify(r, null, 2)}\n` : `run ${shortId(r.id)} ${r.state}\n`,
-    );
+    process.stdout.write(await renderOutput(o.output, r, () => `run ${shortId(r.id)} ${r.state}\n`));
   });
   common(
     runs
@@ -347,9 +350,7 @@ export const runsServerCommand = (program: Command): void => {
   ).action(async (id: string, o: ServerCallOptions) => {
     const r = await clientFor(o).post<FlowRunRecord>(`/api/runs/${enc(id)}/retry`);
     process.stdout.write(
-      o.output === "json"
-        ? `${JSON.stringify(r, null, 2)}\n`
-        : `run ${r.id} ${r.state} (retry of ${shortId(id)})\n`,
+      await renderOutput(o.output, r, () => `run ${r.id} ${r.state} (retry of ${shortId(id)})\n`),
     );
   });
   common(runs.command("create").argument("<deployment>").description("start a run of a deployment"))
@@ -358,8 +359,6 @@ export const runsServerCommand = (program: Command): void => {
       const r = await clientFor(o).post<FlowRunRecord>(`/api/deployments/${enc(deployment)}/runs`, {
         parameters: parseParams(o.param),
       });
-      process.stdout.write(
-        o.output === "json" ? `${JSON.stringify(r, null, 2)}\n` : `run ${r.id} ${r.state}\n`,
-      );
+      process.stdout.write(await renderOutput(o.output, r, () => `run ${r.id} ${r.state}\n`));
     });
 };

@@ -20,11 +20,11 @@ import { colorEnabled, paintState } from "../color.ts";
 import { formatRunnerLine, parseTail } from "../log-lines.ts";
 import {
   LIST_FORMATS,
+  LOG_FORMATS,
   type OutputFormat,
   outputOption,
   renderColumns,
   renderDocument,
-  SERVER_FORMATS,
 } from "../output.ts";
 import { stopSignals } from "../signals.ts";
 import { parseInterval } from "./deploy.ts";
@@ -123,7 +123,7 @@ export const runsCommand = (program: Command): void => {
       "with -f: how long to wait for the runner to start (e.g. 20s, 2m)",
       "60s",
     )
-    .addOption(outputOption(SERVER_FORMATS))
+    .addOption(outputOption(LOG_FORMATS))
     .action(async (id: string, o: LogsCliOptions, cmd: Command) => {
       const { tail: tailText, follow, podRunningTimeout: waitText, output, ...where } = o;
       const tail = parseTail(tailText);

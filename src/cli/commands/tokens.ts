@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { TokenRecord } from "../../store/store.ts";
-import { outputOption, SERVER_FORMATS } from "../output.ts";
+import { outputOption, renderOutput, SERVER_FORMATS } from "../output.ts";
 import { clientFor, type ServerCallOptions, table } from "./runs-server.ts";
 
 const SCOPES = ["admin", "agent", "runner", "read"];
@@ -29,20 +29,20 @@ export const tokensCommand = (program: Command): void => {
         name: o.name,
         scope: o.scope,
       });
-      process.stdout.write(o.output === "json" ? `${JSON.stringify(r, null, 2)}\n` : `${r.token}\n`);
-      if (o.output !== "json")
+      process.stdout.write(await renderOutput(o.output, r, () => `${r.token}\n`));
+      if (o.output === "table")
         process.stderr.write(`token ${r.name} (${r.scope}) created; it is shown only this once\n`);
     });
   common(tokens.command("list").description("list tokens (names and scopes, never values)")).action(
     async (o: ServerCallOptions) => {
       const { items } = await clientFor(o).get<{ items: TokenRecord[] }>("/api/tokens");
       process.stdout.write(
-        o.output === "json"
-          ? `${JSON.stringify(items, null, 2)}\n`
-          : table([
-              ["ID", "NAME", "SCOPE", "CREATED"],
-              ...items.map((t) => [t.id.slice(0, 8), t.name, t.scope, new Date(t.createdAt).toISOString()]),
-            ]),
+        await renderOutput(o.output, items, () =>
+          table([
+            ["ID", "NAME", "SCOPE", "CREATED"],
+            ...items.map((t) => [t.id.slice(0, 8), t.name, t.scope, new Date(t.createdAt).toISOString()]),
+          ]),
+        ),
       );
     },
   );
