@@ -44,7 +44,11 @@ describe("runs and doctor from the CLI (kube-sim)", { timeout: 120_000 }, () => 
 
   it("runs get with a prefix that matches no run: one error line, exit 2", async () => {
     const r = await cli(["runs", "get", "deadbeef", "--kubeconfig", sim.kubeconfigPath]);
-    assertUserError(r, 2, /no run deadbeef in namespace "default": no run id starts with it/);
+    assertUserError(
+      r,
+      2,
+      /no run deadbeef in namespace "default" \(context kube-sim\): no run id starts with it/,
+    );
   });
   it("doctor -o json prints every check, missing ones included", async () => {
     const r = await cli(["doctor", "-o", "json", "--kubeconfig", sim.kubeconfigPath]);

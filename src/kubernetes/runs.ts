@@ -107,6 +107,15 @@ function target(o: RunsOptions): { clients: KubeClients; namespace: string } {
   return { clients, namespace: o.namespace ?? clients.defaultNamespace };
 }
 
+/**
+ * Where a run was looked for, for the error that says it is not there: the namespace and the
+ * kubeconfig context (a run in another context's cluster is a different run).
+ */
+function lookedIn(clients: KubeClients, namespace: string): string {
+  const context = clients.kubeConfig.getCurrentContext();
+  return ` in namespace "${namespace}"${context ? ` (context ${context})` : ""}`;
+}
+
 /** The KubeClusterEnvironment a flow runs with: its own, else one with the defaults. */
 export function environmentOf(flow: Flow): KubeClusterEnvironment {
   return isKubeClusterEnvironment(flow.environment)
@@ -287,7 +296,7 @@ async function resolveIn(clients: KubeClients, namespace: string, given: string)
   return resolveRunId(
     given,
     jobs.map((j) => j.metadata?.labels?.[Label.runId] ?? ""),
-    ` in namespace "${namespace}"`,
+    lookedIn(clients, namespace),
   );
 }
 
@@ -301,11 +310,11 @@ export async function getRun(given: string, o: RunsOptions = {}): Promise<RunInf
   const runId = resolveRunId(
     given,
     runs.map((r) => r.runId),
-    ` in namespace "${namespace}"`,
+    lookedIn(clients, namespace),
   );
   const info = runs.find((r) => r.runId === labelValue(runId));
   if (!info) {
-    throw new FlotillaError(ErrorCode.Usage, `no run ${runId} in namespace "${namespace}"`, {
+    throw new FlotillaError(ErrorCode.Usage, `no run ${runId}${lookedIn(clients, namespace)}`, {
       hint: "give the full run id from `flotilla runs list` (finished runs are kept until their ttlSecondsAfterFinished)",
       usage: true,
     });
@@ -472,7 +481,7 @@ export async function cancelRun(given: string, o: RunsOptions = {}): Promise<Run
   const runId = await resolveIn(clients, namespace, given);
   const jobs = await runJobs(clients, namespace, runId);
   if (jobs.length === 0) {
-    throw new FlotillaError(ErrorCode.Usage, `no run ${runId} in namespace "${namespace}"`, {
+    throw new FlotillaError(ErrorCode.Usage, `no run ${runId}${lookedIn(clients, namespace)}`, {
       hint: "give the full run id from `flotilla runs list` (and -n for another namespace)",
       usage: true,
     });
