@@ -51,7 +51,7 @@ function alive(pid: number): boolean {
   }
 }
 
-describe("deployments and the embedded local agent", { timeout: 300_000 }, () => {
+describe("deployments and the embedded local agent", { timeout: 480_000 }, () => {
   let server: RunningServer;
   before(async () => {
     server = await startServer({
@@ -184,8 +184,9 @@ describe("deployments and the embedded local agent", { timeout: 300_000 }, () =>
         }),
       ],
     ];
-    // one CLI process each, side by side (a loaded machine starts them slowly, not wrongly)
-    const printed = await Promise.all(cases.map(([args]) => cli([...args, ...s, "-o", "yaml"])));
+    // one CLI process each, side by side; the deadline is for a loaded 2-core machine, where eight
+    // of them took over a minute
+    const printed = await Promise.all(cases.map(([args]) => cli([...args, ...s, "-o", "yaml"], 240_000)));
     for (const [i, [args, expected]] of cases.entries()) {
       const r = printed[i]!;
       assert.equal(r.code, 0, `${args.join(" ")} -o yaml: ${r.stderr}`);
@@ -195,8 +196,8 @@ describe("deployments and the embedded local agent", { timeout: 300_000 }, () =>
       assert.deepEqual(still(parseYaml(r.stdout)), still(doc), args.join(" "));
     }
     const [deployed, token] = await Promise.all([
-      cli(["deploy", fixture, "--flow", "agent-quick", "--name", "quick", ...s, "-o", "yaml"]),
-      cli(["tokens", "create", "--scope", "read", "--name", "yaml", ...s, "-o", "yaml"]),
+      cli(["deploy", fixture, "--flow", "agent-quick", "--name", "quick", ...s, "-o", "yaml"], 240_000),
+      cli(["tokens", "create", "--scope", "read", "--name", "yaml", ...s, "-o", "yaml"], 240_000),
     ]);
     assert.equal(deployed.code, 0, deployed.stderr);
     assert.equal((parseYaml(deployed.stdout) as { name: string }).name, "quick");
