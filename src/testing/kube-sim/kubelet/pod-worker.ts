@@ -3,7 +3,6 @@
 // computes, graceful termination (SIGTERM, SIGKILL at the deadline), and the final delete.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { SERVICE_ACCOUNT_MOUNT_PATH } from "../admission.ts";
 import type { EventRecorder } from "../events.ts";
@@ -16,6 +15,7 @@ import { resourceById } from "../resources.ts";
 import type { Store } from "../store.ts";
 import { containerEnv, EnvError, expandArgs } from "./env.ts";
 import { ContainerLog } from "./logs.ts";
+import { type ExecContext, runProbe } from "./probes.ts";
 import { type Exit, launch, resolveArgv, signalGroup } from "./process.ts";
 import { mountRewriter, prepareVolumes } from "./volumes.ts";
 
@@ -62,7 +62,14 @@ class Container {
   lastState: State | undefined;
   restartCount = 0;
   ready = false;
+  /** startupProbe passed (or none): what `containerStatuses[].started` says */
   started = false;
+  /** an instance was started and has not exited (the phase's "running or restarting") */
+  launched = false;
+  /** counts started instances, so a probe loop knows its instance has gone */
+  instance = 0;
+  /** what exec probes of the current instance run with */
+  exec: ExecContext | undefined;
   imageID = "";
   containerID = "";
   pid: number | undefined;
@@ -399,12 +406,16 @@ export class PodWorker {
       return exit;
     });
     c.state = { running: { startedAt: now } };
-    c.started = true;
-    c.ready = !isObject(spec.readinessProbe) && !(c.kind === "sidecar" && isObject(spec.startupProbe));
+    c.launched = true;
+    c.instance++;
+    c.exec = { image, env: processEnv, cwd: image.cwd ?? cdir, rewrite: swap };
+    c.started = !isObject(spec.startupProbe);
+    c.ready = c.started && !isObject(spec.readinessProbe);
     this.event("Normal", "Created", `Created container: ${c.name}`, fieldPath);
     this.event("Normal", "Started", `Started container ${c.name}`, fieldPath);
     this.sync();
-    if (!c.ready) void this.probe(c);
+    const instance = c.instance;
+    this.prober(c, instance).catch((e) => this.ctx.onError(e));
     return true;
   }
 
@@ -426,26 +437,148 @@ export class PodWorker {
   }
 
   /** poll a tcpSocket readiness/startup probe until it connects */
-  private async probe(c: Container): Promise<void> {
-    const probe = (isObject(c.spec.readinessProbe) ? c.spec.readinessProbe : c.spec.startupProbe) as Record<
-      string,
-      unknown
-    >;
-    const tcp = isObject(probe.tcpSocket) ? probe.tcpSocket : undefined;
-    const http = isObject(probe.httpGet) ? probe.httpGet : undefined;
-    const target = tcp ?? http;
-    const port = this.resolvePort(c, target?.port);
-    const initialMs = Math.min(Number(probe.initialDelaySeconds ?? 0) * 1000, 1000);
-    await this.wait(initialMs);
-    while (c.running && !this.stopped) {
-      const ok = port === undefined ? true : await tcpConnects(String(target?.host ?? this.podIP), port);
-      if (ok) {
-        c.ready = true;
-        this.sync();
-        return;
+  /**
+   * The container's probes, as the kubelet's prober runs them for one instance: the startup probe
+   * (main containers wait for a sidecar's), then readiness and liveness side by side. Until a probe
+   * first succeeds it is tried every 100 ms (exec: 200 ms) rather than every periodSeconds, so pods
+   * get ready sooner than on a real node; failures are counted in periods: a startup probe fails
+   * (the container is killed and restarted as its restart policy says) once failureThreshold ×
+   * periodSeconds have passed without a success; a ready container becomes unready after
+   * failureThreshold consecutive failures one period apart, and ready again after successThreshold
+   * successes; a liveness probe that fails failureThreshold times in a row kills the container.
+   * Unhealthy events at most once a period, worded as the kubelet's.
+   */
+  private async prober(c: Container, instance: number): Promise<void> {
+    const alive = () => c.instance === instance && c.running && !this.stopped;
+    const spec = c.spec;
+    const get = (k: string) => (isObject(spec[k]) ? (spec[k] as Record<string, unknown>) : undefined);
+    const startup = get("startupProbe");
+    const readiness = get("readinessProbe");
+    const liveness = get("livenessProbe");
+    const period = (p: Record<string, unknown>) => Math.max(1, Number(p.periodSeconds ?? 10)) * 1000;
+    const delay = (p: Record<string, unknown>) => Math.max(0, Number(p.initialDelaySeconds ?? 0)) * 1000;
+    const fast = (p: Record<string, unknown>) => Math.min(period(p), isObject(p.exec) ? 200 : 100);
+    const attempt = (p: Record<string, unknown>) =>
+      runProbe(p, this.podIP, (port) => this.resolvePort(c, port), c.exec!);
+    const fieldPath = this.fieldPath(c);
+    if (startup) {
+      await this.wait(delay(startup));
+      const deadline = Date.now() + Math.max(1, Number(startup.failureThreshold ?? 3)) * period(startup);
+      let reported = 0;
+      for (;;) {
+        if (!alive()) return;
+        const r = await attempt(startup);
+        if (!alive()) return;
+        if (r.ok) break;
+        if (Date.now() - reported >= period(startup)) {
+          reported = Date.now();
+          this.event("Warning", "Unhealthy", `Startup probe failed: ${r.output}`, fieldPath);
+        }
+        if (Date.now() >= deadline) {
+          this.event(
+            "Normal",
+            "Killing",
+            `Container ${c.name} failed startup probe, will be restarted`,
+            fieldPath,
+          );
+          await this.killForProbe(c, startup);
+          return;
+        }
+        await this.wait(fast(startup));
       }
-      await this.wait(100);
+      c.started = true;
+      if (!readiness) c.ready = true;
+      this.sync();
     }
+    await Promise.all([
+      readiness ? this.readinessLoop(c, readiness, alive, attempt, { period, delay, fast }) : undefined,
+      liveness ? this.livenessLoop(c, liveness, alive, attempt, { period, delay }) : undefined,
+    ]);
+  }
+
+  private async readinessLoop(
+    c: Container,
+    probe: Record<string, unknown>,
+    alive: () => boolean,
+    attempt: (p: Record<string, unknown>) => Promise<{ ok: boolean; output: string }>,
+    t: {
+      period: (p: Record<string, unknown>) => number;
+      delay: (p: Record<string, unknown>) => number;
+      fast: (p: Record<string, unknown>) => number;
+    },
+  ): Promise<void> {
+    await this.wait(t.delay(probe));
+    const successThreshold = Math.max(1, Number(probe.successThreshold ?? 1));
+    const failureThreshold = Math.max(1, Number(probe.failureThreshold ?? 3));
+    let successes = 0;
+    let failures = 0;
+    let everReady = false;
+    let reported = 0;
+    while (alive()) {
+      const r = await attempt(probe);
+      if (!alive()) return;
+      if (r.ok) {
+        successes++;
+        failures = 0;
+        if (!c.ready && successes >= successThreshold) {
+          c.ready = true;
+          everReady = true;
+          this.sync();
+        }
+      } else {
+        failures++;
+        successes = 0;
+        if (Date.now() - reported >= t.period(probe)) {
+          reported = Date.now();
+          this.event("Warning", "Unhealthy", `Readiness probe failed: ${r.output}`, this.fieldPath(c));
+        }
+        if (c.ready && failures >= failureThreshold) {
+          c.ready = false;
+          this.sync();
+        }
+      }
+      await this.wait(everReady ? t.period(probe) : t.fast(probe));
+    }
+  }
+
+  private async livenessLoop(
+    c: Container,
+    probe: Record<string, unknown>,
+    alive: () => boolean,
+    attempt: (p: Record<string, unknown>) => Promise<{ ok: boolean; output: string }>,
+    t: { period: (p: Record<string, unknown>) => number; delay: (p: Record<string, unknown>) => number },
+  ): Promise<void> {
+    await this.wait(t.delay(probe));
+    const failureThreshold = Math.max(1, Number(probe.failureThreshold ?? 3));
+    let failures = 0;
+    while (alive()) {
+      const r = await attempt(probe);
+      if (!alive()) return;
+      if (r.ok) failures = 0;
+      else {
+        failures++;
+        this.event("Warning", "Unhealthy", `Liveness probe failed: ${r.output}`, this.fieldPath(c));
+        if (failures >= failureThreshold) {
+          this.event(
+            "Normal",
+            "Killing",
+            `Container ${c.name} failed liveness probe, will be restarted`,
+            this.fieldPath(c),
+          );
+          await this.killForProbe(c, probe);
+          return;
+        }
+      }
+      await this.wait(t.period(probe));
+    }
+  }
+
+  /** SIGTERM the container's group, SIGKILL at the probe's (or the pod's) grace period */
+  private async killForProbe(c: Container, probe: Record<string, unknown>): Promise<void> {
+    const grace = Number(
+      probe.terminationGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30,
+    );
+    await this.stopContainers([c], Math.max(0, grace) * 1000, false);
   }
 
   private resolvePort(c: Container, port: unknown): number | undefined {
@@ -460,8 +593,9 @@ export class PodWorker {
     return undefined;
   }
 
+  /** the kubelet starts what follows a native sidecar once its startup probe has passed */
   private async waitReady(c: Container): Promise<void> {
-    while (!this.stopped && !c.ready) {
+    while (!this.stopped && !c.started) {
       if (c.terminated && c.restartCount > 50) return;
       await this.wait(50);
     }
@@ -494,6 +628,7 @@ export class PodWorker {
     };
     c.ready = false;
     c.started = false;
+    c.launched = false;
     return exit.exitCode;
   }
 
@@ -614,7 +749,7 @@ export class PodWorker {
     if (this.terminalPhase) return this.terminalPhase;
     if (!this.initialized) return "Pending";
     const mains = this.containers.filter((c) => c.kind === "main");
-    return mains.some((c) => c.started) ? "Running" : "Pending";
+    return mains.some((c) => c.launched) ? "Running" : "Pending";
   }
 
   private sync(): void {
@@ -704,19 +839,4 @@ function digest(image: string): string {
   let h = 0n;
   for (const ch of image) h = (h * 131n + BigInt(ch.charCodeAt(0))) % (1n << 256n);
   return h.toString(16).padStart(64, "0");
-}
-
-function tcpConnects(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port, timeout: 500 });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-    s.once("timeout", () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
 }
