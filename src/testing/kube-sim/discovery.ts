@@ -2,11 +2,23 @@
 // client-node's KubernetesObjectApi read to map kinds to resources.
 import { apiVersionOf, groupVersions, RESOURCES } from "./resources.ts";
 
-export function versionInfo(): Record<string, string> {
+/** the Kubernetes version kube-sim implements (and reports unless told otherwise) */
+export const KUBERNETES_VERSION = "1.32.4";
+
+/** `1.28.9` → its parts; throws on anything else */
+export function parseVersion(version: string): { major: string; minor: string; patch: string } {
+  const m = /^v?(\d+)\.(\d+)\.(\d+)$/.exec(version);
+  if (!m) throw new Error(`kube-sim: serverVersion must look like 1.28.9, got ${JSON.stringify(version)}`);
+  return { major: m[1]!, minor: m[2]!, patch: m[3]! };
+}
+
+/** GET /version: `version` (default KUBERNETES_VERSION) as the API server reports it */
+export function versionInfo(version = KUBERNETES_VERSION): Record<string, string> {
+  const v = parseVersion(version);
   return {
-    major: "1",
-    minor: "32",
-    gitVersion: "v1.32.4-kube-sim",
+    major: v.major,
+    minor: v.minor,
+    gitVersion: `v${v.major}.${v.minor}.${v.patch}-kube-sim`,
     gitCommit: "0000000000000000000000000000000000000000",
     gitTreeState: "clean",
     buildDate: "2025-04-22T00:00:00Z",

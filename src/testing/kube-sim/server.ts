@@ -42,6 +42,8 @@ export interface ApiServerDeps {
   authenticator: TokenAuthenticator;
   authorizer: RbacAuthorizer;
   logs: PodLogSource;
+  /** the version GET /version reports @default KUBERNETES_VERSION */
+  version?: string;
   /** every resource request, as it is authorised (KubeSim.record()'s audit trail) */
   onRequest?: (request: AuditedRequest) => void;
 }
@@ -287,7 +289,7 @@ export class ApiServer {
   }
 
   private nonResource(path: string, _q: URLSearchParams, address: string): unknown {
-    if (path === "/version") return versionInfo();
+    if (path === "/version") return versionInfo(this.deps.version);
     if (path === "/api") return apiVersions(address);
     if (path === "/apis") return apiGroupList();
     if (path === "/healthz" || path === "/readyz" || path === "/livez") return "ok";

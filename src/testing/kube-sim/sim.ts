@@ -9,6 +9,7 @@ import { GarbageCollector } from "./controllers/gc.ts";
 import { JobController } from "./controllers/job.ts";
 import { NamespaceController } from "./controllers/namespace.ts";
 import { ReplicaSetController } from "./controllers/replicaset.ts";
+import { KUBERNETES_VERSION, parseVersion } from "./discovery.ts";
 import { EventRecorder } from "./events.ts";
 import type { ImageSpec } from "./images.ts";
 import { type ClusterEndpoint, writeKubeconfig } from "./kubeconfig.ts";
@@ -37,6 +38,12 @@ export interface KubeSimOptions {
   logLevel?: "silent" | "info";
   /** watch events kept for resuming; older resourceVersions get 410 Expired @default 5000 */
   watchHistory?: number;
+  /**
+   * The Kubernetes version GET /version and the node report, e.g. `1.28.9` to try what a client
+   * does against an older cluster. Only the reported version changes: the API served stays 1.32's.
+   * @default "1.32.4"
+   */
+  serverVersion?: string;
 }
 
 /** What a KubeSim saw from `record()` on: see {@link KubeSim.record}. */
@@ -130,6 +137,8 @@ export class KubeSim {
   }
 
   static async start(options: KubeSimOptions = {}): Promise<KubeSim> {
+    // a malformed version is refused before anything is started
+    if (options.serverVersion !== undefined) parseVersion(options.serverVersion);
     const dir = mkdtempSync(join(tmpdir(), "kube-sim-"));
     const log = options.logLevel === "info" ? (e: unknown) => console.error("kube-sim:", e) : () => {};
     const store = new Store(options.watchHistory);
@@ -163,6 +172,7 @@ export class KubeSim {
       authenticator,
       authorizer,
       logs: kubelet,
+      ...(options.serverVersion ? { version: options.serverVersion } : {}),
       onRequest: (r) => {
         for (const a of audits) a(r);
       },
@@ -178,9 +188,17 @@ export class KubeSim {
     const port = await api.listen();
     const url = `http://127.0.0.1:${port}`;
     endpoint = { server: `https://127.0.0.1:${port}`, caCert: api.certificate };
-    registry.create(resourceById("nodes"), undefined, nodeObject(options.capacity ?? DEFAULT_CAPACITY), {
-      user: ADMIN_USER,
-    });
+    registry.create(
+      resourceById("nodes"),
+      undefined,
+      nodeObject(
+        options.capacity ?? DEFAULT_CAPACITY,
+        `v${options.serverVersion ? options.serverVersion.replace(/^v/, "") : KUBERNETES_VERSION}`,
+      ),
+      {
+        user: ADMIN_USER,
+      },
+    );
     const nsRt = resourceById("namespaces");
     for (const ns of new Set(["default", "kube-system", ...(options.namespaces ?? [])])) {
       registry.create(nsRt, undefined, { metadata: { name: ns } }, { user: ADMIN_USER });

@@ -20,7 +20,10 @@ function goArch(): string {
 }
 
 /** The Node as the kubelet creates it (status included: the kubelet writes both). */
-export function nodeObject(capacity: { cpu: string; memory: string }): Record<string, unknown> {
+export function nodeObject(
+  capacity: { cpu: string; memory: string },
+  kubeletVersion = "v1.32.4",
+): Record<string, unknown> {
   const now = timestamp();
   const resources = { cpu: capacity.cpu, memory: capacity.memory, pods: "110", "ephemeral-storage": "100Gi" };
   const condition = (type: string, status: string, reason: string, message: string) => ({
@@ -74,7 +77,7 @@ export function nodeObject(capacity: { cpu: string; memory: string }): Record<st
         kernelVersion: release(),
         osImage: "kube-sim",
         containerRuntimeVersion: "kube-sim://1.0.0",
-        kubeletVersion: "v1.32.4",
+        kubeletVersion,
         kubeProxyVersion: "",
         operatingSystem: "linux",
         architecture: archName,
