@@ -1,6 +1,7 @@
 // The dashboard's panels in a real browser (Debian's Chromium through playwright-core) against a
 // real `flotilla server` with a temp home, fed through the reporting API a runner uses: the task
-// panel's children table fits its panel at 1280×800 and on a phone, with every column in view.
+// panel's children table fits its panel at 1280×800 and on a phone, with every column in view; the
+// Logs view tells the run's Kubernetes pod events from the flow's own lines and filters by source.
 // Screenshots go to test-artifacts/ (gitignored). Figures are printed, never asserted.
 
 import assert from "node:assert/strict";
@@ -10,9 +11,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
+import { openStore } from "../src/store/open.ts";
 import { ARTIFACTS, type Browser, launchBrowser } from "./helpers/browser.ts";
 import { ensureDashboardBuilt } from "./helpers/dashboard-build.ts";
-import { removeDir, type ServerProcess, startServerProcess } from "./helpers/flotilla-server.ts";
+import { removeDir, type ServerProcess, startServerProcess, until } from "./helpers/flotilla-server.ts";
 
 /** A Kubernetes worker pod's name: as long as the ones a user sees. */
 const LONG_WORKER = "flotilla-worker-4f9c2d7e-nightly-etl-transform-7d9f8b6c5-xk2p9";
@@ -160,5 +162,82 @@ describe("dashboard panels", { timeout: 300_000 }, () => {
     } finally {
       await narrow.close();
     }
+  });
+
+  it("shows the run's Kubernetes pod events in its logs with a source badge, and filters by source", async () => {
+    const id = await mappedRun(server, 3);
+    const t = Date.now() - 60_000;
+    await server.api("POST", `/api/runs/${id}/report`, {
+      logs: [
+        { ts: t + 5000, level: "info", message: "fetched 3 rows", slug: "numbers", worker: "w1-abc" },
+        { ts: t + 6000, level: "info", message: "squared 3", slug: "square", mapIndex: 0, worker: "w1-abc" },
+      ],
+    });
+    // The Kubernetes agent stores the Events of the run's pods as log lines with source
+    // "kubernetes" (written here through the store, as the agent's server does).
+    const store = await openStore(path.join(home, "flotilla.db"));
+    try {
+      // (a variable, not a literal: the store's LogLine type does not name source yet)
+      const events = [
+        {
+          ts: t + 1000,
+          level: "info",
+          message: "Scheduled: Successfully assigned flotilla/flotilla-run-1 to node-1",
+          worker: "flotilla-run-1",
+          source: "kubernetes",
+        },
+        {
+          ts: t + 2000,
+          level: "warn",
+          message: 'Failed: Failed to pull image "registry.example/etl:missing": not found',
+          worker: "flotilla-run-1",
+          source: "kubernetes",
+        },
+        {
+          ts: t + 3000,
+          level: "warn",
+          message: 'BackOff: Back-off pulling image "registry.example/etl:missing"',
+          worker: "flotilla-run-1",
+          source: "kubernetes",
+        },
+      ];
+      await store.report(id, { logs: events });
+    } finally {
+      await store.close();
+    }
+    const page = browser.page;
+    await page.goto(`${server.url}/runs/${id}?tab=logs`);
+    const lines = page.locator(".tabpanel .loglines .logline");
+    await lines.filter({ hasText: "Failed to pull image" }).waitFor();
+    assert.equal(await lines.count(), 5);
+    // in time order, though the pod events were stored after the flow's lines
+    assert.deepEqual(
+      (await lines.locator(".msg").allTextContents()).map((m) => m.split(" ")[0]),
+      ["Scheduled:", "Failed:", "BackOff:", "fetched", "squared"],
+    );
+    const kube = lines.filter({ has: page.locator(".src", { hasText: "Kubernetes" }) });
+    assert.equal(await kube.count(), 3, "each pod event carries the Kubernetes badge");
+    assert.equal(
+      await lines.filter({ hasText: "fetched 3 rows" }).locator(".src").count(),
+      0,
+      "flow lines carry none",
+    );
+    await browser.screenshot(page, "run-logs-kubernetes");
+
+    const source = page.locator(".tabpanel").getByLabel("Source");
+    await source.selectOption("kubernetes");
+    await until("only the pod events", async () => ((await lines.count()) === 3 ? true : undefined), 20_000);
+    assert.deepEqual(
+      (await lines.locator(".msg").allTextContents()).map((m) => m.split(":")[0]),
+      ["Scheduled", "Failed", "BackOff"],
+    );
+    await browser.screenshot(page, "run-logs-kubernetes-only");
+    await source.selectOption("flow");
+    await until(
+      "only the flow's lines",
+      async () => ((await lines.count()) === 2 ? true : undefined),
+      20_000,
+    );
+    assert.equal(await lines.filter({ hasText: "Failed to pull image" }).count(), 0);
   });
 });

@@ -54,6 +54,7 @@ export interface LogLine {
   slug?: string;
   mapIndex?: number;
   worker?: string;
+  /** Where the line comes from: `kubernetes` (the run's pod events), `agent`; absent for the flow's own. */
   source?: string;
 }
 

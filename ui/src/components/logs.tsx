@@ -7,21 +7,40 @@ import type { LogLine } from "../types.ts";
 
 const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"];
 
+/**
+ * Where a line comes from: its `source` when the server gives one (`kubernetes` for the Events of
+ * the run's pods the agent stores, `agent`), else guessed from older lines' worker field; `flow`
+ * for the runner's and tasks' own lines.
+ */
+export function lineSource(l: LogLine): string {
+  if (l.source) return l.source;
+  if (l.worker === "kubernetes" || /^(pod|event)\b/i.test(l.worker ?? "")) return "kubernetes";
+  if (/^agent\b/i.test(l.worker ?? "")) return "agent";
+  return "flow";
+}
+
+const SOURCE_NAMES: Record<string, string> = { flow: "Flow", kubernetes: "Kubernetes", agent: "Agent" };
+const sourceName = (s: string) => SOURCE_NAMES[s] ?? s;
+
 /** Lines about infrastructure (pod events, the agent, the runner's termination message). */
 export function isInfraLine(l: LogLine): boolean {
   return (
-    l.source === "kubernetes" ||
-    l.source === "agent" ||
-    l.worker === "kubernetes" ||
-    /^(pod|event|agent)\b/i.test(l.worker ?? "") ||
+    lineSource(l) !== "flow" ||
     /\b(ImagePullBackOff|ErrImagePull|Unschedulable|FailedScheduling|OOMKilled|Evicted|BackOff)\b/.test(
       l.message,
     )
   );
 }
 
+/** Lines by time: pod events the agent stores come in later than the flow lines around them. */
+function byTime(lines: LogLine[]): LogLine[] {
+  for (let i = 1; i < lines.length; i++)
+    if ((lines[i]?.ts ?? 0) < (lines[i - 1]?.ts ?? 0)) return [...lines].sort((a, b) => a.ts - b.ts);
+  return lines;
+}
+
 export function Logs({
-  lines,
+  lines: unordered,
   slug,
   follow: followInitially = true,
   compact,
@@ -36,8 +55,10 @@ export function Logs({
   const [task, setTask] = useState(slug ?? "");
   const [worker, setWorker] = useState("");
   const [level, setLevel] = useState("");
+  const [source, setSource] = useState("");
   const [follow, setFollow] = useState(followInitially);
   const box = useRef<HTMLElement>(null);
+  const lines = useMemo(() => byTime(unordered), [unordered]);
 
   const tasks = useMemo(
     () => [...new Set(lines.map((l) => l.slug).filter(Boolean))].sort() as string[],
@@ -47,6 +68,7 @@ export function Logs({
     () => [...new Set(lines.map((l) => l.worker).filter(Boolean))].sort() as string[],
     [lines],
   );
+  const sources = useMemo(() => [...new Set(lines.map(lineSource))].sort(), [lines]);
   const shown = useMemo(() => {
     const q = search.toLowerCase();
     const minLevel = level ? LEVELS.indexOf(level) : -1;
@@ -54,10 +76,11 @@ export function Logs({
       (l) =>
         (!task || l.slug === task) &&
         (!worker || l.worker === worker) &&
+        (!source || lineSource(l) === source) &&
         (minLevel < 0 || LEVELS.indexOf(l.level) >= minLevel) &&
         (!q || l.message.toLowerCase().includes(q)),
     );
-  }, [lines, search, task, worker, level]);
+  }, [lines, search, task, worker, level, source]);
   const visible = shown.length > 5000 ? shown.slice(-5000) : shown;
 
   useEffect(() => {
@@ -97,6 +120,19 @@ export function Logs({
             ))}
           </select>
         </label>
+        {(sources.length > 1 || source) && (
+          <label>
+            Source{" "}
+            <select value={source} onChange={(e) => setSource(e.target.value)}>
+              <option value="">all sources</option>
+              {sources.map((x) => (
+                <option key={x} value={x}>
+                  {sourceName(x)}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
         <label>
           Level{" "}
           <select value={level} onChange={(e) => setLevel(e.target.value)}>
@@ -131,23 +167,31 @@ export function Logs({
             … {shown.length - visible.length} earlier lines not shown (search to narrow).
           </p>
         )}
-        {visible.map((l, i) => (
-          // biome-ignore lint/suspicious/noArrayIndexKey: log lines have no id; the list only grows at the end
-          <div key={`${l.ts}-${i}`} className={`logline lv-${l.level}${isInfraLine(l) ? " infra" : ""}`}>
-            <span className="ts">{formatTime(l.ts)}</span>
-            <span className="lv">{l.level.toUpperCase()}</span>
-            {(l.slug || l.worker) && (
-              <span className="where">
-                {l.slug
-                  ? `${l.slug}${l.mapIndex !== undefined && l.mapIndex >= 0 ? `[${l.mapIndex}]` : ""}`
-                  : ""}
-                {l.slug && l.worker ? " @ " : ""}
-                {l.worker ?? ""}
-              </span>
-            )}
-            <span className="msg">{l.message}</span>
-          </div>
-        ))}
+        {visible.map((l, i) => {
+          const from = lineSource(l);
+          return (
+            <div
+              // biome-ignore lint/suspicious/noArrayIndexKey: log lines have no id; the list only grows at the end
+              key={`${l.ts}-${i}`}
+              className={`logline lv-${l.level}${isInfraLine(l) ? " infra" : ""}`}
+              data-source={from}
+            >
+              <span className="ts">{formatTime(l.ts)}</span>
+              <span className="lv">{l.level.toUpperCase()}</span>
+              {from !== "flow" && <span className={`src src-${from}`}>{sourceName(from)}</span>}
+              {(l.slug || l.worker) && (
+                <span className="where">
+                  {l.slug
+                    ? `${l.slug}${l.mapIndex !== undefined && l.mapIndex >= 0 ? `[${l.mapIndex}]` : ""}`
+                    : ""}
+                  {l.slug && l.worker ? " @ " : ""}
+                  {l.worker ?? ""}
+                </span>
+              )}
+              <span className="msg">{l.message}</span>
+            </div>
+          );
+        })}
       </section>
     </div>
   );
