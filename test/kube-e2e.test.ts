@@ -7,14 +7,17 @@
 //
 // Target: kube-sim by default. With FLOTILLA_TEST_KUBECONFIG naming a kubeconfig (an admin of
 // FLOTILLA_TEST_NAMESPACE, default "flotilla-e2e", which must exist), the same suite runs against
-// that cluster with the flow image FLOTILLA_TEST_IMAGE (an image of this checkout); the tests that
-// need kube-sim's powers (its image table, its private registry, killing a container process)
-// are skipped there with the reason printed. After the suite there, nothing of it is left in the
+// that cluster with the flow image FLOTILLA_TEST_IMAGE (an image of this checkout); SIGTERM reaches
+// the runner through `kubectl exec` there, `--sim` runs on its own embedded sim as here, and the
+// three tests that need kube-sim's powers (its image table, its private registry, SIGKILL of a
+// container's PID 1) are skipped there with the reason printed. After the suite there, nothing of it is left in the
 // namespace: its Jobs (and with them pods and Secrets), ServiceAccounts, Roles and RoleBindings
 // are deleted. scripts/e2e-real-cluster.sh makes such a cluster with kind or k3d and runs this.
 
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { createLogger } from "../src/engine/logging.ts";
 import { connect, type KubeClients } from "../src/kubernetes/client.ts";
@@ -24,6 +27,8 @@ import { buildRbac, PERMISSIONS } from "../src/kubernetes/rbac.ts";
 import { cancelRun } from "../src/kubernetes/runs.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import { defaultImages, KubeSim } from "../src/testing/index.ts";
+import { within } from "./helpers/deadline.ts";
+import { kubectlPath } from "./helpers/system.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over arbitrary API objects
 type Loose = any;
@@ -178,6 +183,28 @@ const workersOf = async (runId: string) =>
 const runnerOf = async (runId: string) =>
   (await ofRun("pods", runId)).find((p) => p.metadata.labels["flotilla.io/component"] === "runner");
 const isLive = (p: Loose) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed";
+
+/**
+ * SIGTERM to the runner container's process, as the kubelet sends it: on kube-sim to its host
+ * process; on a real cluster through `kubectl exec … kill -TERM 1` (the runner is the container's
+ * PID 1, and it handles SIGTERM, so the kernel delivers it).
+ */
+async function terminateRunner(runner: Loose): Promise<void> {
+  assert.ok(runner, "the runner pod");
+  if (sim) {
+    const proc = sim.processes().find((p) => p.pod === runner.metadata.name && p.container === "flotilla");
+    assert.ok(proc, "the runner process");
+    process.kill(proc.pid, "SIGTERM");
+    return;
+  }
+  await promisify(execFile)(
+    kubectlPath(),
+    ["--kubeconfig", REAL_KUBECONFIG!, "-n", NS, "exec", runner.metadata.name, "-c", "flotilla", "--"].concat(
+      ["sh", "-c", "kill -TERM 1"],
+    ),
+    { timeout: 60_000 },
+  );
+}
 
 /** Resolves when `check` holds; rejects after timeoutMs. */
 async function until(
@@ -531,27 +558,22 @@ describe("lifecycle", () => {
     });
   }
 
-  test(
-    "SIGTERM to the runner: workers retired and deleted, the run ends Failed",
-    simOnly("signals the runner's container process directly"),
-    async () => {
-      const handle = await launch({ n: 2, sleepMs: 60_000 });
-      await until("a running worker", async () =>
-        (await workersOf(handle.runId)).some((p) => p.status?.phase === "Running"),
-      );
-      const runner = await runnerOf(handle.runId);
-      const proc = sim!.processes().find((p) => p.pod === runner.metadata.name && p.container === "flotilla");
-      assert.ok(proc, "the runner process");
-      process.kill(proc.pid, "SIGTERM");
-      const state = await handle.wait();
-      assert.equal(state.type, "Failed");
-      await onlyTheJobLeft(handle.runId);
-    },
-  );
+  test("SIGTERM to the runner: workers retired and deleted, the run ends Failed", async () => {
+    const handle = await launch({ n: 2, sleepMs: 60_000 });
+    await until("a running worker", async () =>
+      (await workersOf(handle.runId)).some((p) => p.status?.phase === "Running"),
+    );
+    await terminateRunner(await runnerOf(handle.runId));
+    const state = await within(handle.wait(), 120_000, "the run's end after SIGTERM to its runner");
+    assert.equal(state.type, "Failed");
+    await onlyTheJobLeft(handle.runId);
+  });
 
   test(
     "the runner container SIGKILLed, its pod kept: workers end themselves after workerDeathTimeoutMs",
-    simOnly("kills the runner's container process directly"),
+    simOnly(
+      "SIGKILLs the runner's container process from the node (inside the container, kubectl exec cannot: the kernel ignores SIGKILL to a namespace's PID 1 from within it)",
+    ),
     async () => {
       const handle = await launch({}, undefined, "test/fixtures/kube-flows/short-death.ts");
       await until(
@@ -620,51 +642,48 @@ describe("lifecycle", () => {
 });
 
 describe("flotilla run --sim", () => {
-  test(
-    "the seed min/max example runs to Success on its own embedded kube-sim, launched as the printed launcher account",
-    simOnly("--sim starts its own kube-sim"),
-    async () => {
-      const { runOnKubernetes } = await import("../src/cli/commands/run-on-kubernetes.ts");
-      const flow = selectFlow(await loadFlowModule("examples/seed-min-max/flow.ts"));
-      const out: string[] = [];
-      const started = Date.now();
-      const steps: string[] = [];
-      const tallies: Loose[] = [];
-      const workerEvents: Loose[] = [];
-      const result = await runOnKubernetes(flow, {
-        parameters: {},
-        logger,
-        onEvent: (e) => {
-          if (e.type === "workers") workerEvents.push(e);
-        },
-        onProgress: (p) => steps.push(p.step),
-        onTally: (t) => tallies.push(t),
-        stdout: { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream,
-        sim: true,
-      });
-      console.log(
-        `# run --sim (seed min/max): ${Date.now() - started} ms to final state, kube-sim start included`,
-      );
-      assert.equal(result.state?.type, "Success", result.state?.message);
-      assert.ok(
-        captured.some((l) => l.includes("Example!")),
-        "the task's output was followed from the runner",
-      );
-      // from launch to the first task, then the task counts, as a local run shows them
-      assert.deepEqual(
-        steps.filter((x, i) => steps.indexOf(x) === i),
-        ["created", "scheduled", "pulling", "broker-ready", "runner-started"],
-      );
-      assert.ok(
-        workerEvents.some((e) => e.count >= 1),
-        "the runner's worker count reached the launcher",
-      );
-      const last = tallies.at(-1);
-      assert.ok(last && last.counts.Success >= 1 && last.running === 0, JSON.stringify(tallies));
-      assert.ok(
-        !captured.some((l) => l.includes('"progress"')),
-        "task counts feed the status line; they are not relayed as log lines",
-      );
-    },
-  );
+  test(// it needs no cluster of its own: with FLOTILLA_TEST_KUBECONFIG too it runs on its embedded sim
+  "the seed min/max example runs to Success on its own embedded kube-sim, launched as the printed launcher account", async () => {
+    const { runOnKubernetes } = await import("../src/cli/commands/run-on-kubernetes.ts");
+    const flow = selectFlow(await loadFlowModule("examples/seed-min-max/flow.ts"));
+    const out: string[] = [];
+    const started = Date.now();
+    const steps: string[] = [];
+    const tallies: Loose[] = [];
+    const workerEvents: Loose[] = [];
+    const result = await runOnKubernetes(flow, {
+      parameters: {},
+      logger,
+      onEvent: (e) => {
+        if (e.type === "workers") workerEvents.push(e);
+      },
+      onProgress: (p) => steps.push(p.step),
+      onTally: (t) => tallies.push(t),
+      stdout: { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream,
+      sim: true,
+    });
+    console.log(
+      `# run --sim (seed min/max): ${Date.now() - started} ms to final state, kube-sim start included`,
+    );
+    assert.equal(result.state?.type, "Success", result.state?.message);
+    assert.ok(
+      captured.some((l) => l.includes("Example!")),
+      "the task's output was followed from the runner",
+    );
+    // from launch to the first task, then the task counts, as a local run shows them
+    assert.deepEqual(
+      steps.filter((x, i) => steps.indexOf(x) === i),
+      ["created", "scheduled", "pulling", "broker-ready", "runner-started"],
+    );
+    assert.ok(
+      workerEvents.some((e) => e.count >= 1),
+      "the runner's worker count reached the launcher",
+    );
+    const last = tallies.at(-1);
+    assert.ok(last && last.counts.Success >= 1 && last.running === 0, JSON.stringify(tallies));
+    assert.ok(
+      !captured.some((l) => l.includes('"progress"')),
+      "task counts feed the status line; they are not relayed as log lines",
+    );
+  });
 });
