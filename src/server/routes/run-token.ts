@@ -4,14 +4,9 @@
 // and the store deletes it when the run reaches a final state. Its value travels only in the run's
 // per-run Secret (read by the runner through a secretKeyRef).
 
-import type { FastifyInstance } from "fastify";
-import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { isTerminal } from "../../store/run-state.ts";
 import type { Store, TokenRecord } from "../../store/store.ts";
 import { ApiCode, ApiError } from "../api-error.ts";
 import { createToken } from "../auth.ts";
-import type { ApiContext } from "./context.ts";
-import { runId } from "./schemas.ts";
 import { ROUTES, type RouteInfo } from "./table.ts";
 
 /** The routes a run-bound token may call, each for its own run only (`:id`). */
@@ -45,22 +40,4 @@ export function checkRunToken(route: RouteInfo, token: TokenRecord, params: unkn
     `the token of run ${token.runId} may not ${route.method} ${route.path}${typeof id === "string" && id !== token.runId ? ` of run ${id}` : ""}`,
     "a run's own token only reports that run; use an admin, agent or read token for anything else",
   );
-}
-
-/** POST /api/runs/:id/token: the run's own token, for the runner an agent launches. */
-export function runTokenRoute(app: FastifyInstance, { store, route, findRun }: ApiContext): void {
-  app.withTypeProvider<ZodTypeProvider>().route({
-    ...route(ROUTES.runToken, { schema: { params: runId } }),
-    handler: async (req, reply) => {
-      const run = await findRun((req.params as { id: string }).id);
-      if (isTerminal(run.state))
-        throw new ApiError(
-          409,
-          ApiCode.Conflict,
-          `run ${run.id} is already ${run.state}: it reports no more`,
-        );
-      const { token, record } = await mintRunToken(store, run.id);
-      return reply.status(201).send({ ...record, token });
-    },
-  });
 }

@@ -11,7 +11,7 @@ import { isTerminal, type RUN_STATES } from "../../store/run-state.ts";
 import type { Store } from "../../store/store.ts";
 import { ApiCode, ApiError, notFound } from "../api-error.ts";
 import type { ApiContext } from "./context.ts";
-import { runTokenRoute } from "./run-token.ts";
+import { mintRunToken } from "./run-token.ts";
 import { flowBody, json, runId, stateName } from "./schemas.ts";
 import { ROUTES } from "./table.ts";
 
@@ -229,6 +229,24 @@ function retry(app: FastifyInstance, { store, route, findRun, startRun }: ApiCon
       const d = await store.getDeployment(run.deploymentId);
       if (!d) throw notFound(`deployment of run ${run.id}`);
       return reply.status(201).send(await startRun(d.name, run.parameters, run.id));
+    },
+  });
+}
+
+/** POST /api/runs/:id/token: the run's own token, for the runner an agent launches. */
+function runTokenRoute(app: FastifyInstance, { store, route, findRun }: ApiContext): void {
+  app.withTypeProvider<ZodTypeProvider>().route({
+    ...route(ROUTES.runToken, { schema: { params: runId } }),
+    handler: async (req, reply) => {
+      const run = await findRun((req.params as { id: string }).id);
+      if (isTerminal(run.state))
+        throw new ApiError(
+          409,
+          ApiCode.Conflict,
+          `run ${run.id} is already ${run.state}: it reports no more`,
+        );
+      const { token, record } = await mintRunToken(store, run.id);
+      return reply.status(201).send({ ...record, token });
     },
   });
 }
