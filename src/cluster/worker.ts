@@ -76,6 +76,11 @@ export interface WorkerOptions {
   startedEventDelayMs?: number;
   /** Stops the worker like SIGTERM does (drain, then exit 0). */
   signal?: AbortSignal;
+  /**
+   * Called once, when the worker starts serving the run (task runs may come from then on): what
+   * only matters while tasks run starts here rather than compete with the worker's start-up.
+   */
+  onServing?: () => void;
   /** Clock and timers (tests). @default the global ones */
   timers?: Timers;
 }
@@ -309,6 +314,7 @@ export class Worker {
     const signal = this.#options.signal;
     signal?.addEventListener("abort", onSignal, { once: true });
     await serving.start();
+    this.#options.onServing?.();
     this.#logger.info(
       { runId: channel.runId, concurrency: this.#o.concurrency, fingerprint },
       `worker ${this.#id} running flow "${flow.name}"`,

@@ -33,6 +33,8 @@ export interface WorkerCommandOptions {
   exitWithStdin?: boolean;
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
+  /** Called once the worker serves the run (see WorkerOptions.onServing). */
+  onServing?: () => void;
 }
 
 export async function worker(options: WorkerCommandOptions): Promise<WorkerExit> {
@@ -66,6 +68,7 @@ export async function worker(options: WorkerCommandOptions): Promise<WorkerExit>
     ...(options.deathTimeoutMs !== undefined ? { deathTimeoutMs: options.deathTimeoutMs } : {}),
     ...(options.logFormat !== undefined ? { logFormat: options.logFormat } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    ...(options.onServing !== undefined ? { onServing: options.onServing } : {}),
   });
 }
 
@@ -102,9 +105,15 @@ export const workerCommand = (program: Command): void => {
         // The parent is gone: nobody will read our results; stop at once.
         process.stdin.on("end", () => process.exit(1));
         process.stdin.resume();
-        watchParent();
       }
-      const result = await worker({ ...opts, signal: signals.signal });
+      // The parent watch thread starts once tasks may run: until then the main thread is free to
+      // hear stdin close, and the thread's start-up (~70 ms of CPU on a loaded machine) would
+      // compete with the worker's own.
+      const result = await worker({
+        ...opts,
+        signal: signals.signal,
+        ...(opts.exitWithStdin ? { onServing: watchParent } : {}),
+      });
       process.stdin.pause();
       if (result.exitCode !== 0) process.stderr.write(`flotilla worker: ${result.reason}\n`);
       // Exit now: everything a drain owes the runner was awaited by runWorker, and after a lost
