@@ -1,24 +1,29 @@
-// The server's API records as the dashboard reads them (times in ms since the epoch). The UI talks
-// to the server over HTTP only, so these mirror the API's JSON rather than import server code.
+// The server's API records as the dashboard reads them (times in ms since the epoch): the store's
+// record types (src/store/store.ts, one source of truth) as the API's JSON carries them, plus what
+// the API adds (a run's counts and DAG, an agent's runs). Type-only imports: nothing of the server
+// is bundled (the UI talks to it over HTTP only).
 
-export interface FlowRun {
-  id: string;
-  flowName: string;
-  deploymentId?: string;
-  deploymentName?: string;
-  scheduleId?: string;
-  scheduledAt?: number;
+import type {
+  AgentRecord,
+  DeploymentRecord,
+  FlowRunRecord,
+  RunEventRecord,
+  ScalingDecision as ScalingDecisionRecord,
+  ScheduleRecord,
+  LogLine as StoreLogLine,
+  TaskRunRecord,
+  WorkerSample as WorkerSampleRecord,
+} from "../../src/store/store.ts";
+
+/** A run as GET /api/runs and /api/runs/:id answer it (the list's rows carry its figures). */
+export interface FlowRun
+  extends Omit<FlowRunRecord, "state" | "scheduledAt" | "parameters" | "updatedAt" | "leaseUntil"> {
+  /** The run's state (a RunStateName; a string, so a newer server's state still shows). */
   state: string;
-  reason?: string;
+  scheduledAt?: number;
   parameters?: Record<string, unknown>;
-  pool?: string;
-  agentId?: string;
-  infraRef?: string;
-  retryOf?: string;
-  createdAt: number;
-  startedAt?: number;
-  endedAt?: number;
   updatedAt?: number;
+  deploymentName?: string;
   /** Task runs by state (run detail; the list may carry it too). */
   taskCounts?: Record<string, number>;
   tasksTotal?: number;
@@ -33,65 +38,26 @@ export interface FlowDag {
   edges?: { upstream: string; downstream: string; mapped?: boolean }[];
 }
 
-export interface TaskRun {
-  runId?: string;
-  slug: string;
-  /** -1 for an unmapped task run or a mapped task's parent. */
-  mapIndex: number;
-  attempt: number;
-  state: string;
-  startedAt?: number;
-  endedAt?: number;
-  worker?: string;
-  message?: string;
-  error?: unknown;
-}
+/** A task run (the store's record; a live update's carries no run id). */
+export type TaskRun = Omit<TaskRunRecord, "runId"> & { runId?: string };
 
-export interface LogLine {
-  ts: number;
-  level: string;
-  message: string;
-  slug?: string;
-  mapIndex?: number;
-  worker?: string;
+export type LogLine = StoreLogLine & {
   /** Where the line comes from: `kubernetes` (the run's pod events), `agent`; absent for the flow's own. */
   source?: string;
-}
+};
 
-export interface WorkerSample {
-  ts: number;
-  count: number;
-  pending: number;
-  target?: number;
-}
+export type WorkerSample = WorkerSampleRecord & { target?: number };
 
-export interface ScalingDecision {
-  ts: number;
-  count: number;
-  pending: number;
-  reason: string;
-}
+export type ScalingDecision = ScalingDecisionRecord;
 
-export interface RunEvent {
-  id: number;
-  runId: string;
-  ts: number;
+/** A run's state transition (the store's record; `to`/`from` as strings, so a newer server's state still shows). */
+export type RunEvent = Omit<RunEventRecord, "type" | "from" | "to"> & {
   type: string;
   from?: string;
   to: string;
-  message?: string;
-}
+};
 
-export interface Deployment {
-  id: string;
-  name: string;
-  flowId: string;
-  flowName: string;
-  parameters: Record<string, unknown>;
-  pool: string;
-  concurrencyLimit?: number;
-  createdAt: number;
-  updatedAt: number;
+export interface Deployment extends DeploymentRecord {
   parameterSchema?: ParameterSchema;
   schedules?: Schedule[];
 }
@@ -112,25 +78,12 @@ export interface JsonSchema {
   title?: string;
 }
 
-export interface Schedule {
-  id: string;
-  deploymentId: string;
-  cron?: string;
-  intervalMs?: number;
-  timezone: string;
+export interface Schedule extends Omit<ScheduleRecord, "catchUp"> {
   catchUp: string;
-  paused: boolean;
-  lastTickAt?: number;
-  createdAt: number;
   nextRuns?: number[];
 }
 
-export interface Agent {
-  id: string;
-  pool: string;
-  name: string;
-  lastSeenAt: number;
-  createdAt: number;
+export interface Agent extends AgentRecord {
   runsInFlight?: number;
   runs?: string[];
 }
