@@ -15,6 +15,7 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { flotillaBin, KubeSim } from "../src/testing/index.ts";
 import { TEST_IMAGES } from "./helpers/kube-sim.ts";
+import { freePort } from "./helpers/ports.ts";
 import { kubectlPath } from "./helpers/system.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: reading arbitrary Kubernetes objects back
@@ -359,6 +360,7 @@ describe("Flotilla's install manifests applied whole to `flotilla sim`", { timeo
   test("flotilla server install | kubectl apply -f -: the server's pod runs, its home on the claim; then agent install --rbac: the agent runs as its account and registers", async () => {
     const ns = "flotilla";
     assert.equal((await kubectl(["create", "namespace", ns])).code, 0);
+    // kube-sim's pods share this machine's network: a free port instead of the default 4200
     const server = await flotilla(
       kubeconfig,
       "server",
@@ -367,6 +369,8 @@ describe("Flotilla's install manifests applied whole to `flotilla sim`", { timeo
       ns,
       "--image",
       "ghcr.io/example/flotilla:1",
+      "--port",
+      String(await freePort()),
     );
     let res = await kubectl(["apply", "-f", "-"], server.stdout);
     assert.equal(res.code, 0, res.stderr);

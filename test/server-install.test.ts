@@ -113,4 +113,24 @@ describe("flotilla server install", { timeout: 120_000 }, () => {
     assert.equal(noImage.code, 2);
     assert.match(noImage.stderr, /no image for the server/);
   });
+
+  it("--port is the container's and the Service's port; the server's own flags and port 0 are refused", async () => {
+    const r = await cli(["server", "install", "--image", "x:1", "--port", "5123", "-o", "json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const items = JSON.parse(r.stdout).items as Loose[];
+    const deployment = items.find((o) => o.kind === "Deployment");
+    const container = deployment.spec.template.spec.containers[0];
+    assert.deepEqual(container.ports, [{ name: "http", containerPort: 5123 }]);
+    assert.deepEqual(
+      container.args.slice(container.args.indexOf("--port"), container.args.indexOf("--port") + 2),
+      ["--port", "5123"],
+    );
+    assert.equal(items.find((o) => o.kind === "Service").spec.ports[0].port, 5123);
+    const zero = await cli(["server", "install", "--image", "x:1", "--port", "0"]);
+    assert.equal(zero.code, 2);
+    assert.match(zero.stderr, /--port 0: a manifest needs a fixed port/);
+    const home = await cli(["server", "install", "--image", "x:1", "--home", "/somewhere"]);
+    assert.equal(home.code, 2);
+    assert.match(home.stderr, /--home applies to flotilla server, not to the manifest it prints/);
+  });
 });

@@ -3,10 +3,10 @@
 // (initdb refuses root), stopped and removed in after().
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after } from "node:test";
+import { freePort } from "./ports.ts";
 import { pgBinaries } from "./system.ts";
 
 export interface TestPostgres {
@@ -14,17 +14,6 @@ export interface TestPostgres {
   host: string;
   port: number;
   password: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function asUser(): { uid: number; gid: number } | undefined {

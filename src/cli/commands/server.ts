@@ -80,6 +80,8 @@ export interface ServerInstallCommandOptions {
   database?: string;
   databaseSecret: string;
   storage: string;
+  /** The port the server's container listens on and its Service exposes (default 4200). */
+  port?: string;
   output?: "yaml" | "json";
 }
 
@@ -104,11 +106,19 @@ export async function serverInstall(o: ServerInstallCommandOptions): Promise<str
       );
     }
   }
+  const listen = o.port === undefined ? undefined : port(o.port);
+  if (listen === 0) {
+    throw new FlotillaError(ErrorCode.Usage, "server install --port 0: a manifest needs a fixed port", {
+      hint: "pass --port 1-65535, or omit it for 4200",
+      usage: true,
+    });
+  }
   const { buildServerInstall } = await import("../../server/install.ts");
   const objects = buildServerInstall({
     namespace: o.namespace,
     image: o.image,
     storage: o.storage,
+    ...(listen !== undefined ? { port: listen } : {}),
     ...(o.database !== undefined ? { databaseSecret: o.databaseSecret } : {}),
   });
   if (o.output === "json")
@@ -158,6 +168,19 @@ export const serverCommand = (program: Command): void => {
       const given = Object.fromEntries(
         Object.entries(server.opts()).filter(([k]) => server.getOptionValueSource(k) === "cli"),
       );
+      // the server's own flags mean nothing in a manifest: refuse them instead of ignoring them
+      const local = Object.keys(given).filter((k) => !["database", "port"].includes(k));
+      if (local.length > 0) {
+        const flags = local.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+        throw new FlotillaError(
+          ErrorCode.Usage,
+          `server install: ${flags.join(", ")} applies to flotilla server, not to the manifest it prints`,
+          {
+            hint: "server install takes -n, --image, --database, --database-secret, --storage, --port, -o",
+            usage: true,
+          },
+        );
+      }
       const o = { ...own, ...given } as ServerInstallCommandOptions;
       process.stdout.write(await serverInstall(o));
       if (o.database !== undefined) {
