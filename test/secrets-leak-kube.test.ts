@@ -18,6 +18,7 @@ import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { buildRbac } from "../src/kubernetes/rbac.ts";
 import { defaultImages, KubeSim, type SimRecording } from "../src/testing/index.ts";
+import { noLeakAssertion } from "./helpers/leak-scan.ts";
 import { kubectlPath } from "./helpers/system.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -30,30 +31,7 @@ const SECRETS: Record<string, string> = {
   d: "spaces & <tags> / ?q=1",
 };
 
-function formsOf(v: string): string[] {
-  const json = JSON.stringify(v).slice(1, -1);
-  return [
-    v,
-    json,
-    JSON.stringify(json).slice(1, -1),
-    json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`),
-    Buffer.from(v).toString("base64"),
-    Buffer.from(v).toString("base64url"),
-    encodeURIComponent(v),
-  ];
-}
-
-function assertNoLeak(where: string, text: string): void {
-  for (const [name, value] of Object.entries(SECRETS)) {
-    for (const form of formsOf(value)) {
-      const at = text.indexOf(form);
-      assert.ok(
-        at < 0,
-        `${where} leaks secret ${name} as ${JSON.stringify(form)}: …${text.slice(Math.max(0, at - 120), at + 80)}…`,
-      );
-    }
-  }
-}
+const assertNoLeak = noLeakAssertion(SECRETS, { noun: "secret ", before: 120 });
 
 const run = promisify(execFile);
 const home = mkdtempSync(path.join(tmpdir(), "secrets-leak-kube-"));

@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { noLeakAssertion } from "./helpers/leak-scan.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const SECRETS: Record<string, string> = {
@@ -17,30 +18,7 @@ const SECRETS: Record<string, string> = {
   LEAK_D: "spaces & <tags> / ?q=1",
 };
 
-function formsOf(v: string): string[] {
-  const json = JSON.stringify(v).slice(1, -1);
-  return [
-    v,
-    json,
-    JSON.stringify(json).slice(1, -1),
-    json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`),
-    Buffer.from(v).toString("base64"),
-    Buffer.from(v).toString("base64url"),
-    encodeURIComponent(v),
-  ];
-}
-
-function assertNoLeak(where: string, text: string): void {
-  for (const [name, value] of Object.entries(SECRETS)) {
-    for (const form of formsOf(value)) {
-      const at = text.indexOf(form);
-      assert.ok(
-        at < 0,
-        `${where} leaks ${name} as ${JSON.stringify(form)}: …${text.slice(Math.max(0, at - 80), at + 80)}…`,
-      );
-    }
-  }
-}
+const assertNoLeak = noLeakAssertion(SECRETS);
 
 function cli(
   args: string[],
