@@ -34,6 +34,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const NS = "reporting";
 const IMAGE = "example.com/flotilla-flow:dev";
 const MODULE = path.join(root, "test/fixtures/kube-flows/reporting.ts");
+const UNPULLABLE = "example.com/no-such-image:1";
 const home = mkdtempSync(path.join(tmpdir(), "flotilla-runner-report-"));
 
 let sim: KubeSim | undefined;
@@ -165,6 +166,12 @@ before(async () => {
     deploymentBody(flow, MODULE, { name: "report", pool: "kubernetes", image: IMAGE }),
   );
   assert.equal(d.status, 201, JSON.stringify(d.body));
+  const u = await admin(
+    "POST",
+    "/api/deployments",
+    deploymentBody(flow, MODULE, { name: "unpullable", pool: "kubernetes", image: UNPULLABLE }),
+  );
+  assert.equal(u.status, 201, JSON.stringify(u.body));
 });
 
 after(async () => {
@@ -304,10 +311,51 @@ describe("runner pods report with the run's own token (kube-sim, RBAC enforced)"
     ])
       for (const f of forms) assert.ok(!out.includes(f), "the token in CLI output or agent errors");
 
+    // the Kubernetes Events of its runner pod are lines of the run too
+    assert.match(logs.stdout, /\[k8s pod\/flotilla-kube-reporting-\S+\] Scheduled: /);
+    assert.match(logs.stdout, /\[k8s pod\/\S+\] Started: Started container flotilla/);
+
     // the run ended: its token is gone
     const late = await call("GET", `/api/runs/${runId}`, token);
     assert.equal(late.status, 401, "a finished run's token is refused");
     const tokens = await admin<{ items: { runId?: string }[] }>("GET", "/api/tokens");
     assert.ok(!tokens.body.items.some((t) => t.runId === runId), "no token of the finished run is kept");
+  });
+  it("a runner pod that never starts: its Kubernetes Events are the run's log lines (source k8s)", async () => {
+    const created = await admin<FlowRunRecord>("POST", "/api/deployments/unpullable/runs", {
+      parameters: {},
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const runId = created.body.id;
+    const done = await until("the run's end", async () => {
+      const r = (await admin<FlowRunRecord>("GET", `/api/runs/${runId}`)).body;
+      return ["Success", "Failed", "Crashed", "Cancelled"].includes(r.state) ? r : undefined;
+    });
+    assert.equal(done.state, "Crashed", done.reason);
+    const logs = await cli(["runs", "logs", runId, "--server", server!.url]);
+    assert.equal(logs.code, 0, logs.stderr);
+    console.log(logs.stdout.replace(/^/gm, "# "));
+    assert.match(
+      logs.stdout,
+      /WARN \[k8s pod\/flotilla-kube-reporting-\S+\] Failed: Failed to pull image "example\.com\/no-such-image:1"/,
+    );
+    assert.match(logs.stdout, /\[k8s pod\/\S+\] Failed: Error: (ErrImagePull|ImagePullBackOff)/);
+    const json = await cli([
+      "runs",
+      "logs",
+      runId,
+      "--server",
+      server!.url,
+      "-o",
+      "json",
+      "--grep",
+      "ErrImagePull",
+    ]);
+    assert.equal(json.code, 0, json.stderr);
+    const first = JSON.parse(json.stdout.trim().split("\n")[0]!) as Loose;
+    assert.equal(first.source, "k8s");
+    assert.equal(first.reason, "Failed");
+    assert.match(first.object, /^pod\/flotilla-kube-reporting-/);
+    assert.equal(first.level, "warn");
   });
 });

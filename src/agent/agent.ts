@@ -7,7 +7,7 @@
 import { hostname } from "node:os";
 import type { ApiClient } from "../server/client.ts";
 import { isTerminal, type RunStateName } from "../store/run-state.ts";
-import type { DeploymentRecord, FlowRecord, FlowRunRecord } from "../store/store.ts";
+import type { DeploymentRecord, FlowRecord, FlowRunRecord, LogLine } from "../store/store.ts";
 
 /** What the agent gives a launcher for one run. */
 export interface LaunchRequest {
@@ -20,6 +20,8 @@ export interface LaunchRequest {
    */
   serverUrl: string;
   token: string;
+  /** Log lines the launcher records for the run (its Kubernetes Events), sent to the server. */
+  onLogs?: (lines: LogLine[]) => void;
 }
 
 /** How a launched run's infrastructure ended. */
@@ -51,7 +53,7 @@ export interface AgentLauncher {
   readonly kind: string;
   launch(request: LaunchRequest): Promise<Launched>;
   /** Find what an earlier agent process launched for this run (re-adoption), if it still runs. */
-  adopt?(run: FlowRunRecord): Promise<Launched | undefined>;
+  adopt?(run: FlowRunRecord, hooks?: Pick<LaunchRequest, "onLogs">): Promise<Launched | undefined>;
 }
 
 export interface AgentOptions {
@@ -178,7 +180,7 @@ export class Agent {
     }
     for (const run of mine) {
       if (cancelling.some((c) => c.id === run.id)) continue;
-      const launched = await this.#o.launcher.adopt?.(run);
+      const launched = await this.#o.launcher.adopt?.(run, { onLogs: this.#logsOf(run.id) });
       if (launched) {
         const held: Held = { run, launched };
         this.#held.set(run.id, held);
@@ -216,6 +218,7 @@ export class Agent {
         deployment,
         serverUrl: this.#o.client.url,
         token,
+        onLogs: this.#logsOf(run.id),
       });
       await this.#state(run.id, "Starting", { infraRef: held.launched.infraRef });
       this.#whenStarted(held);
@@ -226,6 +229,14 @@ export class Agent {
         reason: `the ${this.#o.launcher.kind} launcher could not start the run: ${(e as Error).message}`,
       }).catch(() => {});
     }
+  }
+
+  /** Sends a launcher's log lines of `runId` (its Kubernetes Events) to the server's run logs. */
+  #logsOf(runId: string): (lines: LogLine[]) => void {
+    return (logs) =>
+      void this.#o.client
+        .post(`/api/runs/${encodeURIComponent(runId)}/report`, { logs })
+        .catch((e) => this.#o.onError?.(e));
   }
 
   /** The runner runs: the run is Running (refused, and ignored, once it has moved past it). */

@@ -5,7 +5,8 @@
 // runs (the run is Running), it ended with its termination message (the final state, for a run
 // whose runner could not report), or it died or never started (the Kubernetes reason of a
 // Crashed run: pod deleted or evicted, killed without a final state, image pull, unschedulable).
-// The runner pod reports its task runs and logs to the server itself, with the run's own token,
+// The Events of each run's Job and runner pod become log lines of the run (source k8s,
+// kube-events.ts). The runner pod reports its task runs and logs to the server itself, with the run's own token,
 // which travels only in the run's per-run Secret. Runs are found again by label after an agent restart; cancel deletes the Job with Background
 // propagation and resolves once the runner pod is gone.
 
@@ -30,6 +31,7 @@ import { PodWatch } from "../kubernetes/pod-watch.ts";
 import { decodeTermination } from "../kubernetes/termination.ts";
 import type { FlowRunRecord } from "../store/store.ts";
 import type { AgentLauncher, Launched, LaunchOutcome, LaunchRequest } from "./agent.ts";
+import { RunKubeEvents, type WatchedObject } from "./kube-events.ts";
 
 /** Options of the Kubernetes launcher. */
 export interface KubernetesLauncherOptions {
@@ -113,11 +115,11 @@ export class KubernetesLauncher implements AgentLauncher {
       report: { url: this.#o.reportUrl ?? r.serverUrl, token: r.token },
       ...(this.#o.logger ? { logger: this.#o.logger } : {}),
     });
-    return this.#follow(r.run.id, jobName(r.run.flowName, r.run.id));
+    return this.#follow(r.run.id, jobName(r.run.flowName, r.run.id), r.onLogs);
   }
 
   /** The runner Job an earlier agent process created for `run`, followed again. */
-  async adopt(run: FlowRunRecord): Promise<Launched | undefined> {
+  async adopt(run: FlowRunRecord, hooks: Pick<LaunchRequest, "onLogs"> = {}): Promise<Launched | undefined> {
     const namespace = this.#o.namespace;
     const jobs = await apiCall({ verb: "list", resource: "jobs.batch", namespace }, () =>
       this.#o.clients.batch.listNamespacedJob({ namespace, labelSelector: runSelector(run.id, "runner") }),
@@ -125,16 +127,22 @@ export class KubernetesLauncher implements AgentLauncher {
     const job = jobs.items[0]?.metadata?.name;
     if (!job) return undefined;
     await this.#pods();
-    return this.#follow(run.id, job);
+    return this.#follow(run.id, job, hooks.onLogs);
   }
 
-  #follow(runId: string, job: string): Launched {
+  #follow(runId: string, job: string, onLogs?: LaunchRequest["onLogs"]): Launched {
     const namespace = this.#o.namespace;
     let markRunning: () => void = () => {};
     const started = new Promise<void>((resolve) => {
       markRunning = resolve;
     });
     const state = { pod: undefined as string | undefined, deleted: false };
+    // the Events of the run's Job and runner pod, as log lines of the run
+    const events = onLogs ? new RunKubeEvents(this.#o.clients, namespace, onLogs) : undefined;
+    const objects = (): WatchedObject[] => [
+      { kind: "Job", name: job },
+      ...(state.pod ? [{ kind: "Pod" as const, name: state.pod }] : []),
+    ];
     const ended = (async (): Promise<LaunchOutcome> => {
       const watch = await this.#pods();
       let seen = -1;
@@ -144,6 +152,8 @@ export class KubernetesLauncher implements AgentLauncher {
         seen = watch.version;
         const look = await this.#look(runId, job, watch.pods(), state);
         if (look.kind === "running") markRunning();
+        // the last Events (why it never started) are recorded before the run's end is
+        await events?.poll(objects(), look.kind === "ended");
         if (look.kind === "ended") {
           if (look.remove) await deleteRunJob(this.#o.clients, namespace, job).catch(() => {});
           return look.outcome;

@@ -68,6 +68,16 @@ export function formatRunnerLine(line: string): string {
 
 /** A log record kept by a server, readable (the same shape as a runner's line). */
 export function formatServerLine(l: LogLine): string {
+  // a Kubernetes Event of the run's objects: `[k8s pod/NAME] Reason: message`
+  if (l.source !== undefined && l.slug === undefined)
+    return readable(
+      l.ts,
+      l.level,
+      `${l.source}${l.object ? ` ${l.object}` : ""}`,
+      undefined,
+      l.worker,
+      l.message,
+    );
   return readable(l.ts, l.level, l.slug, l.mapIndex, l.worker, l.message);
 }
 

@@ -112,6 +112,15 @@ export interface LogLine {
   slug?: string;
   mapIndex?: number;
   worker?: string;
+  /**
+   * Where the line comes from when not the runner's own log: `k8s` for a Kubernetes Event of the
+   * run's objects (recorded by the agent; `message` is `Reason: message`).
+   */
+  source?: string;
+  /** The Kubernetes object an Event is about (`pod/NAME`, `job/NAME`). */
+  object?: string;
+  /** The Kubernetes Event's reason (ErrImagePull, FailedScheduling, Scheduled, …). */
+  reason?: string;
 }
 
 /** Which log lines of a run to read. */

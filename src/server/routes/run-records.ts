@@ -32,6 +32,9 @@ const logLine = z.object({
   slug: z.string().optional(),
   mapIndex: z.number().int().optional(),
   worker: z.string().optional(),
+  source: z.string().max(40).optional(),
+  object: z.string().max(300).optional(),
+  reason: z.string().max(200).optional(),
 });
 
 /** A run's records: task runs, logs, cluster figures, state transitions, and the reporter's batch. */
