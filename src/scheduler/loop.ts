@@ -1,6 +1,7 @@
 // The scheduler loop: once a second, for each active schedule, create the runs of its due ticks
 // (idempotent: unique on schedule and time, so two loops never double a tick), and mark Crashed
 // the live runs whose agent stopped renewing its lease (the agent is gone; its slot is freed).
+// With several servers on one PostgreSQL only the leader (`leader`, an advisory lock) runs it.
 
 import type { EventBus } from "../server/bus.ts";
 import type { Store } from "../store/store.ts";
@@ -15,6 +16,11 @@ export interface SchedulerOptions {
   onError?: (error: unknown) => void;
   /** Called after runs were created. */
   onRunsCreated?: () => void;
+  /**
+   * Whether this process may run the loop now (the holder of PostgreSQL's scheduler lock); asked
+   * before each pass, so a server takes over when the leader is gone. @default always
+   */
+  leader?: () => Promise<boolean>;
 }
 
 export class Scheduler {
@@ -22,6 +28,7 @@ export class Scheduler {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
+  #leading = false;
 
   constructor(options: SchedulerOptions) {
     this.#o = options;
@@ -31,7 +38,7 @@ export class Scheduler {
     const period = this.#o.periodMs ?? 1000;
     const loop = () => {
       if (this.#stopped) return;
-      this.#running = this.tick()
+      this.#running = this.#pass()
         .catch((e) => this.#o.onError?.(e))
         .finally(() => {
           this.#running = undefined;
@@ -39,6 +46,16 @@ export class Scheduler {
         });
     };
     loop();
+  }
+
+  /** True when the last pass ran (this process leads the scheduler). */
+  get leading(): boolean {
+    return this.#leading;
+  }
+
+  async #pass(): Promise<void> {
+    this.#leading = this.#o.leader ? await this.#o.leader() : true;
+    if (this.#leading && !this.#stopped) await this.tick();
   }
 
   /** One pass: create due runs, expire lost leases. Returns the number of runs created. */

@@ -5,11 +5,11 @@
 import type { FastifyInstance } from "fastify";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import { Scheduler } from "../scheduler/loop.ts";
-import { defaultDatabase, flotillaHome } from "../store/open.ts";
+import { defaultDatabase, flotillaHome, isPostgresUrl } from "../store/open.ts";
 import type { Store } from "../store/store.ts";
 import { type AppOptions, buildApp } from "./app.ts";
 import { ensureAdminToken } from "./auth.ts";
-import { EventBus } from "./bus.ts";
+import { type BusEvent, EventBus } from "./bus.ts";
 
 export interface ServerOptions {
   /** @default 4200 */
@@ -39,6 +39,8 @@ export interface RunningServer {
   store: Store;
   bus: EventBus;
   app: FastifyInstance;
+  /** The scheduler loop (on PostgreSQL it runs only while this server leads: `scheduler.leading`). */
+  scheduler: Scheduler;
   /** The embedded agent, when one was asked for. */
   agent?: import("../agent/agent.ts").Agent;
   /** The home's admin token (for the CLI on this machine; never print it). */
@@ -59,6 +61,19 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   try {
     const { token, created } = await ensureAdminToken(store, home);
     const bus = new EventBus();
+    // several servers on one PostgreSQL: events fan out through LISTEN/NOTIFY, one leads the scheduler
+    const database = options.database ?? defaultDatabase(env);
+    const coordination = isPostgresUrl(database)
+      ? await (await import("../store/pg-coordination.ts")).openCoordination(
+          database,
+          (e) => bus.deliver(e as unknown as BusEvent),
+          (e) => process.emitWarning(`PostgreSQL events: ${(e as Error).message}`),
+        )
+      : undefined;
+    if (coordination) {
+      bus.setRelay((e) => coordination.notify(e));
+      closers.push(() => coordination.close());
+    }
     let agent: import("../agent/agent.ts").Agent | undefined;
     const changed = () => {
       agent?.wake();
@@ -92,6 +107,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       periodMs: options.schedulerPeriodMs ?? 1000,
       onError: (e) => process.emitWarning(`scheduler: ${(e as Error).message}`),
       onRunsCreated: changed,
+      ...(coordination ? { leader: () => coordination.leader() } : {}),
     });
     scheduler.start();
     closers.unshift(() => scheduler.stop());
@@ -144,6 +160,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       store,
       bus,
       app,
+      scheduler,
       ...(agent ? { agent } : {}),
       adminToken: token,
       adminTokenCreated: created,
