@@ -61,19 +61,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   try {
     const { token, created } = await ensureAdminToken(store, home);
     const bus = new EventBus();
-    // several servers on one PostgreSQL: events fan out through LISTEN/NOTIFY, one leads the scheduler
-    const database = options.database ?? defaultDatabase(env);
-    const coordination = isPostgresUrl(database)
-      ? await (await import("../store/pg-coordination.ts")).openCoordination(
-          database,
-          (e) => bus.deliver(e as unknown as BusEvent),
-          (e) => process.emitWarning(`PostgreSQL events: ${(e as Error).message}`),
-        )
-      : undefined;
-    if (coordination) {
-      bus.setRelay((e) => coordination.notify(e));
-      closers.push(() => coordination.close());
-    }
+    const coordination = await coordinate(options.database ?? defaultDatabase(env), bus);
+    if (coordination) closers.push(() => coordination.close());
     let agent: import("../agent/agent.ts").Agent | undefined;
     const changed = () => {
       agent?.wake();
@@ -176,4 +165,20 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (owned) await store.close().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Several servers on one PostgreSQL: events fan out through LISTEN/NOTIFY (the bus relays what
+ * this server publishes and delivers the others'), and one of them leads the scheduler.
+ */
+async function coordinate(database: string, bus: EventBus) {
+  if (!isPostgresUrl(database)) return undefined;
+  const { openCoordination } = await import("../store/pg-coordination.ts");
+  const coordination = await openCoordination(
+    database,
+    (e) => bus.deliver(e as unknown as BusEvent),
+    (e) => process.emitWarning(`PostgreSQL events: ${(e as Error).message}`),
+  );
+  bus.setRelay((e) => coordination.notify(e));
+  return coordination;
 }
