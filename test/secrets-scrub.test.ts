@@ -12,6 +12,8 @@ import {
   registerSecret,
   scrub,
 } from "../src/secrets/redact.ts";
+// the forms a reader of logs and documents meets, computed independently of the scrubber
+import { formsOf } from "./helpers/leak-scan.ts";
 
 const SECRETS = [
   "plain-token-5f3a9c1e",
@@ -19,20 +21,6 @@ const SECRETS = [
   "nön-äscii-pässwörd-✓-é",
   "spaces & <tags> / ?q=1",
 ];
-
-/** The forms a reader of logs and documents meets, computed here independently of the scrubber. */
-function formsOf(v: string): string[] {
-  const json = JSON.stringify(v).slice(1, -1);
-  return [
-    v,
-    json,
-    JSON.stringify(json).slice(1, -1),
-    json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`),
-    Buffer.from(v).toString("base64"),
-    Buffer.from(v).toString("base64url"),
-    encodeURIComponent(v),
-  ];
-}
 
 describe("scrub", { timeout: 30_000 }, () => {
   for (const s of SECRETS) registerSecret(s);
