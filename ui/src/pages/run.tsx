@@ -3,9 +3,8 @@
 // Cluster (workers, target and pending over time with each scaling decision). Everything reloads
 // from the event stream, throttled, so a 10,000-task run costs a few requests a second at most.
 
-import { type KeyboardEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { type KeyboardEvent, lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, useResource } from "../api.ts";
-import { ClusterPanel } from "../components/cluster.tsx";
 import { ConfirmButton } from "../components/confirm.tsx";
 import { Dag } from "../components/dag.tsx";
 import { Gantt } from "../components/gantt.tsx";
@@ -28,6 +27,12 @@ import {
   type WorkerSample,
 } from "../types.ts";
 import { NotFoundPage } from "./not-found.tsx";
+
+// The cluster panel and its plotting library (uPlot) load when the Cluster tab opens, so a run's
+// graph paints without them.
+const ClusterPanel = lazy(() =>
+  import("../components/cluster.tsx").then((m) => ({ default: m.ClusterPanel })),
+);
 
 const TABS = [
   ["graph", "Graph"],
@@ -330,7 +335,9 @@ export function RunPage({ id }: { id: string }) {
             </>
           )}
           {tab === "cluster" && (
-            <ClusterPanel samples={cluster.data?.samples ?? []} decisions={cluster.data?.decisions ?? []} />
+            <Suspense fallback={<p className="muted empty">Loading the cluster panel…</p>}>
+              <ClusterPanel samples={cluster.data?.samples ?? []} decisions={cluster.data?.decisions ?? []} />
+            </Suspense>
           )}
         </section>
         {selected && (
