@@ -16,7 +16,7 @@ import { startServer } from "../src/server/server.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import type { TaskRunUpdate } from "../src/store/store.ts";
 
-const CLUSTER_MODULE = fileURLToPath(new URL("./cluster.ts", import.meta.url));
+const CLUSTER_MODULE = fileURLToPath(new URL("./cluster-flows.ts", import.meta.url));
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
