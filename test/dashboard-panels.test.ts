@@ -11,7 +11,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
-import { openStore } from "../src/store/open.ts";
 import { ARTIFACTS, type Browser, launchBrowser } from "./helpers/browser.ts";
 import { ensureDashboardBuilt } from "./helpers/dashboard-build.ts";
 import { removeDir, type ServerProcess, startServerProcess, until } from "./helpers/flotilla-server.ts";
@@ -173,38 +172,37 @@ describe("dashboard panels", { timeout: 300_000 }, () => {
         { ts: t + 6000, level: "info", message: "squared 3", slug: "square", mapIndex: 0, worker: "w1-abc" },
       ],
     });
-    // The Kubernetes agent stores the Events of the run's pods as log lines with source
-    // "kubernetes" (written here through the store, as the agent's server does).
-    const store = await openStore(path.join(home, "flotilla.db"));
-    try {
-      // (a variable, not a literal: the store's LogLine type does not name source yet)
-      const events = [
+    // The Kubernetes agent reports the Events of the run's pods as log lines with source "k8s",
+    // the object and the Event's reason (src/agent/kube-events.ts), after the flow's own lines.
+    const pod = "pod/flotilla-run-1";
+    await server.api("POST", `/api/runs/${id}/report`, {
+      logs: [
         {
           ts: t + 1000,
           level: "info",
           message: "Scheduled: Successfully assigned flotilla/flotilla-run-1 to node-1",
-          worker: "flotilla-run-1",
-          source: "kubernetes",
+          source: "k8s",
+          object: pod,
+          reason: "Scheduled",
         },
         {
           ts: t + 2000,
           level: "warn",
           message: 'Failed: Failed to pull image "registry.example/etl:missing": not found',
-          worker: "flotilla-run-1",
-          source: "kubernetes",
+          source: "k8s",
+          object: pod,
+          reason: "Failed",
         },
         {
           ts: t + 3000,
           level: "warn",
           message: 'BackOff: Back-off pulling image "registry.example/etl:missing"',
-          worker: "flotilla-run-1",
-          source: "kubernetes",
+          source: "k8s",
+          object: pod,
+          reason: "BackOff",
         },
-      ];
-      await store.report(id, { logs: events });
-    } finally {
-      await store.close();
-    }
+      ],
+    });
     const page = browser.page;
     await page.goto(`${server.url}/runs/${id}?tab=logs`);
     const lines = page.locator(".tabpanel .loglines .logline");

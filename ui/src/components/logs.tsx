@@ -8,12 +8,12 @@ import type { LogLine } from "../types.ts";
 const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"];
 
 /**
- * Where a line comes from: its `source` when the server gives one (`kubernetes` for the Events of
- * the run's pods the agent stores, `agent`), else guessed from older lines' worker field; `flow`
- * for the runner's and tasks' own lines.
+ * Where a line comes from: its `source` when the server gives one (the agent stores the Events of
+ * the run's Job and pods with source `k8s`, shown as `kubernetes`), else guessed from older lines'
+ * worker field; `flow` for the runner's and tasks' own lines.
  */
 export function lineSource(l: LogLine): string {
-  if (l.source) return l.source;
+  if (l.source) return l.source === "k8s" ? "kubernetes" : l.source;
   if (l.worker === "kubernetes" || /^(pod|event)\b/i.test(l.worker ?? "")) return "kubernetes";
   if (/^agent\b/i.test(l.worker ?? "")) return "agent";
   return "flow";
