@@ -89,13 +89,12 @@ describe("runner Job (default)", () => {
     assert.equal(runner.env![0]!.name, Env.podIp, "POD_IP is defined before $(POD_IP) uses it");
   });
 
-  test("broker is a native sidecar with a readiness probe, no password in argv", () => {
+  test("broker is a native sidecar with probes, no password in argv", () => {
     const broker = pod.initContainers![0]!;
     assert.equal(broker.restartPolicy, "Always");
     assert.equal(broker.image, "redis:7.0.15-alpine");
-    // no startupProbe: the runner container starts beside Redis (it connects with retries)
-    assert.equal(broker.startupProbe, undefined);
-    assert.equal(broker.readinessProbe!.tcpSocket!.port, 6379);
+    assert.equal(broker.startupProbe!.tcpSocket!.port, 6379);
+    assert.ok(broker.readinessProbe);
     const script = broker.command!.join(" ");
     assert.match(script, /noeviction/);
     assert.match(script, /--save ''/);

@@ -213,15 +213,7 @@ export function buildBrokerSecret(
   };
 }
 
-/**
- * The broker sidecar: Redis bound to the pod IP, password read from stdin config (never argv). No
- * startupProbe: the kubelet starts the runner container as soon as the sidecar runs, so the
- * runner's Node start-up and flow module load overlap Redis's start instead of waiting for a
- * probe (a tcpSocket startupProbe with periodSeconds 1 usually fails its first try, taken as
- * redis-server starts, and passes a second later). The runner and the workers connect with
- * retries (connectBroker, 5 s; workers until their death timeout), so an early connect waits for
- * Redis there.
- */
+/** The broker sidecar: Redis bound to the pod IP, password read from stdin config (never argv). */
 function buildBrokerContainer(options: KubeClusterOptions, run: RunIdentity): IContainer {
   // `redis-server -` reads its config from stdin, here a heredoc the shell expands, so the password
   // is in no process's argv (with `--requirepass $(VAR)` it would show in `ps` on the node). `exec`
@@ -239,6 +231,7 @@ function buildBrokerContainer(options: KubeClusterOptions, run: RunIdentity): IC
     command: ["sh", "-c", script],
     env: [podIpEnv(), brokerPasswordEnv(run)],
     ports: [{ name: "redis", containerPort: BROKER_PORT }],
+    startupProbe: { tcpSocket: { port: BROKER_PORT }, periodSeconds: 1, failureThreshold: 60 },
     readinessProbe: { tcpSocket: { port: BROKER_PORT }, periodSeconds: 5 },
     resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
   };
