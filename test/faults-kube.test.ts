@@ -102,8 +102,12 @@ const until = (what: string, check: () => boolean, timeoutMs = 30_000) => sim.un
 async function assertOnlyTheFinishedJobLeft(runId: string): Promise<void> {
   const ofRun = (resource: string) =>
     sim.objects(resource, NS).filter((o) => o.metadata.labels?.[Label.runId] === runId);
-  await until(`worker pods of ${runId} to be gone`, () =>
-    ofRun("pods").every((p) => p.metadata.labels?.[Label.component] === "runner"),
+  // a deleted pod may take its whole terminationGracePeriodSeconds (30 s by default) before the
+  // kubelet kills it, so the deadline is that plus the kubelet's own time
+  await until(
+    `worker pods of ${runId} to be gone`,
+    () => ofRun("pods").every((p) => p.metadata.labels?.[Label.component] === "runner"),
+    60_000,
   );
   const finished = (j: Loose) =>
     (j.status?.conditions ?? []).some(
