@@ -284,6 +284,105 @@ describe("apps/v1 on kube-sim", { timeout: 240_000 }, () => {
     assert.match(await ok("rollout", "status", "deployment/smp", "--timeout=60s"), /successfully rolled out/);
   });
 
+  test("the scale subresource: kubectl scale (PATCH, and GET + PUT with --current-replicas), get --subresource=scale, RBAC on deployments/scale, a stale or negative Scale refused", async () => {
+    await ok("create", "deployment", "scaled", "--image=busybox:1", "--replicas=1", "--", "sleep", "600");
+    assert.equal(
+      (await ok("scale", "deployment/scaled", "--replicas=3")).trim(),
+      "deployment.apps/scaled scaled",
+    );
+    assert.match(
+      await ok("rollout", "status", "deployment/scaled", "--timeout=60s"),
+      /successfully rolled out/,
+    );
+    const d = json(await ok("get", "deployment", "scaled", "-o", "json"));
+    assert.equal(d.spec.replicas, 3);
+    assert.equal(d.metadata.generation, 2);
+    const scale = json(await ok("get", "deployment", "scaled", "--subresource=scale", "-o", "json"));
+    assert.deepEqual(scale, {
+      apiVersion: "autoscaling/v1",
+      kind: "Scale",
+      metadata: {
+        name: "scaled",
+        namespace: "default",
+        uid: d.metadata.uid,
+        resourceVersion: d.metadata.resourceVersion,
+        creationTimestamp: d.metadata.creationTimestamp,
+      },
+      spec: { replicas: 3 },
+      status: { replicas: 3, selector: "app=scaled" },
+    });
+    assert.match(
+      await ok("get", "deployment", "scaled", "--subresource=scale"),
+      /^NAME\s+DESIRED\s+AVAILABLE\nscaled\s+3\s+3\n$/,
+    );
+    // with a precondition kubectl reads the Scale and PUTs it back
+    assert.equal(
+      (await ok("scale", "deployment/scaled", "--current-replicas=3", "--replicas=2")).trim(),
+      "deployment.apps/scaled scaled",
+    );
+    let res = await kubectl("scale", "deployment/scaled", "--current-replicas=5", "--replicas=1");
+    assert.match(res.stderr, /Expected replicas to be 5, was 2/);
+    // a ReplicaSet's Scale too
+    const rs = json(await ok("get", "replicasets", "-l", "app=scaled", "-o", "json")).items[0] as Loose;
+    const rsScale = json(
+      await ok("get", "replicaset", rs.metadata.name, "--subresource=scale", "-o", "json"),
+    );
+    assert.equal(
+      rsScale.status.selector,
+      `app=scaled,pod-template-hash=${rs.metadata.labels["pod-template-hash"]}`,
+    );
+    // the API server's own checks (kubectl refuses a negative count before sending it)
+    const path = "/apis/apps/v1/namespaces/default/deployments/scaled/scale";
+    const stale = { ...scale, metadata: { ...scale.metadata, resourceVersion: "1" } };
+    const staleFile = join(home, "stale-scale.json");
+    writeFileSync(staleFile, JSON.stringify(stale));
+    res = await kubectl("replace", "--raw", path, "-f", staleFile);
+    assert.match(
+      res.stderr,
+      /Conflict.*Operation cannot be fulfilled on deployments\.apps "scaled": the object has been modified/,
+    );
+    res = await kubectl(
+      "patch",
+      "deployment",
+      "scaled",
+      "--subresource=scale",
+      "--type=merge",
+      "-p",
+      '{"spec":{"replicas":-1}}',
+    );
+    assert.match(
+      res.stderr,
+      /Scale "scaled" is invalid: spec\.replicas: Invalid value: -1: must be greater than or equal to 0/,
+    );
+    // RBAC sees the subresource: patch on deployments does not allow patch on deployments/scale
+    await ok("create", "serviceaccount", "scaler");
+    await ok("create", "role", "scaler", "--verb=get,list,patch,update", "--resource=deployments.apps");
+    await ok("create", "rolebinding", "scaler", "--role=scaler", "--serviceaccount=default:scaler");
+    const as = ["--token", (await ok("create", "token", "scaler")).trim()];
+    res = await kubectl(...as, "scale", "deployment/scaled", "--replicas=1");
+    assert.match(
+      res.stderr,
+      /deployments\.apps "scaled" is forbidden: User "system:serviceaccount:default:scaler" cannot patch resource "deployments\/scale" in API group "apps" in the namespace "default"/,
+    );
+    await ok(
+      "create",
+      "role",
+      "scaler-scale",
+      "--verb=get,patch,update",
+      "--resource=deployments.apps/scale",
+    );
+    await ok(
+      "create",
+      "rolebinding",
+      "scaler-scale",
+      "--role=scaler-scale",
+      "--serviceaccount=default:scaler",
+    );
+    res = await kubectl(...as, "scale", "deployment/scaled", "--replicas=1");
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(json(await ok("get", "deployment", "scaled", "-o", "json")).spec.replicas, 1);
+  });
+
   test("RBAC: a service account needs apps permissions to create a Deployment, as on a real cluster", async () => {
     await ok("create", "serviceaccount", "deployer");
     const token = (await ok("create", "token", "deployer")).trim();

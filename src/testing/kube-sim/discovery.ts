@@ -63,7 +63,7 @@ export function apiResourceList(group: string, version: string): Record<string, 
       ...(r.categories ? { categories: r.categories } : {}),
     });
     for (const sub of r.subresources) {
-      const kind = sub === "token" ? "TokenRequest" : r.kind;
+      const kind = sub === "token" ? "TokenRequest" : sub === "scale" ? "Scale" : r.kind;
       const verbs =
         sub === "log"
           ? ["get"]
@@ -77,6 +77,7 @@ export function apiResourceList(group: string, version: string): Record<string, 
         singularName: "",
         namespaced: r.namespaced,
         ...(sub === "token" ? { group: "authentication.k8s.io", version: "v1" } : {}),
+        ...(sub === "scale" ? { group: "autoscaling", version: "v1" } : {}),
         kind: sub === "log" ? "Pod" : kind,
         verbs,
       });

@@ -14,9 +14,10 @@ import { queryBool, queryInt } from "./query.ts";
 import type { Attributes, RbacAuthorizer, TokenAuthenticator, UserInfo } from "./rbac.ts";
 import type { DeleteOptions, PropagationPolicy, Registry, WriteContext } from "./registry.ts";
 import { findResource, type ResourceType } from "./resources.ts";
+import { getScale, patchScale, updateScale } from "./scale.ts";
 import { parseFieldSelector, parseLabelSelector, type Selector } from "./selectors.ts";
 import type { Store } from "./store.ts";
-import { toTable, wantsTable } from "./table.ts";
+import { scaleTable, toTable, wantsTable } from "./table.ts";
 import type { FieldValidation } from "./validation.ts";
 import { serveWatch } from "./watch.ts";
 
@@ -351,6 +352,7 @@ export class ApiServer {
       }
       return;
     }
+    if (subresource === "scale") return this.scale(info, method, q, body, req, res, ctx);
     if (subresource === "token") {
       if (method !== "POST") throw methodNotAllowed();
       return send(res, 201, this.tokenRequest(namespace!, name!, body()));
@@ -457,6 +459,35 @@ export class ApiServer {
         return send(res, out.code, out.body, warnings);
       }
     }
+  }
+
+  /** GET, PUT and PATCH of `deployments/scale` and `replicasets/scale` (autoscaling/v1 Scale) */
+  private scale(
+    info: RequestInfo,
+    method: string,
+    q: URLSearchParams,
+    body: () => unknown,
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: WriteContext,
+  ): void {
+    const { rt, namespace, name } = info;
+    if (!name || !namespace || info.verb === "watch") throw methodNotAllowed();
+    const { registry } = this.deps;
+    let scale: KubeObject;
+    if (method === "GET") {
+      scale = getScale(registry, rt, namespace, name);
+      if (wantsTable(req.headers.accept)) scale = scaleTable(scale, String(scale.metadata.resourceVersion));
+    } else if (method === "PUT") scale = updateScale(registry, rt, namespace, name, body(), ctx);
+    else if (method === "PATCH") {
+      const type = patchTypeOf(req.headers["content-type"]);
+      const fieldManager = q.get("fieldManager") ?? undefined;
+      scale = patchScale(registry, rt, namespace, name, type, body(), {
+        ...ctx,
+        ...(fieldManager ? { fieldManager } : {}),
+      });
+    } else throw methodNotAllowed();
+    send(res, 200, scale, ctx.warnings);
   }
 
   private selector(rt: ResourceType, q: URLSearchParams, name?: string): Selector {

@@ -367,3 +367,23 @@ export function toTable(
 export function wantsTable(accept: string | undefined): boolean {
   return (accept ?? "").split(",")[0]?.includes("as=Table") ?? false;
 }
+
+/** The Table of a Scale (`kubectl get deployment x --subresource=scale`): the Scale printer's columns */
+export function scaleTable(scale: KubeObject, resourceVersion: string): KubeObject {
+  return {
+    kind: "Table",
+    apiVersion: "meta.k8s.io/v1",
+    metadata: { resourceVersion },
+    columnDefinitions: [
+      { name: "Name", type: "string", format: "name", description: "", priority: 0 },
+      { name: "Desired", type: "integer", format: "", description: "", priority: 0 },
+      { name: "Available", type: "integer", format: "", description: "", priority: 0 },
+    ],
+    rows: [
+      {
+        cells: [scale.metadata.name, scale.spec?.replicas ?? 0, scale.status?.replicas ?? 0],
+        object: { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: scale.metadata },
+      },
+    ],
+  };
+}
