@@ -9,6 +9,7 @@ import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { findSystemPackages, which } from "./system-packages.mjs";
+import { orderTestFiles } from "./test-order.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -65,18 +66,19 @@ if (missing.length > 0) {
   }
 }
 
-// Files to test: the arguments that name files, else every test/*.test.ts; other arguments are
-// flags for node's test runner.
+// Files to test: the arguments that name files (in their order), else every test/*.test.ts, the
+// slowest first (scripts/test-order.mjs says why); other arguments are flags for node's test runner.
 const args = process.argv.slice(2);
 const fileArgs = args.filter((a) => !a.startsWith("-") && existsSync(path.resolve(root, a)));
 const flags = args.filter((a) => !fileArgs.includes(a));
 const files =
   fileArgs.length > 0
     ? fileArgs
-    : readdirSync(path.join(root, "test"))
-        .filter((f) => f.endsWith(".test.ts"))
-        .sort()
-        .map((f) => path.join("test", f));
+    : orderTestFiles(
+        readdirSync(path.join(root, "test"))
+          .filter((f) => f.endsWith(".test.ts"))
+          .map((f) => path.join("test", f)),
+      );
 
 // Tests run Flotilla from source: the `flotilla-source` condition makes `import "flotilla"` (examples,
 // fixtures) and bin/flotilla.js use src/ in every process a test starts (NODE_OPTIONS is inherited),
