@@ -105,6 +105,10 @@ describe("flotilla server", { timeout: 300_000 }, () => {
     const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown> };
     assert.match(doc.openapi, /^3\./);
     assert.ok(doc.paths["/api/runs/{id}"], Object.keys(doc.paths).join(" "));
+    // the task-runs answer is documented field by field, as the CLI and the dashboard read it
+    const taskRuns = JSON.stringify(doc.paths["/api/runs/{id}/task-runs"]);
+    for (const field of ["items", "attempts", "runId", "slug", "mapIndex", "attempt", "state", "worker"])
+      assert.match(taskRuns, new RegExp(`"${field}"`), field);
   });
 
   it("refuses a transition that goes back, naming both states", async () => {

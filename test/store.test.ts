@@ -116,6 +116,35 @@ function contract(name: string, open: () => Promise<Store>) {
       assert.deepEqual(detail?.taskCounts, { Success: 1, Failed: 1 });
     });
 
+    it("writes a run's task runs as JSON text equal to its records, escapes and retries included", async () => {
+      const run = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      const odd = 'a "quoted" \\ back\nslash, tab\t, é ✓ 😀 and \u0001';
+      await store.report(run.id, {
+        taskRuns: [
+          { slug: "z", mapIndex: -1, attempt: 1, state: "Pending" },
+          { slug: "m", mapIndex: 1, attempt: 1, state: "Running", startedAt: T0, worker: "w-1" },
+          {
+            slug: "m",
+            mapIndex: 0,
+            attempt: 2,
+            state: "Retrying",
+            startedAt: T0,
+            message: odd,
+            error: { odd },
+          },
+          { slug: "m", mapIndex: 0, attempt: 2, state: "Failed", endedAt: T0 + 9, message: odd },
+          { slug: "m", mapIndex: 2, attempt: 1, state: "Failed", error: null },
+          { slug: "n/x", mapIndex: -1, attempt: 1, state: "Success", startedAt: T0, endedAt: T0 + 1 },
+        ],
+      });
+      const text = await store.taskRunsJson(run.id);
+      assert.deepEqual(JSON.parse(text.items), await store.taskRuns(run.id));
+      assert.deepEqual(JSON.parse(text.attempts), await store.taskRunAttempts(run.id));
+      assert.equal(JSON.parse(text.attempts).length, 1, "the retried attempt");
+      assert.equal(JSON.parse(text.items)[0].message, odd);
+      const none = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      assert.deepEqual(await store.taskRunsJson(none.id), { items: "[]", attempts: "[]" });
+    });
     it("stores logs in chunks and finds lines of one run by text", async () => {
       const one = await store.createRun({ flowName: "f", state: "Running" }, T0);
       const two = await store.createRun({ flowName: "f", state: "Running" }, T0);

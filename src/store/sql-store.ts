@@ -39,6 +39,7 @@ import type {
   VacuumReport,
   WorkerSample,
 } from "./store.ts";
+import { taskRunJsonPrefix, taskRunJsonSql } from "./task-run-json.ts";
 
 type Row = Record<string, unknown>;
 
@@ -709,6 +710,23 @@ export class SqlStore implements Store {
       [runId],
     );
     return rows.map(taskRunOf);
+  }
+
+  async taskRunsJson(runId: string): Promise<{ items: string; attempts: string }> {
+    const prefix = taskRunJsonPrefix(runId);
+    const texts = async (table: "task_runs" | "task_run_attempts", orderBy: string) => {
+      const rows = await this.#db.all<{ j: string }>(taskRunJsonSql(this.#db.dialect, table, orderBy), [
+        prefix,
+        runId,
+      ]);
+      let out = "[";
+      for (let i = 0; i < rows.length; i++) out += (i === 0 ? "" : ",") + rows[i]!.j;
+      return `${out}]`;
+    };
+    return {
+      items: await texts("task_runs", "slug, map_index"),
+      attempts: await texts("task_run_attempts", "slug, map_index, attempt"),
+    };
   }
 
   async taskRunAttempts(runId: string): Promise<TaskRunRecord[]> {

@@ -307,6 +307,11 @@ export interface Store {
 
   report(runId: string, report: RunReport): Promise<void>;
   taskRuns(runId: string): Promise<TaskRunRecord[]>;
+  /**
+   * {@link Store.taskRuns} and {@link Store.taskRunAttempts} as JSON array texts, built by the
+   * database (the API sends them as they are: a 10,000-task run's answer without 10,000 objects).
+   */
+  taskRunsJson(runId: string): Promise<{ items: string; attempts: string }>;
   /** The earlier attempts of retried task runs (each as it ended: Retrying, with its error), oldest first. */
   taskRunAttempts(runId: string): Promise<TaskRunRecord[]>;
   logs(runId: string, q?: { contains?: string; limit?: number }): Promise<LogLine[]>;
