@@ -182,4 +182,17 @@ console.log(JSON.stringify({ type: state.type, total: state.taskRuns.total?.stat
       assert.equal(doc.state ?? doc.type, "Success", r.stdout);
     });
   }
+
+  it("npx flotilla run --workers 1:2 runs the flow on worker processes of the installed package", async () => {
+    // the package's prebundled BullMQ and ioredis, which runner and workers require (queue-library.ts)
+    const vendored = path.join(project(), "node_modules", "flotilla", "dist", "vendor", "queue.cjs");
+    await readFile(vendored).catch(() => assert.fail(`the tarball has no ${vendored}`));
+    const r = await ok(
+      "npx",
+      ["--no-install", "flotilla", "run", "flow.js", "--workers", "1:2", "--output", "json"],
+      project(),
+    );
+    const doc = JSON.parse(r.stdout) as { state: string };
+    assert.equal(doc.state, "Success", r.stdout);
+  });
 });

@@ -3,20 +3,17 @@
 // local redis-server (local-broker.ts). `connectBroker` opens a checked connection and turns socket
 // and auth failures into FlotillaErrors that name the broker (never its password).
 
-// one default import, not `createRequire`: a bundle's banner may declare that name (esbuild's documented one)
-import nodeModule from "node:module";
 import type { ConnectionOptions } from "bullmq";
 import type * as IORedis from "ioredis";
 import type { RedisOptions } from "ioredis";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import { withDeadline } from "../engine/deadline.ts";
 import { registerSecret } from "../secrets/redact.ts";
-
-// ioredis is CommonJS: required, not imported (no named-export scan of its modules at start-up).
-const { Redis } = nodeModule.createRequire(import.meta.url)("ioredis") as typeof IORedis;
-type Redis = IORedis.Redis;
-
 import { Env } from "./process-env.ts";
+import { queueLibrary } from "./queue-library.ts";
+
+const { Redis } = queueLibrary;
+type Redis = IORedis.Redis;
 
 /** Where a broker is and how to log in. */
 export interface BrokerEndpoint {

@@ -15,9 +15,6 @@
 // the results it carries are written in one MULTI (a re-run job skips what was reported); the
 // settings are written before the first job; a retire request is a set member, idempotent.
 
-// one default import, not `createRequire`: a bundle's banner may declare that name (esbuild's documented one)
-import nodeModule from "node:module";
-import type * as BullMQ from "bullmq";
 import type { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { type BrokerEndpoint, bullConnection } from "./broker.ts";
@@ -28,12 +25,9 @@ import {
   type RunSettings,
   type WorkerMessage,
 } from "./protocol.ts";
+import { queueLibrary } from "./queue-library.ts";
 
-// BullMQ is CommonJS: required, not imported, so Node does not scan its ~100 modules for named
-// exports (cjs-module-lexer), which cost a worker about a third of its start-up.
-const { Queue: BullQueue, Worker: BullWorker } = nodeModule.createRequire(import.meta.url)(
-  "bullmq",
-) as typeof BullMQ;
+const { Queue: BullQueue, Worker: BullWorker } = queueLibrary;
 
 /** The BullMQ queue of a run (BullMQ forbids ":" in queue names). */
 export function queueName(runId: string): string {

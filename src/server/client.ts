@@ -6,6 +6,8 @@
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import { readAdminToken } from "./auth.ts";
 
+export { serverUrl } from "./server-url.ts";
+
 export interface ClientOptions {
   /** The server, e.g. http://127.0.0.1:4200 (default FLOTILLA_API_URL). */
   url: string;
@@ -28,12 +30,6 @@ export class ApiCallError extends FlotillaError {
       usage: status === 400 || status === 404 || status === 409,
     });
   }
-}
-
-/** The server URL from --server or FLOTILLA_API_URL, or undefined. */
-export function serverUrl(flag?: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const url = flag ?? (env.FLOTILLA_API_URL || undefined);
-  return url?.replace(/\/+$/, "");
 }
 
 export class ApiClient {

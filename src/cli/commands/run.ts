@@ -15,7 +15,7 @@ import { LocalExecutor } from "../../executors/local-executor.ts";
 import type { LaunchProgress } from "../../kubernetes/launcher.ts";
 import type { RunReporting } from "../../reporting/report-run.ts";
 import { scrub } from "../../secrets/redact.ts";
-import { serverUrl } from "../../server/client.ts";
+import { serverUrl } from "../../server/server-url.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
 import { colorEnabled } from "../color.ts";
 import { collect, parseWorkers, positiveIntFlag } from "../flags.ts";
