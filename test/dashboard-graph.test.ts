@@ -126,6 +126,11 @@ describe("dashboard graph", { timeout: 300_000 }, () => {
     );
     // it opens on the first task, not on an empty stretch of a 60,000-pixel-tall graph
     await page.locator('.tasknode[data-slug="t0"]').waitFor();
+    figure(
+      "nodes React Flow was given and drew",
+      `${await page.locator(".dag").getAttribute("data-given")} given, ${await page.locator(".tasknode").count()} drawn of ${N}`,
+      "those near the view",
+    );
 
     // The run goes on: each update moves 50 tasks on. The next one is sent once the page shows the
     // last (an event awaited, not a sleep), so updates come as fast as the page takes them.
@@ -171,6 +176,28 @@ describe("dashboard graph", { timeout: 300_000 }, () => {
       `${blocks(live)}; ${Math.round(followed / UPDATES)} ms an update from sent to shown, ${Math.round((script2 - script1) / UPDATES)} ms of script an update`,
       "≤ 50 ms",
     );
+    // Dragging the view down the graph draws the tasks it comes to (React Flow is given the nodes
+    // around the view, covered again once the view leaves them).
+    const before = new Set(
+      await page.locator(".tasknode").evaluateAll((els) => els.map((e) => e.getAttribute("data-slug"))),
+    );
+    const pane = await page.locator(".react-flow__pane").boundingBox();
+    assert.ok(pane, "the graph's pane is on the page");
+    for (let k = 0; k < 4; k++) {
+      await page.mouse.move(pane.x + pane.width / 2, pane.y + pane.height - 20);
+      await page.mouse.down();
+      await page.mouse.move(pane.x + pane.width / 2, pane.y + 20, { steps: 8 });
+      await page.mouse.up();
+    }
+    await page.waitForFunction(
+      `[...document.querySelectorAll(".tasknode")].some((e) => !${JSON.stringify([...before])}.includes(e.getAttribute("data-slug")))`,
+      undefined,
+      { timeout: 20_000 },
+    );
+    await page.locator('.dag[data-drawn="all"]').waitFor();
+    await browser.screenshot(page, "run-1000-nodes-panned");
+    await page.getByRole("button", { name: "Fit View" }).click();
+    await page.locator('.tasknode[data-slug="t0"]').waitFor();
     await page.locator('.tasknode[data-slug="t0"]').click();
     await page.locator(".taskpanel").getByRole("heading", { name: "t0" }).waitFor();
     await browser.screenshot(page, "run-1000-nodes");

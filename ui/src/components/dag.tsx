@@ -16,7 +16,7 @@ import {
 import "@xyflow/react/dist/base.css";
 import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { formatDuration } from "../format.ts";
-import { handoverBatches, openingViewport } from "../graph-view.ts";
+import { type Cover, contains, cover, nextShown, openingViewport, sameSet, viewRect } from "../graph-view.ts";
 import type { LayoutInput, LayoutResult } from "../layout.ts";
 import { SegmentedBar, StateBadge, stateGroup } from "../states.tsx";
 import { type TaskSummary, taskState } from "../tasks.ts";
@@ -34,7 +34,11 @@ const MAPPED_H = 112;
 /** A big graph's opening zoom, and how many of its visible nodes are drawn per frame. */
 const BIG_ZOOM = 0.75;
 const PER_FRAME = 8;
-const OFFSCREEN_BATCH = 1_000_000;
+/** React Flow gets the nodes within this many views of the view (each side). */
+const MARGIN = 1;
+/** At most this many nodes outside that, the far ends of edges leaving it. */
+const MAX_FAR_ENDS = 200;
+const EMPTY: ReadonlySet<string> = new Set();
 
 const TaskNode = memo(function TaskNode({ data }: NodeProps<Node<TaskNodeData>>) {
   const s = data.summary;
@@ -69,11 +73,9 @@ const TaskNode = memo(function TaskNode({ data }: NodeProps<Node<TaskNodeData>>)
 });
 
 const nodeTypes = { task: TaskNode };
-const NONE: Node<TaskNodeData>[] = [];
 const ORIGIN = { x: 0, y: 0 };
 const DEFAULT_VIEWPORT = { x: 16, y: 16, zoom: BIG_ZOOM };
 const FIT_VIEW = { padding: 0.15, maxZoom: 1.1 };
-const NO_EDGES: Edge[] = [];
 
 export const Dag = memo(function Dag({
   tasks,
@@ -158,21 +160,29 @@ export const Dag = memo(function Dag({
     [input],
   );
 
-  // A big graph opens on its first root at a readable zoom. React Flow is mounted empty while the
-  // layout is computed in the worker (its mount is a task of its own, not added to the one that
-  // receives the layout); once the view knows its size and the layout is here, the view moves to
-  // the first root and the nodes in view are handed over a few a frame, then the others at once
-  // (off-screen nodes are never drawn), so no frame draws more than a handful.
+  // A big graph opens on its first root at a readable zoom, and React Flow is given only the nodes
+  // around the view (graph-view.ts): whatever the graph's size, it lays out, measures and draws a
+  // few dozen nodes, and a live update or a pan costs it no more. React Flow is mounted empty
+  // while the worker lays the graph out (its mount is a task of its own); once the view knows its
+  // size and the layout is here, the view moves to the first root and the nodes are handed over
+  // a few a frame, those in view first, as they are after a pan that leaves the covered rectangle.
   const big = tasks.length > WORKER_THRESHOLD;
   const wrap = useRef<HTMLDivElement>(null);
   const flow = useRef<ReactFlowInstance<Node<TaskNodeData>, Edge> | undefined>(undefined);
   const [viewReady, setViewReady] = useState(false);
-  const [opening, setOpening] = useState<{ layout: LayoutResult; batches: string[][] }>();
-  const [handed, setHanded] = useState(0);
+  const [target, setTarget] = useState<{ layout: LayoutResult; cover: Cover }>();
+  const [shown, setShown] = useState<ReadonlySet<string>>(EMPTY);
+  const boxes = useMemo(
+    () => input.nodes.map((n) => ({ ...n, ...(layout.positions[n.id] ?? ORIGIN) })),
+    [input, layout],
+  );
+  const viewSize = useCallback(
+    () => ({ width: wrap.current?.clientWidth || 1200, height: wrap.current?.clientHeight || 600 }),
+    [],
+  );
   useEffect(() => {
-    if (!big || !viewReady || layout.engine === "pending" || opening?.layout === layout) return;
-    const view = { width: wrap.current?.clientWidth ?? 1200, height: wrap.current?.clientHeight ?? 600 };
-    const boxes = input.nodes.map((n) => ({ ...n, ...(layout.positions[n.id] ?? ORIGIN) }));
+    if (!big || !viewReady || layout.engine === "pending" || target?.layout === layout) return;
+    const view = viewSize();
     const root = tasks.find((t) => t.upstream.length === 0) ?? tasks[0];
     const viewport = openingViewport(
       boxes.find((b) => b.id === root?.slug),
@@ -180,35 +190,63 @@ export const Dag = memo(function Dag({
       BIG_ZOOM,
     );
     void flow.current?.setViewport(viewport);
-    setOpening({ layout, batches: handoverBatches(boxes, viewport, view, PER_FRAME, OFFSCREEN_BATCH) });
-    setHanded(0);
-  }, [big, viewReady, layout, input, tasks, opening]);
-  const batches = opening?.layout === layout ? opening.batches : undefined;
-  const done = !big || (batches !== undefined && handed >= batches.length);
+    setTarget({ layout, cover: cover(boxes, input.edges, viewport, view, MARGIN, MAX_FAR_ENDS) });
+    setShown(EMPTY);
+  }, [big, viewReady, layout, input, tasks, target, boxes, viewSize]);
+  const current = target?.layout === layout ? target : undefined;
+  // The view moved (or was resized): once it leaves the covered rectangle, cover it again.
+  const moved = useRef<number | undefined>(undefined);
+  const recover = useCallback(() => {
+    moved.current = undefined;
+    const vp = flow.current?.getViewport();
+    if (!vp || !current) return;
+    const view = viewSize();
+    if (contains(current.cover.rect, viewRect(vp, view))) return;
+    setTarget({ layout: current.layout, cover: cover(boxes, input.edges, vp, view, MARGIN, MAX_FAR_ENDS) });
+  }, [current, boxes, input, viewSize]);
+  const onMove = useCallback(() => {
+    if (big && moved.current === undefined) moved.current = requestAnimationFrame(recover);
+  }, [big, recover]);
   useEffect(() => {
-    if (!big || !batches || handed >= batches.length) return;
-    const f = requestAnimationFrame(() => setHanded((h) => h + 1));
+    if (!big || !wrap.current) return;
+    const o = new ResizeObserver(() => onMove());
+    o.observe(wrap.current);
+    return () => o.disconnect();
+  }, [big, onMove]);
+  useEffect(
+    () => () => {
+      if (moved.current !== undefined) cancelAnimationFrame(moved.current);
+    },
+    [],
+  );
+  // The shown nodes converge on the target a batch a frame (those in view first); nodes that
+  // left it go at once.
+  const done = !big || (current !== undefined && sameSet(shown, current.cover.ids));
+  useEffect(() => {
+    if (!big || !current || done) return;
+    const f = requestAnimationFrame(() => setShown(nextShown(shown, current.cover, PER_FRAME)));
     return () => cancelAnimationFrame(f);
-  }, [big, batches, handed]);
-  const shownIds = useMemo(
-    () => (batches && !done ? new Set(batches.slice(0, handed).flat()) : undefined),
-    [batches, handed, done],
-  );
+  }, [big, current, done, shown]);
   const shownNodes = useMemo(
-    () => (!big ? nodes : !batches ? NONE : shownIds ? nodes.filter((n) => shownIds.has(n.id)) : nodes),
-    [big, nodes, batches, shownIds],
+    () => (!big ? nodes : nodes.filter((n) => shown.has(n.id))),
+    [big, nodes, shown],
   );
-  // Every edge from the start: React Flow draws one only once both its nodes are there.
-  const shownEdges = big && !batches ? NO_EDGES : edges;
+  const shownEdges = useMemo(
+    () => (!big ? edges : edges.filter((e) => shown.has(e.source) && shown.has(e.target))),
+    [big, edges, shown],
+  );
   const onNodeClick = useCallback((_e: unknown, node: Node) => onSelect(node.id), [onSelect]);
   const onInit = useCallback((instance: ReactFlowInstance<Node<TaskNodeData>, Edge>) => {
     flow.current = instance;
     setViewReady(true);
   }, []);
 
+  const drawnMarked = useRef<LayoutResult | undefined>(undefined);
   useEffect(() => {
-    if (big && done && batches) performance.mark("flotilla:graph-drawn", { detail: { nodes: tasks.length } });
-  }, [big, done, batches, tasks.length]);
+    if (!big || !done || !current || drawnMarked.current === current.layout) return;
+    drawnMarked.current = current.layout;
+    performance.mark("flotilla:graph-drawn", { detail: { nodes: tasks.length, given: shown.size } });
+  }, [big, done, current, tasks.length, shown]);
   useEffect(() => {
     if (tasks.length > 0 && layout.engine !== "pending")
       onPainted?.({ nodes: tasks.length, engine: layout.engine, layoutMs: layout.ms });
@@ -222,8 +260,9 @@ export const Dag = memo(function Dag({
       data-layout={layout.engine}
       data-nodes={tasks.length}
       data-drawn={done ? "all" : "some"}
+      data-given={big ? shown.size : tasks.length}
     >
-      {big && !batches && (
+      {big && !current && (
         <p className="muted empty laying-out" role="status">
           Laying out {tasks.length.toLocaleString()} tasks…
         </p>
@@ -234,6 +273,9 @@ export const Dag = memo(function Dag({
         nodes={shownNodes}
         edges={shownEdges}
         onInit={onInit}
+        onMove={big ? onMove : undefined}
+        // Of the nodes it is given, React Flow draws those in view.
+        onlyRenderVisibleElements={big}
         nodeTypes={nodeTypes}
         // A small graph is fitted to the view; a big one opens on its first root.
         fitView={!big}
@@ -244,7 +286,6 @@ export const Dag = memo(function Dag({
         nodesDraggable={false}
         nodesConnectable={false}
         elementsSelectable={false}
-        onlyRenderVisibleElements={big}
         colorMode="light"
       >
         <Background gap={24} size={1} />
