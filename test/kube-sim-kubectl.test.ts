@@ -32,6 +32,9 @@ const KUBECTL = (process.env.PATH ?? "")
       return false;
     }
   });
+// biome-ignore lint/suspicious/noExplicitAny: reading arbitrary JSON documents back
+type Loose = Record<string, any>;
+
 const NO_KUBECTL = "kubectl is not on PATH (.ci/run installs it)";
 const run = promisify(execFile);
 const home = mkdtempSync(join(tmpdir(), "kube-sim-kubectl-"));
@@ -153,6 +156,74 @@ test("kubectl get nodes / get node <name> / get pods --watch=True", async (t) =>
   // kubectl sends `watch=true`; a real server also takes True/1 (only "0"/"false" are false)
   const watched = await kubectl("get", "nodes", "--watch=True", "--request-timeout=2s");
   assert.match(watched.stdout, /^NAME\s+STATUS.*\nkube-sim-node\s+Ready/, watched.stderr);
+});
+
+test("OpenAPI from Kubernetes' own schemas: kubectl explain (v3), /openapi/v2 and v3 documents of the served paths, apply --validate=strict", async (t) => {
+  if (!KUBECTL) {
+    t.skip(NO_KUBECTL);
+    return;
+  }
+  const containers = await kubectl("explain", "pod.spec.containers");
+  assert.equal(containers.code, 0, containers.stderr);
+  assert.match(containers.stdout, /^KIND:\s+Pod\nVERSION:\s+v1\n\nFIELD: containers <\[\]Container>/);
+  assert.match(
+    containers.stdout,
+    /List of containers belonging to the pod\. Containers cannot currently be\s+added or removed/,
+  );
+  assert.match(containers.stdout, /\n {2}image\t<string>\n {4}Container image name\./);
+  const replicas = await kubectl("explain", "deployment.spec.replicas");
+  assert.match(
+    replicas.stdout,
+    /GROUP:\s+apps\nKIND:\s+Deployment\nVERSION:\s+v1\n\nFIELD: replicas <integer>/,
+  );
+  assert.match(replicas.stdout, /Number of desired pods\./);
+  const typo = await kubectl("explain", "pod.spec.containerz");
+  assert.equal(typo.code, 1);
+  assert.match(typo.stderr, /field "containerz" does not exist/);
+
+  const root = JSON.parse((await kubectl("get", "--raw", "/openapi/v3")).stdout) as Loose;
+  assert.deepEqual(Object.keys(root.paths).sort(), [
+    "api/v1",
+    "apis/admissionregistration.k8s.io/v1",
+    "apis/apps/v1",
+    "apis/authorization.k8s.io/v1",
+    "apis/batch/v1",
+    "apis/rbac.authorization.k8s.io/v1",
+  ]);
+  const apps = JSON.parse((await kubectl("get", "--raw", "/openapi/v3/apis/apps/v1")).stdout) as Loose;
+  assert.equal(apps.openapi, "3.0.0");
+  assert.ok(apps.paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]);
+  assert.equal(apps.paths["/apis/apps/v1/namespaces/{namespace}/statefulsets"], undefined, "not served");
+  const patch = apps.paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"].patch;
+  assert.ok(patch.parameters.some((p: Loose) => p.name === "fieldValidation" && p.in === "query"));
+  assert.deepEqual(patch["x-kubernetes-group-version-kind"], {
+    group: "apps",
+    version: "v1",
+    kind: "Deployment",
+  });
+  assert.equal(
+    apps.components.schemas["io.k8s.api.core.v1.Container"].properties.env["x-kubernetes-patch-merge-key"],
+    "name",
+  );
+  const v2 = JSON.parse((await kubectl("get", "--raw", "/openapi/v2")).stdout) as Loose;
+  assert.equal(v2.swagger, "2.0");
+  assert.equal(v2.info.version, "v1.32.4");
+  assert.deepEqual(v2.definitions["io.k8s.api.core.v1.Pod"]["x-kubernetes-group-version-kind"], [
+    { group: "", kind: "Pod", version: "v1" },
+  ]);
+  const paths = Object.keys(v2.paths);
+  assert.ok(paths.includes("/api/v1/namespaces/{namespace}/pods/{name}/log"));
+  assert.ok(
+    !paths.some((p) => p.includes("/watch/") || p.endsWith("/exec") || p.includes("cronjobs")),
+    "only what is served",
+  );
+
+  const bad = join(home, "unknown-field.yaml");
+  writeFileSync(bad, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: strict-cm\n  bogus: 1\n");
+  const strict = await kubectl("apply", "--validate=strict", "-f", bad);
+  assert.equal(strict.code, 1);
+  assert.match(strict.stderr, /strict decoding error: unknown field "metadata\.bogus"/);
+  assert.match((await kubectl("get", "configmap", "strict-cm")).stderr, /configmaps "strict-cm" not found/);
 });
 
 test("kubectl create role / rolebinding / namespace / configmap (protobuf bodies) take effect", async (t) => {

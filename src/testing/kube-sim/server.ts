@@ -294,10 +294,10 @@ export class ApiServer {
     if (path === "/api") return apiVersions(address);
     if (path === "/apis") return apiGroupList();
     if (path === "/healthz" || path === "/readyz" || path === "/livez") return "ok";
-    if (path === "/openapi/v2") return openApiV2();
-    if (path === "/openapi/v3") return openApiV3Root();
+    if (path === "/openapi/v2") return openApiV2(this.deps.version);
+    if (path === "/openapi/v3") return openApiV3Root(this.deps.version);
     if (path.startsWith("/openapi/v3/")) {
-      const doc = openApiV3Document(path.slice("/openapi/v3/".length));
+      const doc = openApiV3Document(path.slice("/openapi/v3/".length), this.deps.version);
       if (doc) return doc;
       throw notFound({ resource: "", group: "" }, path);
     }
