@@ -56,3 +56,29 @@ export function parseWorkers(value: string): { minWorkers: number; maxWorkers: n
 
 /** A repeatable flag's values, in order (`--param a=1 --param b=2`). */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/**
+ * The Flotilla server's URL as runner pods reach it: --report-url, else FLOTILLA_REPORT_URL (an
+ * http(s) URL, or an error naming where it came from); undefined when neither is set.
+ */
+export function reportUrlOf(
+  options: { reportUrl?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const raw = options.reportUrl ?? (env.FLOTILLA_REPORT_URL || undefined);
+  if (raw === undefined) return undefined;
+  const where = options.reportUrl !== undefined ? "--report-url" : "FLOTILLA_REPORT_URL";
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new FlotillaError(ErrorCode.Usage, `${where} ${raw}: not an http(s) URL`, {
+      hint: "give the Flotilla server's URL as the runner pods reach it, e.g. http://flotilla-server.flotilla.svc:4200",
+      usage: true,
+    });
+  }
+  return raw.replace(/\/+$/, "");
+}

@@ -124,7 +124,7 @@ export class KubeClusterEnvironment implements Environment, PlannableEnvironment
     flow: Flow,
     options: RunOptions &
       KubeCallOptions &
-      Partial<Pick<LaunchOptions, "resyncIntervalMs" | "onProgress">> = {},
+      Partial<Pick<LaunchOptions, "resyncIntervalMs" | "onProgress" | "report">> = {},
   ): Promise<RunHandle> {
     const clients = this.clients(options);
     return launchRun(this, flow, clients, {

@@ -42,6 +42,7 @@ export {
   type ListRunsOptions,
   launchKubernetesRun,
   listRuns,
+  type PlanKubernetesRunOptions,
   planKubernetesRun,
   type RunInfo,
   type RunLogsOptions,

@@ -131,12 +131,21 @@ export interface KubernetesRunOptions extends RunsOptions {
   runId?: string | undefined;
 }
 
+/** What `planKubernetesRun` takes besides the flow. */
+export interface PlanKubernetesRunOptions extends KubernetesRunOptions {
+  /**
+   * The Flotilla server the runner pod would report to, as the pod reaches it: the plan shows its
+   * URL and the Secret's place for the run's token (minted at launch, never printed).
+   */
+  reportUrl?: string | undefined;
+}
+
 /**
  * The plan of a run of `flow` (every object and warning) without touching a cluster: the
  * namespace is the call's, else the environment's, else the kubeconfig context's when one can be
  * read, else "default".
  */
-export function planKubernetesRun(flow: Flow, options: KubernetesRunOptions = {}): RunPlan {
+export function planKubernetesRun(flow: Flow, options: PlanKubernetesRunOptions = {}): RunPlan {
   const env = environmentOf(flow);
   const { modulePath } = flowModuleInImage(flow);
   let namespace = options.namespace ?? env.options.namespace;
@@ -153,6 +162,7 @@ export function planKubernetesRun(flow: Flow, options: KubernetesRunOptions = {}
     flowModule: modulePath,
     image: options.image,
     parameters: options.parameters,
+    ...(options.reportUrl !== undefined ? { reportTo: options.reportUrl } : {}),
   });
 }
 
@@ -164,6 +174,11 @@ export interface LaunchKubernetesRunOptions extends KubernetesRunOptions {
   onProgress?: ((p: LaunchProgress) => void) | undefined;
   /** The longest pause between two looks at the runner pod without a change, in ms. @default 2000 */
   resyncIntervalMs?: number | undefined;
+  /**
+   * The Flotilla server the runner pod reports to: its URL as the pod reaches it and the run's own
+   * token (minted by the server for `runId`), which travels only in the per-run Secret.
+   */
+  report?: { url: string; token: string } | undefined;
 }
 
 /** A launched run: its handle, and where it runs. */
@@ -195,6 +210,7 @@ export async function launchKubernetesRun(
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
     ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
     ...(options.resyncIntervalMs !== undefined ? { resyncIntervalMs: options.resyncIntervalMs } : {}),
+    ...(options.report !== undefined ? { report: options.report } : {}),
   });
   return {
     runId: handle.runId,

@@ -8,7 +8,7 @@
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
 import type { AgentRecord } from "../../store/store.ts";
-import { positiveInt } from "../flags.ts";
+import { positiveInt, reportUrlOf } from "../flags.ts";
 import { outputOption, renderOutput, SERVER_FORMATS } from "../output.ts";
 import { stopSignals } from "../signals.ts";
 import { clientFor, type ServerCallOptions, table } from "./runs-server.ts";
@@ -23,6 +23,8 @@ export interface AgentCommandOptions extends ServerCallOptions {
   kubeconfig?: string;
   context?: string;
   serviceAccount?: string;
+  /** kubernetes: the server's URL as runner pods reach it (default FLOTILLA_REPORT_URL, else --server). */
+  reportUrl?: string;
 }
 
 export interface AgentInstallCommandOptions {
@@ -111,6 +113,10 @@ export const agentCommand = (program: Command): void => {
     )
     .option("--context <name>", "kubernetes: the kubeconfig context")
     .option("--service-account <name>", "kubernetes: the runner pods' service account", "flotilla-runner")
+    .option(
+      "--report-url <url>",
+      "kubernetes: the server's URL as runner pods reach it (default: $FLOTILLA_REPORT_URL, else --server)",
+    )
     .action(async (o: AgentCommandOptions) => {
       const kind = o.launcher ?? (o.pool === "kubernetes" ? "kubernetes" : "local");
       if (kind !== "local" && kind !== "kubernetes") {
@@ -118,6 +124,13 @@ export const agentCommand = (program: Command): void => {
           usage: true,
         });
       }
+      const reportUrl = reportUrlOf(o);
+      if (o.reportUrl !== undefined && kind !== "kubernetes")
+        throw new FlotillaError(
+          ErrorCode.Usage,
+          "--report-url is for --launcher kubernetes: a local launcher's runs reach the server at --server",
+          { usage: true },
+        );
       const capacity = positive("--capacity", o.capacity);
       const poolLimit = positive("--pool-limit", o.poolLimit);
       const client = clientFor(o);
@@ -141,8 +154,9 @@ export const agentCommand = (program: Command): void => {
           clients,
           namespace,
           environment: { serviceAccountName: o.serviceAccount ?? "flotilla-runner" },
+          ...(reportUrl !== undefined ? { reportUrl } : {}),
         });
-        where = ` as runner Jobs in namespace ${namespace}`;
+        where = ` as runner Jobs in namespace ${namespace}${reportUrl !== undefined ? `, runner pods reporting to ${reportUrl}` : ""}`;
       } else {
         const { LocalLauncher } = await import("../../agent/local-launcher.ts");
         launcher = new LocalLauncher();

@@ -14,6 +14,7 @@ import { relayLogLine } from "../../engine/logging.ts";
 import { readTally, type TallySnapshot } from "../../engine/run-tally.ts";
 import type { KubeClients } from "../../kubernetes/client.ts";
 import { flowModuleInImage, type LaunchProgress } from "../../kubernetes/launcher.ts";
+import { jobName } from "../../kubernetes/names.ts";
 import { chooseImage, printablePlan } from "../../kubernetes/plan.ts";
 import {
   environmentOf,
@@ -22,6 +23,7 @@ import {
   launchKubernetesRun,
   planKubernetesRun,
 } from "../../kubernetes/runs.ts";
+import type { ServerRunLink } from "../kubernetes-server-run.ts";
 import { stopSignals } from "../signals.ts";
 import {
   type PendingSim,
@@ -56,6 +58,11 @@ export interface RunOnKubernetesOptions {
   image?: string;
   /** Injected clients (tests). */
   clients?: KubeClients;
+  /**
+   * Report the run to this Flotilla server (--server): the run is recorded there and its runner pod
+   * reports with the run's own token, reaching the server at `reportUrl` (default `url`).
+   */
+  server?: { url: string; token?: string | undefined; reportUrl?: string | undefined } | undefined;
 }
 
 /** Plan, launch or follow a run of `flow` on Kubernetes; the state when followed to its end. */
@@ -76,6 +83,7 @@ export async function runOnKubernetes(
       ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}),
       ...(options.context !== undefined ? { context: options.context } : {}),
       ...(image !== undefined ? { image } : {}),
+      ...(options.server ? { reportUrl: options.server.reportUrl ?? options.server.url } : {}),
     });
     for (const w of plan.warnings) options.logger.warn(w);
     for (const n of plan.notes) options.logger.info(n);
@@ -90,12 +98,18 @@ export async function runOnKubernetes(
 
   // SIGTERM does what Ctrl-C does, from the first moment: the sim's start included
   let handle: KubernetesRunHandle | undefined;
+  let link: ServerRunLink | undefined;
+  // a cancel from here is Cancelling on the server first, so the runner's end is recorded Cancelled
+  const cancel = async (h: KubernetesRunHandle) => {
+    await link?.cancelling();
+    await h.cancel().catch(() => {});
+  };
   const signals = options.detach
     ? undefined
     : stopSignals({
         stopping: "cancelling the run",
         ...(options.stderr !== undefined ? { stderr: options.stderr } : {}),
-        onStop: () => void handle?.cancel().catch(() => {}),
+        onStop: () => void (handle ? cancel(handle) : undefined),
       });
   // from here this function listens for the signals a pre-started sim held while the flow loaded
   options.presim?.release();
@@ -107,7 +121,9 @@ export async function runOnKubernetes(
       sim.mapImage(simImage);
     }
     if (signals?.signal.aborted) return { state: cancelledBeforeLaunch(flow) };
+    link = options.server ? await linkToServer(flow, options, options.server) : undefined;
     handle = await launchKubernetesRun(flow, {
+      ...(link ? { runId: link.runId, ...(link.report ? { report: link.report } : {}) } : {}),
       parameters: options.parameters,
       logger: options.logger,
       ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
@@ -117,13 +133,17 @@ export async function runOnKubernetes(
       ...(!sim && options.context !== undefined ? { context: options.context } : {}),
       ...(!sim && options.namespace !== undefined ? { namespace: options.namespace } : {}),
       ...(image !== undefined ? { image } : {}),
+    }).catch(async (error: unknown) => {
+      await link?.crashed(`the run could not be launched: ${(error as Error).message}`);
+      throw error;
     });
+    await link?.launched(handle.namespace, jobName(flow.name, handle.runId));
     if (options.detach) {
       options.stdout.write(`${handle.runId}\n`);
       return { exitCode: 0 };
     }
     // a signal while the objects were being created: cancel now (the handler saw no handle)
-    if (signals?.signal.aborted) await handle.cancel().catch(() => {});
+    if (signals?.signal.aborted) await cancel(handle);
     const logger = options.logger;
     const follow = followRunLogs(
       handle.runId,
@@ -131,7 +151,9 @@ export async function runOnKubernetes(
       (line) => relayRunnerLine(line, logger, options),
     );
     try {
-      return { state: await handle.wait() };
+      const state = await handle.wait();
+      await link?.finish(state);
+      return { state };
     } finally {
       follow.stop();
     }
@@ -139,6 +161,23 @@ export async function runOnKubernetes(
     signals?.off();
     await (options.presim?.stop() ?? sim?.stop());
   }
+}
+
+/** The run recorded on the server, its token minted (one warning and undefined when it cannot be). */
+async function linkToServer(
+  flow: Flow,
+  options: RunOnKubernetesOptions,
+  server: NonNullable<RunOnKubernetesOptions["server"]>,
+): Promise<ServerRunLink | undefined> {
+  const { linkServerRun } = await import("../kubernetes-server-run.ts");
+  return linkServerRun({
+    url: server.url,
+    reportUrl: server.reportUrl,
+    token: server.token,
+    flow,
+    parameters: options.parameters,
+    warn: (m) => options.logger.warn(m),
+  });
 }
 
 /**

@@ -18,7 +18,7 @@ import { scrub } from "../../secrets/redact.ts";
 import { serverUrl } from "../../server/server-url.ts";
 import { loadFlowModule, selectFlow } from "../../storage/module.ts";
 import { colorEnabled } from "../color.ts";
-import { collect, parseWorkers, positiveIntFlag } from "../flags.ts";
+import { collect, parseWorkers, positiveIntFlag, reportUrlOf } from "../flags.ts";
 import { checkOutput, DOCUMENT_FORMATS, outputOption, renderDocument } from "../output.ts";
 import { Progress } from "../progress.ts";
 import { stopSignals } from "../signals.ts";
@@ -50,6 +50,11 @@ export interface RunCommandOptions {
   server?: string;
   /** The server's API token (default FLOTILLA_API_TOKEN, else the home's admin token). */
   token?: string;
+  /**
+   * On Kubernetes: the server's URL as the runner pod reaches it, when it differs from --server's
+   * (default FLOTILLA_REPORT_URL, else the --server URL).
+   */
+  reportUrl?: string;
   /** A run the server already has (an agent launched it): report to it instead of creating one. */
   runId?: string;
   /** Where progress and logs go. @default process.stderr */
@@ -122,6 +127,7 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
         ...(options.context !== undefined ? { context: options.context } : {}),
         ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
         ...(options.image !== undefined ? { image: options.image } : {}),
+        ...kubernetesServer(options),
       });
       state = outcome.state;
       if (state === undefined) return { exitCode: outcome.exitCode ?? 0 };
@@ -144,6 +150,22 @@ export async function run(options: RunCommandOptions): Promise<RunCommandResult>
 
   await printSummary(stdout, state, output, waitedMs);
   return { state, exitCode: state.type === "Success" ? 0 : 1 };
+}
+
+/** A Kubernetes run's server (--server or FLOTILLA_API_URL) and the URL its runner pod reports to. */
+function kubernetesServer(options: RunCommandOptions): {
+  server?: { url: string; token?: string; reportUrl?: string };
+} {
+  const url = serverUrl(options.server);
+  if (url === undefined) return {};
+  const reportUrl = reportUrlOf(options);
+  return {
+    server: {
+      url,
+      ...(options.token !== undefined ? { token: options.token } : {}),
+      ...(reportUrl !== undefined ? { reportUrl } : {}),
+    },
+  };
 }
 
 /** The run's server reporting, when a server is set (--server or FLOTILLA_API_URL); else undefined. */
@@ -301,6 +323,7 @@ const KUBERNETES_FLAGS = {
   context: "--context",
   namespace: "-n/--namespace",
   image: "--image",
+  reportUrl: "--report-url",
 } as const satisfies Partial<Record<keyof RunCommandOptions, string>>;
 const LOCAL_FLAGS = {
   local: "--local",
@@ -337,6 +360,13 @@ export function checkRunFlags(options: RunCommandOptions): void {
     if (options.sim && given(options, k))
       throw conflict("--sim", KUBERNETES_FLAGS[k], "--sim runs on its own embedded cluster");
   }
+  if (options.reportUrl !== undefined && serverUrl(options.server) === undefined)
+    throw new FlotillaError(
+      ErrorCode.Usage,
+      "--report-url needs --server (or FLOTILLA_API_URL): it is where the runner pod reaches that server",
+      { usage: true },
+    );
+  if (options.reportUrl !== undefined) reportUrlOf(options);
   const output = options.output;
   if (output !== undefined) checkOutput(output, DOCUMENT_FORMATS, "flotilla run");
   if (options.dryRun && output === "table")
@@ -364,7 +394,7 @@ function checkModeFlags(options: RunCommandOptions, flow: Flow, kubernetes: bool
     );
   }
   if (!kubernetes) {
-    for (const k of ["kubeconfig", "context", "namespace"] as const) {
+    for (const k of ["kubeconfig", "context", "namespace", "reportUrl"] as const) {
       if (options[k] === undefined) continue;
       throw new FlotillaError(
         ErrorCode.Usage,
@@ -486,6 +516,10 @@ export const runCommand = (program: Command): void => {
     .option(
       "--token <token>",
       "the server's API token (default: $FLOTILLA_API_TOKEN, else the home's admin token)",
+    )
+    .option(
+      "--report-url <url>",
+      "kubernetes: the server's URL as the runner pod reaches it (default: $FLOTILLA_REPORT_URL, else --server)",
     )
     .addOption(new Option("--run-id <id>", "report to this existing run (agents use it)").hideHelp())
     .option("--sim", "run the Kubernetes path on an embedded kube-sim")
