@@ -6,6 +6,8 @@
 // token is minted by the server at launch and travels only in the per-run Secret (secretKeyRef):
 // its value is in no other object, event, pod log or CLI output; it may report its own run but
 // not read another, list runs or create tokens (403); once the run ended it is refused (401).
+// The Kubernetes Events of the run's runner pod and of the worker pods its runner creates are
+// lines of the run's logs: why a runner or a worker never started (image pull, Unschedulable).
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -35,6 +37,7 @@ const NS = "reporting";
 const IMAGE = "example.com/flotilla-flow:dev";
 const MODULE = path.join(root, "test/fixtures/kube-flows/reporting.ts");
 const UNPULLABLE = "example.com/no-such-image:1";
+const WORKER_EVENTS = path.join(root, "test/fixtures/kube-flows/worker-events.ts");
 const home = mkdtempSync(path.join(tmpdir(), "flotilla-runner-report-"));
 
 let sim: KubeSim | undefined;
@@ -172,6 +175,22 @@ before(async () => {
     deploymentBody(flow, MODULE, { name: "unpullable", pool: "kubernetes", image: UNPULLABLE }),
   );
   assert.equal(u.status, 201, JSON.stringify(u.body));
+  const workerFlows = await loadFlowModule(WORKER_EVENTS);
+  for (const [exported, name] of [
+    ["unschedulable", "worker-unschedulable"],
+    ["unpullable", "worker-unpullable"],
+  ] as const) {
+    const w = await admin(
+      "POST",
+      "/api/deployments",
+      deploymentBody(selectFlow(workerFlows, exported), WORKER_EVENTS, {
+        name,
+        pool: "kubernetes",
+        image: IMAGE,
+      }),
+    );
+    assert.equal(w.status, 201, JSON.stringify(w.body));
+  }
 });
 
 after(async () => {
@@ -357,5 +376,41 @@ describe("runner pods report with the run's own token (kube-sim, RBAC enforced)"
     assert.equal(first.reason, "Failed");
     assert.match(first.object, /^pod\/flotilla-kube-reporting-/);
     assert.equal(first.level, "warn");
+  });
+  it("a worker pod that never starts: its Kubernetes Events are the run's log lines too", async () => {
+    // both runs at once: each ends when its runner gives up on its worker
+    const runs = await Promise.all(
+      ["worker-unschedulable", "worker-unpullable"].map(async (d) => {
+        const created = await admin<FlowRunRecord>("POST", `/api/deployments/${d}/runs`, { parameters: {} });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        return created.body.id;
+      }),
+    );
+    for (const [runId, why] of [
+      [runs[0]!, /\[k8s pod\/(\S+-w-\S+)\] FailedScheduling: 0\/1 nodes are available: 1 Insufficient cpu/],
+      [runs[1]!, /\[k8s pod\/(\S+-w-\S+)\] Failed: Failed to pull image "example\.com\/no-such-sidecar:1"/],
+    ] as const) {
+      const done = await until("the run's end", async () => {
+        const r = (await admin<FlowRunRecord>("GET", `/api/runs/${runId}`)).body;
+        return ["Success", "Failed", "Crashed", "Cancelled"].includes(r.state) ? r : undefined;
+      });
+      assert.equal(done.state, "Failed", done.reason);
+      const logs = await cli(["runs", "logs", runId, "--server", server!.url]);
+      assert.equal(logs.code, 0, logs.stderr);
+      console.log(logs.stdout.replace(/^/gm, "# "));
+      const line = why.exec(logs.stdout);
+      assert.ok(line, `the worker pod's Event in the run's logs:\n${logs.stdout}`);
+      assert.match(
+        logs.stdout,
+        new RegExp(`WARN \\[k8s pod/${line[1]}\\]`),
+        "a Warning Event is a warn line",
+      );
+      // the pod is a worker of this run (created by its runner pod, not by the agent)
+      const pod = sim!.objects("pods", NS).find((p: Loose) => p.metadata.name === line[1]);
+      const events = sim!.objects("events", NS).filter((e: Loose) => e.involvedObject?.name === line[1]);
+      assert.ok(events.length > 0, "kube-sim holds the worker pod's Events");
+      if (pod) assert.equal(pod.metadata.labels["flotilla.io/component"], "worker");
+      assert.ok(line[1]!.includes(runId.replace(/-/g, "").slice(0, 8)), "a pod of this run");
+    }
   });
 });

@@ -1,8 +1,8 @@
-// The Kubernetes Events of what the agent created for a run (its runner Job and runner pod), as
-// log lines of the run: source `k8s`, the object (`pod/NAME`, `job/NAME`), the Event's reason,
+// The Kubernetes Events of a run's objects (the runner Job and runner pod the agent created, the
+// worker pods the runner created), as log lines of the run: source `k8s`, the object (`pod/NAME`, `job/NAME`), the Event's reason,
 // and `Reason: message` as the line's message (level warn for Warning events). So `flotilla runs
-// logs --server` and the dashboard show why a runner pod never started (FailedScheduling,
-// ErrImagePull, ImagePullBackOff, FailedCreate) without kubectl. Each Event is sent once per
+// logs --server` and the dashboard show why a runner or worker pod never started
+// (FailedScheduling, ErrImagePull, ImagePullBackOff, FailedCreate) without kubectl. Each Event is sent once per
 // occurrence (its uid and count); listing needs only `list events`, and a list that fails (RBAC,
 // the API server away) is skipped: events explain, they never fail a run.
 
@@ -12,6 +12,9 @@ import type { LogLine } from "../store/store.ts";
 
 /** A log line's `source` for a Kubernetes Event. */
 export const K8S_EVENT_SOURCE = "k8s";
+
+/** Event lists sent at once. */
+const LISTS_AT_ONCE = 8;
 
 /** One Kubernetes object whose Events are the run's. */
 export interface WatchedObject {
@@ -59,12 +62,15 @@ export class RunKubeEvents {
     this.#minMs = minMs;
   }
 
-  /** List the objects' Events (at most once per `minMs` unless `force`) and send the new ones. */
-  poll(objects: readonly WatchedObject[], force = false): Promise<void> {
+  /**
+   * List the objects' Events (at most once per `minMs` unless `force`) and send the new ones;
+   * `objects` is asked for only when they are read.
+   */
+  poll(objects: readonly WatchedObject[] | (() => readonly WatchedObject[]), force = false): Promise<void> {
     if (this.#busy) return this.#busy;
     if (!force && Date.now() - this.#last < this.#minMs) return Promise.resolve();
     this.#last = Date.now();
-    this.#busy = this.#read(objects).finally(() => {
+    this.#busy = this.#read(typeof objects === "function" ? objects() : objects).finally(() => {
       this.#busy = undefined;
     });
     return this.#busy;
@@ -72,17 +78,13 @@ export class RunKubeEvents {
 
   async #read(objects: readonly WatchedObject[]): Promise<void> {
     const fresh: CoreV1Event[] = [];
-    for (const o of objects) {
-      let items: CoreV1Event[];
-      try {
-        const list = await this.#clients.core.listNamespacedEvent({
-          namespace: this.#namespace,
-          fieldSelector: `involvedObject.name=${o.name}`,
-        });
-        items = list.items;
-      } catch {
-        continue;
-      }
+    // a few lists at a time (a run's worker pods may be many)
+    const lists: { o: WatchedObject; items: CoreV1Event[] }[] = [];
+    for (let i = 0; i < objects.length; i += LISTS_AT_ONCE) {
+      const batch = objects.slice(i, i + LISTS_AT_ONCE);
+      lists.push(...(await Promise.all(batch.map(async (o) => ({ o, items: await this.#list(o) })))));
+    }
+    for (const { o, items } of lists) {
       for (const e of items) {
         if (e.involvedObject?.kind !== undefined && e.involvedObject.kind !== o.kind) continue;
         const key = `${e.metadata?.uid ?? `${e.reason}/${e.message}`}#${e.count ?? 1}`;
@@ -99,5 +101,18 @@ export class RunKubeEvents {
       .map((e) => ({ line: eventLine(e), rv: rv(e) }))
       .sort((a, b) => a.line.ts - b.line.ts || a.rv - b.rv);
     this.#send(ordered.map((o) => o.line));
+  }
+
+  /** The Events of one object; none when the list fails. */
+  async #list(o: WatchedObject): Promise<CoreV1Event[]> {
+    try {
+      const list = await this.#clients.core.listNamespacedEvent({
+        namespace: this.#namespace,
+        fieldSelector: `involvedObject.name=${o.name}`,
+      });
+      return list.items;
+    } catch {
+      return [];
+    }
   }
 }

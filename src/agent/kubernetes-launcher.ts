@@ -5,8 +5,9 @@
 // runs (the run is Running), it ended with its termination message (the final state, for a run
 // whose runner could not report), or it died or never started (the Kubernetes reason of a
 // Crashed run: pod deleted or evicted, killed without a final state, image pull, unschedulable).
-// The Events of each run's Job and runner pod become log lines of the run (source k8s,
-// kube-events.ts). The runner pod reports its task runs and logs to the server itself, with the run's own token,
+// The same watch sees the run's worker pods (those its runner creates): the Events of each run's
+// Job, runner pod and worker pods become log lines of the run (source k8s, kube-events.ts), so
+// why a worker never started (ImagePullBackOff, Unschedulable) is in the run's logs. The runner pod reports its task runs and logs to the server itself, with the run's own token,
 // which travels only in the run's per-run Secret. Runs are found again by label after an agent restart; cancel deletes the Job with Background
 // propagation and resolves once the runner pod is gone.
 
@@ -62,7 +63,17 @@ type Look =
   | { kind: "running" }
   | { kind: "ended"; outcome: LaunchOutcome; remove?: boolean };
 
-const RUNNERS = `${Label.managedBy}=${MANAGED_BY},${Label.component}=runner`;
+/** The runner pods and the worker pods they create, of every run of the namespace. */
+const RUN_PODS = `${Label.managedBy}=${MANAGED_BY},${Label.component} in (runner,worker)`;
+const isRunner = (p: V1Pod) => p.metadata?.labels?.[Label.component] === "runner";
+
+/** A pod is looked at for new Events while it is not running and ready, and whenever it changed. */
+function settled(p: V1Pod): boolean {
+  const phase = p.status?.phase;
+  if (phase === "Succeeded" || phase === "Failed") return true;
+  const statuses = p.status?.containerStatuses ?? [];
+  return phase === "Running" && statuses.length > 0 && statuses.every((c) => c.ready);
+}
 
 export class KubernetesLauncher implements AgentLauncher {
   readonly kind = "kubernetes";
@@ -74,14 +85,14 @@ export class KubernetesLauncher implements AgentLauncher {
     this.#o = options;
   }
 
-  /** The one watch over the namespace's runner pods, started on first use. */
+  /** The one watch over the namespace's runner and worker pods, started on first use. */
   async #pods(): Promise<PodWatch> {
     if (!this.#watch) {
       this.#watch = new PodWatch({
         clients: this.#o.clients,
         namespace: this.#o.namespace,
-        labelSelector: RUNNERS,
-        onError: (e) => this.#o.logger?.debug({ err: String(e) }, "watching runner pods failed; re-listing"),
+        labelSelector: RUN_PODS,
+        onError: (e) => this.#o.logger?.debug({ err: String(e) }, "watching run pods failed; re-listing"),
       });
     }
     await this.#watch.ready;
@@ -137,11 +148,13 @@ export class KubernetesLauncher implements AgentLauncher {
       markRunning = resolve;
     });
     const state = { pod: undefined as string | undefined, deleted: false };
-    // the Events of the run's Job and runner pod, as log lines of the run
+    // the Events of the run's Job, runner pod and worker pods, as log lines of the run
     const events = onLogs ? new RunKubeEvents(this.#o.clients, namespace, onLogs) : undefined;
-    const objects = (): WatchedObject[] => [
+    const workers = new RunWorkerPods(runId);
+    const objects = (all: boolean): WatchedObject[] => [
       { kind: "Job", name: job },
       ...(state.pod ? [{ kind: "Pod" as const, name: state.pod }] : []),
+      ...workers.toLook(all).map((name) => ({ kind: "Pod" as const, name })),
     ];
     const ended = (async (): Promise<LaunchOutcome> => {
       const watch = await this.#pods();
@@ -150,10 +163,13 @@ export class KubernetesLauncher implements AgentLauncher {
         await watch.changed(seen, this.#o.resyncMs ?? 2000);
         if (this.#closed) return { ok: true, reason: "the agent stopped following the run", detached: true };
         seen = watch.version;
-        const look = await this.#look(runId, job, watch.pods(), state);
+        const pods = watch.pods();
+        workers.saw(pods);
+        const look = await this.#look(runId, job, pods.filter(isRunner), state);
         if (look.kind === "running") markRunning();
-        // the last Events (why it never started) are recorded before the run's end is
-        await events?.poll(objects(), look.kind === "ended");
+        // the last Events (why it or a worker never started) are recorded before the run's end is
+        const end = look.kind === "ended";
+        await events?.poll(() => objects(end), end);
         if (look.kind === "ended") {
           if (look.remove) await deleteRunJob(this.#o.clients, namespace, job).catch(() => {});
           return look.outcome;
@@ -250,5 +266,45 @@ export class KubernetesLauncher implements AgentLauncher {
   close(): void {
     this.#closed = true;
     this.#watch?.stop();
+  }
+}
+
+/**
+ * The worker pods of one run as the watch saw them: every name (a deleted pod's Events outlive it)
+ * and the resourceVersion each had when its Events were last read.
+ */
+class RunWorkerPods {
+  readonly #label: string;
+  readonly #pods = new Map<string, { rv: string; settled: boolean; readAt?: string }>();
+
+  constructor(runId: string) {
+    this.#label = labelValue(runId);
+  }
+
+  /** Note the run's worker pods among `pods`. */
+  saw(pods: readonly V1Pod[]): void {
+    for (const p of pods) {
+      const name = p.metadata?.name;
+      const labels = p.metadata?.labels;
+      if (!name || labels?.[Label.component] !== "worker" || labels[Label.runId] !== this.#label) continue;
+      const known = this.#pods.get(name);
+      const rv = p.metadata?.resourceVersion ?? "";
+      this.#pods.set(name, { rv, settled: settled(p), ...(known?.readAt ? { readAt: known.readAt } : {}) });
+    }
+  }
+
+  /**
+   * The worker pods whose Events to read now (marked read): those not running and ready, those
+   * changed since their last read, or every one (`all`: the run ended).
+   */
+  toLook(all: boolean): string[] {
+    const out: string[] = [];
+    for (const [name, p] of this.#pods) {
+      if (all || !p.settled || p.readAt !== p.rv) {
+        out.push(name);
+        p.readAt = p.rv;
+      }
+    }
+    return out;
   }
 }
