@@ -1,7 +1,8 @@
 // The Kubernetes agent end to end, on kube-sim with RBAC enforced: a real flotilla server (SQLite,
 // temp home), an agent of the kubernetes pool that holds exactly the identity `flotilla agent
-// install kubernetes --rbac` prints (applied with kubectl; SelfSubjectAccessReview shows it can do
-// what it calls and nothing more), and deployments
+// install kubernetes --rbac` prints (the whole output applied with kubectl after the token Secret its
+// stderr asks for; SelfSubjectAccessReview shows it can do what it calls and nothing more; the
+// Deployment rolled out, its pod the in-cluster agent that launches a run), and deployments
 // of a flow in the image kube-sim maps to this checkout. What a user sees on the server: a run
 // launched as a runner Job ends Success (its final state read from the termination message); a
 // runner pod deleted or its container SIGKILLed, and an image that cannot be pulled, end Crashed
@@ -18,7 +19,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
-import { parseAllDocuments, stringify } from "yaml";
+import { parseAllDocuments } from "yaml";
 import { Agent } from "../src/agent/agent.ts";
 import { KubernetesLauncher } from "../src/agent/kubernetes-launcher.ts";
 import { deploymentBody } from "../src/cli/commands/deploy.ts";
@@ -47,6 +48,8 @@ let agentToken: string;
 let installed = "";
 let appliedOutput = "";
 let deploymentObject: Loose;
+/** kubectl's flags for the admin kubeconfig of this sim */
+let kubectlArgs: string[] = [];
 const agents: { agent: Agent; launcher: KubernetesLauncher }[] = [];
 
 function cli(args: string[], timeoutMs = 60_000) {
@@ -211,21 +214,30 @@ before(async () => {
   installed = printed.stdout;
   const docs = parseAllDocuments(installed).map((d) => d.toJS() as Loose);
   deploymentObject = docs.find((d) => d.kind === "Deployment");
-  // kube-sim serves no apps/v1 (no Deployment controller): the RBAC objects are applied, the
-  // Deployment is checked against the official schema and its pod started as its ReplicaSet would
+  // applied whole, as its stderr says: the token Secret first, then the output with kubectl
   const kubeconfig = path.join(home, "admin.kubeconfig");
   writeFileSync(kubeconfig, sim.kubeConfig().exportConfig());
-  // kubectl talks to the kube-sim of this process: spawned, never spawnSync
-  const applied = await exec(
-    kubectlPath(),
-    ["--kubeconfig", kubeconfig, "apply", "-f", "-"],
-    docs
-      .filter((d) => d.kind !== "Deployment")
-      .map((d) => stringify(d))
-      .join("---\n"),
+  const kubectl = ["--kubeconfig", kubeconfig, "--cache-dir", path.join(home, "kubectl-cache")];
+  assert.match(
+    printed.stderr,
+    /kubectl -n agents create secret generic flotilla-agent-token --from-literal=token=/,
   );
+  // kubectl talks to the kube-sim of this process: spawned, never spawnSync
+  const secret = await exec(kubectlPath(), [
+    ...kubectl,
+    "-n",
+    NS,
+    "create",
+    "secret",
+    "generic",
+    "flotilla-agent-token",
+    `--from-literal=token=${agentToken}`,
+  ]);
+  assert.equal(secret.code, 0, secret.stderr);
+  const applied = await exec(kubectlPath(), [...kubectl, "apply", "-f", "-"], installed);
   assert.equal(applied.code, 0, applied.stderr);
   appliedOutput = applied.stdout;
+  kubectlArgs = kubectl;
   agentClients = connect({
     kubeConfig: (await sim.serviceAccountKubeconfig(NS, "flotilla-agent")).kubeConfig,
   });
@@ -250,6 +262,7 @@ describe("the Kubernetes agent on kube-sim (RBAC enforced)", { timeout: 480_000 
   it("agent install kubernetes --rbac: applied by kubectl; the agent may do what it calls and nothing more", async () => {
     assert.match(appliedOutput, /role\.rbac\.authorization\.k8s\.io\/flotilla-agent created/);
     assert.match(appliedOutput, /rolebinding\.rbac\.authorization\.k8s\.io\/flotilla-runner created/);
+    assert.match(appliedOutput, /deployment\.apps\/flotilla-agent created/);
     assert.ok(!installed.includes("'*'") && !/- "?\*"?$/m.test(installed), "no * in any rule");
     assert.doesNotMatch(installed, new RegExp(agentToken), "no token in the output");
     new Deployment(deploymentObject).validate(); // the official apps/v1 schema
@@ -294,16 +307,25 @@ describe("the Kubernetes agent on kube-sim (RBAC enforced)", { timeout: 480_000 
   });
 
   it("the installed agent, run as its Deployment's pod under its ServiceAccount, launches a run to Success", async () => {
-    const core = sim.kubeConfig().makeApiClient(k8s.CoreV1Api);
-    await core.createNamespacedSecret({
-      namespace: NS,
-      body: { metadata: { name: "flotilla-agent-token" }, stringData: { token: agentToken } },
-    });
-    const template = deploymentObject.spec.template;
-    await core.createNamespacedPod({
-      namespace: NS,
-      body: { metadata: { name: "flotilla-agent-0", labels: template.metadata.labels }, spec: template.spec },
-    });
+    const rollout = await exec(
+      kubectlPath(),
+      [...kubectlArgs, "-n", NS, "rollout", "status", "deployment/flotilla-agent", "--timeout=180s"],
+      undefined,
+      200_000,
+    );
+    assert.equal(rollout.code, 0, rollout.stderr);
+    assert.match(rollout.stdout, /deployment "flotilla-agent" successfully rolled out/);
+    const agentPods = sim
+      .objects("pods", NS)
+      .filter(
+        (p: Loose) => p.metadata.ownerReferences?.[0]?.kind === "ReplicaSet" && !p.metadata.deletionTimestamp,
+      );
+    assert.equal(agentPods.length, 1, "one agent pod, the Deployment's");
+    assert.equal(agentPods[0].spec.serviceAccountName, "flotilla-agent");
+    assert.ok(
+      sim.processes().some((p) => p.pod === agentPods[0].metadata.name),
+      "the agent runs as the Deployment's pod",
+    );
     try {
       await deploy("in-cluster", "in-cluster");
       const run = await start("in-cluster", { n: 1, sleepMs: 10 });
@@ -311,8 +333,19 @@ describe("the Kubernetes agent on kube-sim (RBAC enforced)", { timeout: 480_000 
       assert.equal(done.state, "Success", done.reason);
       assert.equal(done.agentId, `flotilla-agent-${NS}-in-cluster`);
     } finally {
-      await core.deleteNamespacedPod({ name: "flotilla-agent-0", namespace: NS }).catch(() => {});
+      // the in-cluster agent is not needed by the other cases: scaled to none (the scale subresource)
+      await exec(kubectlPath(), [
+        ...kubectlArgs,
+        "-n",
+        NS,
+        "scale",
+        "deployment/flotilla-agent",
+        "--replicas=0",
+      ]);
     }
+    await waitFor("the agent pod gone", () =>
+      sim.objects("pods", NS).every((p: Loose) => p.metadata.ownerReferences?.[0]?.kind !== "ReplicaSet"),
+    );
   });
 
   it("launch: the run becomes a runner Job labelled with the run and ends Success", async () => {
