@@ -12,7 +12,6 @@ import { registerSecret } from "../secrets/redact.ts";
 import { Env } from "./process-env.ts";
 import { queueLibrary } from "./queue-library.ts";
 
-const { Redis } = queueLibrary;
 type Redis = IORedis.Redis;
 
 /** Where a broker is and how to log in. */
@@ -123,7 +122,7 @@ export function bullConnection(endpoint: BrokerEndpoint, connectionName?: string
  */
 export async function connectBroker(endpoint: BrokerEndpoint, options: ConnectOptions = {}): Promise<Redis> {
   const timeoutMs = options.connectTimeoutMs ?? 5000;
-  const redis = new Redis(
+  const redis = new (queueLibrary().Redis)(
     redisOptions(endpoint, {
       lazyConnect: true,
       connectTimeout: timeoutMs,

@@ -30,5 +30,10 @@ function requireQueueLibrary(): QueueLibrary {
   return { Queue, Worker, Redis };
 }
 
-/** BullMQ's Queue and Worker and ioredis's Redis, from one copy of each. */
-export const queueLibrary: QueueLibrary = requireQueueLibrary();
+let loaded: QueueLibrary | undefined;
+
+/** BullMQ's Queue and Worker and ioredis's Redis, from one copy of each, required on the first call. */
+export function queueLibrary(): QueueLibrary {
+  loaded ??= requireQueueLibrary();
+  return loaded;
+}

@@ -27,8 +27,6 @@ import {
 } from "./protocol.ts";
 import { queueLibrary } from "./queue-library.ts";
 
-const { Queue: BullQueue, Worker: BullWorker } = queueLibrary;
-
 /** The BullMQ queue of a run (BullMQ forbids ":" in queue names). */
 export function queueName(runId: string): string {
   return `flotilla-${runId}`;
@@ -149,7 +147,7 @@ export class RedisRunChannel implements ReconcilerChannel {
   }
 
   #openQueue(): Queue {
-    const queue = new BullQueue(queueName(this.runId), {
+    const queue = new (queueLibrary().Queue)(queueName(this.runId), {
       connection: bullConnection(this.#broker, "flotilla-runner-queue"),
       defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 1 },
       streams: { events: { maxLen: 100 } },
@@ -302,7 +300,7 @@ export class RedisRunChannel implements ReconcilerChannel {
     process: (job: string, data: JobData, attemptsStarted: number) => Promise<void>,
     o: ConsumeOptions,
   ): JobConsumer {
-    const bull = new BullWorker<JobData, number>(
+    const bull = new (queueLibrary().Worker)<JobData, number>(
       queueName(this.runId),
       async (job: Job<JobData>) => {
         await process(job.id ?? job.name, job.data, job.attemptsStarted ?? 1);
