@@ -1,7 +1,9 @@
 // A position in a run's log lines, as the logs API hands it out: `<chunk id>.<lines read in it>`.
-// Lines are stored in chunks (one per reporter batch, ids increasing per run), so "after this
-// cursor" is every line of later chunks plus the unread rest of its own. Opaque to clients: they
-// pass back the `next` they were given.
+// Lines are stored in chunks (one per reporter batch, ids increasing per run in the order the
+// chunks were committed: one writer on SQLite, a per-run lock on PostgreSQL, so no chunk ever
+// appears behind a cursor already handed out), and "after this cursor" is every line of later
+// chunks plus the unread rest of its own. Opaque to clients: they pass back the `next` they were
+// given.
 
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 

@@ -205,6 +205,11 @@ function dedupe(updates: readonly TaskRunUpdate[]): TaskRunUpdate[] {
 }
 
 const TASK_ROWS_PER_STATEMENT = 200;
+/**
+ * The first key of the transaction-scoped advisory lock a PostgreSQL writer holds on a run's logs
+ * from its log chunk's insert to its commit (the second key: the run id's hash).
+ */
+const LOG_LOCK_CLASS = 4242;
 
 export class SqlStore implements Store {
   readonly kind: "sqlite" | "postgres";
@@ -676,6 +681,10 @@ export class SqlStore implements Store {
       }
       const logs = report.logs ?? [];
       if (logs.length > 0) {
+        // PostgreSQL: a run's log chunks take their ids in commit order (the logs cursor is an id),
+        // so a reader never passes a chunk another writer of the run commits later
+        if (this.#db.dialect === "postgres")
+          await tx.all(`SELECT pg_advisory_xact_lock(${LOG_LOCK_CLASS}, hashtext(?))`, [runId]);
         await tx.run(
           "INSERT INTO log_chunks (run_id, ts_first, ts_last, line_count, lines) VALUES (?, ?, ?, ?, ?)",
           [
