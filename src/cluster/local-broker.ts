@@ -52,7 +52,7 @@ const SUPERVISOR = [
   "exec 3<&-",
   'wait "$r"; s=$?',
   // its temp folder goes with it, even when the process that started it died first
-  'rm -rf "${1%/*}"',
+  'rm -rf "$(dirname "$1")"',
   "exit $s",
 ].join("\n");
 

@@ -136,8 +136,6 @@ export const agentCommand = (program: Command): void => {
       const client = clientFor(o);
       await client.get("/api/whoami"); // a wrong token or a server that is down stops here, with its message
       const { Agent } = await import("../../agent/agent.ts");
-      const token =
-        o.token ?? process.env.FLOTILLA_API_TOKEN ?? (await import("../../server/auth.ts")).readAdminToken();
       let launcher: import("../../agent/agent.ts").AgentLauncher & { close?(): void };
       let where = "";
       if (kind === "kubernetes") {
