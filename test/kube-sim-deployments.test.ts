@@ -52,6 +52,35 @@ async function kubectlWith(
 
 const json = (text: string): Loose => JSON.parse(text) as Loose;
 
+/**
+ * Subscribes to the event stream of the server at `url` (subscribed when this resolves) for the
+ * first agent it hears from, within `ms`.
+ */
+async function agentHeard(url: string, token: string, ms: number): Promise<{ agent: Promise<Loose> }> {
+  const res = await fetch(`${url}/api/events`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(ms),
+  });
+  assert.equal(res.status, 200);
+  const read = async (): Promise<Loose> => {
+    const decoder = new TextDecoder();
+    let text = "";
+    try {
+      for await (const chunk of res.body!) {
+        text += decoder.decode(chunk as Uint8Array, { stream: true });
+        const m = /^event: agent\ndata: (.*)$/m.exec(text);
+        if (m) return json(m[1]!).agent as Loose;
+      }
+    } finally {
+      await res.body?.cancel().catch(() => {});
+    }
+    throw new Error(`the event stream of ${url} ended before an agent was heard from: ${text.slice(-500)}`);
+  };
+  const agent = read();
+  agent.catch(() => {}); // awaited by the caller; a failure before then is not unhandled
+  return { agent };
+}
+
 describe("apps/v1 on kube-sim", { timeout: 240_000 }, () => {
   let sim: KubeSim;
   const kubectl = (...args: string[]) => kubectlWith(sim.kubeconfigPath, args);
@@ -526,6 +555,8 @@ describe("Flotilla's install manifests applied whole to `flotilla sim`", { timeo
       `--from-literal=token=${agentToken}`,
     ]);
     assert.equal(res.code, 0, res.stderr);
+    // the server says when an agent is first heard from: listen before the agent exists
+    const registered = await agentHeard(url, admin, 120_000);
     const agent = await flotilla(
       kubeconfig,
       "agent",
@@ -552,14 +583,11 @@ describe("Flotilla's install manifests applied whole to `flotilla sim`", { timeo
     assert.equal(pods[0]!.spec.serviceAccountName, "flotilla-agent");
     assert.equal(pods[0]!.status.phase, "Running");
     // the agent dialled out to the server and registered
-    const deadline = Date.now() + 60_000;
-    let agents = "";
-    while (Date.now() < deadline) {
-      agents = (await flotilla(kubeconfig, "agents", "list", "--server", url, "--token", admin, "-o", "json"))
-        .stdout;
-      if (agents.includes("kubernetes")) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    const heard = await registered.agent;
+    assert.equal(heard.pool, "kubernetes");
+    const agents = (
+      await flotilla(kubeconfig, "agents", "list", "--server", url, "--token", admin, "-o", "json")
+    ).stdout;
     assert.match(agents, /kubernetes/, agents);
   });
 });

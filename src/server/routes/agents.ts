@@ -4,6 +4,7 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
+import type { AgentRecord } from "../../store/store.ts";
 import type { ApiContext } from "./context.ts";
 import { runId } from "./schemas.ts";
 import { ROUTES } from "./table.ts";
@@ -11,9 +12,13 @@ import { ROUTES } from "./table.ts";
 /** The agents resource: list, heartbeat, claim, renew. */
 export async function agentRoutes(
   app: FastifyInstance,
-  { store, route, runEvent }: ApiContext,
+  { store, route, runEvent, publish }: ApiContext,
 ): Promise<void> {
   const z$ = app.withTypeProvider<ZodTypeProvider>();
+  // an agent heard from for the first time is news to the dashboard (and to whoever waits for it)
+  const heard = (a: AgentRecord) => {
+    if (a.createdAt === a.lastSeenAt) publish({ type: "agent", data: { agent: a } });
+  };
   const agentBody = z.object({ pool: z.string().min(1), name: z.string().min(1).default("agent") });
   z$.route({
     ...route(ROUTES.listAgents),
@@ -27,6 +32,7 @@ export async function agentRoutes(
     handler: async (req) => {
       const b = req.body as { pool: string; name: string };
       const a = await store.heartbeatAgent({ id: (req.params as { id: string }).id, ...b }, Date.now());
+      heard(a);
       return a;
     },
   });
@@ -53,7 +59,7 @@ export async function agentRoutes(
         poolLimit?: number;
       };
       const now = Date.now();
-      await store.heartbeatAgent({ id, pool: b.pool, name: b.name }, now);
+      heard(await store.heartbeatAgent({ id, pool: b.pool, name: b.name }, now));
       const runs =
         b.limit === 0 ? [] : await store.claimRuns(id, b.pool, b.limit, now, now + b.leaseMs, b.poolLimit);
       for (const r of runs) runEvent(r, "Scheduled");
