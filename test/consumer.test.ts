@@ -1,6 +1,7 @@
 // Flotilla as a user's project meets it: the real `npm pack` tarball installed into a temporary
 // project (from the registry through the npm cache), then plain `node`, the user's own `tsc`
-// (defaults + strict, node16 and bundler resolution), an esbuild bundle and `npx flotilla run`.
+// (defaults + strict, node16 and bundler resolution), an esbuild bundle and `npx flotilla run` (a .js
+// flow, a .ts flow, and a .ts flow of a "type": "commonjs" package).
 // The pack and the install happen once, in before(); their times are printed.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -110,6 +111,10 @@ describe("the packed package in a user's project", { timeout: TIMEOUT_MS }, () =
     await writeFile(path.join(project, "flow.js"), FLOW_JS);
     await writeFile(path.join(project, "flow.ts"), FLOW_TS);
     await writeFile(path.join(project, "check.ts"), CHECK_TS);
+    // a folder of the project whose package.json says CommonJS: its .ts files are CommonJS to Node
+    await mkdir(path.join(project, "cjs"));
+    await writeFile(path.join(project, "cjs", "package.json"), JSON.stringify({ type: "commonjs" }));
+    await writeFile(path.join(project, "cjs", "flow.ts"), FLOW_TS);
   });
 
   after(async () => {
@@ -175,7 +180,7 @@ console.log(JSON.stringify({ type: state.type, total: state.taskRuns.total?.stat
     assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()!), { type: "Success", total: 20 });
   });
 
-  for (const file of ["flow.js", "flow.ts"]) {
+  for (const file of ["flow.js", "flow.ts", "cjs/flow.ts"]) {
     it(`npx flotilla run ${file} works from the installed package`, async () => {
       const r = await ok("npx", ["--no-install", "flotilla", "run", file, "--output", "json"], project());
       const doc = JSON.parse(r.stdout) as { state?: string; type?: string };

@@ -21,32 +21,58 @@ export interface FlowModule {
 const TYPESCRIPT_FILE = /\.(?:ts|mts|cts|tsx)$/;
 
 let tsxRegistered = false;
+let tsxCjsRegistered = false;
 /**
  * Register tsx, once, before importing a TypeScript flow file. Flotilla itself is compiled
  * JavaScript; tsx is loaded only here, so a `.js` flow (and `flotilla --help`) never pays for it.
  */
-async function ensureTypeScript(file: string, source: string): Promise<void> {
-  if (tsxRegistered || !TYPESCRIPT_FILE.test(file)) return;
-  tsxRegistered = true;
-  // Already loaded through `node --import tsx` (tests, the CLI from source): tsx marks the process.
-  if (
-    process.execArgv.some((a) => a.includes("tsx")) ||
-    (process as { __flotillaTsx?: boolean }).__flotillaTsx
-  )
-    return;
-  // Flotilla's public entry, imported before tsx's hooks exist: a flow's `import "flotilla"`
-  // then finds its whole module graph loaded, instead of sending each of its modules (and zod,
-  // pino...) through tsx's loader thread (about 1 s of a `.ts` flow's start-up on a loaded machine).
-  // The same for each of Flotilla's other entries the flow names: `flotilla/kubernetes` (with
-  // client-node and kubernetes-models) through tsx's hooks took half of a Kubernetes flow's load,
-  // in the CLI, the runner pod and every worker pod alike (user CPU 4.1 s -> 2.0 s here).
-  await Promise.all(flotillaEntriesOf(source).map((entry) => import(entry).catch(() => {})));
-  // tsx's hooks module registered as `node --import tsx/esm` registers it, without importing
-  // tsx/esm/api first: that would load tsx's main-thread half and esbuild's JS API into this thread
-  // as well as into the hooks thread (about a quarter of tsx's start-up cost, measured).
-  // `data` must be an object: tsx's initialize hook refuses a registration without one.
-  nodeModule.register("tsx/esm", { parentURL: import.meta.url, data: {} });
-  process.setSourceMapsEnabled(true);
+async function ensureTypeScript(file: string, source: string): Promise<"module" | "commonjs"> {
+  if (!TYPESCRIPT_FILE.test(file)) return "module";
+  const format = (await isCommonJs(file)) ? "commonjs" : "module";
+  // Already loaded through `node --import tsx` (tests): tsx's ESM and CommonJS hooks are there.
+  if (process.execArgv.some((a) => a.includes("tsx"))) return format;
+  if (!tsxRegistered && !(process as { __flotillaTsx?: boolean }).__flotillaTsx) {
+    tsxRegistered = true;
+    // Flotilla's public entry, imported before tsx's hooks exist: a flow's `import "flotilla"`
+    // then finds its whole module graph loaded, instead of sending each of its modules (and zod,
+    // pino...) through tsx's loader thread (about 1 s of a `.ts` flow's start-up on a loaded machine).
+    // The same for each of Flotilla's other entries the flow names: `flotilla/kubernetes` (with
+    // client-node and kubernetes-models) through tsx's hooks took half of a Kubernetes flow's load,
+    // in the CLI, the runner pod and every worker pod alike (user CPU 4.1 s -> 2.0 s here).
+    await Promise.all(flotillaEntriesOf(source).map((entry) => import(entry).catch(() => {})));
+    // tsx's hooks module registered as `node --import tsx/esm` registers it, without importing
+    // tsx/esm/api first: that would load tsx's main-thread half and esbuild's JS API into this thread
+    // as well as into the hooks thread (about a quarter of tsx's start-up cost, measured).
+    // `data` must be an object: tsx's initialize hook refuses a registration without one.
+    nodeModule.register("tsx/esm", { parentURL: import.meta.url, data: {} });
+    process.setSourceMapsEnabled(true);
+  }
+  // A CommonJS flow (.cts, or .ts in a package that is not "type": "module") is Node's to require,
+  // so tsx's CommonJS hooks must compile it (without them Node finds its `import`s, loads it as an
+  // ES module from inside require and stops with ERR_REQUIRE_CYCLE_MODULE). Its
+  // `require("flotilla")` then loads Flotilla's ES modules (require(esm), Node 20.19+).
+  if (format === "commonjs" && !tsxCjsRegistered) {
+    tsxCjsRegistered = true;
+    (await import("tsx/cjs/api")).register();
+  }
+  return format;
+}
+
+/** Whether Node loads this TypeScript file as CommonJS: .cts, or .ts/.tsx outside a "type": "module" package. */
+async function isCommonJs(file: string): Promise<boolean> {
+  if (file.endsWith(".cts")) return true;
+  if (file.endsWith(".mts")) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const text = await readFile(path.join(dir, "package.json"), "utf8").catch(() => undefined);
+    if (text !== undefined) {
+      try {
+        return (JSON.parse(text) as { type?: unknown }).type !== "module";
+      } catch {
+        return true; // Node stops at an unreadable package.json too
+      }
+    }
+    if (path.dirname(dir) === dir) return true;
+  }
 }
 
 /** Flotilla's entries a flow's source imports (`flotilla` always, then `flotilla/kubernetes`...). */
@@ -77,12 +103,14 @@ export async function loadFlowModule(file: string, cwd = process.cwd()): Promise
       usage: true,
     });
   }
-  await ensureTypeScript(abs, source);
+  const format = await ensureTypeScript(abs, source);
   let mod: Record<string, unknown>;
   try {
-    mod = await importingFlowModule(
-      abs,
-      () => import(pathToFileURL(abs).href) as Promise<Record<string, unknown>>,
+    mod = await importingFlowModule(abs, async () =>
+      // required, a CommonJS flow's exports are its own (import() would hide them under `default`)
+      format === "commonjs"
+        ? (nodeModule.createRequire(abs)(abs) as Record<string, unknown>)
+        : ((await import(pathToFileURL(abs).href)) as Record<string, unknown>),
     );
   } catch (error) {
     // A module that starts a run on import: the refusal already names the file and the fix.
