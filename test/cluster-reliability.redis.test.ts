@@ -1,9 +1,11 @@
 // Reliability of cluster runs with a real redis-server and real worker processes: lost workers,
 // lost broker, unserialisable results, workers running different code.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { connectBroker } from "../src/cluster/broker.ts";
+import { startLocalBroker } from "../src/cluster/local-broker.ts";
 import { LocalCluster } from "../src/cluster/local-cluster.ts";
 import { keys } from "../src/cluster/run-channel.ts";
 import { runWorker } from "../src/cluster/worker.ts";
@@ -12,8 +14,10 @@ import { createLogger, silentLogger } from "../src/engine/logging.ts";
 import { ClusterExecutor } from "../src/executors/cluster-executor.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import { testBroker } from "./helpers/redis.ts";
+import { redisServerPath } from "./helpers/system.ts";
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const FLOTILLA_BIN = fileURLToPath(new URL("../bin/flotilla.js", import.meta.url));
 
 describe("cluster reliability", { timeout: 60_000 }, () => {
   it("re-runs the task run of a SIGKILLed worker on another worker, counted as an attempt", async () => {
@@ -136,5 +140,80 @@ describe("cluster reliability", { timeout: 60_000 }, () => {
     assert.equal(state.type, "Failed");
     assert.match(state.message, /broker at redis:\/\/127\.0\.0\.1:\d+/);
     assert.ok(Date.now() - t0 < 10_000, `failed after ${Date.now() - t0} ms`);
+  });
+
+  it("a worker whose broker was SIGKILLed exits at once on SIGTERM, a task run in progress and all", async () => {
+    const broker = await startLocalBroker({ redisServer: redisServerPath() });
+    const runId = `lost-${Date.now()}`;
+    // a worker process as a pod runs it, with a death timeout longer than this test
+    const worker = spawn(
+      process.execPath,
+      [
+        FLOTILLA_BIN,
+        "worker",
+        "--broker",
+        broker.url,
+        "--flow-module",
+        fixture("cluster-reliability.ts"),
+        "--flow",
+        "rel-hang",
+        "--run-id",
+        runId,
+        "--worker-id",
+        "lost-worker",
+        "--death-timeout-ms",
+        "600000",
+      ],
+      {
+        env: { ...process.env, FLOTILLA_BROKER_PASSWORD: broker.password },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    let stderr = "";
+    worker.stderr!.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
+      worker.once("exit", (code) => resolve({ code, at: performance.now() })),
+    );
+    try {
+      let signalledAt = 0;
+      const flow = selectFlow(await loadFlowModule(fixture("cluster-reliability.ts")), "rel-hang");
+      const state = await flow.run({
+        executor: new ClusterExecutor({ brokerUrl: broker.url, brokerPassword: broker.password }),
+        logger: silentLogger(),
+        runId,
+        onEvent: (e) => {
+          if (e.type !== "taskStarted" || signalledAt !== 0) return;
+          signalledAt = -1;
+          void (async () => {
+            const r = await connectBroker(broker.endpoint);
+            const info = await r.info("server");
+            r.disconnect();
+            process.kill(Number(/process_id:(\d+)/.exec(info)![1]), "SIGKILL");
+            await broker.exited;
+            // what the kubelet does to a pod it deletes
+            signalledAt = performance.now();
+            worker.kill("SIGTERM");
+          })();
+        },
+      });
+      assert.equal(state.type, "Failed", "the runner lost its broker too");
+      const exit = await Promise.race([
+        exited,
+        new Promise<never>((_, reject) =>
+          setTimeout(
+            () => reject(new Error(`the worker is still running 30 s after SIGTERM:\n${stderr}`)),
+            30_000,
+          ).unref(),
+        ),
+      ]);
+      console.log(`worker exited ${Math.round(exit.at - signalledAt)} ms after SIGTERM (code ${exit.code})`);
+      assert.equal(exit.code, 1, stderr);
+      assert.match(stderr, /broker at redis:\/\/127\.0\.0\.1:\d+/);
+    } finally {
+      if (worker.exitCode === null && worker.signalCode === null) worker.kill("SIGKILL");
+      await broker.stop();
+    }
   });
 });

@@ -17,6 +17,7 @@
 
 import type { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
+import { settlesWithin } from "../engine/deadline.ts";
 import { type BrokerEndpoint, bullConnection } from "./broker.ts";
 import {
   decodeBatch,
@@ -322,6 +323,12 @@ export class RedisRunChannel implements ReconcilerChannel {
       if (job !== undefined) o.onGaveUp(job.id ?? job.name, job.data, err);
     });
     return { run: () => bull.run(), close: (force) => bull.close(force) };
+  }
+
+  /** Whether the broker answers a PING within `ms` (false at once while this connection is down). */
+  async reachable(ms: number): Promise<boolean> {
+    if (this.#redis.status !== "ready") return false;
+    return settlesWithin(this.#redis.ping(), ms);
   }
 
   /** Disconnect this party's connection. */

@@ -313,7 +313,12 @@ export class Worker {
     const onSignal = () => void serving.stop("SIGTERM", 0, false);
     const signal = this.#options.signal;
     signal?.addEventListener("abort", onSignal, { once: true });
-    await serving.start();
+    // a stop while starting (SIGTERM, the broker gone) ends the worker without waiting for the start
+    const started = await Promise.race([serving.start().then(() => true), serving.exited.then(() => false)]);
+    if (!started) {
+      signal?.removeEventListener("abort", onSignal);
+      return serving.exited;
+    }
     this.#options.onServing?.();
     this.#logger.info(
       { runId: channel.runId, concurrency: this.#o.concurrency, fingerprint },
@@ -389,6 +394,8 @@ class Serving {
   #timer: unknown;
   #lastContact: number;
   #beating = false;
+  /** Called by the heartbeat when the broker stops answering during a drain. */
+  #onLostDuringDrain: (() => void) | undefined;
   #restoreConsole: () => void = () => {};
   #restoreOutput: () => void = () => {};
   #resolveExit!: (exit: WorkerExit) => void;
@@ -519,15 +526,17 @@ class Serving {
   }
 
   /** End the lane's read loop, hand back what is left on it, wait for its jobs. */
-  async #closeLane(): Promise<void> {
+  async #closeLane(ioMs: number): Promise<void> {
     const p = this.#p;
-    await p.channel.pushDirect(p.id, DIRECT_STOP).catch(() => {});
+    const bounded = <T>(io: Promise<T>, otherwise: T) =>
+      withDeadline(io, ioMs, () => new Error("timeout")).catch(() => otherwise);
+    await bounded(p.channel.pushDirect(p.id, DIRECT_STOP), undefined);
     await settlesWithin(this.#lane, 2000);
-    const left = (await p.channel.takeDirect(p.id).catch(() => [] as string[]))
+    const left = (await bounded(p.channel.takeDirect(p.id), [] as string[]))
       .filter((e) => e !== DIRECT_STOP)
       .flatMap((e) => decodeDirect(e).data.r);
     if (left.length > 0) {
-      await p.out.pushDurable({ t: "returned", runs: left, slug: left[0]!.s, ms: 0 }).catch(() => {});
+      await bounded(p.out.pushDurable({ t: "returned", runs: left, slug: left[0]!.s, ms: 0 }), undefined);
     }
     await Promise.all(this.#laneJobs);
   }
@@ -695,6 +704,10 @@ class Serving {
   #tick(): void {
     const p = this.#p;
     const silentMs = p.timers.now() - this.#lastContact;
+    if (this.#onLostDuringDrain !== undefined && silentMs > drainLostMs(p)) {
+      this.#onLostDuringDrain();
+      return;
+    }
     if (silentMs > p.deathTimeoutMs) {
       const reason = `the broker at ${p.where} has been unreachable for ${Math.round(silentMs / 1000)} s (death timeout ${p.deathTimeoutMs} ms); exiting`;
       p.logger.error({ code: ErrorCode.Broker }, reason);
@@ -718,7 +731,11 @@ class Serving {
       });
   }
 
-  /** Drain (finish the task runs in progress, report, exit) or, with `abandon`, stop at once. */
+  /**
+   * Drain (finish the task runs in progress, report, exit) or, with `abandon`, stop at once. A
+   * drain whose broker does not answer (or stops answering) stops at once too, exit code 1: what
+   * runs could be neither reported nor handed back, and waiting would only use up the grace period.
+   */
   async stop(reason: string, exitCode: number, abandon: boolean): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
@@ -726,26 +743,57 @@ class Serving {
     this.#draining = reason;
     p.deferred.flushAll();
     for (const batch of this.#batches) batch.handBack();
-    if (!abandon) {
-      p.phase("draining", reason);
-      p.logger.info({ active: this.#active }, `draining: ${reason}`);
-      // Both at once: the queue's consumer takes no new job while the lane's last ones finish.
-      await Promise.all([this.#closeLane(), this.#consumer.close()]);
-      await this.#beat().catch(() => {});
-      p.phase("exited", reason);
-      await p.out.flush().catch(() => {});
-    } else {
-      this.#laneReader?.disconnect();
-      void this.#consumer.close(true).catch(() => {});
-    }
+    const exit = abandon ? this.#abandon({ exitCode, reason }) : await this.#drain(reason, exitCode);
     p.timers.clearInterval(this.#timer);
     this.#secrets.stop();
     this.#restoreConsole();
     this.#restoreOutput();
     p.channel.close();
-    this.#resolveExit({ exitCode, reason });
+    this.#resolveExit(exit);
+  }
+
+  /** Close the consumer and the lane without waiting for them (their connections may be dead). */
+  #abandon(exit: WorkerExit): WorkerExit {
+    this.#laneReader?.disconnect();
+    void this.#consumer.close(true).catch(() => {});
+    return exit;
+  }
+
+  /** The drain, for as long as the broker answers; every write of it is bounded. */
+  async #drain(reason: string, exitCode: number): Promise<WorkerExit> {
+    const p = this.#p;
+    const brokerGone = (how: string): WorkerExit => {
+      const why = `${reason}: the broker at ${p.where} ${how}, so the ${this.#active} task run(s) in progress can be neither reported nor handed back; exiting`;
+      p.logger.error({ code: ErrorCode.Broker }, why);
+      return this.#abandon({ exitCode: 1, reason: why });
+    };
+    if (!(await p.channel.reachable(probeMs(p)))) return brokerGone("does not answer");
+    const lost = new Promise<false>((resolve) => {
+      this.#onLostDuringDrain = () => resolve(false);
+    });
+    p.phase("draining", reason);
+    p.logger.info({ active: this.#active }, `draining: ${reason}`);
+    const ioMs = drainLostMs(p);
+    const drained = (async () => {
+      // Both at once: the queue's consumer takes no new job while the lane's last ones finish.
+      await Promise.all([this.#closeLane(ioMs), this.#consumer.close()]);
+      await withDeadline(this.#beat(), ioMs, () => new Error("timeout")).catch(() => {});
+      p.phase("exited", reason);
+      await withDeadline(p.out.flush(), ioMs, () => new Error("timeout")).catch(() => {});
+      return true as const;
+    })();
+    const ended = await Promise.race([drained, lost]);
+    this.#onLostDuringDrain = undefined;
+    if (!ended) return brokerGone(`stopped answering for ${drainLostMs(p)} ms during the drain`);
+    return { exitCode, reason };
   }
 }
+
+/** How long a worker waits for the broker's answer to a PING when a drain starts, in ms. */
+const probeMs = (p: ServingParts) => Math.max(1000, 2 * p.settings.heartbeatMs);
+/** Silence of the broker that ends a drain (and the bound of each of its writes), in ms. */
+const drainLostMs = (p: ServingParts) =>
+  Math.min(p.deathTimeoutMs, Math.max(2000, 4 * p.settings.heartbeatMs));
 
 /** Yield to the event loop after this long of back-to-back task runs, in ms. */
 const YIELD_MS = 5;
