@@ -10,6 +10,7 @@ import { connect } from "node:net";
 import type { ImageSpec } from "../images.ts";
 import { isObject } from "../objects.ts";
 import { resolveArgv, signalGroup } from "./process.ts";
+import { releaseGroup, watchGroup } from "./watchdog.ts";
 
 export interface ProbeResult {
   ok: boolean;
@@ -42,6 +43,8 @@ function execProbe(exec: Record<string, unknown>, ctx: ExecContext, timeoutMs: n
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
     });
+    const pgid = child.pid;
+    if (pgid !== undefined) watchGroup(pgid);
     const collect = (chunk: Buffer) => {
       if (out.length < MAX_OUTPUT) out += chunk.toString();
     };
@@ -50,6 +53,7 @@ function execProbe(exec: Record<string, unknown>, ctx: ExecContext, timeoutMs: n
     const finish = (r: ProbeResult) => {
       if (settled) return;
       settled = true;
+      if (pgid !== undefined) releaseGroup(pgid);
       clearTimeout(timer);
       resolve(r);
     };

@@ -1,9 +1,11 @@
 // Host processes for containers: resolving argv from the image table, spawning each container in its own
-// process group, and signalling the whole group (so shells and their children go together).
+// process group, and signalling the whole group (so shells and their children go together). Each
+// group dies with the process hosting kube-sim, even a SIGKILLed one (watchdog.ts).
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants, readdirSync, readFileSync } from "node:fs";
 import { basename, delimiter, isAbsolute, join } from "node:path";
 import type { ImageSpec } from "../images.ts";
+import { releaseGroup, watchGroup } from "./watchdog.ts";
 
 export interface Exit {
   exitCode: number;
@@ -86,10 +88,14 @@ export function launch(
         ? { exitCode: 128 + (SIGNALS[signal] ?? 0), signal }
         : { exitCode: code ?? 0 };
       if (pid === undefined) return resolve(exit);
-      void groupGone(pid).then(() => resolve(exit));
+      void groupGone(pid).then(() => {
+        releaseGroup(pid);
+        resolve(exit);
+      });
     });
   });
   if (pid === undefined) return { startError: `exec: "${argv[0]}": executable file not found in $PATH` };
+  watchGroup(pid);
   return { child, pid, exited };
 }
 
