@@ -10,12 +10,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import * as k8s from "@kubernetes/client-node";
 import { parse, stringify } from "yaml";
 import { Label } from "../src/kubernetes/names.ts";
-import { buildRbac } from "../src/kubernetes/rbac.ts";
 import { defaultImages, KubeSim } from "../src/testing/index.ts";
 import { assertUserError, cli, root } from "./helpers/cli.ts";
+import { applyRbac } from "./helpers/kube-sim.ts";
 
 const IMAGE = "example.com/flotilla-context:dev";
 const FLOW = "examples/seed-min-max/flow.ts";
@@ -38,16 +37,7 @@ describe("-n and --context: a run is where they say, and only there", { timeout:
       }),
     ]);
     // the runner's ServiceAccount and Role where the run goes, as `flotilla rbac -n team-b` prints them
-    const kc = two.kubeConfig();
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
-    for (const o of buildRbac({ namespace: "team-b" }) as { kind: string }[]) {
-      if (o.kind === "ServiceAccount")
-        await core.createNamespacedServiceAccount({ namespace: "team-b", body: o as never });
-      if (o.kind === "Role") await rbac.createNamespacedRole({ namespace: "team-b", body: o as never });
-      if (o.kind === "RoleBinding")
-        await rbac.createNamespacedRoleBinding({ namespace: "team-b", body: o as never });
-    }
+    await applyRbac(two.kubeConfig(), "team-b");
     // one kubeconfig, two contexts: each sim's own cluster entry and admin user, renamed
     const entry = (sim: KubeSim, name: string) => {
       const doc = parse(readFileSync(sim.kubeconfigPath, "utf8")) as Loose;

@@ -10,12 +10,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import * as k8s from "@kubernetes/client-node";
 import { Agent } from "../src/agent/agent.ts";
 import { KubernetesLauncher } from "../src/agent/kubernetes-launcher.ts";
 import { deploymentBody } from "../src/cli/commands/deploy.ts";
 import { connect } from "../src/kubernetes/client.ts";
-import { buildRbac } from "../src/kubernetes/rbac.ts";
 import { ApiClient } from "../src/server/client.ts";
 import { dashboard, newLoginCode } from "../src/server/dashboard.ts";
 import { type RunningServer, startServer } from "../src/server/server.ts";
@@ -25,9 +23,7 @@ import { defaultImages, KubeSim } from "../src/testing/index.ts";
 import { type Browser, launchBrowser } from "./helpers/browser.ts";
 import { ensureDashboardBuilt } from "./helpers/dashboard-build.ts";
 import { until } from "./helpers/flotilla-server.ts";
-
-// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects built by buildRbac
-type Loose = any;
+import { applyRbac } from "./helpers/kube-sim.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const NS = "dash";
@@ -61,18 +57,7 @@ describe("dashboard: a runner pod that never started", { timeout: 300_000 }, () 
   before(async () => {
     await ensureDashboardBuilt();
     sim = await KubeSim.start({ namespaces: [NS], images: defaultImages(root) });
-    const admin = sim.kubeConfig();
-    const core = admin.makeApiClient(k8s.CoreV1Api);
-    const rbac = admin.makeApiClient(k8s.RbacAuthorizationV1Api);
-    await core.createNamespacedServiceAccount({
-      namespace: NS,
-      body: { metadata: { name: "flotilla-agent" } },
-    });
-    for (const o of buildRbac({ namespace: NS, launcherServiceAccount: "flotilla-agent" }) as Loose[]) {
-      if (o.kind === "ServiceAccount") await core.createNamespacedServiceAccount({ namespace: NS, body: o });
-      if (o.kind === "Role") await rbac.createNamespacedRole({ namespace: NS, body: o });
-      if (o.kind === "RoleBinding") await rbac.createNamespacedRoleBinding({ namespace: NS, body: o });
-    }
+    await applyRbac(sim.kubeConfig(), NS, { launcher: "flotilla-agent" });
     let adminToken: string | undefined;
     server = await startServer({
       port: 0,

@@ -16,7 +16,7 @@ import { Label, run8 } from "../src/kubernetes/names.ts";
 import { PodWatch } from "../src/kubernetes/pod-watch.ts";
 import { buildRbac } from "../src/kubernetes/rbac.ts";
 import { defaultImages, KubeSim } from "../src/testing/index.ts";
-import { TEST_IMAGES } from "./helpers/kube-sim.ts";
+import { applyRbac, TEST_IMAGES } from "./helpers/kube-sim.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over arbitrary API objects
 type Loose = any;
@@ -33,16 +33,7 @@ before(async () => {
     namespaces: [NS],
     images: { ...images, ...TEST_IMAGES, [IMAGE]: images["*flotilla*"]! },
   });
-  const kc = sim.kubeConfig();
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
-  await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: "launcher" } } });
-  for (const o of buildRbac({ namespace: NS, launcherServiceAccount: "launcher" }) as { kind: string }[]) {
-    if (o.kind === "ServiceAccount")
-      await core.createNamespacedServiceAccount({ namespace: NS, body: o as never });
-    if (o.kind === "Role") await rbac.createNamespacedRole({ namespace: NS, body: o as never });
-    if (o.kind === "RoleBinding") await rbac.createNamespacedRoleBinding({ namespace: NS, body: o as never });
-  }
+  await applyRbac(sim.kubeConfig(), NS, { launcher: "launcher" });
   launcherKubeconfig = (await sim.serviceAccountKubeconfig(NS, "launcher")).path;
 });
 

@@ -22,6 +22,7 @@ import { KubeClusterEnvironment } from "../src/kubernetes/environment.ts";
 import { buildRbac } from "../src/kubernetes/rbac.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import { flotillaBin, KubeSim } from "../src/testing/index.ts";
+import { applyRbac } from "./helpers/kube-sim.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over printed API objects
 type Loose = any;
@@ -39,18 +40,6 @@ after(async () => {
   await sim.stop();
   rmSync(home, { recursive: true, force: true });
 });
-
-/** Apply what `flotilla rbac -n NS` prints, as an admin would with kubectl apply. */
-async function applyRbac(kc: k8s.KubeConfig, namespace: string): Promise<void> {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const rbacApi = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
-  for (const o of buildRbac({ namespace }) as { kind: string }[]) {
-    if (o.kind === "ServiceAccount")
-      await core.createNamespacedServiceAccount({ namespace, body: o as never });
-    if (o.kind === "Role") await rbacApi.createNamespacedRole({ namespace, body: o as never });
-    if (o.kind === "RoleBinding") await rbacApi.createNamespacedRoleBinding({ namespace, body: o as never });
-  }
-}
 
 describe("doctor", { timeout: 60_000 }, () => {
   test("before `flotilla rbac`: the runner's ServiceAccount and Role binding are missing, with the fix; after: clean", async () => {

@@ -16,8 +16,8 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
-import { buildRbac } from "../src/kubernetes/rbac.ts";
 import { defaultImages, KubeSim, type SimRecording } from "../src/testing/index.ts";
+import { applyRbac } from "./helpers/kube-sim.ts";
 import { noLeakAssertion } from "./helpers/leak-scan.ts";
 import { kubectlPath } from "./helpers/system.ts";
 
@@ -48,19 +48,11 @@ before(async () => {
   });
   recording = sim.record();
   const kc = sim.kubeConfig();
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
-  await core.createNamespacedSecret({
+  await kc.makeApiClient(k8s.CoreV1Api).createNamespacedSecret({
     namespace: NS,
     body: { metadata: { name: "leak-secrets" }, stringData: SECRETS },
   });
-  await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: "launcher" } } });
-  for (const o of buildRbac({ namespace: NS, launcherServiceAccount: "launcher" }) as { kind: string }[]) {
-    if (o.kind === "ServiceAccount")
-      await core.createNamespacedServiceAccount({ namespace: NS, body: o as never });
-    if (o.kind === "Role") await rbac.createNamespacedRole({ namespace: NS, body: o as never });
-    if (o.kind === "RoleBinding") await rbac.createNamespacedRoleBinding({ namespace: NS, body: o as never });
-  }
+  await applyRbac(kc, NS, { launcher: "launcher" });
   launcherKubeconfig = (await sim.serviceAccountKubeconfig(NS, "launcher")).path;
 });
 

@@ -1,5 +1,7 @@
-// Shared helpers for the kube-sim tests: Status bodies from client-node errors, and small images.
+// Shared helpers for the kube-sim tests: Status bodies from client-node errors, small images, and
+// the RBAC objects `flotilla rbac` prints, applied as an admin would.
 import * as k8s from "@kubernetes/client-node";
+import { buildRbac } from "../../src/kubernetes/rbac.ts";
 import type { ImageSpec } from "../../src/testing/index.ts";
 
 export interface StatusBody {
@@ -53,3 +55,34 @@ export const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.Merg
 export const jsonPatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
 
 export { groupAlive } from "../../src/testing/kube-sim/kubelet/process.ts";
+
+/**
+ * Apply what `flotilla rbac -n NAMESPACE` prints (the runner's ServiceAccount, Role and RoleBinding;
+ * with `launcher`, also the launcher's Role bound to that ServiceAccount, which is created first), as
+ * an admin would with `kubectl apply`. `create` wraps each API call (kube-e2e's tolerates objects a
+ * real cluster already has).
+ */
+export async function applyRbac(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  options: { launcher?: string; create?: (call: () => Promise<unknown>) => Promise<unknown> } = {},
+): Promise<void> {
+  const create = options.create ?? ((call) => call());
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+  if (options.launcher) {
+    const body = { metadata: { name: options.launcher } };
+    await create(() => core.createNamespacedServiceAccount({ namespace, body }));
+  }
+  const objects = buildRbac({
+    namespace,
+    ...(options.launcher ? { launcherServiceAccount: options.launcher } : {}),
+  }) as { kind: string }[];
+  for (const o of objects) {
+    const body = o as never;
+    if (o.kind === "ServiceAccount")
+      await create(() => core.createNamespacedServiceAccount({ namespace, body }));
+    if (o.kind === "Role") await create(() => rbac.createNamespacedRole({ namespace, body }));
+    if (o.kind === "RoleBinding") await create(() => rbac.createNamespacedRoleBinding({ namespace, body }));
+  }
+}
