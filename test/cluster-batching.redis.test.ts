@@ -3,12 +3,10 @@
 // while it runs one. Each task execution is logged to a file (map index, pid), so the tests see
 // what ran where and how often, as a user with side-effecting tasks would.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { connectBroker } from "../src/cluster/broker.ts";
 import { LocalCluster } from "../src/cluster/local-cluster.ts";
 import { keys } from "../src/cluster/run-channel.ts";
 import type { RunEvent } from "../src/core/executor.ts";
@@ -16,22 +14,11 @@ import type { FlowRunState } from "../src/core/states.ts";
 import { silentLogger } from "../src/engine/logging.ts";
 import { ClusterExecutor } from "../src/executors/cluster-executor.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
+import { executions, FIXTURE, pidOf, withBroker } from "./helpers/held-runs.ts";
 
-const fixture = fileURLToPath(new URL("./fixtures/cluster-batching.ts", import.meta.url));
 const N = 64;
 /** The member that holds its batch: with 64 task runs of an unknown task, batches of 8 ([0..7], ...). */
 const HOLD = 4;
-
-/** Executions per map index, from the fixture's log: the pids that ran it, in order. */
-async function executions(log: string): Promise<Map<number, number[]>> {
-  const byIndex = new Map<number, number[]>();
-  for (const line of (await readFile(log, "utf8")).split("\n")) {
-    if (line === "") continue;
-    const [i, pid] = line.split(" ").map(Number) as [number, number];
-    byIndex.set(i, [...(byIndex.get(i) ?? []), pid]);
-  }
-  return byIndex;
-}
 
 /** The children of the mapped `step`: each one's state, result and attempts. */
 function children(state: FlowRunState) {
@@ -45,22 +32,12 @@ function children(state: FlowRunState) {
   });
 }
 
-/** The pid of a worker, from its heartbeat. */
-async function pidOf(cluster: LocalCluster, runId: string, worker: string): Promise<number> {
-  const r = await connectBroker(cluster.broker!);
-  try {
-    return (JSON.parse((await r.hget(keys(runId).workers, worker))!) as { pid: number }).pid;
-  } finally {
-    r.disconnect();
-  }
-}
-
 describe("batched task runs", { timeout: 120_000 }, () => {
   it("a worker SIGKILLed mid-batch loses nothing and re-runs no stored success; the unfinished member counts an attempt", async () => {
     const dir = await mkdtemp(join(tmpdir(), "flotilla-batch-"));
     try {
       const log = join(dir, "runs.log");
-      const flow = selectFlow(await loadFlowModule(fixture), "batch-held");
+      const flow = selectFlow(await loadFlowModule(FIXTURE), "batch-held");
       const runId = `batch-kill-${Date.now()}`;
       const cluster = new LocalCluster({ minWorkers: 2, maxWorkers: 2, concurrency: 4 });
       let killed: Promise<number> | undefined;
@@ -111,7 +88,7 @@ describe("batched task runs", { timeout: 120_000 }, () => {
     const dir = await mkdtemp(join(tmpdir(), "flotilla-batch-"));
     try {
       const log = join(dir, "runs.log");
-      const flow = selectFlow(await loadFlowModule(fixture), "batch-held");
+      const flow = selectFlow(await loadFlowModule(FIXTURE), "batch-held");
       const runId = `batch-retire-${Date.now()}`;
       const cluster = new LocalCluster({ minWorkers: 2, maxWorkers: 2, concurrency: 4 });
       let retired: Promise<{ pid: number }> | undefined;
@@ -125,12 +102,7 @@ describe("batched task runs", { timeout: 120_000 }, () => {
             const worker = e.worker!;
             retired = (async () => {
               const pid = await pidOf(cluster, runId, worker);
-              const r = await connectBroker(cluster.broker!);
-              try {
-                await r.sadd(keys(runId).retire, worker);
-              } finally {
-                r.disconnect();
-              }
+              await withBroker(cluster, (r) => r.sadd(keys(runId).retire, worker));
               return { pid };
             })();
           }
