@@ -3,7 +3,7 @@
 // worker count and concurrency as ours) and Dask distributed (bench/dask.ts, when Debian's
 // python3-distributed is present; about 3 minutes); each figure carries its ratio to them.
 // Older anchor measurements are quoted beside them. `npm run bench -- local cluster` runs parts
-// (local, startup, dask, cluster, server); `--no-dask` skips Dask.
+// (local, startup, kube, dask, cluster, server); `--no-dask` skips Dask.
 
 import { execFile } from "node:child_process";
 import os from "node:os";
@@ -55,6 +55,12 @@ if (want("startup")) {
   process.stderr.write("bench startup...\n");
   const { benchStartup } = await import(`${here}startup.ts`);
   out.startup = await benchStartup();
+}
+
+if (want("kube")) {
+  process.stderr.write("bench kube (flotilla run examples/seed-min-max/flow.ts --sim)...\n");
+  const { benchKube } = await import(`${here}kube.ts`);
+  out.kube = await benchKube();
 }
 
 let dask: DaskFigures | undefined;

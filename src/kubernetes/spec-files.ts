@@ -6,15 +6,26 @@
 // memory, plain and unmodified; the seed's worker `spec.replicas` is split off here.
 
 import { readFileSync } from "node:fs";
+// one default import of node:module, not `createRequire`: a bundle's banner may declare that name
+import nodeModule from "node:module";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Job } from "kubernetes-models/batch/v1";
+import type * as BatchV1 from "kubernetes-models/batch/v1";
 import type { IJob } from "kubernetes-models/batch/v1/Job";
-import { Pod } from "kubernetes-models/v1";
+import type * as CoreV1 from "kubernetes-models/v1";
 import type { IPod } from "kubernetes-models/v1/Pod";
-import { type Document, LineCounter, parseAllDocuments } from "yaml";
+import type * as Yaml from "yaml";
+import type { Document, LineCounter } from "yaml";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import { formatPath, unknownFields } from "./unknown-fields.ts";
+
+// yaml and kubernetes-models (both CommonJS) are required when a spec file is loaded, not when
+// this module is: a flow without spec files, and every runner and worker pod that loads the flow,
+// never reads them (their import was ~0.45 s of CPU of each process's start-up)
+const load = nodeModule.createRequire(import.meta.url);
+const yaml = () => load("yaml") as typeof Yaml;
+const Pod = () => (load("kubernetes-models/v1") as typeof CoreV1).Pod;
+const Job = () => (load("kubernetes-models/batch/v1") as typeof BatchV1).Job;
 
 /** A loaded worker spec: the Pod (without `spec.replicas`) and the initial worker count it asked for. */
 export interface WorkerSpec {
@@ -69,7 +80,7 @@ export function callerDirectory(stack: string | undefined = new Error().stack): 
 
 /** Load and validate a worker spec file (a `v1` Pod). */
 export function loadWorkerSpec(path: string, displayName = path): WorkerSpec {
-  const { value } = loadSpec(path, displayName, POD, (obj) => new Pod(obj as never).validate());
+  const { value } = loadSpec(path, displayName, POD, (obj) => new (Pod())(obj as never).validate());
   const pod = value as unknown as IPod & { spec?: { replicas?: unknown } };
   let replicas: number | undefined;
   const spec = pod.spec as Record<string, unknown> | undefined;
@@ -91,7 +102,7 @@ export function loadWorkerSpec(path: string, displayName = path): WorkerSpec {
 
 /** Load and validate a scheduler spec file (a `batch/v1` Job). */
 export function loadSchedulerSpec(path: string, displayName = path): SchedulerSpec {
-  const { value } = loadSpec(path, displayName, JOB, (obj) => new Job(obj as never).validate());
+  const { value } = loadSpec(path, displayName, JOB, (obj) => new (Job())(obj as never).validate());
   return { file: displayName, job: value as unknown as IJob };
 }
 
@@ -102,6 +113,7 @@ export function parseSpec(
   rule: KindRule,
   validate: (obj: Record<string, unknown>) => void,
 ): { value: Record<string, unknown> } {
+  const { LineCounter, parseAllDocuments } = yaml();
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true });
   const list = Array.isArray(docs) ? docs.filter((d) => d.contents !== null || d.errors.length > 0) : [];
