@@ -49,13 +49,14 @@ export interface ResourceType {
 
 const CRUD = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
-function core(
+function served(
+  group: string,
   resource: string,
   kind: string,
   extra: Partial<ResourceType> & Pick<ResourceType, "clientModel">,
 ): ResourceType {
   return {
-    group: "",
+    group,
     version: "v1",
     resource,
     singular: kind.toLowerCase(),
@@ -69,6 +70,10 @@ function core(
     ...extra,
   };
 }
+
+/** a kind of the core group (v1) */
+const core = (resource: string, kind: string, extra: Parameters<typeof served>[3]): ResourceType =>
+  served("", resource, kind, extra);
 
 export const RESOURCES: readonly ResourceType[] = [
   core("namespaces", "Namespace", {
@@ -121,129 +126,59 @@ export const RESOURCES: readonly ResourceType[] = [
     clientModel: "V1PersistentVolumeClaim",
     model: PersistentVolumeClaim,
   }),
-  {
-    group: "apps",
-    version: "v1",
-    resource: "deployments",
-    singular: "deployment",
-    kind: "Deployment",
-    namespaced: true,
+  served("apps", "deployments", "Deployment", {
     shortNames: ["deploy"],
-    verbs: CRUD,
     subresources: ["status", "scale"],
-    nameRule: "subdomain",
-    deleteReturnsObject: false,
     clientModel: "V1Deployment",
     model: Deployment,
     categories: ["all"],
-  },
-  {
-    group: "apps",
-    version: "v1",
-    resource: "replicasets",
-    singular: "replicaset",
-    kind: "ReplicaSet",
-    namespaced: true,
+  }),
+  served("apps", "replicasets", "ReplicaSet", {
     shortNames: ["rs"],
-    verbs: CRUD,
     subresources: ["status", "scale"],
-    nameRule: "subdomain",
-    deleteReturnsObject: false,
     clientModel: "V1ReplicaSet",
     model: ReplicaSet,
     categories: ["all"],
-  },
-  {
-    group: "batch",
-    version: "v1",
-    resource: "jobs",
-    singular: "job",
-    kind: "Job",
-    namespaced: true,
-    shortNames: [],
-    verbs: CRUD,
+  }),
+  served("batch", "jobs", "Job", {
     subresources: ["status"],
-    nameRule: "subdomain",
-    deleteReturnsObject: false,
     clientModel: "V1Job",
     model: Job,
     categories: ["all"],
-  },
-  {
-    group: "rbac.authorization.k8s.io",
-    version: "v1",
-    resource: "roles",
-    singular: "role",
-    kind: "Role",
-    namespaced: true,
-    shortNames: [],
-    verbs: CRUD,
-    subresources: [],
+  }),
+  served("rbac.authorization.k8s.io", "roles", "Role", {
     nameRule: "path",
-    deleteReturnsObject: false,
     clientModel: "V1Role",
     model: Role,
-  },
-  {
-    group: "rbac.authorization.k8s.io",
-    version: "v1",
-    resource: "rolebindings",
-    singular: "rolebinding",
-    kind: "RoleBinding",
-    namespaced: true,
-    shortNames: [],
-    verbs: CRUD,
-    subresources: [],
+  }),
+  served("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", {
     nameRule: "path",
-    deleteReturnsObject: false,
     clientModel: "V1RoleBinding",
     model: RoleBinding,
-  },
-  {
-    group: "admissionregistration.k8s.io",
-    version: "v1",
-    resource: "validatingadmissionpolicies",
-    singular: "validatingadmissionpolicy",
-    kind: "ValidatingAdmissionPolicy",
+  }),
+  served("admissionregistration.k8s.io", "validatingadmissionpolicies", "ValidatingAdmissionPolicy", {
     namespaced: false,
-    shortNames: [],
-    verbs: CRUD,
     subresources: ["status"],
-    nameRule: "subdomain",
-    deleteReturnsObject: false,
     clientModel: "V1ValidatingAdmissionPolicy",
     model: ValidatingAdmissionPolicy,
-  },
-  {
-    group: "admissionregistration.k8s.io",
-    version: "v1",
-    resource: "validatingadmissionpolicybindings",
-    singular: "validatingadmissionpolicybinding",
-    kind: "ValidatingAdmissionPolicyBinding",
+  }),
+  served(
+    "admissionregistration.k8s.io",
+    "validatingadmissionpolicybindings",
+    "ValidatingAdmissionPolicyBinding",
+    {
+      namespaced: false,
+      clientModel: "V1ValidatingAdmissionPolicyBinding",
+      model: ValidatingAdmissionPolicyBinding,
+    },
+  ),
+  served("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview", {
     namespaced: false,
-    shortNames: [],
-    verbs: CRUD,
-    subresources: [],
-    nameRule: "subdomain",
-    deleteReturnsObject: false,
-    clientModel: "V1ValidatingAdmissionPolicyBinding",
-    model: ValidatingAdmissionPolicyBinding,
-  },
-  {
-    group: "authorization.k8s.io",
-    version: "v1",
-    resource: "selfsubjectaccessreviews",
-    singular: "selfsubjectaccessreview",
-    kind: "SelfSubjectAccessReview",
-    namespaced: false,
-    shortNames: [],
     verbs: ["create"],
-    subresources: [],
     nameRule: "path",
-    deleteReturnsObject: false,
     virtual: true,
     clientModel: "V1SelfSubjectAccessReview",
-  },
+  }),
 ];
 
 /** `pods`, `jobs.batch`: the key objects are stored under. */

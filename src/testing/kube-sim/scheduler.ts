@@ -3,13 +3,11 @@
 // A pod's PersistentVolumeClaims must exist; binding the pod binds them (as a default StorageClass with
 // WaitForFirstConsumer would: a volume `pvc-<uid>` of the requested size).
 
-import { Controller } from "./controllers/controller.ts";
-import type { EventRecorder } from "./events.ts";
+import { Controller, type ControllerContext } from "./controllers/controller.ts";
 import { type KubeObject, timestamp } from "./objects.ts";
 import { parseQuantity, podRequests, type Resources } from "./quantity.ts";
-import type { Registry } from "./registry.ts";
 import { resourceById } from "./resources.ts";
-import type { Store, StoreEvent } from "./store.ts";
+import type { StoreEvent } from "./store.ts";
 
 export const NODE_NAME = "kube-sim-node";
 
@@ -28,14 +26,8 @@ function podClaims(pod: KubeObject): string[] {
 export class Scheduler extends Controller {
   private readonly capacity: Resources;
 
-  constructor(
-    private readonly store: Store,
-    private readonly registry: Registry,
-    private readonly events: EventRecorder,
-    capacity: { cpu: string; memory: string },
-    onError: (e: unknown) => void,
-  ) {
-    super(store, onError);
+  constructor(ctx: ControllerContext, capacity: { cpu: string; memory: string }) {
+    super(ctx);
     this.capacity = { cpu: parseQuantity(capacity.cpu), memory: parseQuantity(capacity.memory) };
   }
 

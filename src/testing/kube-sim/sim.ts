@@ -177,13 +177,14 @@ export class KubeSim {
         for (const a of audits) a(r);
       },
     });
+    const context = { store, registry, events, onError: log };
     const controllers = [
-      new NamespaceController(store, registry, log),
-      new GarbageCollector(store, registry, log),
-      new JobController(store, registry, events, log),
-      new DeploymentController(store, registry, events, log),
-      new ReplicaSetController(store, registry, events, log),
-      new Scheduler(store, registry, events, options.capacity ?? DEFAULT_CAPACITY, log),
+      new NamespaceController(context),
+      new GarbageCollector(context),
+      new JobController(context),
+      new DeploymentController(context),
+      new ReplicaSetController(context),
+      new Scheduler(context, options.capacity ?? DEFAULT_CAPACITY),
     ];
     const port = await api.listen();
     const url = `http://127.0.0.1:${port}`;

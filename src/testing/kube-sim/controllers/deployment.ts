@@ -10,13 +10,12 @@
 // scaling of several ReplicaSets, progressDeadlineSeconds (no ProgressDeadlineExceeded), rollback,
 // adoption of orphaned ReplicaSets, and the template hash is not Go's (an fnv32a of the template's JSON).
 import { ApiError } from "../errors.ts";
-import type { EventRecorder } from "../events.ts";
 import { jsonEqual, type KubeObject, timestamp } from "../objects.ts";
 import { ADMIN_USER } from "../rbac.ts";
-import type { Registry } from "../registry.ts";
 import { resourceById } from "../resources.ts";
-import type { Store, StoreEvent } from "../store.ts";
+import type { StoreEvent } from "../store.ts";
 import { Controller } from "./controller.ts";
+import { controllerUid } from "./pod-control.ts";
 
 const DEPLOYMENTS = resourceById("deployments.apps");
 const REPLICASETS = resourceById("replicasets.apps");
@@ -49,10 +48,6 @@ function fnv32a(s: string): number {
 export function podTemplateHash(template: unknown, collisionCount = 0): string {
   const digits = String(fnv32a(JSON.stringify(template) + (collisionCount ? String(collisionCount) : "")));
   return [...digits].map((c) => ALPHANUMS[c.charCodeAt(0) % ALPHANUMS.length]).join("");
-}
-
-function controllerUid(obj: KubeObject, kind: string): string | undefined {
-  return (obj.metadata.ownerReferences ?? []).find((r) => r.controller && r.kind === kind)?.uid;
 }
 
 /** an IntOrString of the strategy resolved against `total` (intstr.GetScaledValueFromIntOrPercent) */
@@ -95,15 +90,6 @@ const sum = (list: KubeObject[], f: (rs: KubeObject) => number) => list.reduce((
 const revisionOf = (rs: KubeObject): number => Number(rs.metadata.annotations?.[REVISION] ?? 0) || 0;
 
 export class DeploymentController extends Controller {
-  constructor(
-    private readonly store: Store,
-    private readonly registry: Registry,
-    private readonly events: EventRecorder,
-    onError: (e: unknown) => void,
-  ) {
-    super(store, onError);
-  }
-
   protected observe(e: StoreEvent): void {
     if (e.resource === "deployments.apps") {
       if (e.type !== "DELETED") this.queue.add(`${e.object.metadata.namespace}/${e.object.metadata.name}`);

@@ -4,22 +4,13 @@
 import { ApiError } from "../errors.ts";
 import type { KubeObject } from "../objects.ts";
 import { ADMIN_USER } from "../rbac.ts";
-import type { Registry } from "../registry.ts";
 import { RESOURCES, type ResourceType, resourceById, resourceId } from "../resources.ts";
-import type { Store, StoreEvent } from "../store.ts";
+import type { StoreEvent } from "../store.ts";
 import { Controller } from "./controller.ts";
 
 const STORED = RESOURCES.filter((r) => !r.virtual);
 
 export class GarbageCollector extends Controller {
-  constructor(
-    private readonly store: Store,
-    private readonly registry: Registry,
-    onError: (e: unknown) => void,
-  ) {
-    super(store, onError);
-  }
-
   protected observe(e: StoreEvent): void {
     if (e.type === "DELETED" || e.object.metadata.deletionTimestamp || e.object.metadata.ownerReferences)
       this.queue.add("sweep");

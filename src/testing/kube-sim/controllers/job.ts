@@ -3,13 +3,12 @@
 // SuccessCriteriaMet→Complete, FailureTarget→Failed (BackoffLimitExceeded, DeadlineExceeded) — plus
 // parallelism/completions, activeDeadlineSeconds and ttlSecondsAfterFinished.
 import { ApiError } from "../errors.ts";
-import type { EventRecorder } from "../events.ts";
 import { type KubeObject, timestamp } from "../objects.ts";
 import { ADMIN_USER } from "../rbac.ts";
-import type { Registry } from "../registry.ts";
 import { resourceById } from "../resources.ts";
-import type { Store, StoreEvent } from "../store.ts";
-import { Controller } from "./controller.ts";
+import type { StoreEvent } from "../store.ts";
+import { Controller, type ControllerContext } from "./controller.ts";
+import { controllerUid, PodControl } from "./pod-control.ts";
 
 interface Condition {
   type: string;
@@ -21,9 +20,6 @@ interface Condition {
 }
 
 const JOBS = resourceById("jobs.batch");
-/** delay before a failed pod create is retried */
-const CREATE_RETRY_MS = 1000;
-const PODS = resourceById("pods");
 
 function condition(type: string, reason: string, message: string): Condition {
   const now = timestamp();
@@ -38,21 +34,17 @@ function parallelism0(spec: Record<string, unknown>): number {
   return typeof spec.parallelism === "number" ? spec.parallelism : 1;
 }
 
-function ownerUid(pod: KubeObject): string | undefined {
-  return (pod.metadata.ownerReferences ?? []).find((r) => r.controller && r.kind === "Job")?.uid;
-}
+const ownerUid = (pod: KubeObject): string | undefined => controllerUid(pod, "Job");
 
 export class JobController extends Controller {
   /** pods counted per job uid, so deleted pods still count */
   private readonly counted = new Map<string, { succeeded: Set<string>; failed: Set<string> }>();
 
-  constructor(
-    private readonly store: Store,
-    private readonly registry: Registry,
-    private readonly events: EventRecorder,
-    onError: (e: unknown) => void,
-  ) {
-    super(store, onError);
+  private readonly pods: PodControl;
+
+  constructor(ctx: ControllerContext) {
+    super(ctx);
+    this.pods = new PodControl(ctx, { apiVersion: "batch/v1", kind: "Job" }, "job-controller");
   }
 
   protected observe(e: StoreEvent): void {
@@ -149,7 +141,7 @@ export class JobController extends Controller {
     }
 
     if (target) {
-      for (const p of active) this.deletePod(job, p);
+      for (const p of active) this.pods.delete(job, p);
       if (running.length === 0) {
         if (target.type === "SuccessCriteriaMet") {
           conditions.push(condition("Complete", target.reason!, target.message!));
@@ -167,7 +159,8 @@ export class JobController extends Controller {
         Math.min(parallelism, completions - counted.succeeded.size) -
         active.length -
         (onlyReplaceFailed ? terminating.length : 0);
-      for (let i = 0; i < want; i++) if (this.createPod(job)) created++;
+      for (let i = 0; i < want; i++)
+        if (this.pods.create(job, (ms) => this.queue.addAfter(key, ms))) created++;
     }
 
     const activeCount = target ? 0 : active.length + created;
@@ -196,69 +189,6 @@ export class JobController extends Controller {
       this.counted.set(uid, counted);
     }
     return counted;
-  }
-
-  /** true if the pod was created */
-  private createPod(job: KubeObject): boolean {
-    const template = job.spec.template ?? {};
-    const pod = {
-      metadata: {
-        generateName: `${job.metadata.name}-`,
-        labels: { ...(template.metadata?.labels ?? {}) },
-        annotations: { ...(template.metadata?.annotations ?? {}) },
-        ownerReferences: [
-          {
-            apiVersion: "batch/v1",
-            kind: "Job",
-            name: job.metadata.name!,
-            uid: job.metadata.uid!,
-            controller: true,
-            blockOwnerDeletion: true,
-          },
-        ],
-      },
-      spec: structuredClone(template.spec ?? {}),
-    };
-    try {
-      const created = this.registry.create(PODS, job.metadata.namespace, pod, { user: ADMIN_USER });
-      this.events.record(
-        job,
-        "Normal",
-        "SuccessfulCreate",
-        `Created pod: ${created.metadata.name}`,
-        "job-controller",
-      );
-      return true;
-    } catch (e) {
-      if (e instanceof ApiError) {
-        this.events.record(job, "Warning", "FailedCreate", `Error creating: ${e.message}`, "job-controller");
-        // the controller's work queue retries with back-off (e.g. until the ServiceAccount exists)
-        this.queue.addAfter(`${job.metadata.namespace}/${job.metadata.name}`, CREATE_RETRY_MS);
-        return false;
-      }
-      throw e;
-    }
-  }
-
-  private deletePod(job: KubeObject, pod: KubeObject): void {
-    try {
-      this.registry.delete(
-        PODS,
-        pod.metadata.namespace,
-        pod.metadata.name!,
-        { propagationPolicy: "Background" },
-        { user: ADMIN_USER },
-      );
-      this.events.record(
-        job,
-        "Normal",
-        "SuccessfulDelete",
-        `Deleted pod: ${pod.metadata.name}`,
-        "job-controller",
-      );
-    } catch (e) {
-      if (!(e instanceof ApiError && e.code === 404)) throw e;
-    }
   }
 
   private scheduleTtl(job: KubeObject, key: string): void {

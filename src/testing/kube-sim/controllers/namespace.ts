@@ -2,20 +2,11 @@
 // has its content deleted, then its `kubernetes` finalizer dropped, then disappears.
 import { ApiError } from "../errors.ts";
 import { ADMIN_USER } from "../rbac.ts";
-import type { Registry } from "../registry.ts";
 import { RESOURCES, resourceById, resourceId } from "../resources.ts";
-import type { Store, StoreEvent } from "../store.ts";
+import type { StoreEvent } from "../store.ts";
 import { Controller } from "./controller.ts";
 
 export class NamespaceController extends Controller {
-  constructor(
-    private readonly store: Store,
-    private readonly registry: Registry,
-    onError: (e: unknown) => void,
-  ) {
-    super(store, onError);
-  }
-
   protected observe(e: StoreEvent): void {
     if (e.resource === "namespaces") this.queue.add(e.object.metadata.name!);
     else if (e.resource === "serviceaccounts" && e.type === "DELETED")

@@ -4,24 +4,14 @@
 // Kubernetes 1.32 writes: replicas, fullyLabeledReplicas, readyReplicas, availableReplicas (ready for
 // `minReadySeconds`), observedGeneration. Pods that ended (Succeeded/Failed) or are terminating do not
 // count and are replaced. No ReplicaFailure condition and no burst/slow-start batching of creates.
-import { ApiError } from "../errors.ts";
-import type { EventRecorder } from "../events.ts";
 import type { KubeObject } from "../objects.ts";
-import { ADMIN_USER } from "../rbac.ts";
-import type { Registry } from "../registry.ts";
 import { resourceById } from "../resources.ts";
 import { labelSelectorRequirements, matchesLabels } from "../selectors.ts";
-import type { Store, StoreEvent } from "../store.ts";
-import { Controller } from "./controller.ts";
+import type { StoreEvent } from "../store.ts";
+import { Controller, type ControllerContext } from "./controller.ts";
+import { controllerUid, PodControl } from "./pod-control.ts";
 
 const REPLICASETS = resourceById("replicasets.apps");
-const PODS = resourceById("pods");
-/** delay before a failed pod create is retried */
-const CREATE_RETRY_MS = 1000;
-
-function controllerUid(obj: KubeObject, kind: string): string | undefined {
-  return (obj.metadata.ownerReferences ?? []).find((r) => r.controller && r.kind === kind)?.uid;
-}
 
 function isReady(pod: KubeObject): boolean {
   return (pod.status?.conditions ?? []).some(
@@ -46,13 +36,11 @@ export function isActive(pod: KubeObject): boolean {
 }
 
 export class ReplicaSetController extends Controller {
-  constructor(
-    private readonly store: Store,
-    private readonly registry: Registry,
-    private readonly events: EventRecorder,
-    onError: (e: unknown) => void,
-  ) {
-    super(store, onError);
+  private readonly pods: PodControl;
+
+  constructor(ctx: ControllerContext) {
+    super(ctx);
+    this.pods = new PodControl(ctx, { apiVersion: "apps/v1", kind: "ReplicaSet" }, "replicaset-controller");
   }
 
   protected observe(e: StoreEvent): void {
@@ -65,8 +53,8 @@ export class ReplicaSetController extends Controller {
     }
   }
 
-  /** the active and all pods the ReplicaSet controls */
-  pods(rs: KubeObject): KubeObject[] {
+  /** every pod the ReplicaSet controls */
+  private owned(rs: KubeObject): KubeObject[] {
     return this.store
       .list("pods", rs.metadata.namespace)
       .filter((p) => controllerUid(p, "ReplicaSet") === rs.metadata.uid);
@@ -76,13 +64,14 @@ export class ReplicaSetController extends Controller {
     const [namespace, name] = key.split("/") as [string, string];
     const rs = this.store.get("replicasets.apps", namespace, name);
     if (!rs || rs.metadata.deletionTimestamp) return;
-    const owned = this.pods(rs);
+    const owned = this.owned(rs);
     const active = owned.filter(isActive);
     const want: number = rs.spec?.replicas ?? 1;
     if (active.length < want) {
-      for (let i = active.length; i < want; i++) if (!this.createPod(rs)) break;
+      for (let i = active.length; i < want; i++)
+        if (!this.pods.create(rs, (ms) => this.queue.addAfter(key, ms))) break;
     } else if (active.length > want) {
-      for (const pod of this.surplus(active, active.length - want)) this.deletePod(rs, pod);
+      for (const pod of this.surplus(active, active.length - want)) this.pods.delete(rs, pod);
     }
     this.writeStatus(rs, key);
   }
@@ -103,7 +92,7 @@ export class ReplicaSetController extends Controller {
   private writeStatus(rs: KubeObject, key: string): void {
     const current = this.store.get("replicasets.apps", rs.metadata.namespace, rs.metadata.name!);
     if (!current) return;
-    const active = this.pods(current).filter(isActive);
+    const active = this.owned(current).filter(isActive);
     const minReady: number = current.spec?.minReadySeconds ?? 0;
     const templateLabels = current.spec?.template?.metadata?.labels ?? {};
     let available = 0;
@@ -136,68 +125,6 @@ export class ReplicaSetController extends Controller {
     this.registry.mutate(REPLICASETS, rs.metadata.namespace, rs.metadata.name!, (o) => {
       o.status = { ...(o.status?.conditions ? { conditions: o.status.conditions } : {}), ...status };
     });
-  }
-
-  /** true if the pod was created */
-  private createPod(rs: KubeObject): boolean {
-    const template = rs.spec?.template ?? {};
-    const pod = {
-      metadata: {
-        generateName: `${rs.metadata.name}-`,
-        labels: { ...(template.metadata?.labels ?? {}) },
-        annotations: { ...(template.metadata?.annotations ?? {}) },
-        ownerReferences: [
-          {
-            apiVersion: "apps/v1",
-            kind: "ReplicaSet",
-            name: rs.metadata.name!,
-            uid: rs.metadata.uid!,
-            controller: true,
-            blockOwnerDeletion: true,
-          },
-        ],
-      },
-      spec: structuredClone(template.spec ?? {}),
-    };
-    try {
-      const created = this.registry.create(PODS, rs.metadata.namespace, pod, { user: ADMIN_USER });
-      this.events.record(
-        rs,
-        "Normal",
-        "SuccessfulCreate",
-        `Created pod: ${created.metadata.name}`,
-        "replicaset-controller",
-      );
-      return true;
-    } catch (e) {
-      if (e instanceof ApiError) {
-        this.events.record(
-          rs,
-          "Warning",
-          "FailedCreate",
-          `Error creating: ${e.message}`,
-          "replicaset-controller",
-        );
-        this.queue.addAfter(`${rs.metadata.namespace}/${rs.metadata.name}`, CREATE_RETRY_MS);
-        return false;
-      }
-      throw e;
-    }
-  }
-
-  private deletePod(rs: KubeObject, pod: KubeObject): void {
-    try {
-      this.registry.delete(PODS, pod.metadata.namespace, pod.metadata.name!, {}, { user: ADMIN_USER });
-      this.events.record(
-        rs,
-        "Normal",
-        "SuccessfulDelete",
-        `Deleted pod: ${pod.metadata.name}`,
-        "replicaset-controller",
-      );
-    } catch (e) {
-      if (!(e instanceof ApiError && e.code === 404)) throw e;
-    }
   }
 }
 
