@@ -132,6 +132,25 @@ describe("flotilla server", { timeout: 300_000 }, () => {
       body: JSON.stringify({ state: "Finished" }),
     });
     assert.equal(bad.status, 400);
+    // Crashed always says why
+    for (const reason of [undefined, " "]) {
+      const crashed = await api(`/api/runs/${run.id}/state`, {
+        method: "POST",
+        body: JSON.stringify({ state: "Crashed", ...(reason !== undefined ? { reason } : {}) }),
+      });
+      assert.equal(crashed.status, 400);
+      assert.match(
+        ((await crashed.json()) as { error: { message: string } }).error.message,
+        /Crashed needs a reason/,
+      );
+    }
+    const still = (await (await api(`/api/runs/${run.id}`)).json()) as { state: string };
+    assert.equal(still.state, "Running", "a refused Crashed changes nothing");
+    const why = await api(`/api/runs/${run.id}/state`, {
+      method: "POST",
+      body: JSON.stringify({ state: "Crashed", reason: "OOMKilled (exit 137)" }),
+    });
+    assert.equal(why.status, 200);
   });
 
   it("a run reported by flotilla run --server appears in runs list, runs get and runs logs", async () => {

@@ -174,6 +174,13 @@ function setState(
       const run = await findRun((req.params as { id: string }).id);
       mayTouch(req, run);
       const b = req.body as { state: (typeof RUN_STATES)[number]; reason?: string; infraRef?: string };
+      if (b.state === "Crashed" && !b.reason?.trim())
+        throw new ApiError(
+          400,
+          ApiCode.Invalid,
+          `run ${run.id}: Crashed needs a reason`,
+          "give the Kubernetes or OS reason the run crashed as reason (e.g. OOMKilled, the pod's last events)",
+        );
       const r = await store.transitionRun(run.id, b.state, Date.now(), {
         ...(b.reason !== undefined ? { reason: b.reason } : {}),
         ...(b.infraRef !== undefined ? { infraRef: b.infraRef } : {}),
