@@ -10,24 +10,21 @@
 // lines of the run's logs: why a runner or a worker never started (image pull, Unschedulable).
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
-import { parseAllDocuments, stringify } from "yaml";
 import { Agent } from "../src/agent/agent.ts";
 import { KubernetesLauncher } from "../src/agent/kubernetes-launcher.ts";
 import { deploymentBody } from "../src/cli/commands/deploy.ts";
-import { connect } from "../src/kubernetes/client.ts";
 import { ApiClient } from "../src/server/client.ts";
 import { type RunningServer, startServer } from "../src/server/server.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import type { FlowRunRecord } from "../src/store/store.ts";
 import { defaultImages, KubeSim } from "../src/testing/index.ts";
-import { kubectlPath } from "./helpers/system.ts";
+import { execWithHome, installAgentRbac } from "./helpers/agent-install.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over arbitrary API objects
 type Loose = any;
@@ -46,31 +43,8 @@ let agent: Agent | undefined;
 let launcher: KubernetesLauncher | undefined;
 const agentErrors: string[] = [];
 
-/** Run a program to its end (bounded), with `input` on its stdin. */
-function exec(file: string, args: string[], input?: string, timeoutMs = 60_000) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(file, args, {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: "1", FLOTILLA_HOME: home, FLOTILLA_API_URL: "" },
-    });
-    child.stdin.end(input ?? "");
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(
-        new Error(`${path.basename(file)} ${args.join(" ")} did not finish in ${timeoutMs} ms\n${stderr}`),
-      );
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-const cli = (args: string[]) => exec(process.execPath, [path.join(root, "bin/flotilla.js"), ...args]);
+const cli = (args: string[]) =>
+  execWithHome(home, process.execPath, [path.join(root, "bin/flotilla.js"), ...args]);
 
 async function call<T = Loose>(
   method: string,
@@ -119,33 +93,12 @@ before(async () => {
   const t = await admin<{ token: string }>("POST", "/api/tokens", { name: "k8s-agent", scope: "agent" });
   assert.equal(t.status, 201);
   // the agent's and the runners' identities as `flotilla agent install kubernetes --rbac` prints them
-  const printed = await cli([
-    "agent",
-    "install",
-    "kubernetes",
-    "--rbac",
-    "-n",
-    NS,
-    "--server",
-    server.url,
-    "--image",
-    IMAGE,
-  ]);
-  assert.equal(printed.code, 0, printed.stderr);
-  const docs = parseAllDocuments(printed.stdout).map((d) => d.toJS() as Loose);
-  const kubeconfig = path.join(home, "admin.kubeconfig");
-  writeFileSync(kubeconfig, sim.kubeConfig().exportConfig());
-  const applied = await exec(
-    kubectlPath(),
-    ["--kubeconfig", kubeconfig, "apply", "-f", "-"],
-    docs
-      .filter((d) => d.kind !== "Deployment")
-      .map((d) => stringify(d))
-      .join("---\n"),
-  );
-  assert.equal(applied.code, 0, applied.stderr);
-  const clients = connect({
-    kubeConfig: (await sim.serviceAccountKubeconfig(NS, "flotilla-agent")).kubeConfig,
+  const { agentClients: clients } = await installAgentRbac({
+    sim,
+    home,
+    namespace: NS,
+    serverUrl: server.url,
+    image: IMAGE,
   });
   launcher = new KubernetesLauncher({
     clients,
