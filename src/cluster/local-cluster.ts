@@ -11,8 +11,9 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { z } from "zod";
+import type { z as Z } from "zod";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
+import { zod } from "../core/zod-on-demand.ts";
 import { type BrokerEndpoint, describeBroker } from "./broker.ts";
 import type {
   BrokerLease,
@@ -28,6 +29,8 @@ import { type LocalBrokerOptions, prepareLocalBroker } from "./local-broker.ts";
 import { Env } from "./process-env.ts";
 import { ReconcilingCluster } from "./reconciler.ts";
 import { minNotAboveMax, SCALING_DEFAULTS, scalingSchema } from "./scaling.ts";
+
+const z = zod();
 
 /** The options of a LocalCluster: the scaling vocabulary (scaling.ts) plus the local broker's and workers'. */
 const Schema = scalingSchema(SCALING_DEFAULTS.local)
@@ -56,10 +59,10 @@ const Schema = scalingSchema(SCALING_DEFAULTS.local)
  * `maxWorkers` 2, `initialWorkers` minWorkers, `concurrency` 16 task runs per worker,
  * `idleTimeoutMs` 2000, `workerDeathTimeoutMs` 10000.
  */
-export type LocalClusterOptions = z.input<typeof Schema>;
+export type LocalClusterOptions = Z.input<typeof Schema>;
 
 /** The compiled options of a LocalCluster. */
-export type ResolvedLocalClusterOptions = z.output<typeof Schema>;
+export type ResolvedLocalClusterOptions = Z.output<typeof Schema>;
 
 export class LocalCluster implements Cluster {
   readonly kind = "local";

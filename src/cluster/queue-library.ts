@@ -1,5 +1,5 @@
 // BullMQ and ioredis, required once for the broker connection and the run channel. A built package
-// carries them prebundled in one CommonJS file (dist/vendor/queue.cjs, scripts/bundle-queue.mjs):
+// carries them prebundled in one CommonJS file (dist/vendor/queue.cjs, scripts/bundle-vendor.mjs):
 // requiring it reads one file where node_modules would take ~350 (about a third of a worker's
 // start-up was resolving, reading and wrapping them). From source, or in a user's own bundle of
 // Flotilla, the file is not there and the packages themselves are required.

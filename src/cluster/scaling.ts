@@ -15,7 +15,10 @@
 //     pod is sized by its resources, and the seed's Dask workers ran one task at a time (1,
 //     `--nthreads N` in a worker spec sets it).
 
-import { z } from "zod";
+import type { z as Z } from "zod";
+import { zod } from "../core/zod-on-demand.ts";
+
+const z = zod();
 
 const count = z.number().int("must be an integer").min(0, "must be >= 0");
 const durationMs = z.number().int("must be an integer number of milliseconds").min(0, "must be >= 0");
@@ -80,7 +83,7 @@ export function scalingSchema(defaults: ScalingDefaults) {
 }
 
 /** The compiled scaling options. */
-export type ScalingOptions = z.output<ReturnType<typeof scalingSchema>>;
+export type ScalingOptions = Z.output<ReturnType<typeof scalingSchema>>;
 
 /** The one rule over several scaling options: the problem, or undefined. */
 export function minNotAboveMax(o: { minWorkers: number; maxWorkers: number }): string | undefined {

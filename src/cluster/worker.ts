@@ -11,13 +11,13 @@
 import { hostname } from "node:os";
 import { format } from "node:util";
 import type { Redis } from "ioredis";
-import { z } from "zod";
 import { ErrorCode, FlotillaError, serializeError } from "../core/errors.ts";
 import type { RunEvent, TaskRunResult } from "../core/executor.ts";
 import { flowFingerprint } from "../core/fingerprint.ts";
 import type { Flow } from "../core/flow.ts";
 import type { FlowNode } from "../core/graph.ts";
 import type { Logger } from "../core/logger.ts";
+import { zod } from "../core/zod-on-demand.ts";
 import { currentContext } from "../engine/context.ts";
 import { settlesWithin, withDeadline } from "../engine/deadline.ts";
 import { createLogger, type LogFormat } from "../engine/logging.ts";
@@ -47,6 +47,8 @@ import { type JobConsumer, RedisRunChannel } from "./run-channel.ts";
 import { SCALING_DEFAULTS, scalingFields } from "./scaling.ts";
 import { WorkerSecrets } from "./secret-channel.ts";
 import { systemTimers, type Timers } from "./timers.ts";
+
+const z = zod();
 
 /** Options of a worker, as given by the CLI or a test. */
 export interface WorkerOptions {

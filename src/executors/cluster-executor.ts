@@ -4,14 +4,17 @@
 // KubeCluster) or are started by hand against `brokerUrl`. This file compiles the options; each
 // run is a ClusterRunSession (cluster-session.ts).
 
-import { z } from "zod";
+import type { z as Z } from "zod";
 import { BATCHING_DEFAULTS } from "../cluster/batching.ts";
 import { type BrokerEndpoint, brokerFromEnv, parseBrokerUrl } from "../cluster/broker.ts";
 import type { Cluster } from "../cluster/cluster.ts";
 import { Env } from "../cluster/process-env.ts";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import type { Executor, ExecutorContext, ExecutorSession } from "../core/executor.ts";
+import { zod } from "../core/zod-on-demand.ts";
 import { ClusterRunSession } from "./cluster-session.ts";
+
+const z = zod();
 
 /** Options of a ClusterExecutor. */
 export interface ClusterExecutorOptions {
@@ -60,7 +63,7 @@ const Schema = z.object({
 export class ClusterExecutor implements Executor {
   readonly kind = "cluster";
   readonly cluster: Cluster | undefined;
-  readonly #o: z.infer<typeof Schema>;
+  readonly #o: Z.infer<typeof Schema>;
   readonly #broker: BrokerEndpoint | undefined;
 
   constructor(options: ClusterExecutorOptions = {}) {

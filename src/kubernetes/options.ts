@@ -3,9 +3,12 @@
 // combinations, defaults applied here and nowhere else. The rest of src/kubernetes receives the
 // compiled, trusted `KubeClusterOptions` and never re-checks it.
 
-import { z } from "zod";
+import type { z as Z } from "zod";
 import { SCALING_DEFAULTS, scalingFields, minNotAboveMax as scalingRule } from "../cluster/scaling.ts";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
+import { zod } from "../core/zod-on-demand.ts";
+
+const z = zod();
 
 /** CPU/memory quantities as Kubernetes spells them (`"500m"`, `"512Mi"`). */
 export interface ResourceList {
@@ -183,7 +186,7 @@ const schema = z.strictObject({
   context: z.string().min(1).optional(),
 });
 
-type Parsed = z.infer<typeof schema>;
+type Parsed = Z.infer<typeof schema>;
 
 /** A rule over several options: returns the problem, or undefined. */
 type Rule = (o: Parsed, given: KubeClusterEnvironmentOptions) => string | undefined;
@@ -201,7 +204,7 @@ const dockerSecretWithoutPrivateRegistry: Rule = (_o, given) =>
 const WARNINGS: Rule[] = [dockerSecretWithoutPrivateRegistry];
 
 /** "did you mean" for a misspelt option name. */
-function suggestion(issue: z.core.$ZodIssue): string {
+function suggestion(issue: Z.core.$ZodIssue): string {
   if (issue.code !== "unrecognized_keys" || issue.path.length > 0) return "";
   const known = Object.keys(schema.shape);
   const near = issue.keys

@@ -2,10 +2,12 @@
 // private-registry pull secret (a JSON object with docker-server, docker-username, docker-password,
 // docker-email). Invariant: errors name the secret and the keys, never a value.
 
-import { z } from "zod";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
+import { zod } from "../core/zod-on-demand.ts";
 import { registerSecret } from "../secrets/redact.ts";
 import { Secret, type SecretOptions } from "../secrets/secret.ts";
+
+const z = zod();
 
 /** The default secret name, as in the seed's `docker_secret`. */
 export const DEFAULT_REGISTRY_SECRET = "DOCKER_REGISTRY_CREDENTIALS";

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Part of `npm run build`: BullMQ and ioredis prebundled into one CommonJS file,
+// Part of `npm run build`: dependencies on the start-up path of every worker, prebundled so that
+// a process reads one file instead of hundreds. BullMQ and ioredis go into one CommonJS file,
 // dist/vendor/queue.cjs, which src/cluster/queue-library.ts requires when it exists. Required from
 // node_modules they are ~350 files (bullmq, ioredis, semver, cron-parser, luxon, msgpackr...), and
 // resolving, reading and wrapping each was about a third of a worker's start-up; one file is read
@@ -7,6 +8,9 @@
 // source checkout requires them directly). Optional or native parts stay outside the bundle and
 // are required from node_modules as the packages do: valkey-glide (not installed), msgpackr-extract
 // (a native addon msgpackr tries), pg (bullmq's PostgreSQL backend, required only when used).
+// zod (95 ES modules) goes into dist/vendor/zod.js, which src/core/zod-on-demand.ts requires: every
+// Flotilla module outside the server takes zod from there, so they share one copy; the server's
+// routes import zod itself, with fastify's zod type provider, and meet no schema of the others.
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -31,5 +35,18 @@ await build({
   keepNames: true,
   legalComments: "eof",
   outfile: `${root}dist/vendor/queue.cjs`,
+  logLevel: "warning",
+});
+await build({
+  stdin: { contents: 'export { z } from "zod";\n', resolveDir: root, sourcefile: "zod-entry.mjs" },
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20.19",
+  minifyWhitespace: true,
+  minifySyntax: true,
+  keepNames: true,
+  legalComments: "eof",
+  outfile: `${root}dist/vendor/zod.js`,
   logLevel: "warning",
 });
