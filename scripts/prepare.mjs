@@ -14,8 +14,14 @@ try {
   );
   process.exit(0);
 }
-const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], {
-  cwd: new URL("..", import.meta.url),
-  stdio: "inherit",
-});
-process.exit(r.status ?? 1);
+const cwd = new URL("..", import.meta.url);
+// then the prebundled dependencies `npm run build` makes (dist/vendor/), so that a fresh clone's
+// workers start as an installed package's do (without them dist/ requires the packages themselves)
+for (const args of [
+  [tsc, "-p", "tsconfig.build.json"],
+  ["scripts/bundle-vendor.mjs"],
+  ["scripts/bundle-client-node.mjs"],
+]) {
+  const r = spawnSync(process.execPath, args, { cwd, stdio: "inherit" });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
