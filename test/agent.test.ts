@@ -4,7 +4,6 @@
 // while Running ends Cancelled with the runner gone; a runner killed by a signal makes the run
 // Crashed with the reason, and its concurrency slot is free again; bad input is one clear error.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,32 +14,15 @@ import { deploymentBody } from "../src/cli/commands/deploy.ts";
 import { type RunningServer, startServer } from "../src/server/server.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import type { FlowRunRecord } from "../src/store/store.ts";
+import { cli as flotilla } from "./helpers/cli.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = path.join(root, "bin/flotilla.js");
 const home = mkdtempSync(path.join(tmpdir(), "flotilla-agent-home-"));
 const fixture = path.join(root, "test/fixtures/server-flows.ts");
 
-function cli(args: string[], timeoutMs = 60_000) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: "1", FLOTILLA_HOME: home, FLOTILLA_API_URL: "" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`flotilla ${args.join(" ")} did not finish in ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** `flotilla ...args` with this file's FLOTILLA_HOME and no API URL. */
+const cli = (args: string[], timeoutMs = 60_000) =>
+  flotilla(args, { env: { FLOTILLA_HOME: home, FLOTILLA_API_URL: "" }, timeoutMs });
 
 function alive(pid: number): boolean {
   try {

@@ -3,43 +3,24 @@
 // --database the URL goes to a Secret by reference and its password appears nowhere in the
 // output; a URL that is not PostgreSQL's is one clear error that does not echo it.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { PersistentVolumeClaim } from "kubernetes-models/v1/PersistentVolumeClaim";
 import { Service } from "kubernetes-models/v1/Service";
 import { parseAllDocuments } from "yaml";
+import { cli as flotilla } from "./helpers/cli.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over printed objects
 type Loose = any;
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const home = mkdtempSync(path.join(tmpdir(), "flotilla-server-install-"));
 
-function cli(args: string[], timeoutMs = 60_000) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, "bin/flotilla.js"), ...args], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: "1", FLOTILLA_HOME: home, FLOTILLA_API_URL: "" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`flotilla ${args.join(" ")} did not finish in ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** `flotilla ...args` with this file's FLOTILLA_HOME and no API URL. */
+const cli = (args: string[], timeoutMs = 60_000) =>
+  flotilla(args, { env: { FLOTILLA_HOME: home, FLOTILLA_API_URL: "" }, timeoutMs });
 
 const docs = (yaml: string): Loose[] => parseAllDocuments(yaml).map((d) => d.toJS());
 

@@ -32,7 +32,7 @@ export function cli(
     child.stderr.on("data", (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`flotilla ${args.join(" ")} did not finish in ${timeoutMs} ms`));
+      reject(new Error(`flotilla ${args.join(" ")} did not finish in ${timeoutMs} ms\n${stderr}`));
     }, timeoutMs);
     child.on("error", (e) => {
       clearTimeout(timer);
