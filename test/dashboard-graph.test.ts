@@ -6,13 +6,10 @@
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { after, before, describe, it } from "node:test";
-import { type Browser, launchBrowser } from "./helpers/browser.ts";
-import { ensureDashboardBuilt } from "./helpers/dashboard-build.ts";
-import { removeDir, type ServerProcess, startServerProcess } from "./helpers/flotilla-server.ts";
+import { before, describe, it } from "node:test";
+import type { Browser } from "./helpers/browser.ts";
+import { dashboardSession } from "./helpers/dashboard-session.ts";
+import type { ServerProcess } from "./helpers/flotilla-server.ts";
 
 const N = 1000;
 /** Live updates sent, each moving this many tasks on (Pending → Running → Success). */
@@ -34,23 +31,11 @@ const blocks = (b: Blocks) =>
 const longest = (xs: number[]) => (xs.length ? `${Math.round(Math.max(...xs))} ms` : "none over 50 ms");
 
 describe("dashboard graph", { timeout: 300_000 }, () => {
-  let home: string;
+  const session = dashboardSession("flotilla-dashboard-graph-");
   let server: ServerProcess;
   let browser: Browser;
-
-  before(async () => {
-    await ensureDashboardBuilt();
-    home = await mkdtemp(path.join(tmpdir(), "flotilla-dashboard-graph-"));
-    server = await startServerProcess(home);
-    browser = await launchBrowser();
-    await browser.page.goto(server.dashboardUrl);
-    await browser.page.getByRole("heading", { name: "Runs" }).waitFor();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (home) await removeDir(home);
+  before(() => {
+    ({ server, browser } = session);
   });
 
   it("lays out a 1,000-node graph and follows its live states without freezing the page", async () => {

@@ -6,14 +6,12 @@
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
-import { ARTIFACTS, type Browser, launchBrowser } from "./helpers/browser.ts";
-import { ensureDashboardBuilt } from "./helpers/dashboard-build.ts";
-import { removeDir, type ServerProcess, startServerProcess, until } from "./helpers/flotilla-server.ts";
+import { ARTIFACTS, type Browser } from "./helpers/browser.ts";
+import { dashboardSession } from "./helpers/dashboard-session.ts";
+import { type ServerProcess, until } from "./helpers/flotilla-server.ts";
 
 /** A Kubernetes worker pod's name: as long as the ones a user sees. */
 const LONG_WORKER = "flotilla-worker-4f9c2d7e-nightly-etl-transform-7d9f8b6c5-xk2p9";
@@ -118,23 +116,11 @@ async function childrenTableFits(page: Page, what: string): Promise<void> {
 }
 
 describe("dashboard panels", { timeout: 300_000 }, () => {
-  let home: string;
+  const session = dashboardSession("flotilla-dashboard-panels-");
   let server: ServerProcess;
   let browser: Browser;
-
-  before(async () => {
-    await ensureDashboardBuilt();
-    home = await mkdtemp(path.join(tmpdir(), "flotilla-dashboard-panels-"));
-    server = await startServerProcess(home);
-    browser = await launchBrowser();
-    await browser.page.goto(server.dashboardUrl);
-    await browser.page.getByRole("heading", { name: "Runs" }).waitFor();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (home) await removeDir(home);
+  before(() => {
+    ({ server, browser } = session);
   });
 
   it("the task panel's children table shows every column, Worker included, at 1280×800 and on a phone", async () => {
