@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { FlotillaError } from "../src/core/errors.ts";
 import { openStore } from "../src/store/open.ts";
 import type { Store } from "../src/store/store.ts";
+import { STATE_DIGITS } from "../src/store/task-run-summary.ts";
 import { testPostgres } from "./helpers/postgres.ts";
 
 const T0 = 1_700_000_000_000;
@@ -144,6 +145,68 @@ function contract(name: string, open: () => Promise<Store>) {
       assert.equal(JSON.parse(text.items)[0].message, odd);
       const none = await store.createRun({ flowName: "f", state: "Running" }, T0);
       assert.deepEqual(await store.taskRunsJson(none.id), { items: "[]", attempts: "[]" });
+    });
+    it("sums up a run's task runs for the dashboard: counts, one state character a child, the task runs worth showing", async () => {
+      const run = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      const child = (slug: string, i: number, state: string) => ({
+        slug,
+        mapIndex: i,
+        attempt: 1,
+        state,
+        startedAt: T0 + i,
+        ...(state === "Success" || state === "Failed" ? { endedAt: T0 + 10 + i } : {}),
+      });
+      await store.report(run.id, {
+        taskRuns: [
+          { slug: "a", mapIndex: -1, attempt: 1, state: "Success", startedAt: T0, endedAt: T0 + 1 },
+          { slug: "m", mapIndex: -1, attempt: 1, state: "Mapped", startedAt: T0 },
+          ...["Success", "Success", "Running", "Failed", "Pending"].map((st, i) => child("m", i, st)),
+          // a map whose indexes have a gap (2 is not known yet)
+          ...[0, 1, 3].map((i) => child("g", i, "Running")),
+        ],
+      });
+      const s = await store.taskRunSummary(run.id, 10);
+      const m = s.tasks.find((t) => t.slug === "m");
+      assert.deepEqual(m?.counts, { Success: 2, Running: 1, Failed: 1, Pending: 1 });
+      assert.equal(m?.total, 5);
+      assert.equal(m?.startedAt, T0);
+      assert.equal(m?.endedAt, T0 + 13);
+      const decode = (states: string) =>
+        [...states].map((c) => (c === "-" ? "-" : s.codes[STATE_DIGITS.indexOf(c)]));
+      assert.deepEqual(decode(m?.states ?? ""), ["Success", "Success", "Running", "Failed", "Pending"]);
+      assert.deepEqual(decode(s.tasks.find((t) => t.slug === "g")?.states ?? ""), [
+        "Running",
+        "Running",
+        "-",
+        "Running",
+      ]);
+      assert.equal(s.tasks.length, 2, "only mapped tasks with children");
+      // every parent or unmapped task run, then the children neither Pending nor Success
+      assert.deepEqual(
+        s.items.map((r) => `${r.slug}${r.mapIndex}:${r.state}`),
+        ["a-1:Success", "m-1:Mapped", "g0:Running", "g1:Running", "g3:Running", "m2:Running", "m3:Failed"],
+      );
+      assert.equal(s.more, 0);
+      const few = await store.taskRunSummary(run.id, 3);
+      assert.equal(few.items.length, 3);
+      assert.equal(few.more, 4, "the 5 children worth showing, 1 of them listed");
+      const one = await store.taskRunsOfTask(run.id, "m");
+      assert.deepEqual(
+        one.items.map((r) => r.mapIndex),
+        [-1, 0, 1, 2, 3, 4],
+      );
+      assert.deepEqual(
+        one.items,
+        (await store.taskRuns(run.id)).filter((r) => r.slug === "m"),
+      );
+      const none = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      assert.deepEqual(await store.taskRunSummary(none.id, 10), {
+        tasks: [],
+        codes: [],
+        items: [],
+        more: 0,
+        attempts: [],
+      });
     });
     it("stores logs in chunks and finds lines of one run by text", async () => {
       const one = await store.createRun({ flowName: "f", state: "Running" }, T0);

@@ -32,6 +32,7 @@ import type {
   ScheduleRecord,
   Store,
   TaskRunRecord,
+  TaskRunSummary,
   TaskRunUpdate,
   TokenRecord,
   TokenScope,
@@ -40,6 +41,7 @@ import type {
   WorkerSample,
 } from "./store.ts";
 import { taskRunJsonPrefix, taskRunJsonSql } from "./task-run-json.ts";
+import { STATE_DIGITS, statesWithGaps, type TaskBrief } from "./task-run-summary.ts";
 
 type Row = Record<string, unknown>;
 
@@ -736,6 +738,94 @@ export class SqlStore implements Store {
       items: await texts("task_runs", "slug, map_index"),
       attempts: await texts("task_run_attempts", "slug, map_index, attempt"),
     };
+  }
+
+  async taskRunSummary(runId: string, limit: number): Promise<TaskRunSummary> {
+    // counts by state first (they name the states), then each task's states as one string the
+    // database joins (a 10,000-way map is one row, not 10,000)
+    const byState = await this.#db.all<Row>(
+      "SELECT slug, state, COUNT(*) AS n, MIN(started_at) AS s, MAX(ended_at) AS e FROM task_runs WHERE run_id = ? AND map_index >= 0 GROUP BY slug, state ORDER BY slug",
+      [runId],
+    );
+    const codes = [...new Set(byState.map((r) => String(r.state)))].slice(0, STATE_DIGITS.length);
+    const digit = codes.map((c, i) => [c, STATE_DIGITS[i] as string] as const);
+    const join = this.#db.dialect === "postgres" ? "string_agg" : "group_concat";
+    const strings =
+      byState.length === 0
+        ? []
+        : await this.#db.all<Row>(
+            `SELECT slug, COUNT(*) AS n, MAX(map_index) AS mx,
+         ${join}(CASE state ${digit.map(() => "WHEN ? THEN ?").join(" ")} ELSE '${STATE_DIGITS.at(-1)}' END, '' ORDER BY map_index) AS states
+       FROM task_runs WHERE run_id = ? AND map_index >= 0 GROUP BY slug ORDER BY slug`,
+            [...digit.flat(), runId],
+          );
+    const tasks = await this.#briefs(runId, byState, strings);
+    const shown = await this.#db.all<Row>(
+      `SELECT run_id, slug, map_index, attempt, state, started_at, ended_at, worker, message, error FROM task_runs
+       WHERE run_id = ? AND (map_index < 0 OR state NOT IN ('Pending', 'Success'))
+       ORDER BY CASE WHEN map_index < 0 THEN 0 ELSE 1 END, slug, map_index LIMIT ?`,
+      [runId, limit + 1],
+    );
+    const items = shown.slice(0, limit).map(taskRunOf);
+    let more = 0;
+    if (shown.length > limit) {
+      const n = await this.#db.all<Row>(
+        "SELECT COUNT(*) AS n FROM task_runs WHERE run_id = ? AND map_index >= 0 AND state NOT IN ('Pending', 'Success')",
+        [runId],
+      );
+      more = Number(n[0]?.n ?? 0) - items.filter((r) => r.mapIndex >= 0).length;
+    }
+    return { tasks, codes, items, more, attempts: await this.taskRunAttempts(runId) };
+  }
+
+  /** Each mapped task's brief from the counts and joined states (a task with gaps in its map indexes read child by child). */
+  async #briefs(runId: string, byState: Row[], strings: Row[]): Promise<TaskBrief[]> {
+    const out = new Map<string, TaskBrief>();
+    for (const r of byState) {
+      const slug = String(r.slug);
+      let b = out.get(slug);
+      if (!b) {
+        b = { slug, counts: {}, total: 0, states: "" };
+        out.set(slug, b);
+      }
+      b.counts[String(r.state)] = Number(r.n);
+      b.total += Number(r.n);
+      if (r.s !== null && (b.startedAt === undefined || Number(r.s) < b.startedAt)) b.startedAt = Number(r.s);
+      if (r.e !== null && (b.endedAt === undefined || Number(r.e) > b.endedAt)) b.endedAt = Number(r.e);
+    }
+    for (const r of strings) {
+      const b = out.get(String(r.slug));
+      if (!b) continue;
+      if (Number(r.mx) + 1 === Number(r.n)) {
+        b.states = String(r.states ?? "");
+        continue;
+      }
+      const children = await this.#db.all<Row>(
+        "SELECT map_index FROM task_runs WHERE run_id = ? AND slug = ? AND map_index >= 0 ORDER BY map_index",
+        [runId, b.slug],
+      );
+      b.states = statesWithGaps(
+        children.map((c) => Number(c.map_index)),
+        String(r.states ?? ""),
+      );
+    }
+    return [...out.values()];
+  }
+
+  async taskRunsOfTask(
+    runId: string,
+    slug: string,
+  ): Promise<{ items: TaskRunRecord[]; attempts: TaskRunRecord[] }> {
+    const cols = "run_id, slug, map_index, attempt, state, started_at, ended_at, worker, message, error";
+    const items = await this.#db.all<Row>(
+      `SELECT ${cols} FROM task_runs WHERE run_id = ? AND slug = ? ORDER BY map_index`,
+      [runId, slug],
+    );
+    const attempts = await this.#db.all<Row>(
+      `SELECT ${cols} FROM task_run_attempts WHERE run_id = ? AND slug = ? ORDER BY map_index, attempt`,
+      [runId, slug],
+    );
+    return { items: items.map(taskRunOf), attempts: attempts.map(taskRunOf) };
   }
 
   async taskRunAttempts(runId: string): Promise<TaskRunRecord[]> {

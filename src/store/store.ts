@@ -3,6 +3,7 @@
 // and PostgreSQL (pg). Rows are plain data with camelCase fields and ms-since-epoch times.
 
 import type { RunStateName } from "./run-state.ts";
+import type { TaskBrief } from "./task-run-summary.ts";
 
 /** A registered flow version: what `flotilla deploy` sends, and nothing else. */
 export interface FlowRecord {
@@ -104,6 +105,18 @@ export interface TaskRunRecord {
 }
 
 export type TaskRunUpdate = Omit<TaskRunRecord, "runId">;
+
+/** See {@link Store.taskRunSummary}. */
+export interface TaskRunSummary {
+  /** The mapped tasks that have children, by slug. */
+  tasks: TaskBrief[];
+  /** The states {@link TaskBrief.states} writes, by their character's place in STATE_DIGITS. */
+  codes: string[];
+  items: TaskRunRecord[];
+  /** Children neither Pending nor Success left out of `items` (over its limit). */
+  more: number;
+  attempts: TaskRunRecord[];
+}
 
 export interface LogLine {
   ts: number;
@@ -314,6 +327,15 @@ export interface Store {
   taskRunsJson(runId: string): Promise<{ items: string; attempts: string }>;
   /** The earlier attempts of retried task runs (each as it ended: Retrying, with its error), oldest first. */
   taskRunAttempts(runId: string): Promise<TaskRunRecord[]>;
+  /**
+   * A run's task runs in brief (the dashboard's first paint): each mapped task's children by state
+   * and one state character each ({@link TaskBrief}), the task runs worth showing (every task run
+   * of an unmapped task or a mapped task's parent, then the children neither Pending nor Success,
+   * at most `limit` of those) and how many such children were left out, and the earlier attempts.
+   */
+  taskRunSummary(runId: string, limit: number): Promise<TaskRunSummary>;
+  /** The task runs of one task of a run (slug, then map index) and their earlier attempts. */
+  taskRunsOfTask(runId: string, slug: string): Promise<{ items: TaskRunRecord[]; attempts: TaskRunRecord[] }>;
   logs(runId: string, q?: { contains?: string; limit?: number }): Promise<LogLine[]>;
   /** Log lines with a cursor: the last `limit`, or those after `after` (oldest first), and `next`. */
   logPage(runId: string, q?: LogQuery): Promise<LogPage>;

@@ -6,6 +6,10 @@ export const endpoints = {
   runs: (q: URLSearchParams) => `/runs?${q}`,
   run: (id: string) => `/runs/${e(id)}`,
   taskRuns: (id: string) => `/runs/${e(id)}/task-runs`,
+  /** The run's task runs in brief, what its page paints first. */
+  taskRunSummary: (id: string) => `/runs/${e(id)}/task-runs?view=summary`,
+  /** Every task run of one task of the run. */
+  taskRunsOf: (id: string, slug: string) => `/runs/${e(id)}/task-runs?slug=${e(slug)}`,
   logs: (id: string) => `/runs/${e(id)}/logs?limit=10000`,
   cluster: (id: string) => `/runs/${e(id)}/cluster`,
   events: (id: string) => `/runs/${e(id)}/events`,

@@ -1,14 +1,65 @@
-// A run's task runs, kept live: fetched once, then the changed task runs the event stream carries
-// (`task-runs` events) are applied in place, at most once a frame, so a 10,000-way mapped node's
-// counts follow the run without fetching 10,000 rows again. A batch too big for one event, or a
-// reconnect (events were lost), fetches the whole list again.
+// A run's task runs, kept live. The page paints from the run's task runs in brief (?view=summary:
+// every task's own run, the children neither Pending nor Success, and each mapped task's child
+// states as one character each), not from every task run: a 10,000-way map is a 10 kB string, not
+// 1.5 MB of rows. A task opened in the panel fetches its own task runs (?slug=), the timeline
+// every task run. The changed task runs the event stream carries (`task-runs` events) are applied
+// in place, at most once a frame, to the rows and the child states alike. A batch too big for one
+// event, or a reconnect (events were lost), fetches what was fetched again.
 
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api } from "./api.ts";
 import { endpoints } from "./endpoints.ts";
 import { useLiveEvents, useThrottled } from "./events.ts";
 import { isFinal } from "./states.tsx";
-import { items, type TaskRun } from "./types.ts";
+import { items, type TaskRun, type TaskRunsAnswer } from "./types.ts";
+
+/** The characters the summary writes a child's state with (the server's STATE_DIGITS). */
+const DIGITS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/** A mapped task's children by state, kept live. */
+export interface ChildStates {
+  /** Child i's state (undefined: not known). */
+  states: (string | undefined)[];
+  counts: Record<string, number>;
+  total: number;
+  startedAt?: number;
+  endedAt?: number;
+}
+
+/** The summary's briefs decoded (child i's state from its character and the answer's codes). */
+export function decodeBriefs(answer: TaskRunsAnswer): Map<string, ChildStates> {
+  const out = new Map<string, ChildStates>();
+  for (const t of answer.tasks ?? []) {
+    const states = [...t.states].map((c) => (c === "-" ? undefined : answer.codes?.[DIGITS.indexOf(c)]));
+    out.set(t.slug, {
+      states,
+      counts: { ...t.counts },
+      total: t.total,
+      ...(t.startedAt !== undefined ? { startedAt: t.startedAt } : {}),
+      ...(t.endedAt !== undefined ? { endedAt: t.endedAt } : {}),
+    });
+  }
+  return out;
+}
+
+/** Applies a child's update to its task's states as the store does (a final state stays). */
+export function applyChild(all: Map<string, ChildStates>, u: TaskRun): void {
+  let c = all.get(u.slug);
+  if (!c) {
+    c = { states: [], counts: {}, total: 0 };
+    all.set(u.slug, c);
+  }
+  const prev = c.states[u.mapIndex];
+  if (prev !== undefined && isFinal(prev) && !isFinal(u.state)) return;
+  if (prev !== undefined) c.counts[prev] = (c.counts[prev] ?? 1) - 1;
+  else c.total++;
+  if (prev !== undefined && c.counts[prev] === 0) delete c.counts[prev];
+  c.counts[u.state] = (c.counts[u.state] ?? 0) + 1;
+  c.states[u.mapIndex] = u.state;
+  if (u.startedAt !== undefined && (c.startedAt === undefined || u.startedAt < c.startedAt))
+    c.startedAt = u.startedAt;
+  if (u.endedAt !== undefined && (c.endedAt === undefined || u.endedAt > c.endedAt)) c.endedAt = u.endedAt;
+}
 
 const key = (r: { slug: string; mapIndex: number }) => `${r.slug}\u0000${r.mapIndex}`;
 
@@ -28,10 +79,20 @@ export function mergeTaskRun(prev: TaskRun | undefined, u: TaskRun): TaskRun | u
 }
 
 export interface LiveTaskRuns {
-  /** In the server's order (slug, then map index) for fetched rows; new ones after. */
+  /**
+   * The task runs fetched or seen live (not every child of a mapped task: those of an opened task,
+   * or all of them once the timeline asked), in the server's order (slug, then map index), new
+   * ones after.
+   */
   taskRuns: TaskRun[] | undefined;
+  /** Each mapped task's child states, counts and times (every child, fetched or not). */
+  children: ReadonlyMap<string, ChildStates>;
   /** Earlier attempts of retried task runs (each as it ended, Retrying with its error). */
   attempts: TaskRun[];
+  /** Whether `taskRuns` holds every task run of `slug` (undefined: of the run). */
+  has: (slug?: string) => boolean;
+  /** Fetch every task run of `slug` (undefined: of the run), once. */
+  want: (slug?: string) => void;
   reload: () => void;
   /** When the last live change was applied (performance.now()), for the dashboard's own timing. */
   appliedAt: number | undefined;
@@ -40,32 +101,47 @@ export interface LiveTaskRuns {
 /** The task runs of run `id` (null: not loaded yet), kept up to date from the event stream. */
 export function useTaskRuns(id: string | null): LiveTaskRuns {
   const rows = useRef(new Map<string, TaskRun>());
+  const kids = useRef(new Map<string, ChildStates>());
   const attempts = useRef(new Map<string, TaskRun>());
   const queued = useRef<TaskRun[][]>([]);
   const loaded = useRef(false);
+  /** What was fetched in full: slugs, and "" for the whole run. */
+  const full = useRef(new Set<string>());
+  /** What of `full` has come. */
+  const fetched = useRef(new Set<string>());
   const [version, setVersion] = useState<{ n: number; appliedAt?: number }>({ n: 0 });
   const frame = useRef<number | undefined>(undefined);
 
+  const take = (u: TaskRun) => {
+    if (u.state === "Retrying") attempts.current.set(`${key(u)}\u0000${u.attempt}`, u);
+    const k = key(u);
+    const next = mergeTaskRun(rows.current.get(k), u);
+    if (u.mapIndex >= 0) applyChild(kids.current, u);
+    if (!next) return false;
+    rows.current.set(k, next);
+    return true;
+  };
   const apply = () => {
     frame.current = undefined;
     if (!loaded.current) return; // applied after the fetch lands
     let changed = false;
-    for (const batch of queued.current.splice(0)) {
-      for (const u of batch) {
-        if (u.state === "Retrying") attempts.current.set(`${key(u)}\u0000${u.attempt}`, u);
-        const k = key(u);
-        const next = mergeTaskRun(rows.current.get(k), u);
-        if (next) {
-          rows.current.set(k, next);
-          changed = true;
-        }
-      }
-    }
+    for (const batch of queued.current.splice(0)) for (const u of batch) changed = take(u) || changed;
     if (changed) setVersion((v) => ({ n: v.n + 1, appliedAt: performance.now() }));
   };
   const schedule = () => {
     if (frame.current !== undefined) return;
     frame.current = requestAnimationFrame(apply);
+  };
+  const bump = () =>
+    setVersion((v) => ({ n: v.n + 1, ...(v.appliedAt !== undefined ? { appliedAt: v.appliedAt } : {}) }));
+  /** Rows fetched from the server replace what the page had of them. */
+  const adopt = (data: TaskRunsAnswer, attemptsToo: boolean) => {
+    for (const r of items(data)) {
+      rows.current.set(key(r), r);
+      if (r.mapIndex >= 0) applyChild(kids.current, r);
+    }
+    if (attemptsToo)
+      for (const r of data.attempts ?? []) attempts.current.set(`${key(r)}\u0000${r.attempt}`, r);
   };
 
   const fetching = useRef(false);
@@ -77,17 +153,17 @@ export function useTaskRuns(id: string | null): LiveTaskRuns {
       return;
     }
     fetching.current = true;
-    api<TaskRun[] | { items: TaskRun[]; attempts?: TaskRun[] }>(endpoints.taskRuns(id))
-      .then((data) => {
-        const m = new Map<string, TaskRun>();
-        for (const r of items(data)) m.set(key(r), r);
-        rows.current = m;
-        const a = new Map<string, TaskRun>();
-        for (const r of Array.isArray(data) ? [] : (data.attempts ?? []))
-          a.set(`${key(r)}\u0000${r.attempt}`, r);
-        attempts.current = a;
+    const extra = [...full.current];
+    api<TaskRunsAnswer>(extra.includes("") ? endpoints.taskRuns(id) : endpoints.taskRunSummary(id))
+      .then(async (data) => {
+        rows.current = new Map();
+        kids.current = decodeBriefs(data);
+        attempts.current = new Map();
+        adopt(data, true);
+        for (const slug of extra.filter((s) => s !== ""))
+          adopt(await api(endpoints.taskRunsOf(id, slug)), true);
         loaded.current = true;
-        setVersion((v) => ({ n: v.n + 1, ...(v.appliedAt !== undefined ? { appliedAt: v.appliedAt } : {}) }));
+        bump();
         if (queued.current.length) schedule(); // changes that came while the list was on its way
       })
       .catch(() => {
@@ -102,11 +178,33 @@ export function useTaskRuns(id: string | null): LiveTaskRuns {
       });
   };
   const reload = useThrottled(load, 300);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: adopt and bump touch refs and state setters only
+  const want = useCallback(
+    (slug?: string) => {
+      const k = slug ?? "";
+      if (id === null || full.current.has(k) || full.current.has("")) return;
+      full.current.add(k);
+      api<TaskRunsAnswer>(slug === undefined ? endpoints.taskRuns(id) : endpoints.taskRunsOf(id, slug))
+        .then((data) => {
+          adopt(data, true);
+          fetched.current.add(k);
+          bump();
+        })
+        .catch(() => full.current.delete(k));
+    },
+    [id],
+  );
+  // biome-ignore lint/correctness/useExhaustiveDependencies: fetched is a ref; version says when it changed
+  const done = useMemo(() => new Set(fetched.current), [version.n]);
+  const has = useCallback((slug?: string) => done.has("") || (slug !== undefined && done.has(slug)), [done]);
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: a new run id starts over
   useEffect(() => {
     rows.current = new Map();
+    kids.current = new Map();
     attempts.current = new Map();
+    full.current = new Set();
+    fetched.current = new Set();
     queued.current = [];
     loaded.current = false;
     setVersion({ n: 0 });
@@ -131,7 +229,9 @@ export function useTaskRuns(id: string | null): LiveTaskRuns {
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: rows is a ref; version says when it changed
   const taskRuns = useMemo(() => (loaded.current ? [...rows.current.values()] : undefined), [version.n]);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: kids is a ref; version says when it changed
+  const children = useMemo(() => new Map(kids.current), [version.n]);
   // biome-ignore lint/correctness/useExhaustiveDependencies: attempts is a ref; version says when it changed
   const attemptList = useMemo(() => [...attempts.current.values()], [version.n]);
-  return { taskRuns, attempts: attemptList, reload: load, appliedAt: version.appliedAt };
+  return { taskRuns, children, attempts: attemptList, has, want, reload: load, appliedAt: version.appliedAt };
 }

@@ -2,6 +2,7 @@
 // children), done/total, and the per-worker lanes of the timeline.
 
 import { isFinal } from "./states.tsx";
+import type { ChildStates } from "./task-runs.ts";
 import type { FlowDag, FlowRun, TaskRun } from "./types.ts";
 
 export interface TaskSummary {
@@ -16,10 +17,15 @@ export interface TaskSummary {
   upstream: string[];
 }
 
-/** Groups task runs by slug in the DAG's order (tasks not in the DAG come after, by start). */
+/**
+ * Groups task runs by slug in the DAG's order (tasks not in the DAG come after, by start). With
+ * `children` (each mapped task's child states, every child known), a mapped task's counts, total
+ * and times come from there, and `taskRuns` need not hold its every child.
+ */
 export function summarizeTasks(
   taskRuns: readonly TaskRun[],
   dag: FlowDag | undefined,
+  children?: ReadonlyMap<string, ChildStates>,
 ): Map<string, TaskSummary> {
   const out = new Map<string, TaskSummary>();
   for (const t of dag?.tasks ?? []) {
@@ -43,6 +49,7 @@ export function summarizeTasks(
     }
     if (r.mapIndex >= 0) {
       s.mapped = true;
+      if (children) continue;
       s.counts[r.state] = (s.counts[r.state] ?? 0) + 1;
       s.total++;
     } else {
@@ -51,6 +58,19 @@ export function summarizeTasks(
     if (r.startedAt !== undefined && (s.startedAt === undefined || r.startedAt < s.startedAt))
       s.startedAt = r.startedAt;
     if (r.endedAt !== undefined && (s.endedAt === undefined || r.endedAt > s.endedAt)) s.endedAt = r.endedAt;
+  }
+  for (const [slug, c] of children ?? []) {
+    let s = out.get(slug);
+    if (!s) {
+      s = { slug, mapped: true, counts: {}, total: 0, upstream: [] };
+      out.set(slug, s);
+    }
+    s.mapped = true;
+    s.counts = { ...c.counts };
+    s.total = c.total;
+    if (c.startedAt !== undefined && (s.startedAt === undefined || c.startedAt < s.startedAt))
+      s.startedAt = c.startedAt;
+    if (c.endedAt !== undefined && (s.endedAt === undefined || c.endedAt > s.endedAt)) s.endedAt = c.endedAt;
   }
   for (const s of out.values()) {
     if (!s.mapped && s.head) {

@@ -14,6 +14,7 @@ import type {
   TaskRunRecord,
   WorkerSample as WorkerSampleRecord,
 } from "../../src/store/store.ts";
+import type { TaskBrief } from "../../src/store/task-run-summary.ts";
 
 /** A run as GET /api/runs and /api/runs/:id answer it (the list's rows carry its figures). */
 export interface FlowRun
@@ -40,6 +41,15 @@ export interface FlowDag {
 
 /** A task run (the store's record; a live update's carries no run id). */
 export type TaskRun = Omit<TaskRunRecord, "runId"> & { runId?: string };
+
+/** GET /api/runs/:id/task-runs (?view=summary adds tasks, codes and more; see the store's TaskRunSummary). */
+export interface TaskRunsAnswer {
+  items: TaskRun[];
+  attempts?: TaskRun[];
+  tasks?: TaskBrief[];
+  codes?: string[];
+  more?: number;
+}
 
 export type LogLine = StoreLogLine & {
   /** Where the line comes from: `kubernetes` (the run's pod events), `agent`; absent for the flow's own. */

@@ -39,10 +39,69 @@ const logLine = z.object({
 
 /** A task run as the task-runs answer lists it (documentation: the answer is the store's JSON text). */
 const taskRunRecord = taskRunUpdate.extend({ runId: z.string() });
-const taskRunsAnswer = z.object({
-  items: z.array(taskRunRecord).describe("the run's task runs, by slug and map index"),
-  attempts: z.array(taskRunRecord).describe("earlier attempts of retried task runs, oldest first"),
+const taskBrief = z.object({
+  slug: z.string(),
+  counts: z.record(z.string(), z.number()).describe("its children by state"),
+  total: z.number().describe("how many children it has"),
+  startedAt: z.number().optional(),
+  endedAt: z.number().optional(),
+  states: z
+    .string()
+    .describe(
+      "child i's state is codes[k] where k is the place of character i in 0-9a-zA-Z; '-': no child i",
+    ),
 });
+const taskRunsAnswer = z.object({
+  items: z
+    .array(taskRunRecord)
+    .describe(
+      "the run's task runs, by slug and map index; with ?view=summary every task run of an unmapped task or a mapped task's parent, then the children neither Pending nor Success (at most ?limit); with ?slug= that task's",
+    ),
+  attempts: z.array(taskRunRecord).describe("earlier attempts of retried task runs, oldest first"),
+  tasks: z.array(taskBrief).optional().describe("?view=summary: each mapped task's children in brief"),
+  codes: z.array(z.string()).optional().describe("?view=summary: the states `states` writes"),
+  more: z
+    .number()
+    .optional()
+    .describe("?view=summary: children neither Pending nor Success left out of items"),
+});
+
+/** GET /api/runs/:id/task-runs: every task run, the run's task runs in brief, or one task's. */
+function taskRunsRoute(
+  app: FastifyInstance,
+  { store, route, findRun }: Pick<ApiContext, "store" | "route" | "findRun">,
+): void {
+  const z$ = app.withTypeProvider<ZodTypeProvider>();
+  z$.route({
+    ...route(ROUTES.taskRuns, {
+      schema: {
+        params: runId,
+        querystring: z.object({
+          view: z.enum(["all", "summary"]).default("all"),
+          slug: z.string().min(1).optional(),
+          limit: z.coerce.number().int().min(0).max(100_000).default(2000),
+        }),
+        response: { 200: taskRunsAnswer },
+      },
+    }),
+    handler: async (req, reply) => {
+      const run = await findRun((req.params as { id: string }).id);
+      const q = req.query as { view: "all" | "summary"; slug?: string; limit: number };
+      // the dashboard's first paint (?view=summary) and a task it opens (?slug=): small answers,
+      // sent as JSON text (the response schema documents them, it is not applied)
+      if (q.slug !== undefined || q.view === "summary") {
+        const answer =
+          q.slug !== undefined
+            ? await store.taskRunsOfTask(run.id, q.slug)
+            : await store.taskRunSummary(run.id, q.limit);
+        return reply.type("application/json; charset=utf-8").send(JSON.stringify(answer));
+      }
+      // { items, attempts } as the database wrote their JSON: sent as it is, never parsed here
+      const { items, attempts } = await store.taskRunsJson(run.id);
+      return reply.type("application/json; charset=utf-8").send(`{"items":${items},"attempts":${attempts}}`);
+    },
+  });
+}
 
 /** A run's records: task runs, logs, cluster figures, state transitions, and the reporter's batch. */
 export async function runRecordRoutes(
@@ -50,15 +109,7 @@ export async function runRecordRoutes(
   { store, route, publish, findRun, mayTouch }: ApiContext,
 ): Promise<void> {
   const z$ = app.withTypeProvider<ZodTypeProvider>();
-  z$.route({
-    ...route(ROUTES.taskRuns, { schema: { params: runId, response: { 200: taskRunsAnswer } } }),
-    handler: async (req, reply) => {
-      const run = await findRun((req.params as { id: string }).id);
-      // { items, attempts } as the database wrote their JSON: sent as it is, never parsed here
-      const { items, attempts } = await store.taskRunsJson(run.id);
-      return reply.type("application/json; charset=utf-8").send(`{"items":${items},"attempts":${attempts}}`);
-    },
-  });
+  taskRunsRoute(app, { store, route, findRun });
   z$.route({
     ...route(ROUTES.logs, {
       schema: {

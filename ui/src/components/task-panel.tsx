@@ -97,6 +97,7 @@ export function TaskPanel({
   slug,
   summary,
   taskRuns,
+  childrenLoaded,
   attempts,
   index,
   logs,
@@ -107,6 +108,8 @@ export function TaskPanel({
   slug: string;
   summary: TaskSummary | undefined;
   taskRuns: TaskRun[];
+  /** Whether `taskRuns` holds every child of the task (else the failed and running ones, until they come). */
+  childrenLoaded: boolean;
   /** Earlier attempts of retried task runs. */
   attempts: TaskRun[];
   index: number | undefined;
@@ -229,6 +232,11 @@ export function TaskPanel({
                   ))}
                 </tbody>
               </table>
+              {!childrenLoaded && children.length < summary.total && (
+                <p className="muted small" role="status">
+                  Loading its {summary.total.toLocaleString()} task runs…
+                </p>
+              )}
               {pages > 1 && (
                 <nav className="pager" aria-label="Child pages">
                   <button type="button" disabled={page === 0} onClick={() => setPage(page - 1)}>

@@ -103,10 +103,10 @@ export function RunPage({ id }: { id: string }) {
   // Unchanged tasks keep their summary object, so the graph draws again only the nodes that changed.
   const lastSummaries = useRef<Map<string, TaskSummary> | undefined>(undefined);
   const summaries = useMemo(() => {
-    const next = shareUnchanged(lastSummaries.current, summarizeTasks(trs, run.data?.dag));
+    const next = shareUnchanged(lastSummaries.current, summarizeTasks(trs, run.data?.dag, taskRuns.children));
     lastSummaries.current = next;
     return next;
-  }, [trs, run.data?.dag]);
+  }, [trs, run.data?.dag, taskRuns.children]);
   // The header's counts follow the live task runs once they are here (the run's own counts are
   // as of its last fetch); a mapped task counts its children, not its parent.
   const liveCounts = useMemo(
@@ -118,6 +118,14 @@ export function RunPage({ id }: { id: string }) {
       performance.mark("flotilla:task-runs-applied", { detail: { at: Date.now() } });
   }, [taskRuns.appliedAt]);
   const tasks = useMemo(() => [...summaries.values()], [summaries]);
+  // The page painted from the task runs in brief: an opened mapped task fetches its children, the
+  // timeline every task run.
+  const mappedSelected = selected !== undefined && summaries.get(selected)?.mapped === true;
+  const { want } = taskRuns;
+  useEffect(() => {
+    if (tab === "timeline") want();
+    else if (selected !== undefined && mappedSelected) want(selected);
+  }, [tab, selected, mappedSelected, want]);
   const live = run.data ? !isFinal(run.data.state) : false;
   const now = useNow(live);
 
@@ -345,6 +353,7 @@ export function RunPage({ id }: { id: string }) {
             summary={summaries.get(selected)}
             slug={selected}
             taskRuns={trs}
+            childrenLoaded={taskRuns.has(selected)}
             attempts={taskRuns.attempts}
             index={selectedIndex === null ? undefined : Number(selectedIndex)}
             logs={items(logs.data)}
