@@ -5,8 +5,8 @@
 // --report-url gives (the server as the pod reaches it; here another name of the same server).
 // The token is in no other object, pod log, CLI output, reported log line or plain env value,
 // and is refused once the run ended. --dry-run shows where the pod would report and the Secret's
-// place for the token, without asking the server for anything; bad --report-url input is one
-// clear error.
+// place for the token, without asking the server for anything; a server that is down is one
+// warning and the run goes on; bad --report-url input is one clear error.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,13 +14,14 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { Label } from "../src/kubernetes/names.ts";
+import { Label, labelValue } from "../src/kubernetes/names.ts";
 import { buildRbac } from "../src/kubernetes/rbac.ts";
 import { type RunningServer, startServer } from "../src/server/server.ts";
 import type { FlowRunRecord } from "../src/store/store.ts";
 import { defaultImages, KubeSim } from "../src/testing/index.ts";
 import { assertUserError, cli, root } from "./helpers/cli.ts";
 import { noLeakAssertion } from "./helpers/leak-scan.ts";
+import { freePort } from "./helpers/ports.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over arbitrary API objects
 type Loose = any;
@@ -175,6 +176,25 @@ describe("flotilla run --server on Kubernetes (kube-sim, RBAC enforced)", { time
     assert.equal((await call("GET", `/api/runs/${runId}`, token)).status, 401);
     const tokens = await admin<{ items: { runId?: string }[] }>("GET", "/api/tokens");
     assert.ok(!tokens.body.items.some((t) => t.runId === runId), "no token of the finished run is kept");
+  });
+
+  it("a server that is down is one warning: the run goes on and succeeds, its pods report nowhere", async () => {
+    const down = await freePort();
+    const r = await cli(onSim("--server", `http://127.0.0.1:${down}`, "--param", "n=1"), {
+      env: env(),
+      timeoutMs: 300_000,
+    });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const warnings = r.stderr.split("\n").filter((l) => /not reporting to http:\/\/127\.0\.0\.1:\d+/.test(l));
+    assert.equal(warnings.length, 1, r.stderr);
+    assert.match(warnings[0]!, /cannot reach the Flotilla server .*the run goes on without it/);
+    const runId = /flow run ([0-9a-f-]{36}) finished: Success/.exec(r.stderr)?.[1];
+    assert.ok(runId, r.stderr);
+    const job = sim!
+      .objects("jobs", NS)
+      .find((j: Loose) => j.metadata.labels?.[Label.runId] === labelValue(runId));
+    const jobEnv: Loose[] = job.spec.template.spec.containers.find((c: Loose) => c.name === "flotilla").env;
+    assert.ok(!jobEnv.some((e) => e.name === "FLOTILLA_API_URL" || e.name === "FLOTILLA_API_TOKEN"));
   });
 
   it("--dry-run shows the URL the pod reports to and the token's place, and asks the server nothing", async () => {
