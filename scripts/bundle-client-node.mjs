@@ -28,6 +28,10 @@ await build({
   format: "esm",
   target: "node20.19",
   mainFields: ["module", "main"],
+  // whatwg-url and tr46 (node-fetch's) require Node's deprecated punycode module: Node 21+ warns
+  // (DEP0040) about it on stderr unless the caller is inside node_modules, which dist/ of a checkout
+  // is not; the npm package of the same code is bundled instead
+  alias: { punycode: "punycode/punycode.js" },
   // the CommonJS modules inside require Node's built-ins: an ES module has no `require` of its own
   banner: {
     js: 'import __flotillaNodeModule from "node:module";\nconst require = __flotillaNodeModule.createRequire(import.meta.url);',
