@@ -190,9 +190,7 @@ describe("--dry-run against `flotilla sim` with kubectl", { timeout: 180_000 }, 
     assert.doesNotMatch(left.stdout, /flotilla-/);
   });
 
-  test("JSON (-o json) is a List of the same objects", async () => {
-    // kubectl validates a `kind: List` against /openapi/v2 (protobuf), which kube-sim serves only
-    // as JSON today: the List is checked here by shape; its items are the objects applied above
+  test("JSON (-o json) is a List of the same objects, which kubectl apply --dry-run=server accepts", async () => {
     const planned = await flotilla(
       ["run", "examples/seed-min-max/flow.ts", "--dry-run", "-o", "json", "--image", "example.com/f:1"],
       ROOT,
@@ -206,6 +204,13 @@ describe("--dry-run against `flotilla sim` with kubectl", { timeout: 180_000 }, 
       ["Secret", "Job", "Pod"],
     );
     assert.equal(list.items[0]!.data, undefined);
+    // kubectl validates a `kind: List` itself, against /openapi/v2 in protobuf, then sends each item
+    const applied = await kubectl(["apply", "--dry-run=server", "-f", "-"], planned.stdout);
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(
+      applied.stdout,
+      /^secret\/\S+ created \(server dry run\)\njob\.batch\/\S+ created \(server dry run\)\npod\/\S+ created \(server dry run\)\n$/,
+    );
   });
 });
 

@@ -158,7 +158,7 @@ test("kubectl get nodes / get node <name> / get pods --watch=True", async (t) =>
   assert.match(watched.stdout, /^NAME\s+STATUS.*\nkube-sim-node\s+Ready/, watched.stderr);
 });
 
-test("OpenAPI from Kubernetes' own schemas: kubectl explain (v3), /openapi/v2 and v3 documents of the served paths, apply --validate=strict", async (t) => {
+test("OpenAPI from Kubernetes' own schemas: kubectl explain (v3 and v2), /openapi/v2 (JSON and protobuf) and v3 documents of the served paths, a List validated by kubectl, apply --validate=strict", async (t) => {
   if (!KUBECTL) {
     t.skip(NO_KUBECTL);
     return;
@@ -217,6 +217,38 @@ test("OpenAPI from Kubernetes' own schemas: kubectl explain (v3), /openapi/v2 an
     !paths.some((p) => p.includes("/watch/") || p.endsWith("/exec") || p.includes("cronjobs")),
     "only what is served",
   );
+
+  // kubectl reads /openapi/v2 in protobuf: explain's v2 output, and its own validation of a List
+  const v2explain = await kubectl("explain", "pods.spec.containers.image", "--output", "plaintext-openapiv2");
+  assert.equal(v2explain.code, 0, v2explain.stderr);
+  assert.match(
+    v2explain.stdout,
+    /^KIND:\s+Pod\nVERSION:\s+v1\n\nFIELD:\s+image <string>\n\nDESCRIPTION:\n\s+Container image name\./,
+  );
+  const list = (bogus: boolean) =>
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "List",
+      items: [
+        {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name: "listed-cm", ...(bogus ? { bogus: 1 } : {}) },
+          data: { a: "1" },
+        },
+      ],
+    });
+  const listFile = join(home, "list.json");
+  writeFileSync(listFile, list(true));
+  const refused = await kubectl("apply", "-f", listFile);
+  assert.equal(refused.code, 1);
+  assert.match(
+    refused.stderr,
+    /error validating data: ValidationError\(ConfigMap\.metadata\): unknown field "bogus" in io\.k8s\.apimachinery\.pkg\.apis\.meta\.v1\.ObjectMeta/,
+  );
+  writeFileSync(listFile, list(false));
+  const listed = await kubectl("apply", "--dry-run=server", "-f", listFile);
+  assert.equal(listed.stdout, "configmap/listed-cm created (server dry run)\n", listed.stderr);
 
   const bad = join(home, "unknown-field.yaml");
   writeFileSync(bad, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: strict-cm\n  bogus: 1\n");

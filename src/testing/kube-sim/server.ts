@@ -8,6 +8,11 @@ import { ApiError, badRequest, internalError, methodNotAllowed, notFound } from 
 import { DualProtocolListener } from "./listener.ts";
 import { isObject, type KubeObject, timestamp } from "./objects.ts";
 import { openApiV2, openApiV3Document, openApiV3Root } from "./openapi.ts";
+import {
+  OPENAPI_V2_PROTOBUF,
+  OPENAPI_V2_PROTOBUF_CONTENT_TYPE,
+  openApiV2Protobuf,
+} from "./openapi-protobuf.ts";
 import { patchTypeOf } from "./patch.ts";
 import { decodeProtobuf } from "./protobuf.ts";
 import { queryBool, queryInt } from "./query.ts";
@@ -247,6 +252,11 @@ export class ApiServer {
     if (nonResource !== undefined) {
       await readBody(req);
       if (method !== "GET") throw methodNotAllowed();
+      if (path === "/openapi/v2" && (req.headers.accept ?? "").includes(OPENAPI_V2_PROTOBUF)) {
+        res.writeHead(200, { "Content-Type": OPENAPI_V2_PROTOBUF_CONTENT_TYPE });
+        res.end(openApiV2Protobuf(nonResource));
+        return;
+      }
       return send(res, 200, nonResource);
     }
     const info = requestInfo(method, path, url.searchParams);
