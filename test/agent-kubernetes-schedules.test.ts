@@ -50,14 +50,23 @@ async function admin<T = Loose>(
   p: string,
   body?: unknown,
 ): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${server!.url}${p}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${server!.adminToken}`,
-      ...(body !== undefined ? { "content-type": "application/json" } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    signal: AbortSignal.timeout(30_000),
+  const send = () =>
+    fetch(`${server!.url}${p}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${server!.adminToken}`,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(30_000),
+    });
+  // The server is stopped and started again on the same port: fetch's pool may still hold a
+  // keep-alive socket to the stopped one, and a GET sent on it fails with "other side closed"
+  // (UND_ERR_SOCKET) under load. A GET is safe to send again, once, on a new connection.
+  const res = await send().catch((e: unknown) => {
+    const code = ((e as Error).cause as { code?: string } | undefined)?.code;
+    if (method === "GET" && (code === "UND_ERR_SOCKET" || code === "ECONNRESET")) return send();
+    throw e;
   });
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
