@@ -11,7 +11,6 @@
 // a second Job; a deployment's concurrency slot is free again after a crash.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -29,6 +28,7 @@ import { type RunningServer, startServer } from "../src/server/server.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import type { FlowRunRecord } from "../src/store/store.ts";
 import { defaultImages, KubeSim } from "../src/testing/index.ts";
+import { execWithHome } from "./helpers/agent-install.ts";
 import { kubectlPath } from "./helpers/system.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over arbitrary API objects
@@ -56,30 +56,9 @@ function cli(args: string[], timeoutMs = 60_000) {
   return exec(process.execPath, [path.join(root, "bin/flotilla.js"), ...args], undefined, timeoutMs);
 }
 
-/** Run a program to its end (bounded), with `input` on its stdin. */
-function exec(file: string, args: string[], input?: string, timeoutMs = 60_000) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(file, args, {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: "1", FLOTILLA_HOME: home, FLOTILLA_API_URL: "" },
-    });
-    child.stdin.end(input ?? "");
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(
-        new Error(`${path.basename(file)} ${args.join(" ")} did not finish in ${timeoutMs} ms\n${stderr}`),
-      );
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** Run a program to its end (bounded), with `input` on its stdin and this file's FLOTILLA_HOME. */
+const exec = (file: string, args: string[], input?: string, timeoutMs?: number) =>
+  execWithHome(home, file, args, input, timeoutMs);
 
 const api = async <T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> => {
   const res = await fetch(`${server.url}${p}`, {
