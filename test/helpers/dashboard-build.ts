@@ -1,8 +1,8 @@
 // Test helper: the dashboard's built assets (dist/ui), built once when missing or older than its
-// sources, so browser tests never need a manual build first.
+// sources (one test file at a time), so browser tests never need a manual build first.
 
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { ROOT } from "./flotilla-server.ts";
@@ -24,10 +24,43 @@ function files(dir: string): string[] {
   );
 }
 
-/** Builds dist/ui with `npm run build:ui` unless it is there and newer than ui/. */
-export async function ensureDashboardBuilt(timeoutMs = 180_000): Promise<void> {
+const fresh = () => {
   const index = path.join(DIST_UI, "index.html");
-  if (existsSync(index) && statSync(index).mtimeMs >= newest(path.join(ROOT, "ui"))) return;
+  return existsSync(index) && statSync(index).mtimeMs >= newest(path.join(ROOT, "ui"));
+};
+
+/**
+ * Builds dist/ui with `npm run build:ui` unless it is there and newer than ui/. Test files run two at
+ * a time and each may find it stale: a lock (a directory made atomically) lets one build while the
+ * others wait for it and then find it fresh, instead of two vite builds emptying and writing the
+ * same folder at once. A lock older than the build's deadline is a dead builder's: taken over.
+ */
+export async function ensureDashboardBuilt(timeoutMs = 180_000): Promise<void> {
+  if (fresh()) return;
+  const lock = path.join(ROOT, "dist/.ui-build.lock");
+  mkdirSync(path.dirname(lock), { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > timeoutMs) rmSync(lock, { recursive: true, force: true });
+      else if (Date.now() > deadline)
+        throw new Error(`the dashboard build of another test file held ${lock} for ${timeoutMs} ms`);
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    if (!fresh()) await build(timeoutMs);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+async function build(timeoutMs: number): Promise<void> {
   const vite = path.join(ROOT, "node_modules/vite/bin/vite.js");
   const child = spawn(process.execPath, [vite, "build", "--config", "ui/vite.config.ts"], {
     cwd: ROOT,
