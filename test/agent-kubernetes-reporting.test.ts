@@ -8,6 +8,8 @@
 // not read another, list runs or create tokens (403); once the run ended it is refused (401).
 // The Kubernetes Events of the run's runner pod and of the worker pods its runner creates are
 // lines of the run's logs: why a runner or a worker never started (image pull, Unschedulable).
+// A runner pod given a server address where nothing listens warns once and runs on; the run's
+// final state still reaches the server, through the agent reading its termination message.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -25,6 +27,7 @@ import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import type { FlowRunRecord } from "../src/store/store.ts";
 import { defaultImages, KubeSim } from "../src/testing/index.ts";
 import { execWithHome, installAgentRbac } from "./helpers/agent-install.ts";
+import { freePort } from "./helpers/ports.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over arbitrary API objects
 type Loose = any;
@@ -41,6 +44,8 @@ let sim: KubeSim | undefined;
 let server: RunningServer | undefined;
 let agent: Agent | undefined;
 let launcher: KubernetesLauncher | undefined;
+/** An agent whose runner pods are given a server address where nothing listens. */
+let offline: { agent: Agent; launcher: KubernetesLauncher } | undefined;
 const agentErrors: string[] = [];
 
 const cli = (args: string[]) =>
@@ -115,6 +120,26 @@ before(async () => {
     onError: (e) => agentErrors.push((e as Error).message),
   });
   agent.start();
+  const nowhere = `http://127.0.0.1:${await freePort()}`;
+  const offlineLauncher = new KubernetesLauncher({
+    clients,
+    namespace: NS,
+    environment: { serviceAccountName: "flotilla-runner" },
+    reportUrl: nowhere,
+    resyncMs: 500,
+  });
+  offline = {
+    launcher: offlineLauncher,
+    agent: new Agent({
+      client: new ApiClient({ url: server.url, token: t.body.token }),
+      pool: "kubernetes-offline",
+      launcher: offlineLauncher,
+      id: "k8s-offline",
+      pollMs: 200,
+      onError: (e) => agentErrors.push((e as Error).message),
+    }),
+  };
+  offline.agent.start();
   const flow = selectFlow(await loadFlowModule(MODULE));
   const d = await admin(
     "POST",
@@ -128,6 +153,12 @@ before(async () => {
     deploymentBody(flow, MODULE, { name: "unpullable", pool: "kubernetes", image: UNPULLABLE }),
   );
   assert.equal(u.status, 201, JSON.stringify(u.body));
+  const o = await admin(
+    "POST",
+    "/api/deployments",
+    deploymentBody(flow, MODULE, { name: "offline", pool: "kubernetes-offline", image: IMAGE }),
+  );
+  assert.equal(o.status, 201, JSON.stringify(o.body));
   const workerFlows = await loadFlowModule(WORKER_EVENTS);
   for (const [exported, name] of [
     ["unschedulable", "worker-unschedulable"],
@@ -149,6 +180,8 @@ before(async () => {
 after(async () => {
   await agent?.stop().catch(() => {});
   launcher?.close();
+  await offline?.agent.stop().catch(() => {});
+  offline?.launcher.close();
   await server?.close();
   await sim?.stop();
   rmSync(home, { recursive: true, force: true });
@@ -365,5 +398,43 @@ describe("runner pods report with the run's own token (kube-sim, RBAC enforced)"
       if (pod) assert.equal(pod.metadata.labels["flotilla.io/component"], "worker");
       assert.ok(line[1]!.includes(runId.replace(/-/g, "").slice(0, 8)), "a pod of this run");
     }
+  });
+  it("a runner pod that cannot reach the server: its final state still reaches it (the termination message)", async () => {
+    const created = await admin<FlowRunRecord>("POST", "/api/deployments/offline/runs", {
+      parameters: { n: 2, sleepMs: 10 },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const runId = created.body.id;
+    const done = await until("the run's end", async () => {
+      const r = (
+        await admin<FlowRunRecord & { taskCounts: Record<string, number> }>("GET", `/api/runs/${runId}`)
+      ).body;
+      return ["Success", "Failed", "Crashed", "Cancelled"].includes(r.state) ? r : undefined;
+    });
+    assert.equal(done.state, "Success", done.reason);
+    const events = (await admin<{ items: { to: string }[] }>("GET", `/api/runs/${runId}/events`)).body.items;
+    assert.deepEqual(
+      events.map((e) => e.to),
+      ["Scheduled", "Pending", "Starting", "Running", "Success"],
+    );
+    // nothing came from the runner itself: no task run, no line of its own
+    assert.deepEqual(done.taskCounts, {}, "the runner reported no task run");
+    const logs = (
+      await admin<{ items: { source?: string; message: string }[] }>("GET", `/api/runs/${runId}/logs`)
+    ).body.items;
+    assert.deepEqual(
+      logs.filter((l) => l.source !== "k8s").map((l) => l.message),
+      [],
+      "only the agent's Kubernetes Events",
+    );
+    // the runner said once that it could not report, and went on
+    const runner = ofRun("pods", runId).find(
+      (p: Loose) => p.metadata.labels["flotilla.io/component"] === "runner",
+    );
+    const core = sim!.kubeConfig().makeApiClient(k8s.CoreV1Api);
+    const out = String(
+      await core.readNamespacedPodLog({ name: runner.metadata.name, namespace: NS, container: "flotilla" }),
+    );
+    assert.equal(out.match(/not reporting to http:\/\/127\.0\.0\.1:\d+/g)?.length, 1, out);
   });
 });
