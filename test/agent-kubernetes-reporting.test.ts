@@ -188,7 +188,7 @@ after(async () => {
 });
 
 describe("runner pods report with the run's own token (kube-sim, RBAC enforced)", {
-  timeout: 300_000,
+  timeout: 600_000,
 }, () => {
   it("task runs and task logs reach the server; the token is only in the Secret and only reports its run", async () => {
     const other = await admin<FlowRunRecord>("POST", "/api/runs", {
