@@ -359,11 +359,23 @@ describe("dashboard", { timeout: 600_000 }, () => {
       "the change came with the event, not by fetching every task run again",
     );
 
+    // The page painted from the task runs in brief; the opened task fetches its own children and
+    // lists them not-done first (no child failed or runs: the 2,000 Pending ones, then Success).
     await node.click();
     await page.locator(".taskpanel").getByText("Mapped over").waitFor();
+    await page.locator(".taskpanel tbody tr").first().and(page.locator('[data-index="8000"]')).waitFor();
+    assert.ok(
+      browser.requests.some((u) => u.includes(`/runs/${id}/task-runs?slug=square`)),
+      "the opened task's children were fetched",
+    );
     await browser.screenshot(page, "run-mapped-task-panel");
     await page.getByRole("tab", { name: "Timeline" }).click();
     await page.locator(".gantt canvas").waitFor();
+    // a worker's busy time is the time it ran something (not the sum over its 2,000 task runs),
+    // and Pending task runs are not drawn as running
+    const lane = page.locator(".lanes tbody tr").filter({ hasText: "worker-0" });
+    await lane.getByText("2,000", { exact: true }).waitFor();
+    assert.match((await lane.locator("td").nth(2).textContent()) ?? "", /^[\d.]+ m?s$/);
     await browser.screenshot(page, "run-timeline");
   });
 

@@ -175,7 +175,8 @@ export interface Lane {
 export function workerLanes(taskRuns: readonly TaskRun[]): Lane[] {
   const lanes = new Map<string, TaskRun[]>();
   for (const r of taskRuns) {
-    if (r.startedAt === undefined) continue;
+    // not started (a Pending task run may carry a start time it was scheduled with)
+    if (r.startedAt === undefined || r.state === "Pending") continue;
     if (r.mapIndex < 0 && taskRunsHaveChildren(taskRuns, r.slug)) continue;
     const w = r.worker ?? "runner";
     const l = lanes.get(w);
@@ -185,6 +186,25 @@ export function workerLanes(taskRuns: readonly TaskRun[]): Lane[] {
   return [...lanes.entries()]
     .sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }))
     .map(([worker, runs]) => ({ worker, runs }));
+}
+
+/**
+ * How long a worker had at least one task run running (the union of the runs' intervals, a run
+ * still going up to `now`), not the sum: a worker with 8 slots busy for a minute was busy a minute.
+ */
+export function busyTime(runs: readonly TaskRun[], now: number): number {
+  const spans = runs
+    .filter((r) => r.startedAt !== undefined)
+    .map((r) => [r.startedAt as number, Math.max(r.startedAt as number, r.endedAt ?? now)] as const)
+    .sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let end = Number.NEGATIVE_INFINITY;
+  for (const [a, b] of spans) {
+    if (b <= end) continue;
+    total += b - Math.max(a, end);
+    end = b;
+  }
+  return total;
 }
 
 const mappedCache = new WeakMap<readonly TaskRun[], Set<string>>();

@@ -5,7 +5,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import { formatDuration, formatTime } from "../format.ts";
 import { stateGroup } from "../states.tsx";
-import { type Lane, workerLanes } from "../tasks.ts";
+import { busyTime, type Lane, workerLanes } from "../tasks.ts";
 import type { TaskRun } from "../types.ts";
 
 const LANE_H = 26;
@@ -146,7 +146,7 @@ export function Gantt({
             <th scope="col" className="num">
               Task runs
             </th>
-            <th scope="col" className="num">
+            <th scope="col" className="num" title="Time with at least one task run running">
               Busy
             </th>
           </tr>
@@ -156,9 +156,7 @@ export function Gantt({
             <tr key={l.worker}>
               <td className="mono">{l.worker}</td>
               <td className="num">{l.runs.length.toLocaleString()}</td>
-              <td className="num">
-                {formatDuration(l.runs.reduce((a, r) => a + ((r.endedAt ?? now) - (r.startedAt ?? now)), 0))}
-              </td>
+              <td className="num">{formatDuration(busyTime(l.runs, now))}</td>
             </tr>
           ))}
         </tbody>

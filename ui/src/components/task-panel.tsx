@@ -181,6 +181,12 @@ export function TaskPanel({
               <RunFacts r={child} now={now} attempts={attempts} />
             </div>
           )}
+          {!child && !childrenLoaded && children.length < summary.total && (
+            <p className="muted small" role="status">
+              Loading its {summary.total.toLocaleString()} task runs ({children.length.toLocaleString()} shown
+              so far, the failed and running first)…
+            </p>
+          )}
           {!child && (
             <div className="tablewrap">
               <table className="compact children">
@@ -232,11 +238,6 @@ export function TaskPanel({
                   ))}
                 </tbody>
               </table>
-              {!childrenLoaded && children.length < summary.total && (
-                <p className="muted small" role="status">
-                  Loading its {summary.total.toLocaleString()} task runs…
-                </p>
-              )}
               {pages > 1 && (
                 <nav className="pager" aria-label="Child pages">
                   <button type="button" disabled={page === 0} onClick={() => setPage(page - 1)}>
