@@ -1,39 +1,14 @@
 // The CLI as a user meets it: exit codes, summaries, and one clear line for each user error.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { cli as flotilla } from "./helpers/cli.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = path.join(root, "bin/flotilla.js");
-
-function cli(
-  args: string[],
-  timeoutMs = 30_000,
-  extraEnv: NodeJS.ProcessEnv = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: "1", ...extraEnv },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`flotilla ${args.join(" ")} did not finish in ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** `flotilla ...args` with `extraEnv`. */
+const cli = (args: string[], timeoutMs = 30_000, extraEnv: NodeJS.ProcessEnv = {}) =>
+  flotilla(args, { env: extraEnv, timeoutMs });
 
 /** Pids of live processes started with TMPDIR=dir (Linux /proc; elsewhere none can be seen). */
 async function processesWithTmp(dir: string): Promise<number[]> {

@@ -1,13 +1,11 @@
 // Results of any size in the summary: small ones whole, big, binary and non-JSON ones as a bounded
 // preview with their type and size, never serialised whole (a 300 MB result must not crash the CLI).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { previewValue } from "../src/core/preview.ts";
+import { cli } from "./helpers/cli.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
+const cliRun = (args: string[], timeoutMs: number) => cli(args, { timeoutMs });
 
 describe("result previews", { timeout: 120_000 }, () => {
   it("a small value is whole and equals JSON.stringify", () => {
@@ -91,27 +89,3 @@ describe("result previews", { timeout: 120_000 }, () => {
     assert.match(table.stdout, /^huge\s+Success\s+1\s/m);
   });
 });
-
-function cliRun(
-  args: string[],
-  timeoutMs: number,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, "bin/flotilla.js"), ...args], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: "1" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`flotilla ${args.join(" ")} did not finish in ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
