@@ -52,12 +52,14 @@ const freePort = () =>
     });
   });
 
-/** `flotilla server` under `env`'s Node: listening, /api/health 200, then SIGTERM. */
-async function serverStarts(project, env) {
+/** `flotilla server` under the Node at `bin`: listening, /api/health 200, then SIGTERM. */
+async function serverStarts(bin, project, env) {
   const home = await mkdtemp(path.join(tmpdir(), "flotilla-node-versions-home-"));
+  // the bin itself, not npx: a SIGTERM to npx would leave the server running
+  const flotilla = path.join(project, "node_modules", "flotilla", "bin", "flotilla.js");
   const child = spawn(
-    "npx",
-    ["--no-install", "flotilla", "server", "--port", String(await freePort()), "--home", home, "--no-agent"],
+    bin,
+    [flotilla, "server", "--port", String(await freePort()), "--home", home, "--no-agent"],
     {
       cwd: project,
       env: { ...process.env, NODE_OPTIONS: "", ...env },
@@ -198,7 +200,7 @@ async function main() {
           "flotilla server (better-sqlite3)",
           async () => {
             await betterSqlite3For(node.bin, project, env);
-            return `listening, store ${await serverStarts(project, env)}`;
+            return `listening, store ${await serverStarts(node.bin, project, env)}`;
           },
         ],
       ];
