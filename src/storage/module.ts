@@ -2,6 +2,7 @@
 // every worker load the same module and find tasks by slug. Loading records the module's path and a
 // hash of its source on each flow (part of the fingerprint).
 
+import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import nodeModule from "node:module";
 import path from "node:path";
@@ -42,9 +43,11 @@ async function ensureTypeScript(file: string, source: string): Promise<"module" 
     await Promise.all(flotillaEntriesOf(source).map((entry) => import(entry).catch(() => {})));
     // tsx's hooks module registered as `node --import tsx/esm` registers it, without importing
     // tsx/esm/api first: that would load tsx's main-thread half and esbuild's JS API into this thread
-    // as well as into the hooks thread (about a quarter of tsx's start-up cost, measured).
+    // as well as into the hooks thread (about a quarter of tsx's start-up cost, measured). A built
+    // package registers the same hooks prebundled (dist/vendor/tsx-esm.mjs, scripts/bundle-vendor.mjs):
+    // one file for the hooks thread to read, and esbuild required only on a miss of tsx's cache.
     // `data` must be an object: tsx's initialize hook refuses a registration without one.
-    nodeModule.register("tsx/esm", { parentURL: import.meta.url, data: {} });
+    nodeModule.register(tsxHooks(), { parentURL: import.meta.url, data: {} });
     process.setSourceMapsEnabled(true);
   }
   // A CommonJS flow (.cts, or .ts in a package that is not "type": "module") is Node's to require,
@@ -56,6 +59,12 @@ async function ensureTypeScript(file: string, source: string): Promise<"module" 
     (await import("tsx/cjs/api")).register();
   }
   return format;
+}
+
+/** tsx's ESM hooks: the built package's prebundled copy, else (from source, in a user's bundle) tsx's own. */
+function tsxHooks(): string {
+  const bundled = new URL("../vendor/tsx-esm.mjs", import.meta.url);
+  return bundled.protocol === "file:" && existsSync(bundled) ? bundled.href : "tsx/esm";
 }
 
 /** Whether Node loads this TypeScript file as CommonJS: .cts, or .ts/.tsx outside a "type": "module" package. */
