@@ -7,12 +7,10 @@
 // the CLI records it from what the launcher read (termination message or the Kubernetes reason).
 // A server that is down or refuses is one warning; the run itself goes on without it.
 
-import { randomUUID } from "node:crypto";
 import type { Flow } from "../core/flow.ts";
 import type { FlowRunState } from "../core/states.ts";
-import { flowRegistration } from "../reporting/report-run.ts";
+import { registerServerRun } from "../reporting/register-server-run.ts";
 import { registerSecret } from "../secrets/redact.ts";
-import { ApiClient } from "../server/client.ts";
 import type { FlowRunRecord } from "../store/store.ts";
 
 /** A Kubernetes run recorded on a server. */
@@ -50,25 +48,16 @@ export interface LinkServerRunOptions {
  * cannot be reached or refuses to record the run.
  */
 export async function linkServerRun(o: LinkServerRunOptions): Promise<ServerRunLink | undefined> {
-  let warned = false;
-  const warn = (m: string) => {
-    if (warned) return;
-    warned = true;
-    o.warn(m);
-  };
-  const client = new ApiClient({ url: o.url, ...(o.token ? { token: o.token } : {}), timeoutMs: 5000 });
-  const runId = randomUUID();
-  try {
-    await client.post("/api/runs", {
-      id: runId,
-      flow: flowRegistration(o.flow),
-      parameters: o.parameters,
-      state: "Scheduled",
-    });
-  } catch (e) {
-    warn(`not reporting to ${o.url}: ${(e as Error).message}; the run goes on without it`);
-    return undefined;
-  }
+  const { runId, client, warn } = await registerServerRun({
+    url: o.url,
+    token: o.token,
+    flow: o.flow,
+    parameters: o.parameters,
+    state: "Scheduled",
+    throwOnBadUrl: true,
+    warn: o.warn,
+  });
+  if (!client) return undefined;
   const path = `/api/runs/${encodeURIComponent(runId)}`;
   let report: ServerRunLink["report"];
   try {

@@ -5,12 +5,10 @@
 // the run; the server then records it Cancelled. Any failure to reach the server is one
 // warning; the run itself is never affected.
 
-import { randomUUID } from "node:crypto";
-import { describeFlow } from "../core/describe.ts";
 import type { RunEvent } from "../core/executor.ts";
 import type { Flow } from "../core/flow.ts";
 import type { FlowRunState } from "../core/states.ts";
-import { ApiClient } from "../server/client.ts";
+import { registerServerRun } from "./register-server-run.ts";
 import { RunReporter } from "./reporter.ts";
 
 export interface RunReporting {
@@ -21,17 +19,6 @@ export interface RunReporting {
   onCancel(stop: () => void): void;
   /** Flush and record the final state; never throws, waits at most `timeoutMs`. */
   finish(state: FlowRunState | undefined, timeoutMs?: number): Promise<void>;
-}
-
-/** Flow data registered with the run: what describe shows, and nothing of spec files. */
-export function flowRegistration(flow: Flow) {
-  const d = describeFlow(flow);
-  return {
-    name: d.name,
-    fingerprint: d.fingerprint,
-    dag: { tasks: d.tasks, edges: d.edges, parameterInputs: d.parameterInputs },
-    parameterSchema: d.parameters,
-  };
 }
 
 /** Start reporting a run of `flow` to the server at `url`. */
@@ -47,30 +34,18 @@ export async function startReporting(o: {
   /** How often the run's state is looked at for a cancel, in ms. @default 1000 */
   cancelPollMs?: number;
 }): Promise<RunReporting> {
-  const runId = o.runId ?? randomUUID();
-  let warned = false;
-  const warn = (m: string) => {
-    if (warned) return;
-    warned = true;
-    o.warn(m);
-  };
-  let client: ApiClient;
-  try {
-    client = new ApiClient({ url: o.url, ...(o.token ? { token: o.token } : {}), timeoutMs: 5000 });
-    if (o.existing) {
-      await client.post(`/api/runs/${encodeURIComponent(runId)}/state`, { state: "Running" });
-    } else {
-      await client.post("/api/runs", {
-        id: runId,
-        flow: flowRegistration(o.flow),
-        parameters: o.parameters,
-        state: "Running",
-      });
-    }
-  } catch (e) {
-    warn(`not reporting to ${o.url}: ${(e as Error).message}; the run goes on without it`);
+  const { runId, client, warn } = await registerServerRun({
+    url: o.url,
+    token: o.token,
+    flow: o.flow,
+    parameters: o.parameters,
+    state: "Running",
+    runId: o.runId,
+    existing: o.existing,
+    warn: o.warn,
+  });
+  if (!client)
     return { runId, onEvent: () => {}, logLine: () => {}, onCancel: () => {}, finish: async () => {} };
-  }
   const reporter = new RunReporter({ client, runId, warn });
   const stops: (() => void)[] = [];
   let cancelled = false;
