@@ -1,15 +1,19 @@
 // Flotilla as a user's project meets it: the real `npm pack` tarball installed into a temporary
 // project (from the registry through the npm cache), then plain `node`, the user's own `tsc`
 // (defaults + strict, node16 and bundler resolution), an esbuild bundle and `npx flotilla run` (a .js
-// flow, a .ts flow, and a .ts flow of a "type": "commonjs" package).
+// flow, a .ts flow, and a .ts flow of a "type": "commonjs" package). The install itself prints no
+// EBADENGINE warning under Node 20 (npm does not apply our package.json's overrides to a package it
+// installs, so our own pins must keep every dependency on Node 20 engines), and every package it
+// installs declares engines that admit our lowest Node.
 // The pack and the install happen once, in before(); their times are printed.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import semver from "semver";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const TIMEOUT_MS = 10 * 60_000;
@@ -80,7 +84,31 @@ export async function main(): Promise<string> {
 }
 `;
 
+/** Every package under `modules` (a node_modules folder, nested ones included): name, version, engines. */
+async function installedPackages(
+  modules: string,
+): Promise<{ name: string; version: string; engines?: { node?: string } }[]> {
+  const found: { name: string; version: string; engines?: { node?: string } }[] = [];
+  const entries = await readdir(modules, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    if (!entry.isDirectory() || entry.name.startsWith(".")) continue;
+    const folders = entry.name.startsWith("@")
+      ? (await readdir(path.join(modules, entry.name), { withFileTypes: true }))
+          .filter((e) => e.isDirectory())
+          .map((e) => path.join(modules, entry.name, e.name))
+      : [path.join(modules, entry.name)];
+    for (const folder of folders) {
+      const manifest = await readFile(path.join(folder, "package.json"), "utf8").catch(() => undefined);
+      if (manifest !== undefined) found.push(JSON.parse(manifest) as (typeof found)[number]);
+      found.push(...(await installedPackages(path.join(folder, "node_modules"))));
+    }
+  }
+  return found;
+}
+
 let dir = "";
+/** What `npm install` of the tarball printed. */
+let installOutput = "";
 
 describe("the packed package in a user's project", { timeout: TIMEOUT_MS }, () => {
   before(async () => {
@@ -100,12 +128,24 @@ describe("the packed package in a user's project", { timeout: TIMEOUT_MS }, () =
       `esbuild@${await versionOf("esbuild")}`,
       `@types/node@${await versionOf("@types/node")}`,
     ];
-    await ok(
+    // --loglevel warn whatever npm_config_loglevel the suite was started with: its warnings are asserted on
+    const installed = await ok(
       "npm",
-      ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", tarball, ...devDeps],
+      [
+        "install",
+        "--prefer-offline",
+        "--no-audit",
+        "--no-fund",
+        "--ignore-scripts",
+        "--loglevel",
+        "warn",
+        tarball,
+        ...devDeps,
+      ],
       project,
       5 * 60_000,
     );
+    installOutput = `${installed.stdout}${installed.stderr}`;
     const t2 = performance.now();
     console.log(`npm pack ${Math.round(t1 - t0)} ms, npm install ${Math.round(t2 - t1)} ms`);
     await writeFile(path.join(project, "flow.js"), FLOW_JS);
@@ -122,6 +162,23 @@ describe("the packed package in a user's project", { timeout: TIMEOUT_MS }, () =
   });
 
   const project = () => path.join(dir, "project");
+
+  it(`npm install of the tarball prints no EBADENGINE warning under Node ${process.versions.node}`, () => {
+    assert.doesNotMatch(installOutput, /EBADENGINE|Unsupported engine/, installOutput);
+  });
+
+  it("every package the install brought declares engines that admit Flotilla's lowest Node", async () => {
+    const ours = JSON.parse(await readFile(path.join(root, "package.json"), "utf8")) as {
+      engines: { node: string };
+    };
+    const lowest = semver.minVersion(ours.engines.node)!.version;
+    const packages = await installedPackages(path.join(project(), "node_modules"));
+    const refused = packages
+      .filter((p) => p.engines?.node !== undefined && !semver.satisfies(lowest, p.engines.node))
+      .map((p) => `${p.name}@${p.version} wants node ${p.engines!.node}`);
+    console.log(`${packages.length} packages installed; lowest Node ${lowest}`);
+    assert.deepEqual(refused, [], `packages that refuse Node ${lowest}:\n${refused.join("\n")}`);
+  });
 
   it("plain node runs a .mjs script that imports flotilla and calls flow.run()", async () => {
     await writeFile(
