@@ -1,11 +1,13 @@
 // The dashboard's panels in a real browser (Debian's Chromium through playwright-core) against a
 // real `flotilla server` with a temp home, fed through the reporting API a runner uses: the task
 // panel's children table fits its panel at 1280×800 and on a phone, with every column in view; the
-// Logs view tells the run's Kubernetes pod events from the flow's own lines and filters by source.
+// Logs view tells the run's Kubernetes pod events from the flow's own lines and filters by source;
+// its Download logs link (and the task panel's) saves the lines as a file, the admin token scrubbed.
 // Screenshots go to test-artifacts/ (gitignored). Figures are printed, never asserted.
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
@@ -223,5 +225,57 @@ describe("dashboard panels", { timeout: 300_000 }, () => {
       20_000,
     );
     assert.equal(await lines.filter({ hasText: "Failed to pull image" }).count(), 0);
+  });
+
+  it("downloads the run's logs and a task's logs as text files, the server's token scrubbed", async () => {
+    const id = await mappedRun(server, 3);
+    const t = Date.now() - 60_000;
+    await server.api("POST", `/api/runs/${id}/report`, {
+      logs: [
+        { ts: t + 1000, level: "info", message: "fetched 3 rows", slug: "numbers", worker: "w1" },
+        { ts: t + 2000, level: "warn", message: `token is ${server.token}`, slug: "square", mapIndex: 1 },
+        { ts: t + 3000, level: "info", message: "squared 3", slug: "square", mapIndex: 2, worker: "w2" },
+      ],
+    });
+    const page = browser.page;
+    await page.goto(`${server.url}/runs/${id}?tab=logs`);
+    await page.locator(".tabpanel .loglines .logline", { hasText: "squared 3" }).waitFor();
+    assert.equal(
+      await page.locator(".tabpanel .loglines .logline", { hasText: "token is [redacted]" }).count(),
+      1,
+      "the page shows the line without the token",
+    );
+    const read = async (link: ReturnType<Page["getByRole"]>) => {
+      const [download] = await Promise.all([
+        page.waitForEvent("download", { timeout: 20_000 }),
+        link.click(),
+      ]);
+      const file = await download.path();
+      return { name: download.suggestedFilename(), text: await readFile(file, "utf8") };
+    };
+    await browser.screenshot(page, "run-logs-download");
+    const all = await read(page.locator(".tabpanel").getByRole("link", { name: "Download logs" }));
+    process.stdout.write(
+      `# dashboard: the run's log download ${all.name}:\n${all.text.trimEnd().replace(/^/gm, "#   ")}\n`,
+    );
+    assert.match(all.name, new RegExp(`^panel-map-${id.slice(0, 8)}\\.log$`));
+    const lines = all.text.trimEnd().split("\n");
+    assert.equal(lines.length, 3);
+    assert.match(lines[0]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z INFO +\[numbers @w1\] fetched 3 rows$/);
+    assert.match(lines[1]!, /WARN +\[square\[1\]\] token is \[redacted\]$/);
+    assert.match(lines[2]!, /\[square\[2\] @w2\] squared 3$/);
+    assert.ok(!all.text.includes(server.token), "the admin token is not in the file");
+
+    // the task panel's link downloads that task's lines only
+    await page.goto(`${server.url}/runs/${id}?task=square`);
+    const task = await read(page.locator(".taskpanel").getByRole("link", { name: "Download logs" }));
+    assert.match(task.name, new RegExp(`^panel-map-${id.slice(0, 8)}-square\\.log$`));
+    assert.deepEqual(
+      task.text
+        .trimEnd()
+        .split("\n")
+        .map((l) => l.replace(/^\S+ +/, "")),
+      ["WARN  [square[1]] token is [redacted]", "INFO  [square[2] @w2] squared 3"],
+    );
   });
 });

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from "fastify";
 import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import { Scheduler } from "../scheduler/loop.ts";
+import { registerSecret } from "../secrets/redact.ts";
 import { defaultDatabase, flotillaHome, isPostgresUrl } from "../store/open.ts";
 import type { Store } from "../store/store.ts";
 import { type AppOptions, buildApp } from "./app.ts";
@@ -60,6 +61,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const closers: (() => Promise<void>)[] = [];
   try {
     const { token, created } = await ensureAdminToken(store, home);
+    // the admin token never leaves in what the server writes out (a log download, an error)
+    registerSecret(token);
     const bus = new EventBus();
     const coordination = await coordinate(options.database ?? defaultDatabase(env), bus);
     if (coordination) closers.push(() => coordination.close());

@@ -11,6 +11,9 @@ export const endpoints = {
   /** Every task run of one task of the run. */
   taskRunsOf: (id: string, slug: string) => `/runs/${e(id)}/task-runs?slug=${e(slug)}`,
   logs: (id: string) => `/runs/${e(id)}/logs?limit=10000`,
+  /** Every log line of the run, or of one task (a child by its index), as a text file. */
+  logsDownload: (id: string, task?: string, index?: number) =>
+    `/runs/${e(id)}/logs/download${task === undefined ? "" : `?task=${e(task)}${index === undefined ? "" : `&index=${index}`}`}`,
   cluster: (id: string) => `/runs/${e(id)}/cluster`,
   events: (id: string) => `/runs/${e(id)}/events`,
   cancel: (id: string) => `/runs/${e(id)}/cancel`,

@@ -3,11 +3,14 @@
 // cluster figures and state transitions. Each batch is also published on the event bus for the
 // live dashboard.
 
+import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
+import { hasSecrets, scrub } from "../../secrets/redact.ts";
 import type { Store } from "../../store/store.ts";
 import { notFound } from "../api-error.ts";
+import { LOG_FORMATS, type LogDownloadQuery, logDownload, logFileName } from "../log-download.ts";
 import type { ApiContext } from "./context.ts";
 import { runId } from "./schemas.ts";
 import { ROUTES } from "./table.ts";
@@ -103,6 +106,44 @@ function taskRunsRoute(
   });
 }
 
+/**
+ * The batch with the secrets this server knows (its admin token) scrubbed from its log lines: the
+ * runner scrubbed its own secrets already, and what is kept is what every answer shows.
+ */
+function scrubbedReport(b: Parameters<Store["report"]>[1]): Parameters<Store["report"]>[1] {
+  if (!b.logs?.length || !hasSecrets()) return b;
+  return { ...b, logs: b.logs.map((l) => ({ ...l, message: scrub(l.message) })) };
+}
+
+/** GET /api/runs/:id/logs/download: the run's (or a task's) log lines as a file, streamed. */
+function logDownloadRoute(
+  app: FastifyInstance,
+  { store, route, findRun }: Pick<ApiContext, "store" | "route" | "findRun">,
+): void {
+  app.withTypeProvider<ZodTypeProvider>().route({
+    ...route(ROUTES.logsDownload, {
+      schema: {
+        params: runId,
+        querystring: z.object({
+          format: z.enum(LOG_FORMATS).default("text"),
+          task: z.string().min(1).optional(),
+          index: z.coerce.number().int().min(0).optional(),
+        }),
+      },
+    }),
+    handler: async (req, reply) => {
+      const run = await findRun((req.params as { id: string }).id);
+      const q = req.query as LogDownloadQuery;
+      const name = logFileName(run.flowName, run.id, q);
+      return reply
+        .type(q.format === "ndjson" ? "application/x-ndjson; charset=utf-8" : "text/plain; charset=utf-8")
+        .header("content-disposition", `attachment; filename="${name}"`)
+        .header("cache-control", "no-store")
+        .send(Readable.from(logDownload(store, run.id, q)));
+    },
+  });
+}
+
 /** A run's records: task runs, logs, cluster figures, state transitions, and the reporter's batch. */
 export async function runRecordRoutes(
   app: FastifyInstance,
@@ -135,6 +176,7 @@ export async function runRecordRoutes(
       });
     },
   });
+  logDownloadRoute(app, { store, route, findRun });
   z$.route({
     ...route(ROUTES.cluster, { schema: { params: runId } }),
     handler: async (req) => {
@@ -177,7 +219,7 @@ export async function runRecordRoutes(
       const run = await store.getRun(id);
       if (!run) throw notFound(`run ${id}`);
       mayTouch(req, run);
-      const b = req.body as Parameters<Store["report"]>[1];
+      const b = scrubbedReport(req.body as Parameters<Store["report"]>[1]);
       await store.report(run.id, b);
       if (b.taskRuns?.length) {
         // The changed task runs themselves, so a watching dashboard applies them without fetching

@@ -46,6 +46,13 @@ export const ROUTES = {
     summary:
       "the run's log lines and a cursor: { items, next }; the last ?limit lines, or with ?after=<next> only the lines after it, oldest first (?contains)",
   },
+  logsDownload: {
+    method: "GET",
+    path: "/api/runs/:id/logs/download",
+    scopes: READ,
+    summary:
+      "every log line of the run (or of one task, ?task=SLUG&index=N) as a file: text (the default) or ?format=ndjson, streamed, secrets the server knows scrubbed",
+  },
   cluster: {
     method: "GET",
     path: "/api/runs/:id/cluster",

@@ -1,5 +1,6 @@
-// Logs of a run: follow (stick to the end as lines arrive), search, by task and by worker, and the
-// lines the agent wrote about the runner's pod (why it never started: image pull, unschedulable).
+// Logs of a run: follow (stick to the end as lines arrive), search, by task and by worker, the
+// lines the agent wrote about the runner's pod (why it never started: image pull, unschedulable),
+// and a link that downloads every line the server kept as a text file.
 
 import { useEffect, useMemo, useRef, useState } from "react";
 import { formatTime } from "../format.ts";
@@ -44,8 +45,11 @@ export function Logs({
   slug,
   follow: followInitially = true,
   compact,
+  download,
 }: {
   lines: LogLine[];
+  /** Where the whole of these logs downloads from (a URL of the API). */
+  download?: string;
   /** Only this task's lines (the task panel). */
   slug?: string;
   follow?: boolean;
@@ -147,6 +151,12 @@ export function Logs({
         <label className="check">
           <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> Follow
         </label>
+        {download && (
+          // every line the server kept (not only those loaded here), secrets scrubbed, as a file
+          <a className="button download" href={download} download>
+            Download logs
+          </a>
+        )}
       </div>
       <section
         className="loglines"

@@ -101,6 +101,7 @@ export function TaskPanel({
   attempts,
   index,
   logs,
+  logsDownload,
   now,
   onIndex,
   onClose,
@@ -114,6 +115,8 @@ export function TaskPanel({
   attempts: TaskRun[];
   index: number | undefined;
   logs: LogLine[];
+  /** Where the task's (or its child's) whole logs download from. */
+  logsDownload?: (slug: string, index: number | undefined) => string;
   now: number;
   onIndex: (i: number | undefined) => void;
   onClose: () => void;
@@ -256,7 +259,13 @@ export function TaskPanel({
         </>
       )}
       <h3>Logs</h3>
-      <Logs lines={taskLogs} slug={slug} compact follow={false} />
+      <Logs
+        lines={taskLogs}
+        slug={slug}
+        compact
+        follow={false}
+        {...(logsDownload ? { download: logsDownload(slug, index) } : {})}
+      />
     </aside>
   );
 }

@@ -339,7 +339,7 @@ export function RunPage({ id }: { id: string }) {
           {tab === "logs" && (
             <>
               <RunEvents events={events.data?.items ?? []} />
-              <Logs lines={items(logs.data)} />
+              <Logs lines={items(logs.data)} download={`/api${endpoints.logsDownload(r.id)}`} />
             </>
           )}
           {tab === "cluster" && (
@@ -357,6 +357,7 @@ export function RunPage({ id }: { id: string }) {
             attempts={taskRuns.attempts}
             index={selectedIndex === null ? undefined : Number(selectedIndex)}
             logs={items(logs.data)}
+            logsDownload={(slug, index) => `/api${endpoints.logsDownload(r.id, slug, index)}`}
             now={now}
             onIndex={(i) => setQuery({ index: i === undefined ? undefined : String(i) })}
             onClose={() => setQuery({ task: undefined, index: undefined })}
