@@ -2,11 +2,14 @@
 // real `flotilla server` with a temp home, fed through the reporting API a runner uses: a 1,000-node
 // DAG laid out and then following live state changes without blocking the page's main thread. The
 // longest block (PerformanceObserver `longtask`, over 50 ms) and the main thread's script time are
-// printed, never asserted. Screenshots go to test-artifacts/ (gitignored).
+// printed, never asserted. The nodes far from the view are not drawn, so a keyboard user reaches
+// them through the task list: its focus order, roles and keys are checked. Screenshots go to
+// test-artifacts/ (gitignored).
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { before, describe, it } from "node:test";
+import type { Page } from "playwright-core";
 import type { Browser } from "./helpers/browser.ts";
 import { dashboardSession } from "./helpers/dashboard-session.ts";
 import type { ServerProcess } from "./helpers/flotilla-server.ts";
@@ -27,6 +30,24 @@ interface Blocks {
 }
 const blocks = (b: Blocks) =>
   `${b.long.length ? `${Math.round(Math.max(...b.long))} ms (${b.long.length} long tasks)` : "no long task (none over 50 ms)"}, longest frame gap ${Math.round(b.gap)} ms`;
+
+/**
+ * Resolves once `condition` (an expression) holds in the page, checked again on every DOM change
+ * and focus move, within 20 s. Awaited in the page: the dashboard's Content-Security-Policy
+ * refuses the eval a polling page.waitForFunction(string) needs, and a poll adds work to the
+ * main thread measured.
+ */
+async function seenInPage(page: Page, condition: string, what: string): Promise<void> {
+  await page.evaluate(`new Promise((resolve, reject) => {
+    const seen = () => (${condition});
+    if (seen()) return resolve(true);
+    const check = () => { if (seen()) { o.disconnect(); document.removeEventListener("focusin", check); resolve(true); } };
+    const o = new MutationObserver(check);
+    o.observe(document.body, { subtree: true, childList: true, attributes: true });
+    document.addEventListener("focusin", check);
+    setTimeout(() => reject(new Error(${JSON.stringify(`not seen within 20 s: ${what}`)})), 20000);
+  })`);
+}
 
 const longest = (xs: number[]) => (xs.length ? `${Math.round(Math.max(...xs))} ms` : "none over 50 ms");
 
@@ -174,10 +195,10 @@ describe("dashboard graph", { timeout: 300_000 }, () => {
       await page.mouse.move(pane.x + pane.width / 2, pane.y + 20, { steps: 8 });
       await page.mouse.up();
     }
-    await page.waitForFunction(
+    await seenInPage(
+      page,
       `[...document.querySelectorAll(".tasknode")].some((e) => !${JSON.stringify([...before])}.includes(e.getAttribute("data-slug")))`,
-      undefined,
-      { timeout: 20_000 },
+      "a task the view was dragged to drawn",
     );
     await page.locator('.dag[data-drawn="all"]').waitFor();
     await browser.screenshot(page, "run-1000-nodes-panned");
@@ -187,5 +208,106 @@ describe("dashboard graph", { timeout: 300_000 }, () => {
     await page.locator(".taskpanel").getByRole("heading", { name: "t0" }).waitFor();
     await browser.screenshot(page, "run-1000-nodes");
     await cdp.detach();
+  });
+
+  it("a keyboard user reaches every task through the task list: tabs in, arrows through, filters by state, opens one", async () => {
+    const page = browser.page;
+    const n = 300;
+    const tasks = Array.from({ length: n }, (_, i) => ({
+      slug: `k${i}`,
+      upstream: i === 0 ? [] : [`k${Math.floor((i - 1) / 3)}`],
+    }));
+    const id = randomUUID();
+    await server.api("POST", "/api/runs", {
+      id,
+      flow: {
+        name: "keyboard",
+        fingerprint: "fp-keyboard",
+        dag: {
+          tasks,
+          edges: tasks.flatMap((t) => t.upstream.map((u) => ({ upstream: u, downstream: t.slug }))),
+        },
+        parameterSchema: [],
+      },
+      parameters: {},
+      state: "Running",
+    });
+    const t = Date.now() - 60_000;
+    await server.api("POST", `/api/runs/${id}/report`, {
+      taskRuns: Array.from({ length: 105 }, (_, i) => ({
+        slug: `k${i}`,
+        mapIndex: -1,
+        attempt: 1,
+        state: i < 100 ? "Success" : "Failed",
+        startedAt: t + i,
+        endedAt: t + i + 400,
+        ...(i >= 100 ? { message: "boom", error: { name: "Error", message: `k${i} failed` } } : {}),
+      })),
+    });
+    await page.goto(`${server.url}/runs/${id}`);
+    await page.locator('.dag[data-layout="dagre"][data-drawn="all"]').waitFor();
+    // the last task is far off the graph's view: React Flow was not given it
+    assert.equal(await page.locator('.tasknode[data-slug="k299"]').count(), 0);
+    const focused = () =>
+      page.evaluate(
+        `(() => { const e = document.activeElement; return e ? (e.getAttribute("aria-label") ?? e.textContent ?? "").trim() || e.tagName : ""; })()`,
+      ) as Promise<string>;
+
+    // focus order: the Graph tab, the Graph | List switch, then the list's filters and its rows
+    await page.getByRole("tab", { name: "Graph" }).focus();
+    await page.keyboard.press("Tab");
+    assert.equal(await focused(), "Graph");
+    const switcher = page.getByRole("group", { name: "Show the tasks as" });
+    assert.equal(await switcher.getByRole("button", { name: "Graph" }).getAttribute("aria-pressed"), "true");
+    await page.keyboard.press("Tab");
+    assert.equal(await focused(), "List");
+    await page.keyboard.press("Enter");
+    const list = page.getByRole("table", { name: /The run's tasks/ });
+    await list.waitFor();
+    assert.equal(await switcher.getByRole("button", { name: "List" }).getAttribute("aria-pressed"), "true");
+    assert.equal(await list.locator("tbody tr").count(), n);
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate("document.activeElement.tagName"), "SELECT");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate("document.activeElement.type"), "search");
+    await page.keyboard.press("Tab");
+    assert.equal(await focused(), "k0, Success");
+    // one row is in the tab order at a time (Tab leaves the list), the arrow keys move between rows
+    assert.equal(await list.locator('button[tabindex="0"]').count(), 1);
+    for (let k = 0; k < 3; k++) await page.keyboard.press("ArrowDown");
+    assert.equal(await focused(), "k3, Success");
+    await page.keyboard.press("End");
+    assert.equal(await focused(), "k299, Pending");
+    await page.keyboard.press("Enter");
+    await page.locator(".taskpanel").getByRole("heading", { name: "k299" }).waitFor();
+    assert.equal(await focused(), "k299", "the focus moves to the opened task");
+    assert.equal(
+      await list.getByRole("button", { name: "k299, Pending" }).getAttribute("aria-current"),
+      "true",
+    );
+    await browser.screenshot(page, "run-task-list");
+    await page.keyboard.press("Escape");
+    await page.locator(".taskpanel").waitFor({ state: "detached" });
+    await seenInPage(
+      page,
+      `document.activeElement?.getAttribute("aria-label") === "k299, Pending"`,
+      "the focus back on the row k299 was opened from",
+    );
+
+    // filtered by state: the failed ones, reached and opened from the keyboard
+    await page.getByLabel("State").selectOption("failed");
+    await page.getByTestId("tasklist-count").filter({ hasText: "5 of 300 tasks" }).waitFor();
+    assert.deepEqual(
+      await list.locator("tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-slug"))),
+      ["k100", "k101", "k102", "k103", "k104"],
+    );
+    await page.getByLabel("Task", { exact: true }).focus();
+    await page.keyboard.press("Tab");
+    assert.equal(await focused(), "k100, Failed");
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("Enter");
+    await page.locator(".taskpanel").getByRole("heading", { name: "k101" }).waitFor();
+    assert.match((await page.getByTestId("task-error").textContent()) ?? "", /k101 failed/);
+    await browser.screenshot(page, "run-task-list-failed");
   });
 });

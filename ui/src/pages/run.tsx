@@ -1,5 +1,6 @@
 // The run page: header (state, reason, flow, times, parameters, Cancel/Retry) over four tabs —
-// Graph (live task states, a mapped task is one node with counts), Timeline (per worker), Logs,
+// Graph (live task states, a mapped task is one node with counts; or the tasks as a list a
+// keyboard reaches every one of, filtered by state), Timeline (per worker), Logs,
 // Cluster (workers, target and pending over time with each scaling decision). Everything reloads
 // from the event stream, throttled, so a 10,000-task run costs a few requests a second at most.
 
@@ -10,6 +11,7 @@ import { Dag } from "../components/dag.tsx";
 import { Gantt } from "../components/gantt.tsx";
 import { Logs } from "../components/logs.tsx";
 import { RunEvents } from "../components/run-events.tsx";
+import { TaskList } from "../components/task-list.tsx";
 import { TaskPanel } from "../components/task-panel.tsx";
 import { endpoints } from "../endpoints.ts";
 import { useLiveEvents, useThrottled } from "../events.ts";
@@ -59,6 +61,8 @@ export function RunPage({ id }: { id: string }) {
   const tab = (TABS.find(([t]) => t === query.get("tab"))?.[0] ?? "graph") as Tab;
   const selected = query.get("task") ?? undefined;
   const selectedIndex = query.get("index");
+  // the Graph tab shows the graph or, for the keyboard and big graphs, the tasks as a list
+  const asList = query.get("view") === "list";
 
   const run = useResource<FlowRun>(endpoints.run(id));
   const taskRuns = useTaskRuns(id);
@@ -311,29 +315,52 @@ export function RunPage({ id }: { id: string }) {
         )}
       </header>
 
-      <div className="tabs" role="tablist" aria-label="Run views" onKeyDown={tabKeys}>
-        {TABS.map(([t, label]) => (
-          <button
-            key={t}
-            id={`tab-${t}`}
-            type="button"
-            role="tab"
-            aria-selected={tab === t}
-            aria-controls="tabpanel"
-            tabIndex={tab === t ? 0 : -1}
-            onClick={() => setQuery({ tab: t === "graph" ? undefined : t }, { replace: true })}
-          >
-            {label}
-          </button>
-        ))}
+      <div className="tabbar">
+        <div className="tabs" role="tablist" aria-label="Run views" onKeyDown={tabKeys}>
+          {TABS.map(([t, label]) => (
+            <button
+              key={t}
+              id={`tab-${t}`}
+              type="button"
+              role="tab"
+              aria-selected={tab === t}
+              aria-controls="tabpanel"
+              tabIndex={tab === t ? 0 : -1}
+              onClick={() => setQuery({ tab: t === "graph" ? undefined : t }, { replace: true })}
+            >
+              {label}
+            </button>
+          ))}
+        </div>
+        {tab === "graph" && (
+          <fieldset className="viewswitch">
+            <legend className="sr-only">Show the tasks as</legend>
+            <button
+              type="button"
+              aria-pressed={!asList}
+              onClick={() => setQuery({ view: undefined }, { replace: true })}
+            >
+              Graph
+            </button>
+            <button
+              type="button"
+              aria-pressed={asList}
+              onClick={() => setQuery({ view: "list" }, { replace: true })}
+            >
+              List
+            </button>
+          </fieldset>
+        )}
       </div>
       <div className="runbody">
         <section id="tabpanel" role="tabpanel" aria-labelledby={`tab-${tab}`} className="tabpanel">
           {tab === "graph" &&
-            (taskRuns.taskRuns ? (
-              <Dag tasks={tasks} selected={selected} onSelect={onSelect} onPainted={onPainted} />
-            ) : (
+            (!taskRuns.taskRuns ? (
               <p className="muted empty">Loading task runs…</p>
+            ) : asList ? (
+              <TaskList tasks={tasks} selected={selected} onSelect={onSelect} />
+            ) : (
+              <Dag tasks={tasks} selected={selected} onSelect={onSelect} onPainted={onPainted} />
             ))}
           {tab === "timeline" && <Gantt taskRuns={trs} onSelect={onSelect} now={now} />}
           {tab === "logs" && (
