@@ -150,7 +150,14 @@ export interface FieldError {
   field: string;
   /** The bad value (omitted for Required/Forbidden). */
   value?: unknown;
+  /** the value as Go's `%#v` prints it, when that is not its JSON (`[]string{"Some"}`) */
+  goValue?: string;
   detail?: string;
+}
+
+/** Go's `%#v` of a []string: `[]string{"a", "b"}` */
+export function goStringSlice(values: string[]): string {
+  return `[]string{${values.map((v) => JSON.stringify(v)).join(", ")}}`;
 }
 
 function quoteValue(value: unknown): string {
@@ -162,6 +169,7 @@ function quoteValue(value: unknown): string {
 
 /** `field.Error.ErrorBody()` */
 export function fieldErrorBody(e: FieldError): string {
+  const shown = (v: unknown) => e.goValue ?? quoteValue(v);
   switch (e.type) {
     case "FieldValueRequired":
       return e.detail ? `Required value: ${e.detail}` : "Required value";
@@ -170,21 +178,29 @@ export function fieldErrorBody(e: FieldError): string {
     case "FieldValueTooLong":
       return e.detail ? `Too long: ${e.detail}` : "Too long";
     case "FieldValueNotSupported":
-      return `Unsupported value: ${quoteValue(e.value)}${e.detail ? `: ${e.detail}` : ""}`;
+      return `Unsupported value: ${shown(e.value)}${e.detail ? `: ${e.detail}` : ""}`;
     case "FieldValueDuplicate":
-      return `Duplicate value: ${quoteValue(e.value)}`;
+      return `Duplicate value: ${shown(e.value)}`;
     case "FieldValueNotFound":
-      return `Not found: ${quoteValue(e.value)}`;
+      return `Not found: ${shown(e.value)}`;
     default:
-      return `Invalid value: ${quoteValue(e.value)}${e.detail ? `: ${e.detail}` : ""}`;
+      return `Invalid value: ${shown(e.value)}${e.detail ? `: ${e.detail}` : ""}`;
   }
 }
 
-/** 422 Invalid; `details.kind` is the Kind here, not the resource. */
-export function invalid(rt: ResourceType, name: string, errors: FieldError[]): ApiError {
+/**
+ * 422 Invalid (apimachinery's NewInvalid); `details.kind` is the Kind here, not the resource, and the
+ * message names the group-qualified kind: `Pod "p"`, `Job.batch "j"`, `CreateOptions.meta.k8s.io ""`.
+ */
+export function invalid(
+  rt: Pick<ResourceType, "kind" | "group">,
+  name: string,
+  errors: FieldError[],
+): ApiError {
   const items = errors.map((e) => `${e.field}: ${fieldErrorBody(e)}`);
   const summary = items.length === 1 ? items[0] : `[${items.join(", ")}]`;
-  return new ApiError(422, "Invalid", `${rt.kind} "${name}" is invalid: ${summary}`, {
+  const qualifiedKind = rt.group ? `${rt.kind}.${rt.group}` : rt.kind;
+  return new ApiError(422, "Invalid", `${qualifiedKind} "${name}" is invalid: ${summary}`, {
     name,
     ...(rt.group ? { group: rt.group } : {}),
     kind: rt.kind,

@@ -4,14 +4,29 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { parse as parseYaml } from "yaml";
 import { apiGroupList, apiResourceList, apiVersions, versionInfo } from "./discovery.ts";
-import { ApiError, badRequest, internalError, methodNotAllowed, notFound } from "./errors.ts";
+import {
+  ApiError,
+  badRequest,
+  type FieldError,
+  internalError,
+  invalid,
+  methodNotAllowed,
+  notFound,
+} from "./errors.ts";
 import { DualProtocolListener } from "./listener.ts";
 import { isObject, type KubeObject, timestamp } from "./objects.ts";
 import { openApiV2, openApiV3Document, openApiV3Root } from "./openapi.ts";
+import {
+  OPENAPI_V2_PROTOBUF,
+  OPENAPI_V2_PROTOBUF_CONTENT_TYPE,
+  openApiV2Protobuf,
+} from "./openapi-protobuf.ts";
 import { patchTypeOf } from "./patch.ts";
+import { decodeProtobuf } from "./protobuf.ts";
 import { queryBool, queryInt } from "./query.ts";
 import type { Attributes, RbacAuthorizer, TokenAuthenticator, UserInfo } from "./rbac.ts";
 import type { DeleteOptions, PropagationPolicy, Registry, WriteContext } from "./registry.ts";
+import { dryRunErrors, validateWriteOptions } from "./request-options.ts";
 import { findResource, type ResourceType } from "./resources.ts";
 import { getScale, patchScale, updateScale } from "./scale.ts";
 import { parseFieldSelector, parseLabelSelector, type Selector } from "./selectors.ts";
@@ -246,11 +261,9 @@ export class ApiServer {
     if (nonResource !== undefined) {
       await readBody(req);
       if (method !== "GET") throw methodNotAllowed();
-      // protobufjs and the schemas load on the first protobuf request (kubectl's), not at each start
-      const protobuf = path === "/openapi/v2" ? await import("./openapi-protobuf.ts") : undefined;
-      if (protobuf && (req.headers.accept ?? "").includes(protobuf.OPENAPI_V2_PROTOBUF)) {
-        res.writeHead(200, { "Content-Type": protobuf.OPENAPI_V2_PROTOBUF_CONTENT_TYPE });
-        res.end(protobuf.openApiV2Protobuf(nonResource));
+      if (path === "/openapi/v2" && (req.headers.accept ?? "").includes(OPENAPI_V2_PROTOBUF)) {
+        res.writeHead(200, { "Content-Type": OPENAPI_V2_PROTOBUF_CONTENT_TYPE });
+        res.end(openApiV2Protobuf(nonResource));
         return;
       }
       return send(res, 200, nonResource);
@@ -290,7 +303,7 @@ export class ApiServer {
     // kubectl's typed clients send protobuf; everything else is JSON (or YAML for apply patches)
     const text =
       raw.length > 0 && contentType.includes("protobuf")
-        ? JSON.stringify((await import("./protobuf.ts")).decodeProtobuf(raw, contentType))
+        ? JSON.stringify(decodeProtobuf(raw, contentType))
         : raw.toString("utf8");
     await this.dispatch(info, method, url.searchParams, text, req, res, user);
   }
@@ -328,9 +341,14 @@ export class ApiServer {
     const { rt, namespace, name, subresource } = info;
     const { registry } = this.deps;
     const warnings: string[] = [];
-    const fieldValidation = (q.get("fieldValidation") ?? "Warn") as FieldValidation;
-    if (!["Strict", "Warn", "Ignore"].includes(fieldValidation))
-      throw badRequest(`fieldValidation: Unsupported value: "${fieldValidation}"`);
+    const optionsKind = ({ POST: "CreateOptions", PUT: "UpdateOptions", PATCH: "PatchOptions" } as const)[
+      method as "POST" | "PUT" | "PATCH"
+    ];
+    // as the handlers: an unsupported patch type (415) first, then the options (422), then the body
+    const isApply = method === "PATCH" && patchTypeOf(req.headers["content-type"]) === "apply";
+    const fieldValidation: FieldValidation = optionsKind
+      ? validateWriteOptions(optionsKind, q, isApply)
+      : "Warn";
     const ctx: WriteContext = { user, dryRun: q.getAll("dryRun").includes("All"), fieldValidation, warnings };
     const body = () => parseBody(text, req.headers["content-type"]);
 
@@ -511,19 +529,31 @@ export class ApiServer {
       queryInt(q, "gracePeriodSeconds") ??
       (typeof b.gracePeriodSeconds === "number" ? b.gracePeriodSeconds : undefined);
     const policy = (q.get("propagationPolicy") ?? b.propagationPolicy) as PropagationPolicy | undefined;
-    if (policy !== undefined && !["Background", "Foreground", "Orphan"].includes(policy)) {
-      throw new ApiError(
-        422,
-        "Invalid",
-        `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan", "nil"`,
-      );
-    }
     const orphanDependents =
       q.get("orphanDependents") !== null
         ? queryBool(q, "orphanDependents")
         : typeof b.orphanDependents === "boolean"
           ? b.orphanDependents
           : undefined;
+    // apimachinery's ValidateDeleteOptions
+    const errs: FieldError[] = [];
+    if (orphanDependents !== undefined && policy !== undefined)
+      errs.push({
+        type: "FieldValueInvalid",
+        field: "propagationPolicy",
+        value: policy,
+        detail: "orphanDependents and deletionPropagation cannot be both set",
+      });
+    if (policy !== undefined && !["Background", "Foreground", "Orphan"].includes(policy))
+      errs.push({
+        type: "FieldValueNotSupported",
+        field: "propagationPolicy",
+        value: policy,
+        detail: 'supported values: "Foreground", "Background", "Orphan", "nil"',
+      });
+    const bodyDryRun = Array.isArray(b.dryRun) ? b.dryRun.map(String) : [];
+    errs.push(...dryRunErrors([...q.getAll("dryRun"), ...bodyDryRun]));
+    if (errs.length > 0) throw invalid({ kind: "DeleteOptions", group: "meta.k8s.io" }, "", errs);
     return {
       ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
       ...(policy ? { propagationPolicy: policy } : {}),

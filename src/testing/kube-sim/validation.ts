@@ -3,6 +3,7 @@
 // Schema types come from kubernetes-models; the rules kubernetes-models lacks are written out here.
 import { badRequest, type FieldError } from "./errors.ts";
 import { isObject, jsonEqual, type KubeObject } from "./objects.ts";
+import { parseQuantity } from "./quantity.ts";
 import type { ResourceType } from "./resources.ts";
 import { unknownFields } from "./schema.ts";
 import { labelSelectorRequirements, matchesLabels } from "./selectors.ts";
@@ -247,6 +248,52 @@ function dropField(obj: unknown, path: string): void {
 
 // --- field validation -------------------------------------------------------------------------------
 
+/** a quantity's value, or undefined when it does not parse (the schema reports those) */
+function quantityValue(q: unknown): number | undefined {
+  if (typeof q !== "string" && typeof q !== "number") return undefined;
+  try {
+    return parseQuantity(q);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * apiserver's validateResourceRequirements for cpu, memory and ephemeral-storage: no negative
+ * quantity, and a request no larger than its limit (the field is the `requests` map, the value the request).
+ */
+function validateResources(path: string, resources: unknown): FieldError[] {
+  if (!isObject(resources)) return [];
+  const errs: FieldError[] = [];
+  const limits = isObject(resources.limits) ? resources.limits : {};
+  const requests = isObject(resources.requests) ? resources.requests : {};
+  for (const [kind, map] of [
+    ["limits", limits],
+    ["requests", requests],
+  ] as const) {
+    for (const [name, q] of Object.entries(map)) {
+      const v = quantityValue(q);
+      if (v !== undefined && v < 0)
+        errs.push(invalidValue(`${path}.${kind}[${name}]`, String(q), "must be greater than or equal to 0"));
+    }
+  }
+  for (const [name, q] of Object.entries(requests)) {
+    const req = quantityValue(q);
+    const lim = quantityValue(limits[name]);
+    if (req === undefined || lim === undefined || !["cpu", "memory", "ephemeral-storage"].includes(name))
+      continue;
+    if (req > lim)
+      errs.push(
+        invalidValue(
+          `${path}.requests`,
+          String(q),
+          `must be less than or equal to ${name} limit of ${limits[name]}`,
+        ),
+      );
+  }
+  return errs;
+}
+
 function validateContainers(
   path: string,
   list: unknown,
@@ -270,12 +317,33 @@ function validateContainers(
     }
     if (typeof c.image !== "string" || c.image.trim() === "")
       errs.push({ type: "FieldValueRequired", field: `${p}.image` });
+    errs.push(...validateResources(`${p}.resources`, c.resources));
     for (const [j, e] of (Array.isArray(c.env) ? c.env : []).entries()) {
       if (isObject(e) && (typeof e.name !== "string" || e.name === "")) {
         errs.push({ type: "FieldValueRequired", field: `${p}.env[${j}].name` });
       }
     }
   });
+  return errs;
+}
+
+/**
+ * What ValidatePodCreate checks of a pod's containers but not of a template's
+ * (validateContainersOnlyForPod), after the rest of the spec: containers, then init containers.
+ */
+function validateContainersOnlyForPod(spec: unknown): FieldError[] {
+  if (!isObject(spec)) return [];
+  const errs: FieldError[] = [];
+  for (const key of ["containers", "initContainers"]) {
+    const list = spec[key];
+    if (!Array.isArray(list)) continue;
+    list.forEach((c, i) => {
+      if (isObject(c) && typeof c.image === "string" && c.image.trim() !== "" && c.image !== c.image.trim())
+        errs.push(
+          invalidValue(`spec.${key}[${i}].image`, c.image, "must not have leading or trailing whitespace"),
+        );
+    });
+  }
   return errs;
 }
 
@@ -486,6 +554,42 @@ function validateRoleBinding(obj: KubeObject): FieldError[] {
   return errs;
 }
 
+/**
+ * apimachinery's ValidateOwnerReferences: each reference's version, kind, name and uid non-empty (the
+ * field is `metadata.ownerReferences.<field>`, no index), and at most one with `controller: true`.
+ */
+function validateOwnerReferences(refs: unknown): FieldError[] {
+  if (!Array.isArray(refs)) return [];
+  const field = "metadata.ownerReferences";
+  const errs: FieldError[] = [];
+  let firstController = "";
+  for (const ref of refs) {
+    if (!isObject(ref)) continue;
+    const apiVersion = typeof ref.apiVersion === "string" ? ref.apiVersion : "";
+    const parts = apiVersion.split("/");
+    // schema.ParseGroupVersion: "v1", "group/version"; more slashes parse to nothing
+    const version = parts.length === 1 ? parts[0] : parts.length === 2 ? parts[1] : "";
+    const str = (v: unknown) => (typeof v === "string" ? v : "");
+    if (!version) errs.push(invalidValue(`${field}.apiVersion`, apiVersion, "version must not be empty"));
+    if (!str(ref.kind)) errs.push(invalidValue(`${field}.kind`, str(ref.kind), "kind must not be empty"));
+    if (!str(ref.name)) errs.push(invalidValue(`${field}.name`, str(ref.name), "name must not be empty"));
+    if (!str(ref.uid)) errs.push(invalidValue(`${field}.uid`, str(ref.uid), "uid must not be empty"));
+    if (ref.controller === true) {
+      const current = `${str(ref.kind)}/${str(ref.name)}`;
+      if (firstController)
+        errs.push(
+          invalidValue(
+            field,
+            refs,
+            `Only one reference can have Controller set to true. Found "true" in references for ${firstController} and ${current}`,
+          ),
+        );
+      else firstController = current;
+    }
+  }
+  return errs;
+}
+
 /** Field validation run on create and update (422 on any error). */
 export function validateObject(rt: ResourceType, obj: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
@@ -502,9 +606,10 @@ export function validateObject(rt: ResourceType, obj: KubeObject): FieldError[] 
   errs.push(...validateLabels("metadata.labels", obj.metadata.labels));
   for (const k of Object.keys(obj.metadata.annotations ?? {}))
     errs.push(...validateQualifiedName("metadata.annotations", k));
+  errs.push(...validateOwnerReferences(obj.metadata.ownerReferences));
   switch (rt.resource) {
     case "pods":
-      errs.push(...validatePodSpec("spec", obj.spec));
+      errs.push(...validatePodSpec("spec", obj.spec), ...validateContainersOnlyForPod(obj.spec));
       break;
     case "jobs":
       errs.push(...validateJob(obj));
