@@ -233,7 +233,7 @@ describe("rbac and a missing kubeconfig", { timeout: 60_000 }, () => {
 
   test("no kubeconfig at all: doctor says so and suggests --sim (exit 2)", async () => {
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ["--conditions=flotilla-source", flotillaBin(), "doctor"], {
+      const child = spawn(process.execPath, [flotillaBin(), "doctor"], {
         env: { PATH: process.env.PATH ?? "", HOME: home },
         stdio: ["ignore", "ignore", "pipe"],
       });

@@ -62,7 +62,7 @@ function runCommand(
 }
 
 const flotilla = (args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}) =>
-  runCommand(process.execPath, ["--conditions=flotilla-source", flotillaBin(), ...args], {
+  runCommand(process.execPath, [flotillaBin(), ...args], {
     cwd,
     env: { ...env, ...extraEnv },
   });
@@ -90,15 +90,11 @@ describe("--dry-run against `flotilla sim` with kubectl", { timeout: 180_000 }, 
     });
 
   before(async () => {
-    const child = spawn(
-      process.execPath,
-      ["--conditions=flotilla-source", flotillaBin(), "sim", "--kubeconfig", kubeconfig],
-      {
-        cwd: ROOT,
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    const child = spawn(process.execPath, [flotillaBin(), "sim", "--kubeconfig", kubeconfig], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     sim = child;
     let out = "";
     let err = "";

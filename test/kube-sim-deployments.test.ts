@@ -444,7 +444,7 @@ function exited(child: ChildProcess, ms: number): Promise<void> {
 
 /** `flotilla <args>`, its stdout (stderr kept for failures) */
 async function flotilla(kubeconfig: string, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  const { stdout, stderr } = await run(process.execPath, [...process.execArgv, flotillaBin(), ...args], {
+  const { stdout, stderr } = await run(process.execPath, [flotillaBin(), ...args], {
     env: { ...process.env, KUBECONFIG: kubeconfig, HOME: home },
     timeout: 60_000,
   });
@@ -457,7 +457,7 @@ describe("Flotilla's install manifests applied whole to `flotilla sim`", { timeo
   const kubectl = (args: string[], stdin?: string) => kubectlWith(kubeconfig, args, stdin);
 
   before(async () => {
-    child = spawn(process.execPath, [...process.execArgv, flotillaBin(), "sim", "--kubeconfig", kubeconfig], {
+    child = spawn(process.execPath, [flotillaBin(), "sim", "--kubeconfig", kubeconfig], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

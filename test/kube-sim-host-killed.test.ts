@@ -34,13 +34,9 @@ describe("kube-sim's host process SIGKILLed", { timeout: 240_000 }, () => {
           (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }),
         );
       });
-    const sim = spawn(
-      process.execPath,
-      [...process.execArgv, flotillaBin(), "sim", "--kubeconfig", kubeconfig],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    const sim = spawn(process.execPath, [flotillaBin(), "sim", "--kubeconfig", kubeconfig], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const simGone = new Promise((resolve) => sim.once("exit", resolve));
     let pods: number[] = [];
     try {

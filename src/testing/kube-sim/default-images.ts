@@ -9,12 +9,14 @@ export function flotillaBin(): string {
 }
 
 /**
- * The `--conditions=…` flags this process runs with (argv or NODE_OPTIONS): a container runs
- * Flotilla from the same place as its creator (src/ under `npm test`'s `flotilla-source`
- * condition, else dist/), since the sim does not pass NODE_OPTIONS to containers.
+ * The `--conditions=…` flags a child of this process inherits (those in NODE_OPTIONS): a container
+ * runs Flotilla from where a process its creator starts would (dist/, unless NODE_OPTIONS names the
+ * `flotilla-source` condition), since the sim does not pass NODE_OPTIONS to containers. Flags on the
+ * creator's own command line are its own, as for any child: `npm test` gives the condition to the
+ * test files only, and their pods run dist/ as on a real cluster.
  */
 function conditionFlags(): string[] {
-  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)];
+  const flags = (process.env.NODE_OPTIONS ?? "").split(/\s+/);
   return [...new Set(flags.filter((f) => f.startsWith("--conditions=")))];
 }
 
