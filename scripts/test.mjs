@@ -150,9 +150,50 @@ const child = spawn(
     ...flags,
     ...files,
   ],
-  { cwd: root, stdio: "inherit", env: { ...process.env, ...found } },
+  // A process group of its own: the runner, each test file's process and what those start (but for
+  // the groups they make themselves, LocalCluster's workers and kube-sim's pods, which end with
+  // their parent). Stdin is not the terminal's: a background group reading it would be stopped.
+  { cwd: root, stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...found }, detached: true },
 );
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+
+// A SIGINT or SIGTERM to `npm test` goes to that whole group: given to the runner alone, it ended the
+// runner and left the running file's process, its `flotilla run`, executor and workers running on.
+// What is still in the group STOP_GRACE_MS later is SIGKILLed (at once on a second signal). npm
+// passes a SIGTERM to the shell it runs this script in, which dies of it without passing it on: this
+// process then has a new parent, and that is taken as the SIGTERM.
+const STOP_GRACE_MS = 10_000;
+/** Signal the runner's group; false once nothing is left in it. */
+function signalGroup(signal) {
+  try {
+    process.kill(-child.pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+let stopping = false;
+function stopAll(signal, status) {
+  if (stopping) {
+    signalGroup("SIGKILL");
+    return;
+  }
+  stopping = true;
+  signalGroup(signal);
+  const killAt = Date.now() + STOP_GRACE_MS;
+  const poll = setInterval(() => {
+    if (!signalGroup(0) || Date.now() > killAt + 2_000) {
+      clearInterval(poll);
+      process.exit(status);
+    }
+    if (Date.now() > killAt) signalGroup("SIGKILL");
+  }, 100);
+}
+process.on("SIGINT", () => stopAll("SIGINT", 130));
+process.on("SIGTERM", () => stopAll("SIGTERM", 143));
+const parent = process.ppid;
+setInterval(() => {
+  if (!stopping && process.ppid !== parent) stopAll("SIGTERM", 143);
+}, 500).unref();
 child.on("exit", (code, signal) => {
-  process.exitCode = code ?? (signal ? 1 : 0);
+  if (!stopping) process.exitCode = code ?? (signal ? 1 : 0);
 });
