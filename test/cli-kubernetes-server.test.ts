@@ -6,7 +6,9 @@
 // The token is in no other object, pod log, CLI output, reported log line or plain env value,
 // and is refused once the run ended. --dry-run shows where the pod would report and the Secret's
 // place for the token, without asking the server for anything; a server that is down is one
-// warning and the run goes on; bad --report-url input is one clear error.
+// warning and the run goes on; bad --report-url input is one clear error. Ctrl-C (SIGINT) of the
+// CLI while its tasks run: the run ends Cancelled on the server and nothing of it stays in the
+// cluster (its Job, pods and Secret are collected, as a real cluster's garbage collector does).
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -20,6 +22,7 @@ import { type RunningServer, startServer } from "../src/server/server.ts";
 import type { FlowRunRecord } from "../src/store/store.ts";
 import { defaultImages, KubeSim } from "../src/testing/index.ts";
 import { assertUserError, cli, root } from "./helpers/cli.ts";
+import { cleanupClis, startCli } from "./helpers/fault-cli.ts";
 import { noLeakAssertion } from "./helpers/leak-scan.ts";
 import { freePort } from "./helpers/ports.ts";
 
@@ -97,6 +100,7 @@ before(async () => {
 });
 
 after(async () => {
+  await cleanupClis();
   await server?.close();
   await sim?.stop();
   rmSync(home, { recursive: true, force: true });
@@ -176,6 +180,57 @@ describe("flotilla run --server on Kubernetes (kube-sim, RBAC enforced)", { time
     assert.equal((await call("GET", `/api/runs/${runId}`, token)).status, 401);
     const tokens = await admin<{ items: { runId?: string }[] }>("GET", "/api/tokens");
     assert.ok(!tokens.body.items.some((t) => t.runId === runId), "no token of the finished run is kept");
+  });
+
+  it("Ctrl-C while its tasks run: the run ends Cancelled on the server and nothing of it is left in the cluster", async () => {
+    const run = await startCli(
+      onSim(
+        "--server",
+        server!.url,
+        "--report-url",
+        reportUrl,
+        "--param",
+        "n=2",
+        "--param",
+        "sleepMs=600000",
+      ),
+      env(),
+    );
+    // a task run is under way on a worker pod (its log line relayed to the CLI)
+    await run.waitFor(/work item \d done/, 240_000);
+    const runId = /run ([0-9a-f-]{36}) launched as Job/.exec(run.stderr())?.[1];
+    assert.ok(runId, run.stderr());
+    assert.equal((await admin<FlowRunRecord>("GET", `/api/runs/${runId}`)).body.state, "Running");
+    run.child.kill("SIGINT");
+    const code = await run.exit(180_000);
+    assert.match(run.stderr(), /SIGINT: cancelling the run/);
+    assert.equal(code, 1, `${run.stdout()}\n${run.stderr()}`);
+
+    // the server says what the user did: Cancelled, through Cancelling
+    const record = await admin<FlowRunRecord>("GET", `/api/runs/${runId}`);
+    assert.equal(record.body.state, "Cancelled", JSON.stringify(record.body));
+    const events = await admin<{ items: { to: string }[] }>("GET", `/api/runs/${runId}/events`);
+    const states = events.body.items.map((e) => e.to);
+    assert.deepEqual(states.slice(0, 3), ["Scheduled", "Starting", "Running"]);
+    assert.deepEqual(states.slice(-2), ["Cancelling", "Cancelled"]);
+    // the Job, the runner and worker pods and the per-run Secret go (owner references, Background)
+    const ofRun = () =>
+      ["jobs", "pods", "secrets"].flatMap((r) =>
+        sim!
+          .objects(r, NS)
+          .filter((o: Loose) => o.metadata.labels?.[Label.runId] === labelValue(runId))
+          .map((o: Loose) => `${o.kind} ${o.metadata.name}`),
+      );
+    await sim!
+      .until(`nothing of run ${runId} left`, () => ofRun().length === 0, 60_000)
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}: ${ofRun().join(", ")}`);
+      });
+    assert.deepEqual(
+      sim!.processes().filter((p) => p.namespace === NS),
+      [],
+      "no pod process left",
+    );
   });
 
   it("a server that is down is one warning: the run goes on and succeeds, its pods report nowhere", async () => {

@@ -1,6 +1,7 @@
 // Worker lifecycle with a real redis-server and real worker processes: a retired worker finishes
 // the task runs it has (never interrupted), takes no new one and exits 0; a LocalCluster grows
-// with the backlog and shrinks back when it is gone, as the `workers` events show.
+// with the backlog and shrinks back when it is gone, as the `workers` events show; a second SIGTERM
+// forces a draining worker out at once.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +20,7 @@ import { flowFingerprint } from "../src/core/fingerprint.ts";
 import { silentLogger } from "../src/engine/logging.ts";
 import { ClusterExecutor } from "../src/executors/cluster-executor.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
+import { within } from "./helpers/deadline.ts";
 import { testBroker } from "./helpers/redis.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/cluster-lifecycle.ts", import.meta.url));
@@ -144,6 +146,69 @@ describe("cluster worker lifecycle", { timeout: 60_000 }, () => {
 
     other.kill("SIGTERM");
     assert.equal(await exitOf(other, 10_000), 0, "SIGTERM drains and exits 0");
+  });
+
+  it("a second SIGTERM forces a draining worker out at once (exit 143), its task run unfinished", async () => {
+    const broker = await testBroker();
+    const dir = await mkdtemp(path.join(tmpdir(), "flotilla-forced-"));
+    const markers = path.join(dir, "markers.jsonl");
+    const runId = `forced-${process.pid}-${Date.now()}`;
+    const child = spawn(
+      process.execPath,
+      [
+        ...[FLOTILLA_BIN, "worker", "--broker", broker.url, "--flow-module", FIXTURE],
+        ...["--flow", "retire-under-load", "--run-id", runId, "--worker-id", "forced"],
+      ],
+      {
+        env: { ...process.env, FLOTILLA_BROKER_PASSWORD: broker.password },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    children.push(child);
+    let stderr = "";
+    const draining = new Promise<void>((resolve) => {
+      child.stderr?.on("data", (c: Buffer) => {
+        stderr += c.toString();
+        if (/draining: SIGTERM/.test(stderr)) resolve();
+      });
+    });
+    const controller = new AbortController();
+    let started!: () => void;
+    const taskStarted = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    try {
+      const flow = selectFlow(await loadFlowModule(FIXTURE), "retire-under-load");
+      // one task run that would take two minutes: a drain would wait for it
+      const running = flow.run({
+        parameters: { n: 1, markers, ms: 120_000 },
+        executor: new ClusterExecutor({ brokerUrl: broker.url, brokerPassword: broker.password }),
+        logger: silentLogger(),
+        runId,
+        signal: controller.signal,
+        onEvent: (e: RunEvent) => {
+          if (e.type === "taskStarted" && e.slug === "marked") started();
+        },
+      });
+      await within(taskStarted, 30_000, "the task run's start on the worker");
+      child.kill("SIGTERM");
+      await within(draining, 15_000, `the worker's drain after the first SIGTERM (${stderr})`);
+      child.kill("SIGTERM");
+      assert.equal(await exitOf(child, 10_000), 143, stderr);
+      assert.match(stderr, /SIGTERM again: stopping now/);
+      const lines = readFileSync(markers, "utf8").trim().split("\n");
+      assert.deepEqual(
+        lines.map((l) => (JSON.parse(l) as Marker).phase),
+        ["start"],
+        "the task run was cut short, not finished",
+      );
+      controller.abort();
+      const state = await within(running, 30_000, "the cancelled run's end");
+      assert.notEqual(state.type, "Success", state.message);
+    } finally {
+      controller.abort();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("a LocalCluster grows with the backlog and shrinks back to minWorkers (workers events)", async () => {

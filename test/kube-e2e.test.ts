@@ -28,6 +28,7 @@ import { cancelRun } from "../src/kubernetes/runs.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import { defaultImages, KubeSim } from "../src/testing/index.ts";
 import { within } from "./helpers/deadline.ts";
+import { applyRbac } from "./helpers/kube-sim.ts";
 import { kubectlPath } from "./helpers/system.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over arbitrary API objects
@@ -95,16 +96,7 @@ before(async () => {
   adminClients = connect({ kubeConfig: admin });
   const core = admin.makeApiClient(k8s.CoreV1Api);
   const rbac = admin.makeApiClient(k8s.RbacAuthorizationV1Api);
-  await ensure(() =>
-    core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: "launcher" } } }),
-  );
-  for (const o of buildRbac({ namespace: NS, launcherServiceAccount: "launcher" }) as { kind: string }[]) {
-    if (o.kind === "ServiceAccount")
-      await ensure(() => core.createNamespacedServiceAccount({ namespace: NS, body: o as never }));
-    if (o.kind === "Role") await ensure(() => rbac.createNamespacedRole({ namespace: NS, body: o as never }));
-    if (o.kind === "RoleBinding")
-      await ensure(() => rbac.createNamespacedRoleBinding({ namespace: NS, body: o as never }));
-  }
+  await applyRbac(admin, NS, { launcher: "launcher", create: ensure });
   // a runner identity whose Role lacks `create pods`
   await ensure(() =>
     core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: "limited-runner" } } }),

@@ -7,6 +7,7 @@ import type { RunEvent, TaskRunRequest, TaskRunResult } from "../core/executor.t
 import type { TaskDefinition } from "../core/graph.ts";
 import type { Logger } from "../core/logger.ts";
 import { FailSignal, RetrySignal, SkipSignal } from "../core/signals.ts";
+import { sleepOrAbort } from "../core/sleep.ts";
 import { scrub } from "../secrets/redact.ts";
 import { runInContext, type TaskRunContext } from "./context.ts";
 import { withDeadline } from "./deadline.ts";
@@ -23,18 +24,6 @@ export interface TaskRunnerEnv {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-
 class Timeout extends Error {}
 const NEVER = new AbortController().signal;
 
@@ -45,7 +34,7 @@ export async function runTask(
   env: TaskRunnerEnv,
 ): Promise<TaskRunResult> {
   const now = env.now ?? Date.now;
-  const sleep = env.sleep ?? defaultSleep;
+  const sleep = env.sleep ?? sleepOrAbort;
   const { retries, retryDelayMs, timeoutMs } = task.options;
   const maxAttempts = retries + 1;
   const startedAt = now();

@@ -14,6 +14,7 @@ import { ErrorCode, FlotillaError } from "../core/errors.ts";
 import type { Flow } from "../core/flow.ts";
 import type { Logger } from "../core/logger.ts";
 import { resolveRunId } from "../core/run-id.ts";
+import { sleepOrAbort as sleep } from "../core/sleep.ts";
 import { newRunId } from "../engine/run.ts";
 import { type ConnectOptions, connect, type KubeClients } from "./client.ts";
 import { isKubeClusterEnvironment, KubeClusterEnvironment } from "./environment.ts";
@@ -399,17 +400,6 @@ export interface StreamRunLogsOptions extends RunLogsOptions {
   /** Stops following (Ctrl-C, or a caller's deadline). */
   signal?: AbortSignal | undefined;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 
 /**
  * Give `write` each line of a run's runner output as it comes (the last `tail` first), until the

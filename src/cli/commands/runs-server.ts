@@ -5,6 +5,7 @@
 
 import type { Command } from "commander";
 import { ErrorCode, FlotillaError } from "../../core/errors.ts";
+import { sleepOrAbort } from "../../core/sleep.ts";
 import { ApiClient, serverUrl } from "../../server/client.ts";
 import { isTerminal } from "../../store/run-state.ts";
 import type { FlowRunDetail, FlowRunRecord, LogLine, Page, TaskRunRecord } from "../../store/store.ts";
@@ -223,18 +224,6 @@ export async function followServerLogs(
     run = await client.get<FlowRunRecord>(`/api/runs/${enc(run.id)}`);
   }
   return undefined;
-}
-
-function sleepOrAbort(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Log lines readable (`time LEVEL [task[i] @worker] message`), or one JSON object a line with -o json. */

@@ -6,7 +6,7 @@
 // only `spec.replicas` back to the object, its resourceVersion the precondition, so a stale Scale is
 // the object's 409 Conflict; the answer is the new Scale. Authorised as `deployments/scale` and
 // `replicasets/scale` by the caller (server.ts), as RBAC sees them.
-import { Scale } from "kubernetes-models/autoscaling/v1";
+import { Scale } from "kubernetes-models/autoscaling/v1/Scale";
 import { badRequest, type FieldError, invalid } from "./errors.ts";
 import { clone, isObject, type KubeObject } from "./objects.ts";
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, type PatchType } from "./patch.ts";

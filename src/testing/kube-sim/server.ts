@@ -16,13 +16,7 @@ import {
 import { DualProtocolListener } from "./listener.ts";
 import { isObject, type KubeObject, timestamp } from "./objects.ts";
 import { openApiV2, openApiV3Document, openApiV3Root } from "./openapi.ts";
-import {
-  OPENAPI_V2_PROTOBUF,
-  OPENAPI_V2_PROTOBUF_CONTENT_TYPE,
-  openApiV2Protobuf,
-} from "./openapi-protobuf.ts";
 import { patchTypeOf } from "./patch.ts";
-import { decodeProtobuf } from "./protobuf.ts";
 import { queryBool, queryInt } from "./query.ts";
 import type { Attributes, RbacAuthorizer, TokenAuthenticator, UserInfo } from "./rbac.ts";
 import type { DeleteOptions, PropagationPolicy, Registry, WriteContext } from "./registry.ts";
@@ -261,9 +255,11 @@ export class ApiServer {
     if (nonResource !== undefined) {
       await readBody(req);
       if (method !== "GET") throw methodNotAllowed();
-      if (path === "/openapi/v2" && (req.headers.accept ?? "").includes(OPENAPI_V2_PROTOBUF)) {
-        res.writeHead(200, { "Content-Type": OPENAPI_V2_PROTOBUF_CONTENT_TYPE });
-        res.end(openApiV2Protobuf(nonResource));
+      // protobufjs and the schemas load on the first protobuf request (kubectl's), not at each start
+      const protobuf = path === "/openapi/v2" ? await import("./openapi-protobuf.ts") : undefined;
+      if (protobuf && (req.headers.accept ?? "").includes(protobuf.OPENAPI_V2_PROTOBUF)) {
+        res.writeHead(200, { "Content-Type": protobuf.OPENAPI_V2_PROTOBUF_CONTENT_TYPE });
+        res.end(protobuf.openApiV2Protobuf(nonResource));
         return;
       }
       return send(res, 200, nonResource);
@@ -303,7 +299,7 @@ export class ApiServer {
     // kubectl's typed clients send protobuf; everything else is JSON (or YAML for apply patches)
     const text =
       raw.length > 0 && contentType.includes("protobuf")
-        ? JSON.stringify(decodeProtobuf(raw, contentType))
+        ? JSON.stringify((await import("./protobuf.ts")).decodeProtobuf(raw, contentType))
         : raw.toString("utf8");
     await this.dispatch(info, method, url.searchParams, text, req, res, user);
   }
