@@ -5,9 +5,9 @@
 // node_modules they are ~350 files (bullmq, ioredis, semver, cron-parser, luxon, msgpackr...), and
 // resolving, reading and wrapping each was about a third of a worker's start-up; one file is read
 // and compiled once. The packages stay dependencies (their types are part of Flotilla's .d.ts and a
-// source checkout requires them directly). Optional or native parts stay outside the bundle and
-// are required from node_modules as the packages do: valkey-glide (not installed), msgpackr-extract
-// (a native addon msgpackr tries), pg (bullmq's PostgreSQL backend, required only when used).
+// source checkout requires them directly). Optional parts stay outside the bundle and are
+// required from node_modules as the packages do: valkey-glide (not installed), pg (bullmq's
+// PostgreSQL backend, required only when used). msgpackr's optional native addon is left out.
 // zod (95 ES modules) goes into dist/vendor/zod.js, which src/core/zod-on-demand.ts requires: every
 // Flotilla module outside the server takes zod from there, so they share one copy; the server's
 // routes import zod itself, with fastify's zod type provider, and meet no schema of the others.
@@ -36,7 +36,24 @@ await build({
   target: "node20.19",
   // the packages' ES builds, so that what Queue and Worker do not use is left out
   mainFields: ["module", "main"],
-  external: ["@valkey/valkey-glide", "msgpackr-extract", "pg", "pg-*"],
+  external: ["@valkey/valkey-glide", "pg", "pg-*"],
+  // msgpackr-extract is a native addon that speeds up msgpackr's unpack; BullMQ only packs (its
+  // Lua scripts unpack), so the bundle's msgpackr finds no extractor and stays pure JavaScript,
+  // as msgpackr does without the optional addon: every worker skips loading a native module.
+  plugins: [
+    {
+      name: "no-msgpackr-extract",
+      setup(b) {
+        b.onResolve({ filter: /^msgpackr-extract$/ }, () => ({
+          path: "msgpackr-extract",
+          namespace: "absent",
+        }));
+        b.onLoad({ filter: /.*/, namespace: "absent" }, () => ({
+          contents: "module.exports = undefined;\n",
+        }));
+      },
+    },
+  ],
   minifyWhitespace: true,
   minifySyntax: true,
   keepNames: true,
