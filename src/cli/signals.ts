@@ -24,6 +24,20 @@ export interface StopSignalsOptions {
   stderr?: NodeJS.WritableStream;
 }
 
+/**
+ * Follow something (a run's log lines) until it ends or the first SIGINT/SIGTERM aborts `follow`'s
+ * signal; stopped that way, the command's exit code is 130, as a Ctrl-C of `tail -f` is.
+ */
+export async function followUntilStopped(follow: (signal: AbortSignal) => Promise<unknown>): Promise<void> {
+  const stop = stopSignals();
+  try {
+    await follow(stop.signal);
+  } finally {
+    stop.off();
+  }
+  if (stop.signal.aborted) process.exitCode = 130;
+}
+
 /** Listen for SIGINT and SIGTERM: the first stops the command, a second exits at once. */
 export function stopSignals(options: StopSignalsOptions = {}): StopSignals {
   const stderr = options.stderr ?? process.stderr;

@@ -11,7 +11,7 @@ import { isTerminal } from "../../store/run-state.ts";
 import type { FlowRunDetail, FlowRunRecord, LogLine, Page, TaskRunRecord } from "../../store/store.ts";
 import { formatServerLine, parseTail } from "../log-lines.ts";
 import { LOG_FORMATS, outputOption, renderDocument, renderOutput, SERVER_FORMATS } from "../output.ts";
-import { stopSignals } from "../signals.ts";
+import { followUntilStopped } from "../signals.ts";
 
 export interface ServerCallOptions {
   server?: string;
@@ -310,17 +310,13 @@ export const runsServerCommand = (program: Command): void => {
         process.stdout.write(printLogs(await serverRunLogs(id, o), o.output));
         return;
       }
-      const stop = stopSignals();
-      try {
-        await followServerLogs(id, (l) => process.stdout.write(printLogs([l], o.output)), {
+      await followUntilStopped((signal) =>
+        followServerLogs(id, (l) => process.stdout.write(printLogs([l], o.output)), {
           ...call,
           ...(tail !== undefined ? { tail } : {}),
-          signal: stop.signal,
-        });
-      } finally {
-        stop.off();
-      }
-      if (stop.signal.aborted) process.exitCode = 130;
+          signal,
+        }),
+      );
     });
   common(
     runs

@@ -26,7 +26,7 @@ import {
   renderColumns,
   renderDocument,
 } from "../output.ts";
-import { stopSignals } from "../signals.ts";
+import { followUntilStopped } from "../signals.ts";
 import { parseInterval } from "./deploy.ts";
 import { runsServerCommand, wantsServer } from "./runs-server.ts";
 
@@ -141,18 +141,14 @@ export const runsCommand = (program: Command): void => {
         return;
       }
       const waitMs = parseInterval(waitText, "--pod-running-timeout");
-      const stop = stopSignals();
-      try {
-        await streamRunLogs(id, (line) => process.stdout.write(show(line)), {
+      await followUntilStopped((signal) =>
+        streamRunLogs(id, (line) => process.stdout.write(show(line)), {
           ...where,
           tail,
           podRunningTimeoutMs: waitMs,
-          signal: stop.signal,
-        });
-      } finally {
-        stop.off();
-      }
-      if (stop.signal.aborted) process.exitCode = 130;
+          signal,
+        }),
+      );
     });
   common(
     runs
