@@ -77,6 +77,8 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}) {
       }
     },
     kill: () => child.kill("SIGKILL"),
+    /** Send `signal` (a Ctrl-C is SIGINT). */
+    signal: (signal: NodeJS.Signals) => child.kill(signal),
   };
 }
 
@@ -451,6 +453,25 @@ describe("runs logs over --server", { timeout: 300_000 }, () => {
         .map((l) => (JSON.parse(l) as { message: string }).message),
       ["one", "two", "three", "four"],
     );
+  });
+
+  it("-f stopped by Ctrl-C (SIGINT) while the run goes on: the lines so far, exit 130", async () => {
+    const run = await api<{ id: string }>("/api/runs", {
+      flowName: "follow-me",
+      parameters: {},
+      state: "Running",
+    });
+    await api(`/api/runs/${run.id}/report`, { logs: [log("before the stop")] });
+    const f = start(["runs", "logs", run.id.slice(0, 8), "-f", "--server", server.url], env());
+    try {
+      await f.until(/before the stop\n/);
+      f.signal("SIGINT");
+      const done = await f.exit(30_000);
+      assert.equal(done.code, 130, done.stderr);
+      assert.match(done.stdout, /^\S+Z before the stop\n$/);
+    } finally {
+      f.kill();
+    }
   });
 
   it("-A and -l with --server are errors naming what to use instead", async () => {
