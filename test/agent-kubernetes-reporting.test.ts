@@ -25,8 +25,9 @@ import { ApiClient } from "../src/server/client.ts";
 import { type RunningServer, startServer } from "../src/server/server.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import type { FlowRunRecord } from "../src/store/store.ts";
-import { defaultImages, KubeSim } from "../src/testing/index.ts";
+import type { KubeSim } from "../src/testing/index.ts";
 import { execWithHome, installAgentRbac } from "./helpers/agent-install.ts";
+import { startFlotillaSim } from "./helpers/kube-sim.ts";
 import { freePort } from "./helpers/ports.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over arbitrary API objects
@@ -87,8 +88,7 @@ const ofRun = (resource: string, runId: string): Loose[] =>
   sim!.objects(resource, NS).filter((o: Loose) => o.metadata?.labels?.["flotilla.io/flow-run-id"] === runId);
 
 before(async () => {
-  const images = defaultImages(root);
-  sim = await KubeSim.start({ namespaces: [NS], images: { ...images, [IMAGE]: images["*flotilla*"]! } });
+  sim = await startFlotillaSim(IMAGE, { namespaces: [NS] });
   server = await startServer({
     port: 0,
     home,

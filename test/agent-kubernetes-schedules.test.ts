@@ -25,7 +25,8 @@ import { type RunningServer, startServer } from "../src/server/server.ts";
 import { loadFlowModule, selectFlow } from "../src/storage/module.ts";
 import { openStore } from "../src/store/open.ts";
 import type { FlowRunRecord, ScheduleRecord } from "../src/store/store.ts";
-import { defaultImages, KubeSim } from "../src/testing/index.ts";
+import type { KubeSim } from "../src/testing/index.ts";
+import { startFlotillaSim } from "./helpers/kube-sim.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over arbitrary API objects
 type Loose = any;
@@ -89,8 +90,7 @@ const jobsOf = (runId: string): Loose[] =>
   sim!.objects("jobs", NS).filter((o: Loose) => o.metadata?.labels?.["flotilla.io/flow-run-id"] === runId);
 
 before(async () => {
-  const images = defaultImages(root);
-  sim = await KubeSim.start({ namespaces: [NS], images: { ...images, [IMAGE]: images["*flotilla*"]! } });
+  sim = await startFlotillaSim(IMAGE, { namespaces: [NS] });
   server = await serve(0);
   // the agent's and the runners' identities as `flotilla agent install kubernetes --rbac` prints them
   const objects = k8s.KubernetesObjectApi.makeApiClient(sim.kubeConfig());

@@ -15,14 +15,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import * as k8s from "@kubernetes/client-node";
 import { Label, labelValue } from "../src/kubernetes/names.ts";
-import { buildRbac } from "../src/kubernetes/rbac.ts";
 import { type RunningServer, startServer } from "../src/server/server.ts";
 import type { FlowRunRecord } from "../src/store/store.ts";
-import { defaultImages, KubeSim } from "../src/testing/index.ts";
+import type { KubeSim } from "../src/testing/index.ts";
 import { assertUserError, cli, root } from "./helpers/cli.ts";
 import { cleanupClis, startCli } from "./helpers/fault-cli.ts";
+import { applyRbac, startFlotillaSim } from "./helpers/kube-sim.ts";
 import { noLeakAssertion } from "./helpers/leak-scan.ts";
 import { freePort } from "./helpers/ports.ts";
 
@@ -82,18 +81,8 @@ const onSim = (...extra: string[]) => [
 ];
 
 before(async () => {
-  const images = defaultImages(root);
-  sim = await KubeSim.start({ namespaces: [NS], images: { ...images, [IMAGE]: images["*flotilla*"]! } });
-  const kc = sim.kubeConfig();
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
-  await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: "launcher" } } });
-  for (const o of buildRbac({ namespace: NS, launcherServiceAccount: "launcher" }) as { kind: string }[]) {
-    if (o.kind === "ServiceAccount")
-      await core.createNamespacedServiceAccount({ namespace: NS, body: o as never });
-    if (o.kind === "Role") await rbac.createNamespacedRole({ namespace: NS, body: o as never });
-    if (o.kind === "RoleBinding") await rbac.createNamespacedRoleBinding({ namespace: NS, body: o as never });
-  }
+  sim = await startFlotillaSim(IMAGE, { namespaces: [NS] });
+  await applyRbac(sim.kubeConfig(), NS, { launcher: "launcher" });
   launcherKubeconfig = (await sim.serviceAccountKubeconfig(NS, "launcher")).path;
   server = await startServer({ port: 0, home, database: path.join(home, "flotilla.db") });
   reportUrl = server.url.replace("127.0.0.1", "localhost");

@@ -15,8 +15,8 @@ import { connect } from "../src/kubernetes/client.ts";
 import { Label, run8 } from "../src/kubernetes/names.ts";
 import { PodWatch } from "../src/kubernetes/pod-watch.ts";
 import { buildRbac } from "../src/kubernetes/rbac.ts";
-import { defaultImages, KubeSim } from "../src/testing/index.ts";
-import { applyRbac, TEST_IMAGES } from "./helpers/kube-sim.ts";
+import { KubeSim } from "../src/testing/index.ts";
+import { applyRbac, startFlotillaSim, TEST_IMAGES } from "./helpers/kube-sim.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions over arbitrary API objects
 type Loose = any;
@@ -28,11 +28,7 @@ let sim: KubeSim;
 let launcherKubeconfig: string;
 
 before(async () => {
-  const images = defaultImages(root);
-  sim = await KubeSim.start({
-    namespaces: [NS],
-    images: { ...images, ...TEST_IMAGES, [IMAGE]: images["*flotilla*"]! },
-  });
+  sim = await startFlotillaSim(IMAGE, { namespaces: [NS], extraImages: TEST_IMAGES });
   await applyRbac(sim.kubeConfig(), NS, { launcher: "launcher" });
   launcherKubeconfig = (await sim.serviceAccountKubeconfig(NS, "launcher")).path;
 });

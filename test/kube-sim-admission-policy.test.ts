@@ -11,9 +11,8 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
-import { buildRbac } from "../src/kubernetes/rbac.ts";
-import { defaultImages, KubeSim } from "../src/testing/index.ts";
-import { apiError, TEST_IMAGES } from "./helpers/kube-sim.ts";
+import type { KubeSim } from "../src/testing/index.ts";
+import { apiError, applyRbac, startFlotillaSim, TEST_IMAGES } from "./helpers/kube-sim.ts";
 import { kubectlPath } from "./helpers/system.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -24,11 +23,7 @@ const home = mkdtempSync(path.join(tmpdir(), "kube-sim-vap-"));
 let sim: KubeSim;
 
 before(async () => {
-  const images = defaultImages(root);
-  sim = await KubeSim.start({
-    namespaces: [NS, "other"],
-    images: { ...images, ...TEST_IMAGES, [IMAGE]: images["*flotilla*"]! },
-  });
+  sim = await startFlotillaSim(IMAGE, { namespaces: [NS, "other"], extraImages: TEST_IMAGES });
 });
 after(async () => {
   await sim?.stop();
@@ -115,17 +110,8 @@ describe("flotilla rbac --admission-policy, enforced", { timeout: 300_000 }, () 
   let owner: k8s.V1Pod;
 
   before(async () => {
-    const kc = sim.kubeConfig();
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
-    await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: "launcher" } } });
-    for (const o of buildRbac({ namespace: NS, launcherServiceAccount: "launcher" }) as { kind: string }[]) {
-      if (o.kind === "ServiceAccount")
-        await core.createNamespacedServiceAccount({ namespace: NS, body: o as never });
-      if (o.kind === "Role") await rbac.createNamespacedRole({ namespace: NS, body: o as never });
-      if (o.kind === "RoleBinding")
-        await rbac.createNamespacedRoleBinding({ namespace: NS, body: o as never });
-    }
+    const core = sim.kubeConfig().makeApiClient(k8s.CoreV1Api);
+    await applyRbac(sim.kubeConfig(), NS, { launcher: "launcher" });
     const printed = await cli(["rbac", "--admission-policy", "-n", NS]);
     assert.equal(printed.code, 0, printed.stderr);
     const applied = await kubectl(sim.kubeconfigPath, printed.stdout, "apply", "-f", "-");

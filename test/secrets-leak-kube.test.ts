@@ -16,8 +16,8 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
-import { defaultImages, KubeSim, type SimRecording } from "../src/testing/index.ts";
-import { applyRbac } from "./helpers/kube-sim.ts";
+import type { KubeSim, SimRecording } from "../src/testing/index.ts";
+import { applyRbac, startFlotillaSim } from "./helpers/kube-sim.ts";
 import { noLeakAssertion } from "./helpers/leak-scan.ts";
 import { kubectlPath } from "./helpers/system.ts";
 
@@ -40,12 +40,7 @@ let recording: SimRecording;
 let launcherKubeconfig: string;
 
 before(async () => {
-  const images = defaultImages(root);
-  sim = await KubeSim.start({
-    namespaces: [NS],
-    images: { ...images, [IMAGE]: images["*flotilla*"]! },
-    watchHistory: 100_000,
-  });
+  sim = await startFlotillaSim(IMAGE, { namespaces: [NS], watchHistory: 100_000 });
   recording = sim.record();
   const kc = sim.kubeConfig();
   await kc.makeApiClient(k8s.CoreV1Api).createNamespacedSecret({

@@ -1,8 +1,25 @@
-// Shared helpers for the kube-sim tests: Status bodies from client-node errors, small images, and
-// the RBAC objects `flotilla rbac` prints, applied as an admin would.
+// Shared helpers for the kube-sim tests: a kube-sim whose flow image runs this checkout's bin, Status
+// bodies from client-node errors, small images, and the RBAC objects `flotilla rbac` prints, applied
+// as an admin would.
+import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { buildRbac } from "../../src/kubernetes/rbac.ts";
-import type { ImageSpec } from "../../src/testing/index.ts";
+import { defaultImages, type ImageSpec, KubeSim, type KubeSimOptions } from "../../src/testing/index.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/**
+ * A kube-sim with `flotilla sim`'s image table (pods' cwd the repository), `extraImages` over it, and
+ * `image` run as Flotilla's own image (this checkout's bin), as the Kubernetes tests' flow image.
+ */
+export function startFlotillaSim(
+  image: string,
+  options: Omit<KubeSimOptions, "images"> & { extraImages?: Record<string, ImageSpec> } = {},
+): Promise<KubeSim> {
+  const { extraImages, ...rest } = options;
+  const images = defaultImages(ROOT);
+  return KubeSim.start({ ...rest, images: { ...images, ...extraImages, [image]: images["*flotilla*"]! } });
+}
 
 export interface StatusBody {
   kind: string;
