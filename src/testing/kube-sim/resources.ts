@@ -1,26 +1,25 @@
 // The table of API resources kube-sim serves: one entry per (group, version, resource), with the facts
 // discovery, routing, validation and deletion need. Adding a kind starts here.
-// one module per kind, not the group's index: `kubernetes-models/v1` loads every core/v1 model and
-// its compiled validator (about 0.4 CPU-s at each sim's start); the validators are the same
-import { ValidatingAdmissionPolicy } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
-import { ValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
-import { Deployment } from "kubernetes-models/apps/v1/Deployment";
-import { ReplicaSet } from "kubernetes-models/apps/v1/ReplicaSet";
-import { Job } from "kubernetes-models/batch/v1/Job";
-import { Role } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
-import { RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
-import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
-import { Event } from "kubernetes-models/v1/Event";
-import { Namespace } from "kubernetes-models/v1/Namespace";
-import { Node } from "kubernetes-models/v1/Node";
-import { PersistentVolumeClaim } from "kubernetes-models/v1/PersistentVolumeClaim";
-import { Pod } from "kubernetes-models/v1/Pod";
-import { Secret } from "kubernetes-models/v1/Secret";
-import { Service } from "kubernetes-models/v1/Service";
-import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
+import { createRequire } from "node:module";
 
 /** A kubernetes-models class; `validate()` throws an ajv-style error list. */
 type ModelClass = new (data: never) => { validate(): void };
+
+const requireModel = createRequire(import.meta.url);
+
+/**
+ * A kind's kubernetes-models class (its compiled validator from the official schema), required
+ * from the kind's own module the first time an object of the kind is validated: a sim that never
+ * sees a Deployment or a Service does not load their validators (the index of a group, e.g.
+ * `kubernetes-models/v1`, would load every model of it: about 0.4 CPU-s at each start).
+ */
+function lazyModel(module: string, name: string): ModelClass {
+  let model: ModelClass | undefined;
+  return function construct(data: never) {
+    model ??= (requireModel(`kubernetes-models/${module}`) as Record<string, ModelClass>)[name]!;
+    return new model(data);
+  } as unknown as ModelClass;
+}
 
 export type NameRule = "subdomain" | "label" | "path";
 
@@ -84,31 +83,35 @@ export const RESOURCES: readonly ResourceType[] = [
     nameRule: "label",
     deleteReturnsObject: true,
     clientModel: "V1Namespace",
-    model: Namespace,
+    model: lazyModel("v1/Namespace", "Namespace"),
   }),
   core("nodes", "Node", {
     namespaced: false,
     shortNames: ["no"],
     subresources: ["status"],
     clientModel: "V1Node",
-    model: Node,
+    model: lazyModel("v1/Node", "Node"),
   }),
   core("pods", "Pod", {
     shortNames: ["po"],
     subresources: ["status", "log"],
     deleteReturnsObject: true,
     clientModel: "V1Pod",
-    model: Pod,
+    model: lazyModel("v1/Pod", "Pod"),
     categories: ["all"],
   }),
-  core("secrets", "Secret", { clientModel: "V1Secret", model: Secret }),
-  core("configmaps", "ConfigMap", { shortNames: ["cm"], clientModel: "V1ConfigMap", model: ConfigMap }),
+  core("secrets", "Secret", { clientModel: "V1Secret", model: lazyModel("v1/Secret", "Secret") }),
+  core("configmaps", "ConfigMap", {
+    shortNames: ["cm"],
+    clientModel: "V1ConfigMap",
+    model: lazyModel("v1/ConfigMap", "ConfigMap"),
+  }),
   core("serviceaccounts", "ServiceAccount", {
     shortNames: ["sa"],
     subresources: ["token"],
     deleteReturnsObject: true,
     clientModel: "V1ServiceAccount",
-    model: ServiceAccount,
+    model: lazyModel("v1/ServiceAccount", "ServiceAccount"),
   }),
   core("services", "Service", {
     shortNames: ["svc"],
@@ -116,51 +119,59 @@ export const RESOURCES: readonly ResourceType[] = [
     nameRule: "label",
     deleteReturnsObject: true,
     clientModel: "V1Service",
-    model: Service,
+    model: lazyModel("v1/Service", "Service"),
     categories: ["all"],
   }),
-  core("events", "Event", { shortNames: ["ev"], nameRule: "path", clientModel: "CoreV1Event", model: Event }),
+  core("events", "Event", {
+    shortNames: ["ev"],
+    nameRule: "path",
+    clientModel: "CoreV1Event",
+    model: lazyModel("v1/Event", "Event"),
+  }),
   core("persistentvolumeclaims", "PersistentVolumeClaim", {
     shortNames: ["pvc"],
     subresources: ["status"],
     clientModel: "V1PersistentVolumeClaim",
-    model: PersistentVolumeClaim,
+    model: lazyModel("v1/PersistentVolumeClaim", "PersistentVolumeClaim"),
   }),
   served("apps", "deployments", "Deployment", {
     shortNames: ["deploy"],
     subresources: ["status", "scale"],
     clientModel: "V1Deployment",
-    model: Deployment,
+    model: lazyModel("apps/v1/Deployment", "Deployment"),
     categories: ["all"],
   }),
   served("apps", "replicasets", "ReplicaSet", {
     shortNames: ["rs"],
     subresources: ["status", "scale"],
     clientModel: "V1ReplicaSet",
-    model: ReplicaSet,
+    model: lazyModel("apps/v1/ReplicaSet", "ReplicaSet"),
     categories: ["all"],
   }),
   served("batch", "jobs", "Job", {
     subresources: ["status"],
     clientModel: "V1Job",
-    model: Job,
+    model: lazyModel("batch/v1/Job", "Job"),
     categories: ["all"],
   }),
   served("rbac.authorization.k8s.io", "roles", "Role", {
     nameRule: "path",
     clientModel: "V1Role",
-    model: Role,
+    model: lazyModel("rbac.authorization.k8s.io/v1/Role", "Role"),
   }),
   served("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", {
     nameRule: "path",
     clientModel: "V1RoleBinding",
-    model: RoleBinding,
+    model: lazyModel("rbac.authorization.k8s.io/v1/RoleBinding", "RoleBinding"),
   }),
   served("admissionregistration.k8s.io", "validatingadmissionpolicies", "ValidatingAdmissionPolicy", {
     namespaced: false,
     subresources: ["status"],
     clientModel: "V1ValidatingAdmissionPolicy",
-    model: ValidatingAdmissionPolicy,
+    model: lazyModel(
+      "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicy",
+    ),
   }),
   served(
     "admissionregistration.k8s.io",
@@ -169,7 +180,10 @@ export const RESOURCES: readonly ResourceType[] = [
     {
       namespaced: false,
       clientModel: "V1ValidatingAdmissionPolicyBinding",
-      model: ValidatingAdmissionPolicyBinding,
+      model: lazyModel(
+        "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding",
+        "ValidatingAdmissionPolicyBinding",
+      ),
     },
   ),
   served("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview", {
