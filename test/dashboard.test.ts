@@ -359,16 +359,47 @@ describe("dashboard", { timeout: 600_000 }, () => {
       "the change came with the event, not by fetching every task run again",
     );
 
-    // The page painted from the task runs in brief; the opened task fetches its own children and
-    // lists them not-done first (no child failed or runs: the 2,000 Pending ones, then Success).
+    // The page painted from the task runs in brief; the opened task fetches its children a page at
+    // a time and lists them not-done first (no child failed or runs: the 2,000 Pending ones, then
+    // Success), drawing only the rows in view; scrolling its list to the end brings the rest.
     await node.click();
     await page.locator(".taskpanel").getByText("Mapped over").waitFor();
-    await page.locator(".taskpanel tbody tr").first().and(page.locator('[data-index="8000"]')).waitFor();
+    await page
+      .locator(".taskpanel tbody tr[data-index]")
+      .first()
+      .and(page.locator('[data-index="8000"]'))
+      .waitFor();
+    const pages = () => browser.requests.filter((u) => u.includes(`/runs/${id}/task-runs?slug=square`));
+    assert.ok(pages().length >= 1, "the opened task's children were fetched");
     assert.ok(
-      browser.requests.some((u) => u.includes(`/runs/${id}/task-runs?slug=square`)),
-      "the opened task's children were fetched",
+      pages().every((u) => /[?&]limit=\d+/.test(u)),
+      `each fetch asks for a page: ${pages().join(", ")}`,
     );
+    const drawn = await page.locator(".taskpanel tbody tr[data-index]").count();
+    assert.ok(drawn < 200, `only the rows near the view are drawn (${drawn} of 10,000)`);
     await browser.screenshot(page, "run-mapped-task-panel");
+    const childList = page.locator(".taskpanel .childlist");
+    const lastRow = page.locator('.taskpanel tbody tr[data-index="7999"]');
+    for (let k = 0; k < 200 && (await lastRow.count()) === 0; k++) {
+      // scrolled to the end, then awaited: the rows its pages brought grow (a page came) or the last
+      // is drawn
+      const rows = Number(await childList.getAttribute("data-paged"));
+      await childList.evaluate((el) => el.scrollTo(0, el.scrollHeight));
+      await page
+        .locator(`.taskpanel .childlist:not([data-paged="${rows}"]), .taskpanel tbody tr[data-index="7999"]`)
+        .first()
+        .waitFor();
+    }
+    await lastRow.waitFor();
+    assert.equal(await page.locator(".taskpanel").getByTestId("children-loaded").count(), 0, "all loaded");
+    const fetched = (await page.evaluate(`performance.getEntriesByType("resource")
+      .filter((e) => e.name.includes("task-runs?slug=square"))
+      .map((e) => e.encodedBodySize)`)) as number[];
+    figure(
+      "an opened 10,000-way mapped task's children",
+      `first page ${Math.round((fetched[0] ?? 0) / 1024)} KB; all 10,000 after scrolling to the end: ${fetched.length} pages, ${Math.round(fetched.reduce((a, b) => a + b, 0) / 1024)} KB`,
+      "a page at a time",
+    );
     await page.getByRole("tab", { name: "Timeline" }).click();
     await page.locator(".gantt canvas").waitFor();
     // a worker's busy time is the time it ran something (not the sum over its 2,000 task runs),

@@ -199,6 +199,38 @@ function contract(name: string, open: () => Promise<Store>) {
         one.items,
         (await store.taskRuns(run.id)).filter((r) => r.slug === "m"),
       );
+      // a page at a time, in map-index order (a keyset), filtered by state
+      const p1 = await store.taskRunsOfTask(run.id, "m", { limit: 2 });
+      assert.deepEqual(
+        p1.items.map((r) => r.mapIndex),
+        [0, 1],
+      );
+      assert.equal(p1.next, 1);
+      const p2 = await store.taskRunsOfTask(run.id, "m", { limit: 2, after: p1.next! });
+      assert.deepEqual(
+        p2.items.map((r) => r.mapIndex),
+        [2, 3],
+      );
+      const p3 = await store.taskRunsOfTask(run.id, "m", { limit: 2, after: p2.next! });
+      assert.deepEqual(
+        p3.items.map((r) => r.mapIndex),
+        [4],
+      );
+      assert.equal(p3.next, undefined, "the last page has no next");
+      const notDone = await store.taskRunsOfTask(run.id, "m", {
+        limit: 10,
+        states: ["Success"],
+        exclude: true,
+      });
+      assert.deepEqual(
+        notDone.items.map((r) => `${r.mapIndex}:${r.state}`),
+        ["2:Running", "3:Failed", "4:Pending"],
+      );
+      const done = await store.taskRunsOfTask(run.id, "m", { limit: 10, states: ["Success"] });
+      assert.deepEqual(
+        done.items.map((r) => r.mapIndex),
+        [0, 1],
+      );
       const none = await store.createRun({ flowName: "f", state: "Running" }, T0);
       assert.deepEqual(await store.taskRunSummary(none.id, 10), {
         tasks: [],

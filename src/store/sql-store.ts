@@ -31,6 +31,8 @@ import type {
   ScalingDecision,
   ScheduleRecord,
   Store,
+  TaskRunPage,
+  TaskRunPageQuery,
   TaskRunRecord,
   TaskRunSummary,
   TaskRunUpdate,
@@ -812,20 +814,46 @@ export class SqlStore implements Store {
     return [...out.values()];
   }
 
-  async taskRunsOfTask(
-    runId: string,
-    slug: string,
-  ): Promise<{ items: TaskRunRecord[]; attempts: TaskRunRecord[] }> {
+  async taskRunsOfTask(runId: string, slug: string, page?: TaskRunPageQuery): Promise<TaskRunPage> {
     const cols = "run_id, slug, map_index, attempt, state, started_at, ended_at, worker, message, error";
-    const items = await this.#db.all<Row>(
-      `SELECT ${cols} FROM task_runs WHERE run_id = ? AND slug = ? ORDER BY map_index`,
-      [runId, slug],
+    if (page === undefined) {
+      const items = await this.#db.all<Row>(
+        `SELECT ${cols} FROM task_runs WHERE run_id = ? AND slug = ? ORDER BY map_index`,
+        [runId, slug],
+      );
+      const attempts = await this.#db.all<Row>(
+        `SELECT ${cols} FROM task_run_attempts WHERE run_id = ? AND slug = ? ORDER BY map_index, attempt`,
+        [runId, slug],
+      );
+      return { items: items.map(taskRunOf), attempts: attempts.map(taskRunOf) };
+    }
+    // keyset on map index (the primary key's order): a page never repeats or skips a child
+    const where = ["run_id = ?", "slug = ?", "map_index > ?"];
+    const params: SqlValue[] = [runId, slug, Math.max(page.after ?? -1, -1)];
+    if (page.states?.length) {
+      where.push(`state ${page.exclude ? "NOT IN" : "IN"} (${page.states.map(() => "?").join(", ")})`);
+      params.push(...page.states);
+    }
+    const limit = Math.min(Math.max(page.limit, 1), 100_000);
+    const rows = await this.#db.all<Row>(
+      `SELECT ${cols} FROM task_runs WHERE ${where.join(" AND ")} ORDER BY map_index LIMIT ?`,
+      [...params, limit + 1],
     );
-    const attempts = await this.#db.all<Row>(
-      `SELECT ${cols} FROM task_run_attempts WHERE run_id = ? AND slug = ? ORDER BY map_index, attempt`,
-      [runId, slug],
-    );
-    return { items: items.map(taskRunOf), attempts: attempts.map(taskRunOf) };
+    const items = rows.slice(0, limit).map(taskRunOf);
+    const last = items.at(-1);
+    const attempts =
+      items.length === 0
+        ? []
+        : await this.#db.all<Row>(
+            `SELECT ${cols} FROM task_run_attempts WHERE run_id = ? AND slug = ? AND map_index >= ? AND map_index <= ? ORDER BY map_index, attempt`,
+            [runId, slug, items[0]!.mapIndex, last!.mapIndex],
+          );
+    const wanted = new Set(items.map((r) => r.mapIndex));
+    return {
+      items,
+      attempts: attempts.map(taskRunOf).filter((a) => wanted.has(a.mapIndex)),
+      ...(rows.length > limit && last ? { next: last.mapIndex } : {}),
+    };
   }
 
   async taskRunAttempts(runId: string): Promise<TaskRunRecord[]> {

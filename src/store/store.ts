@@ -106,6 +106,24 @@ export interface TaskRunRecord {
 
 export type TaskRunUpdate = Omit<TaskRunRecord, "runId">;
 
+/** Which children of a mapped task to read ({@link Store.taskRunsOfTask}). */
+export interface TaskRunPageQuery {
+  /** Children with a map index above this one (default: from the first). */
+  after?: number;
+  limit: number;
+  /** Only children in these states (`exclude`: in none of them). */
+  states?: readonly string[];
+  exclude?: boolean;
+}
+
+/** One task's task runs, or a page of its children, and their earlier attempts. */
+export interface TaskRunPage {
+  items: TaskRunRecord[];
+  attempts: TaskRunRecord[];
+  /** With a page query: the last map index of `items` when more may follow. */
+  next?: number;
+}
+
 /** See {@link Store.taskRunSummary}. */
 export interface TaskRunSummary {
   /** The mapped tasks that have children, by slug. */
@@ -334,8 +352,12 @@ export interface Store {
    * at most `limit` of those) and how many such children were left out, and the earlier attempts.
    */
   taskRunSummary(runId: string, limit: number): Promise<TaskRunSummary>;
-  /** The task runs of one task of a run (slug, then map index) and their earlier attempts. */
-  taskRunsOfTask(runId: string, slug: string): Promise<{ items: TaskRunRecord[]; attempts: TaskRunRecord[] }>;
+  /**
+   * The task runs of one task of a run (slug, then map index) and their earlier attempts; with
+   * `page`, a page of its children (map index ≥ 0) after `page.after` in map-index order (a keyset:
+   * stable while states change), and `next` (pass it as `after`) when more may follow.
+   */
+  taskRunsOfTask(runId: string, slug: string, page?: TaskRunPageQuery): Promise<TaskRunPage>;
   logs(runId: string, q?: { contains?: string; limit?: number }): Promise<LogLine[]>;
   /** Log lines with a cursor: the last `limit`, or those after `after` (oldest first), and `next`. */
   logPage(runId: string, q?: LogQuery): Promise<LogPage>;

@@ -10,6 +10,9 @@ export const endpoints = {
   taskRunSummary: (id: string) => `/runs/${e(id)}/task-runs?view=summary`,
   /** Every task run of one task of the run. */
   taskRunsOf: (id: string, slug: string) => `/runs/${e(id)}/task-runs?slug=${e(slug)}`,
+  /** A page of one task's children after map index `after`, in `states` (`!A`: not in A). */
+  taskRunsPage: (id: string, slug: string, after: number, states: string, limit: number) =>
+    `/runs/${e(id)}/task-runs?slug=${e(slug)}&after=${after}&states=${e(states)}&limit=${limit}`,
   logs: (id: string) => `/runs/${e(id)}/logs?limit=10000`,
   /** Every log line of the run, or of one task (a child by its index), as a text file. */
   logsDownload: (id: string, task?: string, index?: number) =>

@@ -1,9 +1,10 @@
 // A run's task runs, kept live. The page paints from the run's task runs in brief (?view=summary:
 // every task's own run, the children neither Pending nor Success, and each mapped task's child
 // states as one character each), not from every task run: a 10,000-way map is a 10 kB string, not
-// 1.5 MB of rows. A task opened in the panel fetches its own task runs (?slug=), the timeline
-// every task run. The changed task runs the event stream carries (`task-runs` events) are applied
-// in place, at most once a frame, to the rows and the child states alike. A batch too big for one
+// 1.5 MB of rows. A mapped task opened in the panel fetches its children a page at a time as its
+// list is scrolled (?slug=&after=&states=, those not Success first), the timeline every task run.
+// The changed task runs the event stream carries (`task-runs` events) are applied in place, at
+// most once a frame, to the rows and the child states alike. A batch too big for one
 // event, or a reconnect (events were lost), fetches what was fetched again.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
@@ -61,6 +62,9 @@ export function applyChild(all: Map<string, ChildStates>, u: TaskRun): void {
   if (u.endedAt !== undefined && (c.endedAt === undefined || u.endedAt > c.endedAt)) c.endedAt = u.endedAt;
 }
 
+/** Children a page of an opened mapped task holds. */
+const CHILD_PAGE = 500;
+
 const key = (r: { slug: string; mapIndex: number }) => `${r.slug}\u0000${r.mapIndex}`;
 
 /**
@@ -93,6 +97,16 @@ export interface LiveTaskRuns {
   has: (slug?: string) => boolean;
   /** Fetch every task run of `slug` (undefined: of the run), once. */
   want: (slug?: string) => void;
+  /**
+   * Fetch the next page of mapped task `slug`'s children: those not Success first, then the
+   * Success ones, each in map-index order (so a page only adds rows after those listed).
+   */
+  more: (slug: string) => void;
+  /**
+   * How many of `slug`'s children its pages brought so far (children seen live may be more: the
+   * next page is due when the list is scrolled near this many rows).
+   */
+  pagedRows: (slug: string) => number;
   reload: () => void;
   /** When the last live change was applied (performance.now()), for the dashboard's own timing. */
   appliedAt: number | undefined;
@@ -157,6 +171,9 @@ export function useTaskRuns(id: string | null): LiveTaskRuns {
     api<TaskRunsAnswer>(extra.includes("") ? endpoints.taskRuns(id) : endpoints.taskRunSummary(id))
       .then(async (data) => {
         rows.current = new Map();
+        // paged tasks start over from their first page (the panel asks again as it needs rows)
+        for (const slug of paging.current.keys()) fetched.current.delete(slug);
+        paging.current = new Map();
         kids.current = decodeBriefs(data);
         attempts.current = new Map();
         adopt(data, true);
@@ -194,6 +211,40 @@ export function useTaskRuns(id: string | null): LiveTaskRuns {
     },
     [id],
   );
+  /** Each paged task's next page: its phase (0: not Success, 1: Success) and where it starts. */
+  const paging = useRef(new Map<string, { phase: 0 | 1; after: number; busy: boolean; rows: number }>());
+  // biome-ignore lint/correctness/useExhaustiveDependencies: adopt and bump touch refs and state setters only
+  const more = useCallback(
+    (slug: string) => {
+      if (id === null || fetched.current.has(slug) || fetched.current.has("")) return;
+      let p = paging.current.get(slug);
+      if (!p) {
+        p = { phase: 0, after: -1, busy: false, rows: 0 };
+        paging.current.set(slug, p);
+      }
+      if (p.busy) return;
+      const page = p;
+      page.busy = true;
+      const states = page.phase === 0 ? "!Success" : "Success";
+      api<TaskRunsAnswer>(endpoints.taskRunsPage(id, slug, page.after, states, CHILD_PAGE))
+        .then((data) => {
+          if (paging.current.get(slug) !== page) return; // a reload started over
+          adopt(data, true);
+          page.rows += data.items.length;
+          if (data.next !== undefined) page.after = data.next;
+          else if (page.phase === 0) Object.assign(page, { phase: 1, after: -1 });
+          else fetched.current.add(slug);
+          page.busy = false;
+          bump();
+        })
+        .catch(() => {
+          page.busy = false;
+        });
+    },
+    [id],
+  );
+  // biome-ignore lint/correctness/useExhaustiveDependencies: paging is a ref; version says when it changed
+  const pagedRows = useCallback((slug: string) => paging.current.get(slug)?.rows ?? 0, [version.n]);
   // biome-ignore lint/correctness/useExhaustiveDependencies: fetched is a ref; version says when it changed
   const done = useMemo(() => new Set(fetched.current), [version.n]);
   const has = useCallback((slug?: string) => done.has("") || (slug !== undefined && done.has(slug)), [done]);
@@ -205,6 +256,7 @@ export function useTaskRuns(id: string | null): LiveTaskRuns {
     attempts.current = new Map();
     full.current = new Set();
     fetched.current = new Set();
+    paging.current = new Map();
     queued.current = [];
     loaded.current = false;
     setVersion({ n: 0 });
@@ -233,5 +285,15 @@ export function useTaskRuns(id: string | null): LiveTaskRuns {
   const children = useMemo(() => new Map(kids.current), [version.n]);
   // biome-ignore lint/correctness/useExhaustiveDependencies: attempts is a ref; version says when it changed
   const attemptList = useMemo(() => [...attempts.current.values()], [version.n]);
-  return { taskRuns, children, attempts: attemptList, has, want, reload: load, appliedAt: version.appliedAt };
+  return {
+    taskRuns,
+    children,
+    attempts: attemptList,
+    has,
+    want,
+    more,
+    pagedRows,
+    reload: load,
+    appliedAt: version.appliedAt,
+  };
 }

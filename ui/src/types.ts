@@ -49,6 +49,8 @@ export interface TaskRunsAnswer {
   tasks?: TaskBrief[];
   codes?: string[];
   more?: number;
+  /** A page of one task's children: the `after` of the next page (absent on the last). */
+  next?: number;
 }
 
 export type LogLine = StoreLogLine & {

@@ -67,6 +67,10 @@ const taskRunsAnswer = z.object({
     .number()
     .optional()
     .describe("?view=summary: children neither Pending nor Success left out of items"),
+  next: z
+    .number()
+    .optional()
+    .describe("?slug= with a page: pass it as ?after= for the next page (absent on the last)"),
 });
 
 /** GET /api/runs/:id/task-runs: every task run, the run's task runs in brief, or one task's. */
@@ -82,21 +86,58 @@ function taskRunsRoute(
         querystring: z.object({
           view: z.enum(["all", "summary"]).default("all"),
           slug: z.string().min(1).optional(),
-          limit: z.coerce.number().int().min(0).max(100_000).default(2000),
+          limit: z.coerce
+            .number()
+            .int()
+            .min(0)
+            .max(100_000)
+            .optional()
+            .describe("?view=summary: children listed at most (2000); with ?slug=: a page of its children"),
+          after: z.coerce
+            .number()
+            .int()
+            .min(-1)
+            .optional()
+            .describe("with ?slug=: the children after this map index (the `next` of the page before)"),
+          states: z
+            .string()
+            .regex(/^!?[A-Za-z]+(,[A-Za-z]+)*$/, "state names joined by commas, `!` first for none of them")
+            .optional()
+            .describe("with ?slug= and a page: only children in these states (!A,B: in neither)"),
         }),
         response: { 200: taskRunsAnswer },
       },
     }),
     handler: async (req, reply) => {
       const run = await findRun((req.params as { id: string }).id);
-      const q = req.query as { view: "all" | "summary"; slug?: string; limit: number };
-      // the dashboard's first paint (?view=summary) and a task it opens (?slug=): small answers,
-      // sent as JSON text (the response schema documents them, it is not applied)
+      const q = req.query as {
+        view: "all" | "summary";
+        slug?: string;
+        limit?: number;
+        after?: number;
+        states?: string;
+      };
+      // the dashboard's first paint (?view=summary) and a task it opens (?slug=, a page of its
+      // children at a time with ?limit or ?after): small answers, sent as JSON text (the response
+      // schema documents them, it is not applied)
       if (q.slug !== undefined || q.view === "summary") {
+        const paged = q.limit !== undefined || q.after !== undefined || q.states !== undefined;
+        const exclude = q.states?.startsWith("!") ?? false;
+        const states = q.states?.replace(/^!/, "").split(",");
         const answer =
-          q.slug !== undefined
-            ? await store.taskRunsOfTask(run.id, q.slug)
-            : await store.taskRunSummary(run.id, q.limit);
+          q.slug === undefined
+            ? await store.taskRunSummary(run.id, q.limit ?? 2000)
+            : await store.taskRunsOfTask(
+                run.id,
+                q.slug,
+                paged
+                  ? {
+                      limit: q.limit ?? 500,
+                      ...(q.after !== undefined ? { after: q.after } : {}),
+                      ...(states ? { states, exclude } : {}),
+                    }
+                  : undefined,
+              );
         return reply.type("application/json; charset=utf-8").send(JSON.stringify(answer));
       }
       // { items, attempts } as the database wrote their JSON: sent as it is, never parsed here

@@ -1,5 +1,6 @@
 // The task panel beside the graph: a task's attempts, times, worker, error and logs; for a mapped
-// task its counts and its child task runs (failed first, paged), each openable for its own error.
+// task its counts and its child task runs (failed first), a virtualized list that asks for the
+// next page of children as it is scrolled, each openable for its own error.
 
 import { useEffect, useMemo, useRef, useState } from "react";
 import { formatDuration, formatTime } from "../format.ts";
@@ -8,8 +9,16 @@ import { errorText, type TaskSummary, taskState } from "../tasks.ts";
 import type { LogLine, TaskRun } from "../types.ts";
 import { Logs } from "./logs.tsx";
 
-const PAGE = 100;
-const RANK = { failed: 0, warning: 1, running: 2, pending: 3, success: 4, cancelled: 5, skipped: 6 };
+/**
+ * The order children are listed in: failed, retrying, running, then the others but Success, then
+ * Success, each by index. It is the order their pages come in, so a page adds rows at the end.
+ */
+const RANK = { failed: 0, warning: 1, running: 2, pending: 3, cancelled: 3, skipped: 3, success: 4 };
+/** A child row's height (styles.css: table.children tbody tr) and the rows drawn beyond the view. */
+const ROW_H = 33;
+const OVERSCAN = 12;
+/** The next page is asked for when the view comes within this many rows of the last one loaded. */
+const AHEAD = 60;
 
 /** Every attempt of one task run, oldest first: the earlier ones as they ended, then the current one. */
 function Attempts({ r, earlier, now }: { r: TaskRun; earlier: TaskRun[]; now: number }) {
@@ -101,6 +110,8 @@ export function TaskPanel({
   attempts,
   index,
   logs,
+  onMore,
+  paged = 0,
   logsDownload,
   now,
   onIndex,
@@ -115,13 +126,19 @@ export function TaskPanel({
   attempts: TaskRun[];
   index: number | undefined;
   logs: LogLine[];
+  /** Asks for the next page of the task's children (a mapped task). */
+  onMore?: () => void;
+  /** How many children its pages brought so far (the list asks for more when scrolled near them). */
+  paged?: number;
   /** Where the task's (or its child's) whole logs download from. */
   logsDownload?: (slug: string, index: number | undefined) => string;
   now: number;
   onIndex: (i: number | undefined) => void;
   onClose: () => void;
 }) {
-  const [page, setPage] = useState(0);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [viewH, setViewH] = useState(420);
+  const list = useRef<HTMLDivElement>(null);
   const heading = useRef<HTMLHeadingElement>(null);
   // biome-ignore lint/correctness/useExhaustiveDependencies: focus moves to the panel when another task opens
   useEffect(() => {
@@ -140,8 +157,32 @@ export function TaskPanel({
     () => logs.filter((l) => l.slug === slug && (index === undefined || l.mapIndex === index)),
     [logs, slug, index],
   );
-  const pages = Math.ceil(children.length / PAGE);
-  const shown = children.slice(page * PAGE, (page + 1) * PAGE);
+  // Only the rows in view (and a few more) are drawn; the list is as tall as every child, and the
+  // next page is asked for as the view nears the last row loaded.
+  const total = summary?.mapped ? Math.max(summary.total, children.length) : children.length;
+  const last = Math.min(children.length, Math.ceil((scrollTop + viewH) / ROW_H) + OVERSCAN);
+  // (a view past the rows loaded draws none of them until their pages come)
+  const first = Math.min(last, Math.max(0, Math.floor(scrollTop / ROW_H) - OVERSCAN));
+  const shown = children.slice(first, last);
+  const wantMore =
+    summary?.mapped === true && !childrenLoaded && !child && last + AHEAD >= Math.min(paged, children.length);
+  useEffect(() => {
+    if (wantMore) onMore?.();
+  });
+  // biome-ignore lint/correctness/useExhaustiveDependencies: another task's list starts at its top
+  useEffect(() => {
+    setScrollTop(0);
+    if (list.current) list.current.scrollTop = 0;
+  }, [slug]);
+  const listed = summary?.mapped === true && !child;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the list's box is there while listed
+  useEffect(() => {
+    const el = list.current;
+    if (!el) return;
+    const o = new ResizeObserver(() => setViewH(el.clientHeight || 420));
+    o.observe(el);
+    return () => o.disconnect();
+  }, [listed]);
 
   return (
     <aside
@@ -185,14 +226,19 @@ export function TaskPanel({
             </div>
           )}
           {!child && !childrenLoaded && children.length < summary.total && (
-            <p className="muted small" role="status">
-              Loading its {summary.total.toLocaleString()} task runs ({children.length.toLocaleString()} shown
-              so far, the failed and running first)…
+            <p className="muted small" role="status" data-testid="children-loaded">
+              {children.length.toLocaleString()} of its {summary.total.toLocaleString()} task runs loaded (the
+              failed and running first); more load as you scroll.
             </p>
           )}
           {!child && (
-            <div className="tablewrap">
-              <table className="compact children">
+            <div
+              className="tablewrap childlist"
+              ref={list}
+              onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
+              data-paged={paged}
+            >
+              <table className="compact children" aria-rowcount={total + 1}>
                 <caption className="sr-only">Child task runs, failed first</caption>
                 <colgroup>
                   <col className="c-index" />
@@ -217,8 +263,13 @@ export function TaskPanel({
                   </tr>
                 </thead>
                 <tbody>
-                  {shown.map((c) => (
-                    <tr key={c.mapIndex} data-index={c.mapIndex}>
+                  {first > 0 && (
+                    <tr className="spacer" style={{ height: first * ROW_H }}>
+                      <td colSpan={5} />
+                    </tr>
+                  )}
+                  {shown.map((c, k) => (
+                    <tr key={c.mapIndex} data-index={c.mapIndex} aria-rowindex={first + k + 2}>
                       <td className="num">
                         <button type="button" className="link" onClick={() => onIndex(c.mapIndex)}>
                           [{c.mapIndex}]
@@ -239,21 +290,13 @@ export function TaskPanel({
                       </td>
                     </tr>
                   ))}
+                  {total > last && (
+                    <tr className="spacer" style={{ height: (total - last) * ROW_H }}>
+                      <td colSpan={5} />
+                    </tr>
+                  )}
                 </tbody>
               </table>
-              {pages > 1 && (
-                <nav className="pager" aria-label="Child pages">
-                  <button type="button" disabled={page === 0} onClick={() => setPage(page - 1)}>
-                    ←
-                  </button>
-                  <span className="muted">
-                    {page + 1} / {pages}
-                  </span>
-                  <button type="button" disabled={page >= pages - 1} onClick={() => setPage(page + 1)}>
-                    →
-                  </button>
-                </nav>
-              )}
             </div>
           )}
         </>

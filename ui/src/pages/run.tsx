@@ -122,14 +122,16 @@ export function RunPage({ id }: { id: string }) {
       performance.mark("flotilla:task-runs-applied", { detail: { at: Date.now() } });
   }, [taskRuns.appliedAt]);
   const tasks = useMemo(() => [...summaries.values()], [summaries]);
-  // The page painted from the task runs in brief: an opened mapped task fetches its children, the
-  // timeline every task run.
+  // The page painted from the task runs in brief: the timeline fetches every task run.
   const mappedSelected = selected !== undefined && summaries.get(selected)?.mapped === true;
-  const { want } = taskRuns;
+  // (an opened mapped task's children come a page at a time, as its list asks for them)
+  const { want, more } = taskRuns;
   useEffect(() => {
     if (tab === "timeline") want();
-    else if (selected !== undefined && mappedSelected) want(selected);
-  }, [tab, selected, mappedSelected, want]);
+  }, [tab, want]);
+  const moreOfSelected = useCallback(() => {
+    if (selected !== undefined && mappedSelected) more(selected);
+  }, [selected, mappedSelected, more]);
   const live = run.data ? !isFinal(run.data.state) : false;
   const now = useNow(live);
 
@@ -384,6 +386,8 @@ export function RunPage({ id }: { id: string }) {
             attempts={taskRuns.attempts}
             index={selectedIndex === null ? undefined : Number(selectedIndex)}
             logs={items(logs.data)}
+            onMore={moreOfSelected}
+            paged={taskRuns.pagedRows(selected)}
             logsDownload={(slug, index) => `/api${endpoints.logsDownload(r.id, slug, index)}`}
             now={now}
             onIndex={(i) => setQuery({ index: i === undefined ? undefined : String(i) })}
