@@ -6,54 +6,39 @@
 // flotilla run with a server that is down is server.test.ts.)
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { RunReporter } from "../src/reporting/reporter.ts";
 import { ApiClient } from "../src/server/client.ts";
 import { type RunningServer, startServer } from "../src/server/server.ts";
+import { type ForwardingProxy, startForwardingProxy } from "./helpers/forwarding-proxy.ts";
 
 const home = mkdtempSync(path.join(tmpdir(), "flotilla-reporter-"));
 let server: RunningServer | undefined;
-let proxy: http.Server | undefined;
+let proxy: ForwardingProxy | undefined;
 let proxyUrl = "";
 /** What the proxy does with a request: forward it, drop its connection, or forward it late. */
 const mode = { down: false, delayMs: 0, inFlight: 0, maxInFlight: 0 };
 
 before(async () => {
   server = await startServer({ port: 0, home, database: path.join(home, "flotilla.db") });
-  const target = new URL(server.url);
-  proxy = http.createServer((req, res) => {
+  proxy = await startForwardingProxy(server.url, (req, res, forward) => {
     if (mode.down) {
       req.socket.destroy();
       return;
     }
     mode.inFlight++;
     mode.maxInFlight = Math.max(mode.maxInFlight, mode.inFlight);
-    const forward = () => {
-      const out = http.request(
-        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      out.on("error", () => res.destroy());
-      req.pipe(out);
-    };
     res.on("close", () => mode.inFlight--);
     if (mode.delayMs > 0) setTimeout(forward, mode.delayMs);
     else forward();
   });
-  await new Promise<void>((resolve) => proxy!.listen(0, "127.0.0.1", resolve));
-  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  proxyUrl = proxy.url;
 });
 
 after(async () => {
-  proxy?.closeAllConnections();
-  await new Promise((resolve) => (proxy ? proxy.close(resolve) : resolve(undefined)));
+  await proxy?.close();
   await server?.close();
   rmSync(home, { recursive: true, force: true });
 });
@@ -84,7 +69,7 @@ describe("the runner's reporter", { timeout: 120_000 }, () => {
     const runId = await newRun();
     const warnings: string[] = [];
     mode.down = true;
-    proxy!.closeAllConnections();
+    proxy!.dropConnections();
     const reporter = new RunReporter({
       client: through(),
       runId,

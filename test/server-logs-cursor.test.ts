@@ -9,17 +9,16 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type RunningServer, startServer } from "../src/server/server.ts";
 import { bin, root } from "./helpers/cli.ts";
+import { type ForwardingProxy, startForwardingProxy } from "./helpers/forwarding-proxy.ts";
 
 const home = mkdtempSync(path.join(tmpdir(), "flotilla-logs-cursor-"));
 let server: RunningServer | undefined;
-let proxy: http.Server | undefined;
+let proxy: ForwardingProxy | undefined;
 let proxyUrl = "";
 const seen: string[] = [];
 
@@ -38,27 +37,16 @@ type Page = { items: { message: string }[]; next: string };
 
 before(async () => {
   server = await startServer({ port: 0, home, database: path.join(home, "flotilla.db") });
-  const target = new URL(server.url);
   // forwards every request to the server and records its path
-  proxy = http.createServer((req, res) => {
+  proxy = await startForwardingProxy(server.url, (req, _res, forward) => {
     seen.push(req.url ?? "");
-    const out = http.request(
-      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    out.on("error", () => res.destroy());
-    req.pipe(out);
+    forward();
   });
-  await new Promise<void>((resolve) => proxy!.listen(0, "127.0.0.1", resolve));
-  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  proxyUrl = proxy.url;
 });
 
 after(async () => {
-  proxy?.closeAllConnections();
-  await new Promise((resolve) => (proxy ? proxy.close(resolve) : resolve(undefined)));
+  await proxy?.close();
   await server?.close();
   rmSync(home, { recursive: true, force: true });
 });
