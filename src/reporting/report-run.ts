@@ -19,6 +19,11 @@ export interface RunReporting {
   onCancel(stop: () => void): void;
   /** Flush and record the final state; never throws, waits at most `timeoutMs`. */
   finish(state: FlowRunState | undefined, timeoutMs?: number): Promise<void>;
+  /**
+   * Flush, and leave the final state to whoever launched the run (the runner was stopped from
+   * outside: its launcher knows why); never throws, waits at most `timeoutMs`.
+   */
+  close(timeoutMs?: number): Promise<void>;
 }
 
 /** Start reporting a run of `flow` to the server at `url`. */
@@ -45,7 +50,14 @@ export async function startReporting(o: {
     warn: o.warn,
   });
   if (!client)
-    return { runId, onEvent: () => {}, logLine: () => {}, onCancel: () => {}, finish: async () => {} };
+    return {
+      runId,
+      onEvent: () => {},
+      logLine: () => {},
+      onCancel: () => {},
+      finish: async () => {},
+      close: async () => {},
+    };
   const reporter = new RunReporter({ client, runId, warn });
   const stops: (() => void)[] = [];
   let cancelled = false;
@@ -79,6 +91,10 @@ export async function startReporting(o: {
     logLine: reporter.logLine,
     onCancel: (stop) => {
       stops.push(stop);
+    },
+    close: async (timeoutMs = 5000) => {
+      clearInterval(poll);
+      await reporter.close(timeoutMs);
     },
     finish: async (state, timeoutMs = 5000) => {
       clearInterval(poll);

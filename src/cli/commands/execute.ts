@@ -96,10 +96,14 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
   const apiUrl = env[Env.apiUrl];
   const stop = new AbortController();
   options.signal?.addEventListener("abort", () => stop.abort(), { once: true });
+  let cancelledOnServer = false;
   if (apiUrl) {
     reporting = await reportTo(apiUrl, env[Env.apiToken] || undefined, { flow, parameters, runId, logger });
     // a cancel on the server stops the run here too (the agent also deletes its Job)
-    reporting.onCancel(() => stop.abort());
+    reporting.onCancel(() => {
+      cancelledOnServer = true;
+      stop.abort();
+    });
   }
   const report = reporting;
   const environment = isKubeClusterEnvironment(flow.environment)
@@ -146,7 +150,12 @@ export async function execute(options: ExecuteOptions = {}): Promise<FlowRunStat
   const state = finalState(ended);
   writeTermination(terminationPath, state, logger);
   logger.info({ state: state.type }, `flow run ${runId} finished: ${state.type}: ${state.message}`);
-  await report?.finish(state);
+  // SIGTERM from the kubelet means the runner pod is going (deleted, evicted, drained, its Job's
+  // deadline): the launcher that watches the pod (the agent, or `flotilla run --server`) records the
+  // run Crashed and says why. A final state sent from here would race it and say less.
+  const stoppedFromOutside = options.signal?.aborted === true && !cancelledOnServer;
+  if (stoppedFromOutside && ended.type !== "Success") await report?.close();
+  else await report?.finish(state);
   return state;
 }
 
