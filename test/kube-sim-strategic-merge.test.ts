@@ -87,6 +87,9 @@ describe("strategic merge patch through kubectl", { timeout: 120_000 }, () => {
       kind: "Pod",
       metadata: { name: "smp", labels: { app: "smp", tier: "x" } },
       spec: {
+        // no node matches: the pod stays unscheduled, so no kubelet status change between kubectl's
+        // GET and PATCH makes a no-op patch print "patched" instead of "patched (no change)"
+        nodeSelector: { "flotilla.test/pool": "none" },
         tolerations: [{ key: "a", operator: "Exists", effect: "NoSchedule" }],
         containers: [
           { name: "one", image: "nope.example/one:1", env: [{ name: "A", value: "1" }] },

@@ -386,6 +386,64 @@ describe("scheduling and images", () => {
     await core.deleteNamespacedPod({ name: "waiter", namespace: "default", gracePeriodSeconds: 0 });
   });
 
+  test("a pod whose nodeSelector or required node affinity the node does not match stays Pending, and schedules once the node is labelled", async () => {
+    const pod = (name: string, spec: Partial<k8s.V1PodSpec>): k8s.V1Pod => ({
+      metadata: { name },
+      spec: {
+        restartPolicy: "Never",
+        containers: [{ name: "main", image: "busybox:1", args: ["sleep 30"] }],
+        ...spec,
+      },
+    });
+    await core.createNamespacedPod({
+      namespace: "default",
+      body: pod("gpu-pool", { nodeSelector: { pool: "gpu" } }),
+    });
+    const pending = await sim.waitFor("pods", "default", "gpu-pool", (p) =>
+      (p?.status?.conditions ?? []).some((c: k8s.V1PodCondition) => c.reason === "Unschedulable"),
+    );
+    const cond = pending.status.conditions.find((c: k8s.V1PodCondition) => c.type === "PodScheduled");
+    assert.equal(
+      cond.message,
+      "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+    );
+    assert.ok(reasons("default", "gpu-pool").includes("FailedScheduling"));
+    // the node's own labels satisfy a required affinity term (In on kubernetes.io/os)
+    await core.createNamespacedPod({
+      namespace: "default",
+      body: pod("linux-only", {
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [
+                { matchExpressions: [{ key: "kubernetes.io/os", operator: "In", values: ["linux"] }] },
+              ],
+            },
+          },
+        },
+      }),
+    });
+    await sim.waitFor("pods", "default", "linux-only", (p) => p?.spec?.nodeName === "kube-sim-node");
+    // `kubectl label node kube-sim-node pool=gpu`: the waiting pod is bound
+    await core.patchNode(
+      {
+        name: "kube-sim-node",
+        body: { metadata: { labels: { pool: "gpu" } } },
+      },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    await sim.waitFor("pods", "default", "gpu-pool", (p) => p?.spec?.nodeName === "kube-sim-node");
+    await core.patchNode(
+      {
+        name: "kube-sim-node",
+        body: { metadata: { labels: { pool: null } } },
+      },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    for (const name of ["gpu-pool", "linux-only"])
+      await core.deleteNamespacedPod({ name, namespace: "default", gracePeriodSeconds: 0 });
+  });
+
   test("an unknown image goes ErrImagePull → ImagePullBackOff with Failed and BackOff events", async () => {
     await core.createNamespacedPod({
       namespace: "default",

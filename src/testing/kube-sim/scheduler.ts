@@ -1,5 +1,7 @@
 // The scheduler for kube-sim's single node: binds pending pods in creation order when their requests
-// fit in what the node has left, and otherwise marks them Unschedulable with a FailedScheduling event.
+// fit in what the node has left and their nodeSelector and required node affinity match the node's
+// labels, and otherwise marks them Unschedulable with a FailedScheduling event (kube-scheduler 1.32's
+// message).
 // A pod's PersistentVolumeClaims must exist; binding the pod binds them (as a default StorageClass with
 // WaitForFirstConsumer would: a volume `pvc-<uid>` of the requested size).
 
@@ -10,6 +12,61 @@ import { resourceById } from "./resources.ts";
 import type { StoreEvent } from "./store.ts";
 
 export const NODE_NAME = "kube-sim-node";
+
+interface SelectorRequirement {
+  key: string;
+  operator: string;
+  values?: string[];
+}
+
+/** One requirement of a node selector term against the node's labels (In, NotIn, Exists, …). */
+function requirementHolds(r: SelectorRequirement, labels: Record<string, string>): boolean {
+  const value = labels[r.key];
+  const values = r.values ?? [];
+  switch (r.operator) {
+    case "In":
+      return value !== undefined && values.includes(value);
+    case "NotIn":
+      return value === undefined || !values.includes(value);
+    case "Exists":
+      return value !== undefined;
+    case "DoesNotExist":
+      return value === undefined;
+    case "Gt":
+    case "Lt": {
+      const have = Number.parseInt(value ?? "", 10);
+      const want = Number.parseInt(values[0] ?? "", 10);
+      if (Number.isNaN(have) || Number.isNaN(want)) return false;
+      return r.operator === "Gt" ? have > want : have < want;
+    }
+    default:
+      return false;
+  }
+}
+
+/**
+ * Whether the pod may run on a node with these labels: every nodeSelector pair, and one of the
+ * required node affinity's terms (each term: all its matchExpressions). A term with no
+ * expressions matches nothing, as in kube-scheduler; matchFields name the node itself.
+ */
+export function nodeMatches(spec: KubeObject["spec"], labels: Record<string, string>, node: string): boolean {
+  const selector: Record<string, string> = spec?.nodeSelector ?? {};
+  if (Object.entries(selector).some(([k, v]) => labels[k] !== v)) return false;
+  const terms:
+    | { matchExpressions?: SelectorRequirement[]; matchFields?: SelectorRequirement[] }[]
+    | undefined =
+    spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+  if (!terms) return true;
+  return terms.some((t) => {
+    const exprs = t.matchExpressions ?? [];
+    const fields = t.matchFields ?? [];
+    if (exprs.length === 0 && fields.length === 0) return false;
+    return (
+      exprs.every((r) => requirementHolds(r, labels)) &&
+      fields.every((r) => requirementHolds(r, { "metadata.name": node }))
+    );
+  });
+}
 
 function consumes(pod: KubeObject): boolean {
   const phase = pod.status?.phase;
@@ -32,7 +89,8 @@ export class Scheduler extends Controller {
   }
 
   protected observe(e: StoreEvent): void {
-    if (e.resource === "pods" || e.resource === "persistentvolumeclaims") this.queue.add("schedule");
+    if (e.resource === "pods" || e.resource === "persistentvolumeclaims" || e.resource === "nodes")
+      this.queue.add("schedule");
   }
 
   protected reconcile(): void {
@@ -51,20 +109,25 @@ export class Scheduler extends Controller {
       .filter((p) => !p.spec?.nodeName && !p.metadata.deletionTimestamp)
       .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
     const podsRt = resourceById("pods");
+    const labels: Record<string, string> =
+      pending.length > 0 ? (this.store.get("nodes", undefined, NODE_NAME)?.metadata.labels ?? {}) : {};
     for (const pod of pending) {
       const req = podRequests(pod.spec ?? {});
       const short: string[] = [];
       if (used.cpu + req.cpu > this.capacity.cpu + 1e-9) short.push("Insufficient cpu");
       if (used.memory + req.memory > this.capacity.memory) short.push("Insufficient memory");
+      const mismatch = !nodeMatches(pod.spec, labels, NODE_NAME);
       const claims = podClaims(pod);
       const missing = claims.find(
         (c) => !this.store.get("persistentvolumeclaims", pod.metadata.namespace, c),
       );
-      if (short.length > 0 || missing !== undefined) {
+      if (short.length > 0 || missing !== undefined || mismatch) {
         const message =
           missing !== undefined
             ? `0/1 nodes are available: persistentvolumeclaim "${missing}" not found. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.`
-            : `0/1 nodes are available: ${short.map((s) => `1 ${s}`).join(", ")}. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.`;
+            : mismatch
+              ? "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+              : `0/1 nodes are available: ${short.map((s) => `1 ${s}`).join(", ")}. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.`;
         const already = (pod.status?.conditions ?? []).some(
           (c: { type: string; message?: string }) => c.type === "PodScheduled" && c.message === message,
         );
