@@ -85,6 +85,42 @@ function contract(name: string, open: () => Promise<Store>) {
       );
     });
 
+    it("a run that ends Cancelled or Crashed leaves no task run Running or Pending; a Success run's are untouched", async () => {
+      const cancelled = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      await store.report(cancelled.id, {
+        taskRuns: [
+          { slug: "done", mapIndex: -1, attempt: 1, state: "Success", endedAt: T0 + 1 },
+          { slug: "busy", mapIndex: -1, attempt: 1, state: "Running", startedAt: T0 + 1, worker: "w1" },
+          { slug: "next", mapIndex: -1, attempt: 1, state: "Pending" },
+        ],
+      });
+      assert.equal((await store.transitionRun(cancelled.id, "Cancelling", T0 + 2))?.ok, true);
+      assert.equal((await store.transitionRun(cancelled.id, "Cancelled", T0 + 3))?.ok, true);
+      const byslug = new Map((await store.taskRuns(cancelled.id)).map((t) => [t.slug, t]));
+      assert.equal(byslug.get("done")?.state, "Success");
+      for (const slug of ["busy", "next"]) {
+        assert.equal(byslug.get(slug)?.state, "Failed", slug);
+        assert.equal(byslug.get(slug)?.message, "the run ended Cancelled before this task run finished");
+        assert.equal(byslug.get(slug)?.endedAt, T0 + 3);
+      }
+      assert.equal(byslug.get("busy")?.worker, "w1");
+      assert.deepEqual((await store.getRun(cancelled.id))?.taskCounts, { Success: 1, Failed: 2 });
+
+      const crashed = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      await store.report(crashed.id, {
+        taskRuns: [{ slug: "busy", mapIndex: 3, attempt: 1, state: "Running", startedAt: T0 }],
+      });
+      await store.transitionRun(crashed.id, "Crashed", T0 + 4, { reason: "runner pod deleted" });
+      const [busy] = await store.taskRuns(crashed.id);
+      assert.equal(busy?.state, "Failed");
+      assert.equal(busy?.message, "the run ended Crashed before this task run finished");
+
+      const ok = await store.createRun({ flowName: "f", state: "Running" }, T0);
+      await store.report(ok.id, { taskRuns: [{ slug: "late", mapIndex: -1, attempt: 1, state: "Running" }] });
+      await store.transitionRun(ok.id, "Success", T0 + 5);
+      assert.equal((await store.taskRuns(ok.id))[0]?.state, "Running");
+    });
+
     it("keeps a task run's final state when a late, older report arrives", async () => {
       const run = await store.createRun({ flowName: "f", state: "Running" }, T0);
       await store.report(run.id, {

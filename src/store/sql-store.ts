@@ -607,6 +607,15 @@ export class SqlStore implements Store {
         await this.#event(tx, id, now, run.state, to, details.reason);
         // a run that ended reports no more: its own tokens go with it
         if (terminal) await tx.run("DELETE FROM tokens WHERE run_id = ?", [id]);
+        // and a task run it left unfinished (running when it was cancelled or crashed, never
+        // started) would show as running forever: it ends Failed, saying why
+        if (terminal && to !== "Success") {
+          await tx.run(
+            `UPDATE task_runs SET state = 'Failed', terminal = 1, ended_at = ?, message = ?
+             WHERE run_id = ? AND terminal = 0`,
+            [now, `the run ended ${to} before this task run finished`, id],
+          );
+        }
         return { ok: true as const, run: (await this.#runRow(tx, id))!, changed: true };
       }
       throw new Error(`run ${id}: too many concurrent state changes`);
