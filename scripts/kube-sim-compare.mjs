@@ -718,6 +718,20 @@ const PROBES = [
   { name: "ns-terminating-create", method: "POST", path: secretsPath, body: { metadata: { name: "late" } } },
 ];
 
+/**
+ * Pods need the namespace's `default` ServiceAccount, which kube-controller-manager creates a moment
+ * after the namespace: wait up to 20 s for it, then create it (a server without the controller manager).
+ */
+async function ensureDefaultServiceAccount(target) {
+  const path = `/api/v1/namespaces/${NS}/serviceaccounts`;
+  const until = Date.now() + 20_000;
+  while (Date.now() < until) {
+    if ((await send(target, { path: `${path}/default` })).code === 200) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await send(target, { method: "POST", path, body: { metadata: { name: "default" } } });
+}
+
 async function runProbes(target, filter) {
   const r = {};
   const out = [];
@@ -727,6 +741,7 @@ async function runProbes(target, filter) {
     const path = typeof p.path === "function" ? p.path(r) : p.path;
     const res = await send(target, { ...p, path, body, token });
     r[p.name] = res;
+    if (p.name === "ns") await ensureDefaultServiceAccount(target);
     if (!filter || p.name.includes(filter)) out.push({ name: p.name, res });
   }
   return out;

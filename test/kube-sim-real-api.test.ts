@@ -59,17 +59,25 @@ function invalidOf(a: Answer): { message: string; causes: string[]; kind: string
 
 describe("kube-sim answers as a real kube-apiserver 1.32", { timeout: 60_000 }, () => {
   test("a 422 names the group-qualified kind (Job.batch, CreateOptions.meta.k8s.io), as NewInvalid does", async () => {
-    const job = {
+    const job = (restartPolicy: string) => ({
       metadata: { name: "j3" },
-      spec: { template: { spec: { restartPolicy: "Always", containers: [{ name: "c", image: "x" }] } } },
-    };
-    const v = invalidOf(await call("POST", jobs, job));
+      spec: { template: { spec: { restartPolicy, containers: [{ name: "c", image: "x" }] } } },
+    });
+    let v = invalidOf(await call("POST", jobs, job("Sometimes")));
     assert.equal(
       v.message,
-      'Job.batch "j3" is invalid: spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never"',
+      'Job.batch "j3" is invalid: spec.template.spec.restartPolicy: Unsupported value: "Sometimes": supported values: "OnFailure", "Never"',
     );
     assert.equal(v.kind, "Job");
     assert.equal(v.group, "batch");
+    // Always (the pods' default) is "Required", as batch validation words it
+    v = invalidOf(await call("POST", jobs, job("Always")));
+    assert.deepEqual(v.causes, [
+      'FieldValueRequired spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"',
+    ]);
+    // a 422 about the options has no details.name
+    const opts = await call("POST", `${secrets}?dryRun=Some`, { metadata: { name: "d" } });
+    assert.equal("name" in opts.body.details, false);
   });
 
   test("write options are validated before the body: dryRun, fieldValidation, force, fieldManager", async () => {
@@ -233,6 +241,153 @@ describe("kube-sim answers as a real kube-apiserver 1.32", { timeout: 60_000 }, 
     assert.equal(
       v.message,
       'Pod "p3" is invalid: spec.containers[0].image: Invalid value: " bad image": must not have leading or trailing whitespace',
+    );
+  });
+
+  test("values in messages as Go prints them: maps, RoleRefs, OwnerReferences; keyed fields", async () => {
+    let v = invalidOf(
+      await call("POST", `/apis/apps/v1/namespaces/${NS}/deployments?dryRun=All`, {
+        metadata: { name: "d2" },
+        spec: {
+          selector: { matchLabels: { app: "x" } },
+          template: { metadata: { labels: { app: "y" } }, spec: { containers: [{ name: "c", image: "a" }] } },
+        },
+      }),
+    );
+    assert.equal(
+      v.message,
+      'Deployment.apps "d2" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{"app":"y"}: `selector` does not match template `labels`',
+    );
+    v = invalidOf(
+      await call("POST", `${secrets}?dryRun=All`, {
+        metadata: { name: "ev", ownerReferences: [{ apiVersion: "v1", kind: "Event", name: "e", uid: "u" }] },
+      }),
+    );
+    assert.equal(
+      v.message,
+      'Secret "ev" is invalid: metadata.ownerReferences: Invalid value: v1.OwnerReference{APIVersion:"v1", Kind:"Event", Name:"e", UID:"u", Controller:(*bool)(nil), BlockOwnerDeletion:(*bool)(nil)}: /v1, Kind=Event is disallowed from being an owner',
+    );
+    const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/rolebindings`;
+    const roleRef = { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "r" };
+    assert.equal((await call("POST", rbac, { metadata: { name: "rb" }, roleRef, subjects: [] })).status, 201);
+    v = invalidOf(
+      await call(
+        "PATCH",
+        `${rbac}/rb`,
+        { roleRef: { ...roleRef, name: "other" } },
+        "application/merge-patch+json",
+      ),
+    );
+    assert.equal(
+      v.message,
+      'RoleBinding.rbac.authorization.k8s.io "rb" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"Role", Name:"other"}: cannot change roleRef',
+    );
+    v = invalidOf(
+      await call("POST", `/api/v1/namespaces/${NS}/configmaps`, {
+        metadata: { name: "c1" },
+        data: { "bad key": "v" },
+      }),
+    );
+    assert.deepEqual(
+      v.causes.map((c) => c.split(":")[0]),
+      ["FieldValueInvalid data[bad key]"],
+    );
+    // a Secret's type is immutable, and the new type's keys are checked too
+    assert.equal((await call("POST", secrets, { metadata: { name: "t1" } })).status, 201);
+    v = invalidOf(
+      await call("PATCH", `${secrets}/t1`, { type: "kubernetes.io/tls" }, "application/merge-patch+json"),
+    );
+    assert.equal(
+      v.message,
+      'Secret "t1" is invalid: [type: Invalid value: "kubernetes.io/tls": field is immutable, data[tls.crt]: Required value, data[tls.key]: Required value]',
+    );
+  });
+
+  test("container ports and env names are checked", async () => {
+    let v = invalidOf(
+      await call("POST", `${pods}?dryRun=All`, {
+        metadata: { name: "p8" },
+        spec: { containers: [{ name: "c", image: "a", ports: [{ containerPort: 70000 }] }] },
+      }),
+    );
+    assert.equal(
+      v.message,
+      'Pod "p8" is invalid: spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive',
+    );
+    v = invalidOf(
+      await call("POST", `${pods}?dryRun=All`, {
+        metadata: { name: "p9" },
+        spec: { containers: [{ name: "c", image: "a", env: [{ name: "1BAD=", value: "x" }] }] },
+      }),
+    );
+    assert.equal(
+      v.message,
+      `Pod "p9" is invalid: spec.containers[0].env[0].name: Invalid value: "1BAD=": a valid environment variable name must consist only of printable ASCII characters other than '='`,
+    );
+  });
+
+  test("deletes: preconditions name the Kind, a delayed delete bumps the generation, a namespace has no grace", async () => {
+    const cms = `/api/v1/namespaces/${NS}/configmaps`;
+    const cm = await call("POST", cms, { metadata: { name: "pre" } });
+    const other = "00000000-0000-0000-0000-000000000000";
+    const a = await call("DELETE", `${cms}/pre`, { preconditions: { uid: other } });
+    assert.equal(a.status, 409);
+    assert.equal(
+      a.body.message,
+      `Operation cannot be fulfilled on ConfigMap "pre": the UID in the precondition (${other}) does not match the UID in record (${cm.body.metadata.uid}). The object might have been deleted and then recreated`,
+    );
+    assert.deepEqual(a.body.details, { name: "pre", kind: "ConfigMap" });
+
+    const job = {
+      metadata: { name: "fg" },
+      spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "c", image: "x" }] } } },
+    };
+    const created = await call("POST", jobs, job);
+    assert.equal(created.body.metadata.generation, 1);
+    assert.equal(
+      created.body.spec.template.metadata.creationTimestamp,
+      null,
+      "a template's zero time is null",
+    );
+    const deleting = await call("DELETE", `${jobs}/fg?dryRun=All`, { propagationPolicy: "Foreground" });
+    assert.equal(deleting.body.metadata.generation, 2);
+    assert.deepEqual(deleting.body.metadata.finalizers, ["foregroundDeletion"]);
+
+    assert.equal((await call("POST", "/api/v1/namespaces", { metadata: { name: "gone" } })).status, 201);
+    const ns = await call("DELETE", "/api/v1/namespaces/gone");
+    assert.equal(ns.body.status.phase, "Terminating");
+    assert.equal("deletionGracePeriodSeconds" in ns.body.metadata, false);
+  });
+
+  test("what the router answers: unknown resources and groups, 405 and 415; a body of another kind", async () => {
+    let a = await call("GET", `/api/v1/namespaces/${NS}/widgets`);
+    assert.equal(a.status, 404);
+    assert.equal(a.body.message, "the server could not find the requested resource");
+    assert.deepEqual(a.body.details, {});
+    const res = await fetch(`${sim.url}/apis/nope.example.com/v1/widgets`, {
+      headers: { Authorization: `Bearer ${sim.kubeConfig().getCurrentUser()?.token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(res.status, 404);
+    assert.equal(await res.text(), "404 page not found\n");
+    a = await call("PUT", secrets, {});
+    assert.equal(a.status, 405);
+    assert.deepEqual(a.body.details, {});
+    a = await call("PATCH", `${secrets}/s1`, {}, "text/plain");
+    assert.equal(a.status, 415);
+    assert.equal(a.body.message, "415: Unsupported Media Type");
+    a = await call("POST", secrets, { kind: "ConfigMap", apiVersion: "v1", metadata: { name: "s8" } });
+    assert.equal(a.status, 400);
+    assert.equal(
+      a.body.message,
+      'ConfigMap in version "v1" cannot be handled as a Secret: converting (v1.ConfigMap) to (core.Secret): unknown conversion',
+    );
+    await call("POST", `/api/v1/namespaces/${NS}/serviceaccounts`, { metadata: { name: "tok" } });
+    a = await call("POST", `/api/v1/namespaces/${NS}/serviceaccounts/tok/token`, { spec: { audiences: [] } });
+    assert.match(
+      a.body.metadata.creationTimestamp,
+      /^\d{4}-\d\d-\d\dT/,
+      "a TokenRequest has its creation time",
     );
   });
 });

@@ -123,16 +123,19 @@ function defaultJobSpec(obj: KubeObject): void {
     for (const pattern of objects(rule.onPodConditions)) pattern.status ||= "True";
   spec.podReplacementPolicy ??= spec.podFailurePolicy !== undefined ? "Failed" : "TerminatingOrFailed";
   spec.manualSelector ??= false;
-  spec.template ??= {};
-  if (!isObject(spec.template)) return;
-  spec.template.spec ??= {};
-  if (isObject(spec.template.spec)) defaultPodSpec(spec.template.spec);
+  defaultTemplate(spec);
 }
 
-/** the pod template of a workload: SetDefaults_PodSpec below it */
+/**
+ * the pod template of a Job or a workload: SetDefaults_PodSpec below it, and the template's
+ * ObjectMeta written out as Go serialises it (a zero `creationTimestamp` is `null`, never omitted)
+ */
 function defaultTemplate(spec: Record<string, unknown>): void {
   spec.template ??= {};
   if (!isObject(spec.template)) return;
+  spec.template.metadata ??= {};
+  if (isObject(spec.template.metadata) && !("creationTimestamp" in spec.template.metadata))
+    spec.template.metadata.creationTimestamp = null;
   spec.template.spec ??= {};
   if (isObject(spec.template.spec)) defaultPodSpec(spec.template.spec);
 }

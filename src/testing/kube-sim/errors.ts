@@ -31,6 +31,8 @@ export interface Status {
 /** An API failure carrying the Status body the server answers with. */
 export class ApiError extends Error {
   readonly status: Status;
+  /** answered as the router's plain-text `404 page not found`, not as a Status */
+  plainText = false;
   constructor(code: number, reason: string, message: string, details?: StatusDetails) {
     super(message);
     this.status = {
@@ -110,12 +112,31 @@ export function unauthorized(): ApiError {
   return e;
 }
 
+/** a path the API server does not serve at all (an unknown group or version): plain text */
+export function pageNotFound(): ApiError {
+  const e = new ApiError(404, "NotFound", "404 page not found");
+  e.plainText = true;
+  return e;
+}
+
+/** an unknown resource of a served group version */
+export function resourceNotFound(): ApiError {
+  return new ApiError(404, "NotFound", "the server could not find the requested resource", {});
+}
+
+/** 405, as the API server's router answers it (with empty details) */
 export function methodNotAllowed(): ApiError {
   return new ApiError(
     405,
     "MethodNotAllowed",
     "the server does not allow this method on the requested resource",
+    {},
   );
+}
+
+/** 415 for a PATCH whose Content-Type is no patch type: the router's answer, before any handler */
+export function unsupportedPatchType(): ApiError {
+  return new ApiError(415, "UnsupportedMediaType", "415: Unsupported Media Type", {});
 }
 
 export function unsupportedMediaType(contentType: string): ApiError {
@@ -163,6 +184,16 @@ export function goStringSlice(values: string[]): string {
 function quoteValue(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (value === null || value === undefined) return "null";
+  // a map[string]string prints as Go's %#v does: keys sorted, `"k":"v"` joined by ", "
+  if (
+    typeof value === "object" &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => typeof v === "string")
+  )
+    return `map[string]string{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${JSON.stringify((value as Record<string, string>)[k])}`)
+      .join(", ")}}`;
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
@@ -201,7 +232,7 @@ export function invalid(
   const summary = items.length === 1 ? items[0] : `[${items.join(", ")}]`;
   const qualifiedKind = rt.group ? `${rt.kind}.${rt.group}` : rt.kind;
   return new ApiError(422, "Invalid", `${qualifiedKind} "${name}" is invalid: ${summary}`, {
-    name,
+    ...(name ? { name } : {}),
     ...(rt.group ? { group: rt.group } : {}),
     kind: rt.kind,
     causes: errors.map((e) => ({ reason: e.type, message: fieldErrorBody(e), field: e.field })),

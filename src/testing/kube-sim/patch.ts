@@ -1,7 +1,7 @@
 // The PATCH content types: JSON Patch (RFC 6902, through fast-json-patch), JSON Merge Patch (RFC 7386)
 // and the dispatch to strategic merge patch (strategic-merge-patch.ts).
 import jsonpatch, { type Operation } from "fast-json-patch";
-import { ApiError, badRequest, unsupportedMediaType } from "./errors.ts";
+import { ApiError, badRequest, unsupportedPatchType } from "./errors.ts";
 import { clone, isObject } from "./objects.ts";
 
 export { applyStrategicMergePatch } from "./strategic-merge-patch.ts";
@@ -18,7 +18,7 @@ export type PatchType = keyof typeof PATCH_TYPES;
 export function patchTypeOf(contentType: string | undefined): PatchType {
   const ct = (contentType ?? "").split(";")[0]!.trim();
   for (const [k, v] of Object.entries(PATCH_TYPES)) if (v === ct) return k as PatchType;
-  throw unsupportedMediaType(ct);
+  throw unsupportedPatchType();
 }
 
 // --- JSON Patch -------------------------------------------------------------------------------------

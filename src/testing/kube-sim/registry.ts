@@ -19,7 +19,7 @@ import {
 import { clone, generateName, isObject, type KubeObject, timestamp } from "./objects.ts";
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, type PatchType } from "./patch.ts";
 import { describeRule, type PolicyRule, type RbacAuthorizer, type UserInfo } from "./rbac.ts";
-import { apiVersionOf, type ResourceType, resourceById, resourceId } from "./resources.ts";
+import { apiVersionOf, type ResourceType, resourceById, resourceForKind, resourceId } from "./resources.ts";
 import { matches, type Selector } from "./selectors.ts";
 import type { Store } from "./store.ts";
 import { allFieldErrors, decode, type FieldValidation, validateUpdate } from "./validation.ts";
@@ -232,8 +232,11 @@ export class Registry {
     obj.metadata.name = prev.metadata.name;
     obj.metadata.resourceVersion = prev.metadata.resourceVersion;
     if (subresource !== "status") this.checkEscalation(rt, prev.metadata.namespace, obj, ctx.user);
-    this.validate(rt, obj, subresource === "status" ? [] : schemaErrors);
-    const errs = validateUpdate(rt, obj, prev);
+    // ValidateXUpdate: the update rules (immutable fields) first, then the new object's own
+    const errs = [
+      ...validateUpdate(rt, obj, prev),
+      ...allFieldErrors(rt, obj, subresource === "status" ? [] : schemaErrors),
+    ];
     if (errs.length > 0) throw invalid(rt, prev.metadata.name!, errs);
     enforceAdmissionPolicies(this.store, {
       rt,
@@ -310,17 +313,18 @@ export class Registry {
     if (!obj) throw notFound(rt, name);
     const pre = options.preconditions;
     if (pre?.uid && pre.uid !== obj.metadata.uid) {
+      // rest.BeforeDelete: the conflict names the Kind, not the resource
       throw conflict(
-        rt,
+        { ...rt, resource: rt.kind },
         name,
-        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata.uid}`,
+        `the UID in the precondition (${pre.uid}) does not match the UID in record (${obj.metadata.uid}). The object might have been deleted and then recreated`,
       );
     }
     if (pre?.resourceVersion && pre.resourceVersion !== obj.metadata.resourceVersion) {
       throw conflict(
-        rt,
+        { ...rt, resource: rt.kind },
         name,
-        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`,
+        `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${obj.metadata.resourceVersion}). The object might have been modified`,
       );
     }
     if (rt.resource === "namespaces") return this.deleteNamespace(rt, obj, ctx);
@@ -369,6 +373,8 @@ export class Registry {
     meta.deletionTimestamp = timestamp(new Date(now.getTime() + grace * 1000));
     meta.deletionGracePeriodSeconds = grace;
     meta.finalizers = finalizers;
+    // the store's markAsDeleting: an object that keeps a generation gets a new one
+    if (typeof meta.generation === "number" && meta.generation > 0) meta.generation += 1;
     if (ctx.dryRun) return { code: 200, body: withTypeMeta(rt, obj) };
     const stored = this.store.update(id, obj);
     return { code: 200, body: withTypeMeta(rt, stored) };
@@ -396,7 +402,6 @@ export class Registry {
   private deleteNamespace(rt: ResourceType, obj: KubeObject, ctx: WriteContext): DeleteResult {
     if (!obj.metadata.deletionTimestamp) {
       obj.metadata.deletionTimestamp = timestamp(this.clock());
-      obj.metadata.deletionGracePeriodSeconds = 0;
       obj.status = { ...(obj.status ?? {}), phase: "Terminating" };
       if (!ctx.dryRun) return { code: 200, body: withTypeMeta(rt, this.store.update(resourceId(rt), obj)) };
     }
@@ -453,6 +458,17 @@ export class Registry {
     if (obj.apiVersion !== undefined && obj.apiVersion !== apiVersionOf(rt)) {
       throw badRequest(
         `the API version in the data (${obj.apiVersion}) does not match the expected API version (${apiVersionOf(rt)})`,
+      );
+    }
+    if (
+      obj.kind !== undefined &&
+      obj.kind !== rt.kind &&
+      resourceForKind(apiVersionOf(rt), String(obj.kind))
+    ) {
+      // another kind of the same group version decodes, then fails to convert
+      const internal = rt.group ? rt.group.split(".")[0] : "core";
+      throw badRequest(
+        `${obj.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: converting (${rt.version}.${obj.kind}) to (${internal}.${rt.kind}): unknown conversion`,
       );
     }
     if (obj.kind !== undefined && obj.kind !== rt.kind) {

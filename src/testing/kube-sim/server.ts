@@ -12,6 +12,8 @@ import {
   invalid,
   methodNotAllowed,
   notFound,
+  pageNotFound,
+  resourceNotFound,
 } from "./errors.ts";
 import { DualProtocolListener } from "./listener.ts";
 import { isObject, type KubeObject, timestamp } from "./objects.ts";
@@ -93,6 +95,11 @@ function send(res: ServerResponse, code: number, body: unknown, warnings: string
 
 function sendError(res: ServerResponse, e: unknown): void {
   const err = e instanceof ApiError ? e : internalError((e as Error)?.message ?? String(e));
+  if (err.plainText) {
+    res.writeHead(err.code, { "Content-Type": "text/plain; charset=utf-8" });
+    res.end(`${err.message}\n`);
+    return;
+  }
   send(res, err.code, err.status);
 }
 
@@ -153,7 +160,7 @@ function requestInfo(method: string, path: string, q: URLSearchParams): RequestI
     if (resource === "namespaces") namespace = name;
   }
   const rt = findResource(group, version, resource);
-  if (!rt) throw notFound({ resource, group }, name ?? "");
+  if (!rt) throw apiResourceList(group, version) ? resourceNotFound() : pageNotFound();
   if (subresource && !rt.subresources.includes(subresource)) throw notFound(rt, name ?? "");
   if (!rt.namespaced && resource !== "namespaces") namespace = undefined;
 
@@ -265,7 +272,7 @@ export class ApiServer {
       return send(res, 200, nonResource);
     }
     const info = requestInfo(method, path, url.searchParams);
-    if (!info) throw notFound({ resource: "", group: "" }, path);
+    if (!info) throw pageNotFound();
     const attrs: Attributes = {
       verb: info.verb,
       group: info.rt.group,
@@ -319,7 +326,7 @@ export class ApiServer {
     const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(path);
     if (m) {
       const list = m[1] ? apiResourceList("", m[1]) : apiResourceList(m[2]!, m[3]!);
-      if (!list) throw notFound({ resource: "", group: "" }, path);
+      if (!list) throw pageNotFound();
       return list;
     }
     return undefined;
@@ -569,7 +576,7 @@ export class ApiServer {
     return {
       kind: "TokenRequest",
       apiVersion: "authentication.k8s.io/v1",
-      metadata: { name, namespace, creationTimestamp: null },
+      metadata: { name, namespace, creationTimestamp: timestamp(new Date()) },
       spec: {
         audiences:
           Array.isArray(spec.audiences) && spec.audiences.length

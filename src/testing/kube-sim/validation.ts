@@ -318,9 +318,26 @@ function validateContainers(
     if (typeof c.image !== "string" || c.image.trim() === "")
       errs.push({ type: "FieldValueRequired", field: `${p}.image` });
     errs.push(...validateResources(`${p}.resources`, c.resources));
+    for (const [j, port] of (Array.isArray(c.ports) ? c.ports : []).entries()) {
+      if (!isObject(port)) continue;
+      for (const key of ["containerPort", "hostPort"]) {
+        const v = port[key];
+        if (typeof v === "number" && (v < 1 || v > 65535) && !(key === "hostPort" && v === 0))
+          errs.push(invalidValue(`${p}.ports[${j}].${key}`, v, "must be between 1 and 65535, inclusive"));
+      }
+    }
     for (const [j, e] of (Array.isArray(c.env) ? c.env : []).entries()) {
       if (isObject(e) && (typeof e.name !== "string" || e.name === "")) {
         errs.push({ type: "FieldValueRequired", field: `${p}.env[${j}].name` });
+      } else if (isObject(e) && typeof e.name === "string" && !/^[ -<>-~]+$/.test(e.name)) {
+        // 1.32 (RelaxedEnvironmentVariableValidation): printable ASCII except '='
+        errs.push(
+          invalidValue(
+            `${p}.env[${j}].name`,
+            e.name,
+            "a valid environment variable name must consist only of printable ASCII characters other than '='",
+          ),
+        );
       }
     }
   });
@@ -390,7 +407,14 @@ function validateJob(obj: KubeObject): FieldError[] {
   const podSpec = isObject(template.spec) ? template.spec : undefined;
   errs.push(...validatePodSpec("spec.template.spec", podSpec));
   const restart = podSpec?.restartPolicy ?? "Always";
-  if (restart !== "Never" && restart !== "OnFailure") {
+  // batch validation: Always (the pod default) or empty is "Required", anything else "Unsupported"
+  if (restart === "Always" || restart === "") {
+    errs.push({
+      type: "FieldValueRequired",
+      field: "spec.template.spec.restartPolicy",
+      detail: 'valid values: "OnFailure", "Never"',
+    });
+  } else if (restart !== "Never" && restart !== "OnFailure") {
     errs.push({
       type: "FieldValueNotSupported",
       field: "spec.template.spec.restartPolicy",
@@ -502,7 +526,11 @@ function validateSecret(obj: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
   const data = isObject(obj.data) ? obj.data : {};
   for (const k of Object.keys(data))
-    if (!CONFIG_KEY.test(k)) errs.push(invalidValue("data", k, CONFIG_KEY_MSG));
+    if (!CONFIG_KEY.test(k)) errs.push(invalidValue(`data[${k}]`, k, CONFIG_KEY_MSG));
+  if (obj.type === "kubernetes.io/tls") {
+    for (const key of ["tls.crt", "tls.key"])
+      if (data[key] === undefined) errs.push({ type: "FieldValueRequired", field: `data[${key}]` });
+  }
   if (obj.type === "kubernetes.io/dockerconfigjson") {
     const raw = data[".dockerconfigjson"];
     if (typeof raw !== "string" || raw === "") {
@@ -522,11 +550,12 @@ function validateSecret(obj: KubeObject): FieldError[] {
 
 function validateConfigMap(obj: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
-  for (const k of [
-    ...Object.keys(isObject(obj.data) ? obj.data : {}),
-    ...Object.keys(isObject(obj.binaryData) ? obj.binaryData : {}),
-  ]) {
-    if (!CONFIG_KEY.test(k)) errs.push(invalidValue("data", k, CONFIG_KEY_MSG));
+  for (const [field, map] of [
+    ["data", obj.data],
+    ["binaryData", obj.binaryData],
+  ] as const) {
+    for (const k of Object.keys(isObject(map) ? map : {}))
+      if (!CONFIG_KEY.test(k)) errs.push(invalidValue(`${field}[${k}]`, k, CONFIG_KEY_MSG));
   }
   return errs;
 }
@@ -555,6 +584,16 @@ function validateRoleBinding(obj: KubeObject): FieldError[] {
 }
 
 /**
+ * Go's `%#v` of a metav1.OwnerReference, as the API server prints it in a message (a set pointer
+ * prints as its address there, which no two servers share: here a fixed one).
+ */
+function goOwnerReference(ref: Record<string, unknown>): string {
+  const q = (v: unknown) => JSON.stringify(typeof v === "string" ? v : "");
+  const ptr = (v: unknown) => (typeof v === "boolean" ? "(*bool)(0xc000000000)" : "(*bool)(nil)");
+  return `v1.OwnerReference{APIVersion:${q(ref.apiVersion)}, Kind:${q(ref.kind)}, Name:${q(ref.name)}, UID:${q(ref.uid)}, Controller:${ptr(ref.controller)}, BlockOwnerDeletion:${ptr(ref.blockOwnerDeletion)}}`;
+}
+
+/**
  * apimachinery's ValidateOwnerReferences: each reference's version, kind, name and uid non-empty (the
  * field is `metadata.ownerReferences.<field>`, no index), and at most one with `controller: true`.
  */
@@ -574,16 +613,22 @@ function validateOwnerReferences(refs: unknown): FieldError[] {
     if (!str(ref.kind)) errs.push(invalidValue(`${field}.kind`, str(ref.kind), "kind must not be empty"));
     if (!str(ref.name)) errs.push(invalidValue(`${field}.name`, str(ref.name), "name must not be empty"));
     if (!str(ref.uid)) errs.push(invalidValue(`${field}.uid`, str(ref.uid), "uid must not be empty"));
+    if (apiVersion === "v1" && ref.kind === "Event")
+      errs.push({
+        ...invalidValue(field, ref, "/v1, Kind=Event is disallowed from being an owner"),
+        goValue: goOwnerReference(ref),
+      });
     if (ref.controller === true) {
       const current = `${str(ref.kind)}/${str(ref.name)}`;
       if (firstController)
-        errs.push(
-          invalidValue(
+        errs.push({
+          ...invalidValue(
             field,
             refs,
             `Only one reference can have Controller set to true. Found "true" in references for ${firstController} and ${current}`,
           ),
-        );
+          goValue: `[]v1.OwnerReference{${refs.map((r) => goOwnerReference(isObject(r) ? r : {})).join(", ")}}`,
+        });
       else firstController = current;
     }
   }
@@ -645,6 +690,13 @@ function immutable(field: string, value: unknown): FieldError {
   return invalidValue(field, value, "field is immutable");
 }
 
+/** Go's `%#v` of an rbac.RoleRef */
+function goRoleRef(ref: unknown): string {
+  const r = isObject(ref) ? ref : {};
+  const q = (v: unknown) => JSON.stringify(typeof v === "string" ? v : "");
+  return `rbac.RoleRef{APIGroup:${q(r.apiGroup)}, Kind:${q(r.kind)}, Name:${q(r.name)}}`;
+}
+
 /** Immutable-field rules on update (old and new are both full objects). */
 export function validateUpdate(rt: ResourceType, next: KubeObject, prev: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
@@ -701,6 +753,7 @@ export function validateUpdate(rt: ResourceType, next: KubeObject, prev: KubeObj
       type: "FieldValueInvalid",
       field: "roleRef",
       value: next.roleRef,
+      goValue: goRoleRef(next.roleRef),
       detail: "cannot change roleRef",
     });
   }
